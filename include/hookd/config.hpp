@@ -1,0 +1,49 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hookd/error.hpp"
+
+namespace hookd {
+
+/// Every setting of a hookd node. Loaded from a config file, then overridden
+/// by HOOKD_* environment variables.
+struct config {
+  std::string bind;
+  std::uint16_t http_port = 0;
+  std::string data_dir;
+  std::string admin_token;  ///< empty: generate one on first start
+  std::string master_key;   ///< 64 hex digits; empty: key file in data_dir
+  std::vector<std::chrono::milliseconds> retry_schedule;
+  std::chrono::milliseconds delivery_timeout{0};
+  std::string slack_url_prefix;
+  std::string ca_file;
+  bool allow_private_targets = false;
+  bool sync = false;
+  /// Testing aid: webhook actors accept a crash message. Never set in
+  /// production; only the test harness turns it on.
+  bool testing = false;
+};
+
+/// Looks up an environment variable; injectable for tests.
+using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+
+/// The process environment.
+env_lookup process_env();
+
+/// Builds the configuration: defaults, then the file at `path` (if not
+/// empty), then the environment. Fails naming the bad setting.
+bool load_config(const std::string& path, const env_lookup& env, config& out,
+                 failure& err);
+
+/// Parses "0s,200ms,1s,5m,2h" into durations.
+bool parse_duration_list(const std::string& text,
+                         std::vector<std::chrono::milliseconds>& out);
+bool parse_duration(const std::string& text, std::chrono::milliseconds& out);
+
+} // namespace hookd

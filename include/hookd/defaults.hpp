@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+/// Every default and limit of hookd, named once.
+namespace hookd::defaults {
+
+using namespace std::chrono_literals;
+
+constexpr const char* version = "0.1.0";
+
+constexpr const char* bind = "127.0.0.1";
+constexpr std::uint16_t http_port = 8080;
+constexpr const char* data_dir = "./data";
+
+/// Largest request body answered normally; larger ones get 413.
+constexpr std::size_t max_body_bytes = 1024 * 1024;
+/// Largest body read off the wire at all: past this the connection is closed.
+constexpr std::size_t max_wire_body_bytes = 16 * 1024 * 1024;
+
+/// How long the HTTP front end waits for an actor before answering 503.
+constexpr auto request_timeout = 10s;
+constexpr auto delivery_timeout = 10s;
+constexpr const char* retry_schedule = "0s,5s,5m,30m,2h,5h,10h,10h";
+constexpr const char* slack_url_prefix = "https://hooks.slack.com/";
+
+constexpr std::size_t hook_name_max = 32;
+constexpr std::size_t display_name_max = 256;
+constexpr std::size_t payload_url_max = 2048;
+/// Organization, project, stack and environment names in paths.
+constexpr std::size_t path_name_max = 100;
+constexpr std::size_t token_name_max = 100;
+constexpr std::size_t token_description_max = 1024;
+
+/// Registry shards; a scope always lives in the same shard.
+constexpr std::size_t registry_shards = 4;
+/// A webhook actor with nothing to do stops after this long; its registry
+/// spawns it again on the next message.
+constexpr auto webhook_idle_timeout = 60s;
+/// Deliveries kept per webhook, newest first.
+constexpr std::size_t history_limit = 1000;
+constexpr std::size_t deliveries_page_default = 100;
+constexpr std::size_t deliveries_page_max = 1000;
+
+/// Revival of a webhook actor that keeps crashing backs off up to this.
+constexpr auto revive_backoff_max = 30s;
+
+} // namespace hookd::defaults

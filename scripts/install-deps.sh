@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hookd builds and runs with, if any is missing.
+set -euo pipefail
+
+packages=(cmake g++ make pkg-config libcaf-dev librestinio-dev libasio-dev
+  nlohmann-json3-dev libssl-dev librocksdb-dev libgtest-dev
+  libcurl4-openssl-dev curl ca-certificates python3)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "hookd: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

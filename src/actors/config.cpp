@@ -1,0 +1,208 @@
+#include "hookd/config.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include "hookd/crypto.hpp"
+#include "hookd/defaults.hpp"
+
+namespace hookd {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+bool parse_bool(const std::string& v, bool& out) {
+  if (v == "1" || v == "true" || v == "yes" || v == "on") {
+    out = true;
+    return true;
+  }
+  if (v == "0" || v == "false" || v == "no" || v == "off" || v.empty()) {
+    out = false;
+    return true;
+  }
+  return false;
+}
+
+// The settings, by their config-file key; the variable is HOOKD_<KEY>.
+const char* const setting_keys[] = {
+  "bind",          "http_port",        "data_dir",
+  "admin_token",   "master_key",       "retry_schedule",
+  "delivery_timeout", "slack_url_prefix", "ca_file",
+  "allow_private_targets", "sync",
+};
+
+std::string env_name(const std::string& key) {
+  std::string out = "HOOKD_";
+  for (char c : key)
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool apply(config& cfg, const std::string& key, const std::string& value,
+           const std::string& origin, failure& err) {
+  auto bad = [&](const std::string& why) {
+    err = {ec::bad_request, "invalid setting " + origin + ": " + why};
+    return false;
+  };
+  if (key == "bind") {
+    if (value.empty())
+      return bad("expected an address such as 127.0.0.1");
+    cfg.bind = value;
+  } else if (key == "http_port") {
+    char* end = nullptr;
+    long port = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || port < 0 || port > 65535)
+      return bad("expected a port number from 0 to 65535, got '" + value + "'");
+    cfg.http_port = static_cast<std::uint16_t>(port);
+  } else if (key == "data_dir") {
+    if (value.empty())
+      return bad("expected a directory");
+    cfg.data_dir = value;
+  } else if (key == "admin_token") {
+    if (!value.empty() && value.size() < 16)
+      return bad("an admin token needs at least 16 characters");
+    cfg.admin_token = value;
+  } else if (key == "master_key") {
+    if (!value.empty() && (value.size() != 64 || !crypto::from_hex(value)))
+      return bad("expected 64 hex digits (32 bytes)");
+    cfg.master_key = value;
+  } else if (key == "retry_schedule") {
+    std::vector<std::chrono::milliseconds> schedule;
+    if (!parse_duration_list(value, schedule) || schedule.empty())
+      return bad("expected comma-separated durations such as 0s,5s,5m, got '"
+                 + value + "'");
+    cfg.retry_schedule = std::move(schedule);
+  } else if (key == "delivery_timeout") {
+    std::chrono::milliseconds d{0};
+    if (!parse_duration(value, d) || d.count() <= 0)
+      return bad("expected a positive duration such as 10s, got '" + value
+                 + "'");
+    cfg.delivery_timeout = d;
+  } else if (key == "slack_url_prefix") {
+    if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
+      return bad("expected an http(s) URL prefix");
+    cfg.slack_url_prefix = value;
+  } else if (key == "ca_file") {
+    if (!value.empty() && !std::ifstream(value))
+      return bad("cannot read '" + value + "'");
+    cfg.ca_file = value;
+  } else if (key == "allow_private_targets") {
+    if (!parse_bool(value, cfg.allow_private_targets))
+      return bad("expected 0 or 1");
+  } else if (key == "sync") {
+    if (!parse_bool(value, cfg.sync))
+      return bad("expected 0 or 1");
+  } else {
+    err = {ec::bad_request, "unknown setting " + origin};
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+env_lookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str()))
+      return std::string{v};
+    return std::nullopt;
+  };
+}
+
+bool parse_duration(const std::string& text, std::chrono::milliseconds& out) {
+  auto t = trim(text);
+  std::size_t i = 0;
+  while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])))
+    ++i;
+  if (i == 0 || i > 9)
+    return false;
+  long long n = std::stoll(t.substr(0, i));
+  auto unit = t.substr(i);
+  if (unit == "ms")
+    out = std::chrono::milliseconds{n};
+  else if (unit == "s")
+    out = std::chrono::seconds{n};
+  else if (unit == "m")
+    out = std::chrono::minutes{n};
+  else if (unit == "h")
+    out = std::chrono::hours{n};
+  else
+    return false;
+  return true;
+}
+
+bool parse_duration_list(const std::string& text,
+                         std::vector<std::chrono::milliseconds>& out) {
+  out.clear();
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    auto item = text.substr(start, comma == std::string::npos
+                                     ? std::string::npos
+                                     : comma - start);
+    std::chrono::milliseconds d{0};
+    if (!parse_duration(item, d))
+      return false;
+    out.push_back(d);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+bool load_config(const std::string& path, const env_lookup& env, config& out,
+                 failure& err) {
+  config cfg;
+  cfg.bind = defaults::bind;
+  cfg.http_port = defaults::http_port;
+  cfg.data_dir = defaults::data_dir;
+  cfg.delivery_timeout = defaults::delivery_timeout;
+  cfg.slack_url_prefix = defaults::slack_url_prefix;
+  parse_duration_list(defaults::retry_schedule, cfg.retry_schedule);
+
+  if (!path.empty()) {
+    std::ifstream in{path};
+    if (!in) {
+      err = {ec::bad_request, "cannot read config file '" + path + "'"};
+      return false;
+    }
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      auto t = trim(line);
+      if (t.empty() || t[0] == '#')
+        continue;
+      auto eq = t.find('=');
+      auto where = path + ":" + std::to_string(lineno);
+      if (eq == std::string::npos) {
+        err = {ec::bad_request,
+               where + ": expected 'key = value', got '" + t + "'"};
+        return false;
+      }
+      auto key = trim(t.substr(0, eq));
+      if (!apply(cfg, key, trim(t.substr(eq + 1)), key + " (" + where + ")",
+                 err))
+        return false;
+    }
+  }
+  for (const char* key : setting_keys) {
+    auto name = env_name(key);
+    if (auto v = env(name); v && !apply(cfg, key, trim(*v), name, err))
+      return false;
+  }
+  out = std::move(cfg);
+  return true;
+}
+
+} // namespace hookd

@@ -1,0 +1,465 @@
+#include "hookd/webhook.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "hookd/defaults.hpp"
+#include "hookd/events.hpp"
+
+namespace hookd {
+
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr std::size_t secret_max = 4096;
+constexpr const char* remove_secret = "__remove-secret";
+constexpr const char* formats[] = {"raw", "slack", "ms_teams",
+                                   "pulumi_deployments"};
+
+bool fail(failure& err, std::string message) {
+  err = {ec::bad_request, std::move(message)};
+  return false;
+}
+
+bool parse_object(std::string_view body, json& out, failure& err) {
+  try {
+    out = json::parse(body.begin(), body.end());
+  } catch (const json::parse_error& e) {
+    // nlohmann's message names the byte offset; keep that, drop its prefix.
+    std::string what = e.what();
+    auto pos = what.find("]: ");
+    return fail(err, "malformed JSON: "
+                       + (pos == std::string::npos ? what : what.substr(pos + 3)));
+  }
+  if (!out.is_object())
+    return fail(err, "the request body must be a JSON object");
+  return true;
+}
+
+/// Reads an optional string field; null counts as absent.
+bool optional_string(const json& j, const char* field, std::string& out,
+                     bool& present, failure& err) {
+  present = false;
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null())
+    return true;
+  if (!it->is_string())
+    return fail(err, std::string{"'"} + field + "' must be a string");
+  out = it->get<std::string>();
+  present = true;
+  return true;
+}
+
+bool optional_bool(const json& j, const char* field, bool& out,
+                   failure& err) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) {
+    out = false;
+    return true;
+  }
+  if (!it->is_boolean())
+    return fail(err, std::string{"'"} + field + "' must be a boolean");
+  out = it->get<bool>();
+  return true;
+}
+
+bool string_list(const json& j, const char* field,
+                 std::vector<std::string>& out, failure& err) {
+  out.clear();
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null())
+    return true;
+  if (!it->is_array())
+    return fail(err, std::string{"'"} + field + "' must be an array of strings");
+  for (const auto& item : *it) {
+    if (!item.is_string())
+      return fail(err,
+                  std::string{"'"} + field + "' must be an array of strings");
+    auto s = item.get<std::string>();
+    if (std::find(out.begin(), out.end(), s) == out.end())
+      out.push_back(std::move(s));
+  }
+  return true;
+}
+
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+std::size_t utf8_length(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  }));
+}
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size())
+    return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i])
+      return false;
+  return true;
+}
+
+/// An absolute http(s) URL with a host and, if given, a valid port.
+bool valid_http_url(std::string_view url) {
+  if (url.size() > defaults::payload_url_max || has_control(url)
+      || url.find(' ') != std::string_view::npos)
+    return false;
+  std::size_t rest = 0;
+  if (starts_with_ci(url, "https://"))
+    rest = 8;
+  else if (starts_with_ci(url, "http://"))
+    rest = 7;
+  else
+    return false;
+  auto authority = url.substr(rest, url.find_first_of("/?#", rest) - rest);
+  if (auto at = authority.rfind('@'); at != std::string_view::npos)
+    authority.remove_prefix(at + 1);
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos)
+      return false;
+    host = authority.substr(0, close + 1);
+    auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':')
+        return false;
+      port = after.substr(1);
+    }
+  } else if (auto colon = authority.rfind(':');
+             colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty() || host == "[]")
+    return false;
+  if (!port.empty()) {
+    if (port.size() > 5
+        || !std::all_of(port.begin(), port.end(),
+                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })
+        || std::stoi(std::string{port}) > 65535)
+      return false;
+  }
+  return true;
+}
+
+/// `project/stack` for pulumi_deployments: no white space, exactly one '/'.
+bool valid_stack_ref(std::string_view ref) {
+  auto slash = ref.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == ref.size())
+    return false;
+  if (ref.find('/', slash + 1) != std::string_view::npos)
+    return false;
+  return std::none_of(ref.begin(), ref.end(), [](char c) {
+    return std::isspace(static_cast<unsigned char>(c));
+  });
+}
+
+bool check_scope_fields(const json& j, const scope& where, failure& err) {
+  auto check = [&](const char* field, const std::string& expected,
+                   const char* what) {
+    std::string value;
+    bool present = false;
+    if (!optional_string(j, field, value, present, err))
+      return false;
+    if (present && value != expected)
+      return fail(err, std::string{what} + " name '" + value
+                         + "' in the request body does not match '" + expected
+                         + "' in the URL");
+    return true;
+  };
+  if (!check("organizationName", where.org, "organization"))
+    return false;
+  switch (where.kind) {
+    case scope_kind::org: return true;
+    case scope_kind::stack:
+      return check("projectName", where.project, "project")
+             && check("stackName", where.name, "stack");
+    case scope_kind::env:
+      return check("projectName", where.project, "project")
+             && check("envName", where.name, "environment");
+  }
+  return true;
+}
+
+/// The fields that a create and a PATCH both replace.
+bool read_replaced_fields(const json& j, webhook& hook, failure& err) {
+  bool present = false;
+  hook.display_name.clear();
+  if (!optional_string(j, "displayName", hook.display_name, present, err))
+    return false;
+  hook.payload_url.clear();
+  if (!optional_string(j, "payloadUrl", hook.payload_url, present, err))
+    return false;
+  return optional_bool(j, "active", hook.active, err)
+         && string_list(j, "filters", hook.filters, err)
+         && string_list(j, "groups", hook.groups, err);
+}
+
+bool read_format(const json& j, webhook& hook, failure& err) {
+  std::string format;
+  bool present = false;
+  if (!optional_string(j, "format", format, present, err))
+    return false;
+  if (!present)
+    return true;
+  if (std::find(std::begin(formats), std::end(formats), format)
+      == std::end(formats))
+    return fail(err, "'" + format
+                       + "' is not a webhook format; expected raw, slack, "
+                         "ms_teams or pulumi_deployments");
+  hook.format = format;
+  return true;
+}
+
+bool read_secret(const json& j, webhook& hook, failure& err) {
+  std::string secret;
+  bool present = false;
+  if (!optional_string(j, "secret", secret, present, err))
+    return false;
+  if (!present || secret.empty())
+    return true;
+  if (secret == remove_secret) {
+    hook.secret.clear();
+    return true;
+  }
+  if (secret.size() > secret_max)
+    return fail(err, "'secret' is longer than "
+                       + std::to_string(secret_max) + " bytes");
+  hook.secret = std::move(secret);
+  return true;
+}
+
+/// Checks a complete webhook against every rule that spans fields.
+bool validate(const webhook& hook, const webhook_rules& rules, failure& err) {
+  if (hook.display_name.empty())
+    return fail(err, "'displayName' is required");
+  if (utf8_length(hook.display_name) > defaults::display_name_max)
+    return fail(err, "'displayName' is longer than "
+                       + std::to_string(defaults::display_name_max)
+                       + " characters");
+  if (has_control(hook.display_name))
+    return fail(err, "'displayName' contains control characters");
+  if (hook.format == "pulumi_deployments") {
+    if (hook.where.kind == scope_kind::org)
+      return fail(err, "'pulumi_deployments' format can only be used on "
+                       "stack or environment webhooks.");
+    if (!valid_stack_ref(hook.payload_url))
+      return fail(err, "'payloadUrl' of a pulumi_deployments webhook must be "
+                       "'project/stack'");
+  } else if (hook.format == "slack") {
+    if (!valid_http_url(hook.payload_url)
+        || hook.payload_url.rfind(rules.slack_url_prefix, 0) != 0)
+      return fail(err, "'payloadUrl' of a slack webhook must start with '"
+                         + rules.slack_url_prefix + "'");
+  } else if (!valid_http_url(hook.payload_url)) {
+    return fail(err, "'payloadUrl' must be an absolute http or https URL with "
+                     "a host, at most "
+                       + std::to_string(defaults::payload_url_max)
+                       + " characters");
+  }
+  for (const auto& f : hook.filters) {
+    auto i = event_index(f);
+    if (i < 0 || !event_allowed_in(event_at(i), hook.where.kind))
+      return fail(err, "'" + f + "' is not an event filter allowed on "
+                         + (hook.where.kind == scope_kind::org   ? "organization"
+                            : hook.where.kind == scope_kind::stack ? "stack"
+                                                                   : "environment")
+                         + " webhooks");
+  }
+  for (const auto& g : hook.groups) {
+    auto i = group_index(g);
+    if (i < 0 || !group_allowed_in(i, hook.where.kind))
+      return fail(err, "'" + g + "' is not an event group allowed on "
+                         + (hook.where.kind == scope_kind::org   ? "organization"
+                            : hook.where.kind == scope_kind::stack ? "stack"
+                                                                   : "environment")
+                         + " webhooks");
+  }
+  return true;
+}
+
+ordered_json response_object(const webhook& hook) {
+  ordered_json j;
+  j["organizationName"] = hook.where.org;
+  if (hook.where.kind != scope_kind::org)
+    j["projectName"] = hook.where.project;
+  if (hook.where.kind == scope_kind::stack)
+    j["stackName"] = hook.where.name;
+  if (hook.where.kind == scope_kind::env)
+    j["envName"] = hook.where.name;
+  j["name"] = hook.name;
+  j["displayName"] = hook.display_name;
+  j["payloadUrl"] = hook.payload_url;
+  j["active"] = hook.active;
+  j["format"] = hook.format;
+  j["filters"] = hook.filters;
+  j["groups"] = hook.groups;
+  j["hasSecret"] = !hook.secret.empty();
+  j["secretCiphertext"] = hook.secret.empty() ? std::string{}
+                                              : crypto::sha256_hex(hook.secret);
+  return j;
+}
+
+} // namespace
+
+std::string scope::key() const {
+  switch (kind) {
+    case scope_kind::org: return "o/" + org;
+    case scope_kind::stack: return "s/" + org + '/' + project + '/' + name;
+    case scope_kind::env: return "e/" + org + '/' + project + '/' + name;
+  }
+  return {};
+}
+
+std::string scope::path() const {
+  if (kind == scope_kind::org)
+    return org;
+  return org + '/' + project + '/' + name;
+}
+
+std::uint64_t webhook::filter_mask() const {
+  std::uint64_t mask = 0;
+  for (const auto& f : filters)
+    if (auto i = event_index(f); i >= 0)
+      mask |= std::uint64_t{1} << i;
+  return mask;
+}
+
+std::uint8_t webhook::group_mask() const {
+  std::uint8_t mask = 0;
+  for (const auto& g : groups)
+    if (auto i = group_index(g); i >= 0)
+      mask = static_cast<std::uint8_t>(mask | (1u << i));
+  return mask;
+}
+
+bool valid_hook_name(std::string_view name) {
+  if (name.empty() || name.size() > defaults::hook_name_max)
+    return false;
+  if (name == "." || name == "..")
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_'
+           || c == '-';
+  });
+}
+
+bool valid_path_name(std::string_view name) {
+  if (name.empty() || name.size() > defaults::path_name_max)
+    return false;
+  if (name == "." || name == "..")
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_'
+           || c == '-';
+  });
+}
+
+bool parse_create(std::string_view body, const scope& where,
+                  const webhook_rules& rules, webhook& out, failure& err) {
+  json j;
+  if (!parse_object(body, j, err) || !check_scope_fields(j, where, err))
+    return false;
+  webhook hook;
+  hook.where = where;
+  bool present = false;
+  if (!optional_string(j, "name", hook.name, present, err))
+    return false;
+  if (!hook.name.empty() && !valid_hook_name(hook.name))
+    return fail(err, "'name' must be 1 to 32 letters, digits, '.', '_' or "
+                     "'-' (and not '.' or '..')");
+  if (!read_replaced_fields(j, hook, err) || !read_format(j, hook, err)
+      || !read_secret(j, hook, err) || !validate(hook, rules, err))
+    return false;
+  out = std::move(hook);
+  return true;
+}
+
+bool apply_update(std::string_view body, const webhook_rules& rules,
+                  webhook& hook, failure& err) {
+  json j;
+  if (!parse_object(body, j, err) || !check_scope_fields(j, hook.where, err))
+    return false;
+  webhook next = hook;
+  if (!read_replaced_fields(j, next, err) || !read_format(j, next, err)
+      || !read_secret(j, next, err) || !validate(next, rules, err))
+    return false;
+  hook = std::move(next);
+  return true;
+}
+
+std::string response_json(const webhook& hook) {
+  return response_object(hook).dump();
+}
+
+void append_response_json(std::string& array_body, const webhook& hook) {
+  array_body += array_body.empty() ? '[' : ',';
+  array_body += response_json(hook);
+}
+
+std::string storage_json(const webhook& hook, const crypto::sealer& sealer) {
+  json j;
+  j["id"] = hook.id;
+  j["kind"] = static_cast<int>(hook.where.kind);
+  j["org"] = hook.where.org;
+  j["project"] = hook.where.project;
+  j["scope"] = hook.where.name;
+  j["name"] = hook.name;
+  j["displayName"] = hook.display_name;
+  j["payloadUrl"] = hook.payload_url;
+  j["active"] = hook.active;
+  j["format"] = hook.format;
+  j["filters"] = hook.filters;
+  j["groups"] = hook.groups;
+  j["createdAt"] = hook.created_at;
+  if (!hook.secret.empty())
+    j["sealedSecret"] = crypto::to_base64(sealer.seal(hook.secret, hook.id));
+  return j.dump();
+}
+
+bool from_storage_json(std::string_view text, const crypto::sealer& sealer,
+                       webhook& out) {
+  try {
+    auto j = json::parse(text.begin(), text.end());
+    webhook hook;
+    hook.id = j.at("id").get<std::string>();
+    hook.where.kind = static_cast<scope_kind>(j.at("kind").get<int>());
+    hook.where.org = j.at("org").get<std::string>();
+    hook.where.project = j.at("project").get<std::string>();
+    hook.where.name = j.at("scope").get<std::string>();
+    hook.name = j.at("name").get<std::string>();
+    hook.display_name = j.at("displayName").get<std::string>();
+    hook.payload_url = j.at("payloadUrl").get<std::string>();
+    hook.active = j.at("active").get<bool>();
+    hook.format = j.at("format").get<std::string>();
+    hook.filters = j.at("filters").get<std::vector<std::string>>();
+    hook.groups = j.at("groups").get<std::vector<std::string>>();
+    hook.created_at = j.value("createdAt", std::int64_t{0});
+    if (auto it = j.find("sealedSecret"); it != j.end()) {
+      auto sealed = crypto::from_base64(it->get<std::string>());
+      if (!sealed)
+        return false;
+      auto secret = sealer.open(*sealed, hook.id);
+      if (!secret)
+        return false;
+      hook.secret = std::move(*secret);
+    }
+    out = std::move(hook);
+    return true;
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
+} // namespace hookd
