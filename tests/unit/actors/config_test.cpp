@@ -1,2 +1,89 @@
+#include "hookd/config.hpp"
+
+#include <fstream>
+#include <map>
+
 #include <gtest/gtest.h>
-TEST(placeholder, build) {}
+
+using namespace hookd;
+using namespace std::chrono_literals;
+
+namespace {
+
+env_lookup env_of(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    if (auto it = vars.find(name); it != vars.end())
+      return it->second;
+    return std::nullopt;
+  };
+}
+
+} // namespace
+
+TEST(config, defaults_without_file_or_environment) {
+  config cfg;
+  failure err;
+  ASSERT_TRUE(load_config("", env_of({}), cfg, err)) << err.message;
+  EXPECT_EQ(cfg.bind, "127.0.0.1");
+  EXPECT_EQ(cfg.http_port, 8080);
+  EXPECT_EQ(cfg.data_dir, "./data");
+  EXPECT_EQ(cfg.retry_schedule.size(), 8u);
+  EXPECT_EQ(cfg.retry_schedule[3], 30min);
+  EXPECT_EQ(cfg.delivery_timeout, 10s);
+  EXPECT_FALSE(cfg.allow_private_targets);
+}
+
+TEST(config, environment_overrides_file) {
+  auto path = testing::TempDir() + "hookd-config-test.conf";
+  std::ofstream{path} << "# comment\nhttp_port = 9000\nsync = 1\n"
+                         "retry_schedule = 0s, 200ms ,1s\n";
+  config cfg;
+  failure err;
+  ASSERT_TRUE(load_config(path,
+                          env_of({{"HOOKD_HTTP_PORT", "0"},
+                                  {"HOOKD_ALLOW_PRIVATE_TARGETS", "1"}}),
+                          cfg, err))
+    << err.message;
+  EXPECT_EQ(cfg.http_port, 0);
+  EXPECT_TRUE(cfg.sync);
+  EXPECT_TRUE(cfg.allow_private_targets);
+  ASSERT_EQ(cfg.retry_schedule.size(), 3u);
+  EXPECT_EQ(cfg.retry_schedule[1], 200ms);
+}
+
+TEST(config, bad_settings_are_named) {
+  struct bad {
+    const char* var;
+    const char* value;
+  };
+  for (auto [var, value] : {bad{"HOOKD_HTTP_PORT", "http"},
+                            bad{"HOOKD_HTTP_PORT", "70000"},
+                            bad{"HOOKD_RETRY_SCHEDULE", "1s,soon"},
+                            bad{"HOOKD_DELIVERY_TIMEOUT", "0s"},
+                            bad{"HOOKD_MASTER_KEY", "abcd"},
+                            bad{"HOOKD_ADMIN_TOKEN", "short"},
+                            bad{"HOOKD_SYNC", "maybe"},
+                            bad{"HOOKD_CA_FILE", "/nonexistent/ca.pem"}}) {
+    config cfg;
+    failure err;
+    EXPECT_FALSE(load_config("", env_of({{var, value}}), cfg, err)) << var;
+    EXPECT_NE(err.message.find(var), std::string::npos) << err.message;
+  }
+}
+
+TEST(config, unknown_key_in_file_is_named_with_its_line) {
+  auto path = testing::TempDir() + "hookd-config-bad.conf";
+  std::ofstream{path} << "bind = 0.0.0.0\nlisten_port = 1\n";
+  config cfg;
+  failure err;
+  EXPECT_FALSE(load_config(path, env_of({}), cfg, err));
+  EXPECT_NE(err.message.find("listen_port"), std::string::npos);
+  EXPECT_NE(err.message.find(":2"), std::string::npos);
+}
+
+TEST(config, missing_file_is_an_error) {
+  config cfg;
+  failure err;
+  EXPECT_FALSE(load_config("/nonexistent/hookd.conf", env_of({}), cfg, err));
+  EXPECT_NE(err.message.find("/nonexistent/hookd.conf"), std::string::npos);
+}

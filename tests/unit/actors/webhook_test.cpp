@@ -1,1 +1,223 @@
+#include "hookd/webhook.hpp"
+
+#include <nlohmann/json.hpp>
+
 #include <gtest/gtest.h>
+
+#include "hookd/events.hpp"
+
+using namespace hookd;
+using json = nlohmann::json;
+
+namespace {
+
+const webhook_rules rules{"https://hooks.slack.com/"};
+
+scope stack_scope() {
+  return {scope_kind::stack, "acme", "web", "prod"};
+}
+
+scope org_scope() {
+  return {scope_kind::org, "acme", "", ""};
+}
+
+scope env_scope() {
+  return {scope_kind::env, "acme", "default", "dev"};
+}
+
+std::string create_error(const std::string& body, scope where = stack_scope()) {
+  webhook hook;
+  failure err;
+  if (parse_create(body, where, rules, hook, err))
+    return "";
+  EXPECT_EQ(err.code, ec::bad_request);
+  return err.message;
+}
+
+webhook created(const std::string& body, scope where = stack_scope()) {
+  webhook hook;
+  failure err;
+  EXPECT_TRUE(parse_create(body, where, rules, hook, err)) << err.message;
+  return hook;
+}
+
+} // namespace
+
+TEST(webhook, create_reads_every_field) {
+  auto hook = created(R"({"organizationName":"acme","projectName":"web",
+    "stackName":"prod","name":"deploys","displayName":"Deploys",
+    "payloadUrl":"https://example.com/hook","secret":"s","active":true,
+    "format":"ms_teams","filters":["update_succeeded","update_succeeded"],
+    "groups":["deployments"],"hasSecret":false,"unknown":1})");
+  EXPECT_EQ(hook.name, "deploys");
+  EXPECT_EQ(hook.display_name, "Deploys");
+  EXPECT_TRUE(hook.active);
+  EXPECT_EQ(hook.format, "ms_teams");
+  EXPECT_EQ(hook.secret, "s");
+  EXPECT_EQ(hook.filters, std::vector<std::string>{"update_succeeded"});
+  EXPECT_EQ(hook.filter_mask(), std::uint64_t{1}
+                                  << event_index("update_succeeded"));
+  EXPECT_EQ(hook.group_mask(), 1u << group_index("deployments"));
+}
+
+TEST(webhook, response_never_carries_the_secret) {
+  auto hook = created(R"({"displayName":"D","payloadUrl":"http://h/",
+                          "secret":"hunter2"})");
+  auto j = json::parse(response_json(hook));
+  EXPECT_FALSE(j.contains("secret"));
+  EXPECT_TRUE(j["hasSecret"].get<bool>());
+  EXPECT_EQ(j["secretCiphertext"],
+            "f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7");
+  EXPECT_EQ(j["format"], "raw");
+  EXPECT_EQ(j["filters"], json::array());
+  EXPECT_EQ(j["stackName"], "prod");
+  EXPECT_FALSE(j.contains("envName"));
+  EXPECT_EQ(response_json(hook).find("hunter2"), std::string::npos);
+}
+
+TEST(webhook, bad_bodies_are_rejected_with_reasons) {
+  EXPECT_NE(create_error("{"), "");
+  EXPECT_NE(create_error("[]").find("JSON object"), std::string::npos);
+  EXPECT_NE(create_error(R"("text")").find("JSON object"), std::string::npos);
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"http://h",
+                             "active":"yes"})")
+              .find("'active' must be a boolean"),
+            std::string::npos);
+  EXPECT_NE(create_error(R"({"payloadUrl":"http://h"})").find("displayName"),
+            std::string::npos);
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"http://h",
+                             "filters":"update_succeeded"})")
+              .find("array"),
+            std::string::npos);
+  EXPECT_NE(create_error("{\"displayName\":\"\xff\",\"payloadUrl\":\"http://h\"}"),
+            "");
+}
+
+TEST(webhook, names) {
+  EXPECT_TRUE(valid_hook_name("a.b_c-D9"));
+  EXPECT_TRUE(valid_hook_name(std::string(32, 'a')));
+  EXPECT_FALSE(valid_hook_name(std::string(33, 'a')));
+  EXPECT_FALSE(valid_hook_name(""));
+  EXPECT_FALSE(valid_hook_name(".."));
+  EXPECT_FALSE(valid_hook_name("."));
+  EXPECT_FALSE(valid_hook_name("a/b"));
+  EXPECT_FALSE(valid_hook_name("a\nb"));
+  EXPECT_FALSE(valid_hook_name("a b"));
+  EXPECT_NE(create_error(R"({"name":"../x","displayName":"D",
+                             "payloadUrl":"http://h"})"),
+            "");
+}
+
+TEST(webhook, payload_url_depends_on_format) {
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"ftp://h/"})"), "");
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"https:///x"})"), "");
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"/relative"})"), "");
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"http://h:99999/"})"),
+            "");
+  EXPECT_EQ(create_error(R"({"displayName":"D","payloadUrl":"http://[::1]:8080/x"})"),
+            "");
+  EXPECT_NE(create_error(R"({"displayName":"D","format":"slack",
+                             "payloadUrl":"https://example.com/x"})"),
+            "");
+  EXPECT_EQ(create_error(R"({"displayName":"D","format":"slack",
+                             "payloadUrl":"https://hooks.slack.com/services/T/B/X"})"),
+            "");
+  EXPECT_EQ(create_error(R"({"displayName":"D","format":"pulumi_deployments",
+                             "payloadUrl":"web/staging"})"),
+            "");
+  EXPECT_NE(create_error(R"({"displayName":"D","format":"pulumi_deployments",
+                             "payloadUrl":"web/stag ing"})"),
+            "");
+  EXPECT_EQ(create_error(R"({"displayName":"D","format":"pulumi_deployments",
+                             "payloadUrl":"web/staging"})",
+                         org_scope()),
+            "'pulumi_deployments' format can only be used on stack or "
+            "environment webhooks.");
+  EXPECT_NE(create_error(R"({"displayName":"D","format":"","payloadUrl":"http://h"})"),
+            "");
+  EXPECT_NE(create_error(R"({"displayName":"D","format":"xml","payloadUrl":"http://h"})"),
+            "");
+}
+
+TEST(webhook, filters_and_groups_follow_the_scope) {
+  auto body = [](const char* field, const char* value) {
+    return std::string{R"({"displayName":"D","payloadUrl":"http://h",")"}
+           + field + R"(":[")" + value + R"("]})";
+  };
+  EXPECT_EQ(create_error(body("filters", "stack_created"), org_scope()), "");
+  EXPECT_NE(create_error(body("filters", "stack_created")), "");
+  EXPECT_NE(create_error(body("filters", "update_succeeded"), env_scope()), "");
+  EXPECT_EQ(create_error(body("filters", "environment_tag_created"), env_scope()),
+            "");
+  EXPECT_NE(create_error(body("filters", "no_such_event")), "");
+  EXPECT_EQ(create_error(body("groups", "policies")), "");
+  EXPECT_NE(create_error(body("groups", "environments")), "");
+  EXPECT_NE(create_error(body("groups", "stacks"), env_scope()), "");
+  EXPECT_EQ(create_error(body("groups", "environments"), org_scope()), "");
+}
+
+TEST(webhook, scope_fields_must_match_the_path) {
+  EXPECT_NE(create_error(R"({"organizationName":"other","displayName":"D",
+                             "payloadUrl":"http://h"})")
+              .find("does not match"),
+            std::string::npos);
+  EXPECT_NE(create_error(R"({"stackName":"dev","displayName":"D",
+                             "payloadUrl":"http://h"})"),
+            "");
+  EXPECT_NE(create_error(R"({"envName":"prod","displayName":"D",
+                             "payloadUrl":"http://h"})",
+                         env_scope()),
+            "");
+}
+
+TEST(webhook, patch_is_a_full_replace_except_format_and_secret) {
+  auto hook = created(R"({"name":"h","displayName":"D","payloadUrl":"http://h",
+    "secret":"one","active":true,"format":"ms_teams",
+    "filters":["update_failed"],"groups":["stacks"]})");
+  failure err;
+  ASSERT_TRUE(apply_update(R"({"displayName":"E","payloadUrl":"http://i"})",
+                           rules, hook, err))
+    << err.message;
+  EXPECT_EQ(hook.display_name, "E");
+  EXPECT_FALSE(hook.active);
+  EXPECT_TRUE(hook.filters.empty());
+  EXPECT_TRUE(hook.groups.empty());
+  EXPECT_EQ(hook.format, "ms_teams");
+  EXPECT_EQ(hook.secret, "one");
+  EXPECT_EQ(hook.name, "h");
+
+  ASSERT_TRUE(apply_update(R"({"displayName":"E","payloadUrl":"http://i",
+                               "secret":"","format":null})",
+                           rules, hook, err));
+  EXPECT_EQ(hook.secret, "one");
+  ASSERT_TRUE(apply_update(R"({"displayName":"E","payloadUrl":"http://i",
+                               "secret":"two","format":"raw"})",
+                           rules, hook, err));
+  EXPECT_EQ(hook.secret, "two");
+  EXPECT_EQ(hook.format, "raw");
+  ASSERT_TRUE(apply_update(R"({"displayName":"E","payloadUrl":"http://i",
+                               "secret":"__remove-secret"})",
+                           rules, hook, err));
+  EXPECT_TRUE(hook.secret.empty());
+
+  auto before = hook;
+  EXPECT_FALSE(apply_update(R"({"displayName":"","payloadUrl":"http://i"})",
+                            rules, hook, err));
+  EXPECT_EQ(hook.display_name, before.display_name); // unchanged on failure
+}
+
+TEST(webhook, storage_round_trip_seals_the_secret) {
+  crypto::sealer sealer{std::string(32, 'm')};
+  auto hook = created(R"({"name":"h","displayName":"D","payloadUrl":"http://h",
+                          "secret":"very-secret-value","filters":["update_failed"]})");
+  hook.id = "id-1";
+  auto stored = storage_json(hook, sealer);
+  EXPECT_EQ(stored.find("very-secret-value"), std::string::npos);
+  webhook back;
+  ASSERT_TRUE(from_storage_json(stored, sealer, back));
+  EXPECT_EQ(back.secret, "very-secret-value");
+  EXPECT_EQ(back.filters, hook.filters);
+  EXPECT_EQ(response_json(back), response_json(hook));
+  crypto::sealer wrong{std::string(32, 'w')};
+  EXPECT_FALSE(from_storage_json(stored, wrong, back));
+}
