@@ -3,8 +3,11 @@
 // The wiring diagram of hookd: every actor interface, one line per message.
 //
 //   HTTP front end ──(api_call, responder)──► access
-//   access ──(api_call, responder)──► registry shard (hash of the scope)
-//   registry ──(api_call, responder)──► webhook (spawned or revived on demand)
+//   access ──► registry shard (hook management, by hash of the scope)
+//          ──► ingest (events in, deployments)
+//   ingest ──(fanout)──► registry shards ──(event)──► webhook actors
+//   webhook ──(http_request)──► delivery (libcurl multi)
+//           ──(deploy)──► ingest (pulumi_deployments webhooks)
 
 #include <cstddef>
 #include <string>
@@ -18,14 +21,35 @@
 
 #include "hookd/api.hpp"
 #include "hookd/config.hpp"
+#include "hookd/delivery.hpp"
+#include "hookd/event.hpp"
 #include "hookd/store.hpp"
 #include "hookd/webhook.hpp"
 
+namespace hookd {
+
+/// A pulumi_deployments webhook asks for a deployment of a stack.
+struct deployment_request {
+  std::string org;
+  std::string project;
+  std::string stack;
+  std::uint32_t hops = 0;     ///< of the event that triggered it
+  std::string source;         ///< the triggering webhook, "scope/name"
+  std::string source_event;   ///< the triggering event id
+};
+
+} // namespace hookd
+
 // These travel only inside one process: a responder wraps a live HTTP
-// connection and a webhook carries its secret in clear.
+// connection, a webhook carries its secret in clear, events are shared.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::api_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::responder_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::webhook)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::event_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::scope)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::http_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::http_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::deployment_request)
 
 namespace hookd {
 
@@ -34,14 +58,41 @@ using crash = caf::atom_constant<caf::atom("crash")>;
 using revive = caf::atom_constant<caf::atom("revive")>;
 using stats = caf::atom_constant<caf::atom("stats")>;
 using idle = caf::atom_constant<caf::atom("idle")>;
+using done = caf::atom_constant<caf::atom("done")>;
+using retry = caf::atom_constant<caf::atom("retry")>;
+using fanout = caf::atom_constant<caf::atom("fanout")>;
+using deploy = caf::atom_constant<caf::atom("deploy")>;
+using connect = caf::atom_constant<caf::atom("connect")>;
 } // namespace atom
 
-/// A webhook: owns its configuration copy and its delivery history.
+/// The outbound HTTP client: libcurl multi on one transfer thread.
+using delivery_actor = caf::typed_actor<
+  // POST once; answers with what came back (never an error for HTTP or
+  // network failures: those are in the result).
+  caf::replies_to<http_request>::with<http_result>,
+  // Internal: the transfer thread finished request `id`.
+  caf::reacts_to<atom::done, std::uint64_t, http_result>>;
+
+/// Ingestion and deployments: persists events, then fans them out.
+using ingest_actor = caf::typed_actor<
+  // POST …/events, GET …/deployments.
+  caf::reacts_to<api_call, responder_ptr>,
+  // Queue a deployment of a stack for a pulumi_deployments webhook; answers
+  // with the deployment as JSON.
+  caf::replies_to<atom::deploy, deployment_request>::with<std::string>,
+  // Internal: fan event `id` out again after a failed attempt.
+  caf::reacts_to<atom::retry, std::string>>;
+
+/// A webhook: owns its delivery queue and history.
 using webhook_actor = caf::typed_actor<
   // Serve a per-hook request: deliveries, ping, redeliver.
   caf::reacts_to<api_call, responder_ptr>,
   // The registry changed this hook's configuration.
   caf::reacts_to<webhook>,
+  // Record and queue a delivery of this event; answers once it is on disk.
+  caf::replies_to<event_ptr>::with<bool>,
+  // Internal: attempt the delivery of event `id` again.
+  caf::reacts_to<atom::retry, std::string>,
   // Test builds only: throw from a handler, as a bug would.
   caf::reacts_to<atom::crash>,
   // Internal: stop when nothing happened for a while.
@@ -52,6 +103,11 @@ using webhook_actor = caf::typed_actor<
 using registry_actor = caf::typed_actor<
   // Serve a hook-management request for a scope of this shard.
   caf::reacts_to<api_call, responder_ptr>,
+  // Hand an event to the subscribed webhooks of a scope; answers with how
+  // many took it, once each has recorded it.
+  caf::replies_to<atom::fanout, event_ptr, scope>::with<std::size_t>,
+  // Wiring: the ingest actor, for pulumi_deployments webhooks.
+  caf::reacts_to<atom::connect, ingest_actor>,
   // Internal: revive a crashed webhook actor after its back-off.
   caf::reacts_to<atom::revive, std::string>,
   // Counts for tests and metrics: hooks indexed, webhook actors alive,
@@ -61,7 +117,7 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<atom::crash, std::string, std::string>::with<webhook_actor>>;
 
 /// Access control: checks the credential of every API request, serves the
-/// token routes, and routes the rest to the registry shard of its scope.
+/// token routes, and routes the rest.
 using access_actor = caf::typed_actor<
   // Authenticate, authorize, then serve or route an API request.
   caf::reacts_to<api_call, responder_ptr>>;
@@ -69,14 +125,21 @@ using access_actor = caf::typed_actor<
 /// Which registry shard owns a scope.
 std::size_t shard_of(const scope& where, std::size_t shard_count);
 
+delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
+
 /// Spawns registry shard `shard` of `shard_count`.
 registry_actor spawn_registry(caf::actor_system& sys, store_ptr db,
                               const config& cfg, crypto::sealer sealer,
-                              std::size_t shard, std::size_t shard_count);
+                              delivery_actor delivery, std::size_t shard,
+                              std::size_t shard_count);
+
+/// Spawns the ingest actor; it re-runs fan-outs left unfinished by a crash.
+ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
+                          std::vector<registry_actor> shards);
 
 /// Spawns the access actor. `admin_hash` is the SHA-256 of the admin token.
 access_actor spawn_access(caf::actor_system& sys, store_ptr db,
                           std::vector<registry_actor> shards,
-                          std::string admin_hash);
+                          ingest_actor ingest, std::string admin_hash);
 
 } // namespace hookd

@@ -40,6 +40,7 @@ enum class operation : std::uint8_t {
   list_tokens,
   delete_token,
   ingest_events,
+  list_deployments,
 };
 
 /// An API request, parsed out of HTTP by the front end: the only thing the

@@ -44,6 +44,14 @@ constexpr std::size_t history_limit = 1000;
 constexpr std::size_t deliveries_page_default = 100;
 constexpr std::size_t deliveries_page_max = 1000;
 
+/// How long fan-out waits for the webhooks of a scope to record an event
+/// before it tries again.
+constexpr auto fanout_timeout = 30s;
+/// Largest batch of events in one ingestion request.
+constexpr std::size_t max_event_batch = 1000;
+/// Fan-outs that failed are tried again after this long.
+constexpr auto fanout_retry = 5s;
+
 /// Revival of a webhook actor that keeps crashing backs off up to this.
 constexpr auto revive_backoff_max = 30s;
 

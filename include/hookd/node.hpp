@@ -8,7 +8,8 @@
 namespace hookd {
 
 /// A running hookd node: the store and its actors, spawned in dependency
-/// order (store, registry shards, access) and stopped in reverse.
+/// order (store, delivery, registry shards, ingest, access) and stopped in
+/// reverse.
 class node {
 public:
   /// Opens the store in cfg.data_dir and spawns the actors. When no admin
@@ -25,13 +26,18 @@ public:
   const std::vector<registry_actor>& shards() const {
     return shards_;
   }
+  ingest_actor ingest() const {
+    return ingest_;
+  }
   const store_ptr& db() const {
     return db_;
   }
 
 private:
   store_ptr db_;
+  delivery_actor delivery_;
   std::vector<registry_actor> shards_;
+  ingest_actor ingest_;
   access_actor access_;
 };
 

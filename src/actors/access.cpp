@@ -34,6 +34,7 @@ struct access_state {
   static inline const char* name = "hookd.access";
   store_ptr db;
   std::vector<registry_actor> shards;
+  ingest_actor ingest;
   std::string admin_hash;
   std::unordered_map<std::string, org_token> tokens; ///< by id
 };
@@ -177,9 +178,11 @@ void load_tokens(self_ptr self) {
 
 access_actor::behavior_type access_behavior(self_ptr self, store_ptr db,
                                             std::vector<registry_actor> shards,
+                                            ingest_actor ingest,
                                             std::string admin_hash) {
   self->state.db = std::move(db);
   self->state.shards = std::move(shards);
+  self->state.ingest = std::move(ingest);
   self->state.admin_hash = std::move(admin_hash);
   load_tokens(self);
   self->set_exit_handler([=](caf::exit_msg& msg) { self->quit(msg.reason); });
@@ -202,8 +205,8 @@ access_actor::behavior_type access_behavior(self_ptr self, store_ptr db,
           case operation::list_tokens: return list_tokens(self, call, rp);
           case operation::delete_token: return delete_token(self, call, rp);
           case operation::ingest_events:
-            return rp->fail(ec::unavailable,
-                            "event ingestion is not available in this build");
+          case operation::list_deployments:
+            return self->send(self->state.ingest, std::move(call), rp);
           default: break;
         }
       } catch (const store_error&) {
@@ -220,9 +223,9 @@ access_actor::behavior_type access_behavior(self_ptr self, store_ptr db,
 
 access_actor spawn_access(caf::actor_system& sys, store_ptr db,
                           std::vector<registry_actor> shards,
-                          std::string admin_hash) {
+                          ingest_actor ingest, std::string admin_hash) {
   return sys.spawn(access_behavior, std::move(db), std::move(shards),
-                   std::move(admin_hash));
+                   std::move(ingest), std::move(admin_hash));
 }
 
 } // namespace hookd

@@ -83,19 +83,30 @@ bool node::start(caf::actor_system& sys, const config& cfg, failure& err,
 
   db_ = db;
   crypto::sealer sealer{key};
+  delivery_options options;
+  options.allow_private_targets = cfg.allow_private_targets;
+  options.ca_file = cfg.ca_file;
+  delivery_ = spawn_delivery(sys, std::move(options));
   for (std::size_t i = 0; i < defaults::registry_shards; ++i)
-    shards_.push_back(
-      spawn_registry(sys, db, cfg, sealer, i, defaults::registry_shards));
-  access_ = spawn_access(sys, db, shards_, std::move(admin_hash));
+    shards_.push_back(spawn_registry(sys, db, cfg, sealer, delivery_, i,
+                                     defaults::registry_shards));
+  ingest_ = spawn_ingest(sys, db, shards_);
+  access_ = spawn_access(sys, db, shards_, ingest_, std::move(admin_hash));
   return true;
 }
 
 void node::stop() {
   if (access_)
     caf::anon_send_exit(access_, caf::exit_reason::user_shutdown);
+  if (ingest_)
+    caf::anon_send_exit(ingest_, caf::exit_reason::user_shutdown);
   for (auto it = shards_.rbegin(); it != shards_.rend(); ++it)
     caf::anon_send_exit(*it, caf::exit_reason::user_shutdown);
+  if (delivery_)
+    caf::anon_send_exit(delivery_, caf::exit_reason::user_shutdown);
   access_ = nullptr;
+  ingest_ = nullptr;
+  delivery_ = nullptr;
   shards_.clear();
 }
 

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <set>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -33,8 +34,13 @@ struct registry_state {
   config cfg;
   std::optional<crypto::sealer> sealer;
   webhook_rules rules;
+  delivery_actor delivery;
+  ingest_actor ingest;
+  delivery_settings settings;
   /// Keyed by "<scope key>/<hook name>"; the store key is "c/" + that.
   std::unordered_map<std::string, hook_entry> hooks;
+  /// The hook names of each scope key, for fan-out.
+  std::unordered_map<std::string, std::set<std::string>> scopes;
   std::unordered_map<caf::actor_addr, std::string> keys_by_actor;
   std::size_t revivals = 0;
 };
@@ -54,6 +60,7 @@ std::string config_key(const std::string& index) {
 }
 
 void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
+  self->state.scopes[hook.where.key()].insert(hook.name);
   auto& e = self->state.hooks[key];
   e.id = hook.id;
   e.filters = hook.filter_mask();
@@ -87,7 +94,8 @@ webhook_actor ensure_actor(self_ptr self, const std::string& key,
       || !from_storage_json(text, *self->state.sealer, hook))
     return {};
   entry.actor = spawn_webhook(self->system(), std::move(hook), self->state.db,
-                              self->state.cfg.testing);
+                              self->state.delivery, self->state.ingest,
+                              self->state.settings);
   self->monitor(entry.actor);
   self->state.keys_by_actor.emplace(entry.actor.address(), key);
   return entry.actor;
@@ -154,11 +162,13 @@ void update_hook(self_ptr self, const api_call& call, const std::string& key,
   rp->respond(success::ok, response_json(hook));
 }
 
-void delete_hook(self_ptr self, const std::string& key, hook_entry& entry,
-                 const responder_ptr& rp) {
+void delete_hook(self_ptr self, const api_call& call, const std::string& key,
+                 hook_entry& entry, const responder_ptr& rp) {
   store::batch b;
   b.deletes.push_back(config_key(key));
   b.delete_prefixes.push_back(history_prefix(entry.id));
+  b.delete_prefixes.push_back(history_index_prefix(entry.id));
+  b.delete_prefixes.push_back(queue_prefix(entry.id));
   self->state.db->write(b);
   if (entry.actor) {
     self->demonitor(entry.actor.address());
@@ -166,6 +176,12 @@ void delete_hook(self_ptr self, const std::string& key, hook_entry& entry,
     self->send_exit(entry.actor, caf::exit_reason::user_shutdown);
   }
   self->state.hooks.erase(key);
+  auto scope_it = self->state.scopes.find(call.where.key());
+  if (scope_it != self->state.scopes.end()) {
+    scope_it->second.erase(call.hook);
+    if (scope_it->second.empty())
+      self->state.scopes.erase(scope_it);
+  }
   rp->respond(success::no_content, {});
 }
 
@@ -188,7 +204,8 @@ void serve(self_ptr self, api_call& call, const responder_ptr& rp) {
       return;
     }
     case operation::update_hook: return update_hook(self, call, key, entry, rp);
-    case operation::delete_hook: return delete_hook(self, key, entry, rp);
+    case operation::delete_hook:
+      return delete_hook(self, call, key, entry, rp);
     default: break;
   }
   auto actor = ensure_actor(self, key, entry);
@@ -245,11 +262,79 @@ void load_index(self_ptr self, std::size_t shard, std::size_t shard_count) {
                        });
 }
 
+/// Webhooks with unfinished deliveries start now and resume them.
+void resume_owing(self_ptr self) {
+  std::set<std::string> owing;
+  self->state.db->scan("q/", {}, false, [&](std::string_view key,
+                                            std::string_view) {
+    auto rest = key.substr(2);
+    owing.emplace(rest.substr(0, rest.find('/')));
+    return true;
+  });
+  if (owing.empty())
+    return;
+  for (auto& [key, entry] : self->state.hooks)
+    if (owing.count(entry.id) > 0)
+      ensure_actor(self, key, entry);
+}
+
+/// Hands an event to every subscribed webhook of a scope and answers with
+/// how many took it once each has recorded it.
+caf::result<std::size_t> fan_out(self_ptr self, const event_ptr& ev,
+                                 const scope& where) {
+  auto sit = self->state.scopes.find(where.key());
+  if (sit == self->state.scopes.end())
+    return std::size_t{0};
+  std::vector<webhook_actor> targets;
+  for (const auto& name : sit->second) {
+    auto key = where.key() + '/' + name;
+    auto& entry = self->state.hooks[key];
+    if (!entry.active || !subscribed(entry.filters, entry.groups, ev->index))
+      continue;
+    if (auto actor = ensure_actor(self, key, entry))
+      targets.push_back(actor);
+  }
+  if (targets.empty())
+    return std::size_t{0};
+  auto rp = self->make_response_promise<std::size_t>();
+  struct tally {
+    std::size_t remaining;
+    std::size_t took = 0;
+    bool failed = false;
+  };
+  auto t = std::make_shared<tally>(tally{targets.size()});
+  auto settle = [=]() mutable {
+    if (--t->remaining > 0)
+      return;
+    if (t->failed)
+      rp.deliver(caf::make_error(caf::sec::request_timeout));
+    else
+      rp.deliver(t->took);
+  };
+  for (auto& actor : targets)
+    self->request(actor, defaults::fanout_timeout, ev)
+      .then(
+        [=](bool took) mutable {
+          t->took += took ? 1 : 0;
+          settle();
+        },
+        [=](caf::error&) mutable {
+          t->failed = true;
+          settle();
+        });
+  return rp;
+}
+
 registry_actor::behavior_type
 registry_behavior(self_ptr self, store_ptr db, config cfg,
-                  crypto::sealer sealer, std::size_t shard,
-                  std::size_t shard_count) {
+                  crypto::sealer sealer, delivery_actor delivery,
+                  std::size_t shard, std::size_t shard_count) {
   self->state.db = std::move(db);
+  self->state.delivery = std::move(delivery);
+  self->state.settings.retry_schedule = cfg.retry_schedule;
+  self->state.settings.timeout = cfg.delivery_timeout;
+  self->state.settings.history_limit = defaults::history_limit;
+  self->state.settings.testing = cfg.testing;
   self->state.rules.slack_url_prefix = cfg.slack_url_prefix;
   self->state.cfg = std::move(cfg);
   self->state.sealer.emplace(std::move(sealer));
@@ -268,6 +353,13 @@ registry_behavior(self_ptr self, store_ptr db, config cfg,
       } catch (const store_error&) {
         rp->fail(ec::unavailable, "the store failed; retry later");
       }
+    },
+    [=](atom::fanout, event_ptr& ev, scope& where) {
+      return fan_out(self, ev, where);
+    },
+    [=](atom::connect, ingest_actor& ingest) {
+      self->state.ingest = std::move(ingest);
+      resume_owing(self);
     },
     [=](atom::revive, std::string& key) {
       if (auto it = self->state.hooks.find(key); it != self->state.hooks.end())
@@ -303,9 +395,10 @@ std::size_t shard_of(const scope& where, std::size_t shard_count) {
 
 registry_actor spawn_registry(caf::actor_system& sys, store_ptr db,
                               const config& cfg, crypto::sealer sealer,
-                              std::size_t shard, std::size_t shard_count) {
+                              delivery_actor delivery, std::size_t shard,
+                              std::size_t shard_count) {
   return sys.spawn(registry_behavior, std::move(db), cfg, std::move(sealer),
-                   shard, shard_count);
+                   std::move(delivery), shard, shard_count);
 }
 
 } // namespace hookd

@@ -213,6 +213,14 @@ route match_route(std::string_view method, std::string_view path,
     }
     return b.not_found();
   }
+  if (seg[1] == "stacks" && seg.size() == 6 && seg[5] == "deployments") {
+    where.kind = scope_kind::stack;
+    if (!named("organization", seg[2], where.org)
+        || !named("project", seg[3], where.project)
+        || !named("stack", seg[4], where.name))
+      return b.result;
+    return b.methods({{"GET", operation::list_deployments}});
+  }
   if (seg[1] == "stacks" && seg.size() >= 6 && seg[5] == "hooks") {
     where.kind = scope_kind::stack;
     if (!named("organization", seg[2], where.org)

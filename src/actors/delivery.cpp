@@ -1,0 +1,364 @@
+// The delivery client: libcurl's multi interface on one transfer thread,
+// wrapped in an actor. One thread serves every connection; the multi handle
+// keeps connections alive and reuses them per host.
+#include "hookd/actors.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <netinet/in.h>
+#include <thread>
+#include <unordered_map>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+namespace hookd {
+
+namespace {
+
+constexpr std::size_t response_body_max = 64 * 1024;
+constexpr int poll_timeout_ms = 1000;
+
+bool private_v4(std::uint32_t a) {
+  auto in = [a](std::uint32_t net, int bits) {
+    return bits == 0 || (a >> (32 - bits)) == (net >> (32 - bits));
+  };
+  return in(0x00000000, 8)     // "this" network
+         || in(0x0a000000, 8)  // 10/8
+         || in(0x64400000, 10) // 100.64/10 carrier-grade NAT
+         || in(0x7f000000, 8)  // loopback
+         || in(0xa9fe0000, 16) // link-local, cloud metadata
+         || in(0xac100000, 12) // 172.16/12
+         || in(0xc0000000, 24) // IETF protocol assignments
+         || in(0xc0a80000, 16) // 192.168/16
+         || in(0xc6120000, 15) // benchmarking
+         || in(0xe0000000, 4)  // multicast
+         || in(0xf0000000, 4); // reserved, broadcast
+}
+
+bool private_v6(const unsigned char* b) {
+  static const unsigned char zeros[16] = {};
+  static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0,
+                                              0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+  if (std::memcmp(b, zeros, 15) == 0 && (b[15] == 0 || b[15] == 1))
+    return true; // unspecified, loopback
+  if (std::memcmp(b, v4_mapped, 12) == 0 || std::memcmp(b, nat64, 12) == 0) {
+    std::uint32_t a = (std::uint32_t{b[12]} << 24) | (std::uint32_t{b[13]} << 16)
+                      | (std::uint32_t{b[14]} << 8) | b[15];
+    return private_v4(a);
+  }
+  return (b[0] & 0xfe) == 0xfc                  // unique local fc00::/7
+         || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) // link-local fe80::/10
+         || b[0] == 0xff;                        // multicast
+}
+
+bool private_sockaddr(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET)
+    return private_v4(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr));
+  if (sa->sa_family == AF_INET6)
+    return private_v6(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr);
+  return true;
+}
+
+std::string address_text(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf,
+              sizeof buf);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr,
+              buf, sizeof buf);
+  return buf;
+}
+
+/// One transfer in flight.
+struct transfer {
+  std::uint64_t id = 0;
+  http_request request;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  header_list response_headers;
+  std::string body;
+  std::string refused;
+  const delivery_options* options = nullptr;
+};
+
+curl_socket_t open_socket(void* clientp, curlsocktype, curl_sockaddr* addr) {
+  auto* t = static_cast<transfer*>(clientp);
+  // The address checked is the one connected to: a name that resolves to a
+  // public address first and a private one later cannot slip through.
+  if (!t->options->allow_private_targets && private_sockaddr(&addr->addr)) {
+    t->refused = "refused to connect to private address "
+                 + address_text(&addr->addr)
+                 + " (HOOKD_ALLOW_PRIVATE_TARGETS=1 allows it)";
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(addr->family, addr->socktype, addr->protocol);
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* p) {
+  auto* t = static_cast<transfer*>(p);
+  std::string_view line{data, size * n};
+  if (line.rfind("HTTP/", 0) == 0) {
+    t->response_headers.clear(); // a new response (after 100 Continue)
+    return size * n;
+  }
+  auto colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n'))
+      value.remove_suffix(1);
+    t->response_headers.emplace_back(std::string{line.substr(0, colon)},
+                                     std::string{value});
+  }
+  return size * n;
+}
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* p) {
+  auto* t = static_cast<transfer*>(p);
+  auto room = response_body_max - std::min(response_body_max, t->body.size());
+  t->body.append(data, std::min(room, size * n));
+  return size * n;
+}
+
+CURLcode add_ca_file(CURL*, void* ssl_ctx, void* p) {
+  auto* t = static_cast<transfer*>(p);
+  auto* store = SSL_CTX_get_cert_store(static_cast<SSL_CTX*>(ssl_ctx));
+  if (X509_STORE_load_file(store, t->options->ca_file.c_str()) != 1)
+    return CURLE_SSL_CACERT_BADFILE;
+  return CURLE_OK;
+}
+
+std::int64_t retry_after(const header_list& headers) {
+  for (const auto& [name, value] : headers) {
+    if (strcasecmp(name.c_str(), "Retry-After") != 0)
+      continue;
+    if (!value.empty()
+        && value.find_first_not_of("0123456789") == std::string::npos)
+      return std::stoll(value.substr(0, 9));
+    auto when = curl_getdate(value.c_str(), nullptr);
+    if (when >= 0)
+      return std::max<std::int64_t>(0, when - std::time(nullptr));
+  }
+  return -1;
+}
+
+} // namespace
+
+bool private_address(const std::string& ip) {
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
+  if (inet_pton(AF_INET, ip.c_str(), &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    return private_sockaddr(reinterpret_cast<sockaddr*>(&v4));
+  }
+  if (inet_pton(AF_INET6, ip.c_str(), &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    return private_sockaddr(reinterpret_cast<sockaddr*>(&v6));
+  }
+  return true;
+}
+
+std::string header_block(header_list headers) {
+  std::stable_sort(headers.begin(), headers.end(), [](auto& a, auto& b) {
+    return strcasecmp(a.first.c_str(), b.first.c_str()) < 0;
+  });
+  std::string out;
+  for (const auto& [name, value] : headers)
+    out += name + ": " + value + "\r\n";
+  return out;
+}
+
+/// libcurl's multi interface on its own thread.
+class transfer_engine {
+public:
+  using completion = std::function<void(std::uint64_t, http_result)>;
+
+  transfer_engine(delivery_options options, completion done)
+    : options_(std::move(options)), done_(std::move(done)) {
+    multi_ = curl_multi_init();
+    // Bounded per host so one slow receiver cannot take every socket.
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 256L);
+    thread_ = std::thread{[this] { run(); }};
+  }
+
+  ~transfer_engine() {
+    stopping_ = true;
+    curl_multi_wakeup(multi_);
+    thread_.join();
+    for (auto& [easy, t] : active_) {
+      curl_multi_remove_handle(multi_, easy);
+      release(*t);
+    }
+    curl_multi_cleanup(multi_);
+  }
+
+  void submit(std::uint64_t id, http_request req) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      incoming_.emplace_back(id, std::move(req));
+    }
+    curl_multi_wakeup(multi_);
+  }
+
+private:
+  void start(std::uint64_t id, http_request req) {
+    auto t = std::make_unique<transfer>();
+    t->id = id;
+    t->request = std::move(req);
+    t->options = &options_;
+    t->easy = curl_easy_init();
+    auto* e = t->easy;
+    for (const auto& [name, value] : t->request.headers)
+      t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
+    // No "Expect: 100-continue" round trip on larger bodies.
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(t->request.body.size()));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(t->request.timeout.count()));
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    if (!options_.ca_file.empty()) {
+      curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
+      curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, t.get());
+    }
+    curl_multi_add_handle(multi_, e);
+    active_.emplace(e, std::move(t));
+  }
+
+  void finish(CURL* easy, CURLcode code) {
+    auto it = active_.find(easy);
+    if (it == active_.end())
+      return;
+    auto t = std::move(it->second);
+    active_.erase(it);
+    curl_multi_remove_handle(multi_, easy);
+    http_result r;
+    curl_off_t micros = 0;
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &micros);
+    r.duration_ms = static_cast<std::int64_t>(micros / 1000);
+    if (code == CURLE_OK) {
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.code);
+      r.response_headers = header_block(t->response_headers);
+      r.response_body = std::move(t->body);
+      r.retry_after_s = retry_after(t->response_headers);
+    } else if (!t->refused.empty()) {
+      r.error = t->refused;
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+      r.error = "timeout after " + std::to_string(t->request.timeout.count())
+                + " ms";
+    } else {
+      r.error = curl_easy_strerror(code);
+    }
+    release(*t);
+    done_(t->id, std::move(r));
+  }
+
+  static void release(transfer& t) {
+    curl_easy_cleanup(t.easy);
+    curl_slist_free_all(t.headers);
+  }
+
+  void run() {
+    while (!stopping_) {
+      std::deque<std::pair<std::uint64_t, http_request>> fresh;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        fresh.swap(incoming_);
+      }
+      for (auto& [id, req] : fresh)
+        start(id, std::move(req));
+      int running = 0;
+      curl_multi_perform(multi_, &running);
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi_, &left))
+        if (msg->msg == CURLMSG_DONE)
+          finish(msg->easy_handle, msg->data.result);
+      curl_multi_poll(multi_, nullptr, 0, poll_timeout_ms, nullptr);
+    }
+  }
+
+  delivery_options options_;
+  completion done_;
+  CURLM* multi_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mtx_;
+  std::deque<std::pair<std::uint64_t, http_request>> incoming_;
+  std::unordered_map<CURL*, std::unique_ptr<transfer>> active_;
+};
+
+namespace {
+
+struct delivery_state {
+  static inline const char* name = "hookd.delivery";
+  std::unique_ptr<transfer_engine> engine;
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, caf::typed_response_promise<http_result>>
+    pending;
+};
+
+using self_ptr = delivery_actor::stateful_pointer<delivery_state>;
+
+delivery_actor::behavior_type delivery_behavior(self_ptr self,
+                                                delivery_options options) {
+  auto addr = self->address();
+  self->state.engine = std::make_unique<transfer_engine>(
+    std::move(options), [addr](std::uint64_t id, http_result r) {
+      // Weak: the engine lives inside the actor and must not keep it alive.
+      if (auto hdl = caf::actor_cast<caf::actor>(addr))
+        caf::anon_send(hdl, atom::done::value, id, std::move(r));
+    });
+  return {
+    [=](http_request& req) -> caf::typed_response_promise<http_result> {
+      auto id = ++self->state.next_id;
+      auto rp = self->make_response_promise<http_result>();
+      self->state.pending.emplace(id, rp);
+      self->state.engine->submit(id, std::move(req));
+      return rp;
+    },
+    [=](atom::done, std::uint64_t id, http_result& r) {
+      auto it = self->state.pending.find(id);
+      if (it == self->state.pending.end())
+        return;
+      it->second.deliver(std::move(r));
+      self->state.pending.erase(it);
+    },
+  };
+}
+
+} // namespace
+
+delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options) {
+  static std::once_flag curl_ready;
+  std::call_once(curl_ready, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  return sys.spawn(delivery_behavior, std::move(options));
+}
+
+} // namespace hookd

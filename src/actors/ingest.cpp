@@ -1,0 +1,235 @@
+// Ingestion: an event is on disk, with a fan-out marker, before its 202.
+// Fan-out then hands it to the registry shards of its scopes; the marker
+// goes once every shard answered that its webhooks recorded it. Markers left
+// by a crash are fanned out again on start (webhooks record an event once).
+//
+// Keys: ev/<event id> the event; pf/<event id> its unfinished fan-out;
+// dv/<org>/<project>/<stack> the last deployment version of a stack;
+// dp/<org>/<project>/<stack>/<version> a queued deployment.
+#include <chrono>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "hookd/actors.hpp"
+#include "hookd/defaults.hpp"
+
+namespace hookd {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct ingest_state {
+  static inline const char* name = "hookd.ingest";
+  store_ptr db;
+  std::vector<registry_actor> shards;
+  /// Last deployment version per stack, read from the store once.
+  std::unordered_map<std::string, std::uint64_t> versions;
+};
+
+using self_ptr = ingest_actor::stateful_pointer<ingest_state>;
+
+std::string event_key(const std::string& id) {
+  return "ev/" + id;
+}
+
+std::string marker_key(const std::string& id) {
+  return "pf/" + id;
+}
+
+std::string version_text(std::uint64_t v) {
+  auto digits = std::to_string(v);
+  return std::string(20 - digits.size(), '0') + digits;
+}
+
+void fan_out(self_ptr self, event_ptr ev) {
+  auto targets = ev->target_scopes();
+  struct tally {
+    std::size_t remaining;
+    bool failed = false;
+  };
+  auto t = std::make_shared<tally>(tally{targets.size()});
+  auto settle = [=] {
+    if (--t->remaining > 0)
+      return;
+    if (t->failed) {
+      self->delayed_send(self, defaults::fanout_retry, atom::retry::value,
+                         ev->id);
+      return;
+    }
+    try {
+      self->state.db->write({{}, {marker_key(ev->id)}, {}});
+    } catch (const store_error&) {
+      // The marker stays; the next start fans out again, harmlessly.
+    }
+  };
+  auto& shards = self->state.shards;
+  for (auto& where : targets)
+    self->request(shards[shard_of(where, shards.size())],
+                  defaults::fanout_timeout * 2, atom::fanout::value, ev, where)
+      .then([=](std::size_t) { settle(); },
+            [=](caf::error&) {
+              t->failed = true;
+              settle();
+            });
+}
+
+void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
+  std::vector<event> events;
+  bool batch = false;
+  failure err;
+  if (!parse_events(call.body, call.where.org, defaults::max_event_batch,
+                    events, batch, err))
+    return rp->fail(std::move(err));
+  auto& db = *self->state.db;
+  store::batch b;
+  std::vector<event_ptr> fresh;
+  std::unordered_set<std::string> seen;
+  auto ids = nlohmann::json::array();
+  for (auto& ev : events) {
+    ids.push_back(ev.id);
+    std::string ignored;
+    // A repeated id is acknowledged again and delivered once.
+    if (!seen.insert(ev.id).second || db.get(event_key(ev.id), ignored))
+      continue;
+    b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
+    b.puts.emplace_back(marker_key(ev.id), "");
+    fresh.push_back(std::make_shared<const event>(std::move(ev)));
+  }
+  if (!b.puts.empty())
+    db.write(b);
+  rp->respond(success::accepted,
+              batch ? nlohmann::json{{"ids", ids}}.dump()
+                    : nlohmann::json{{"id", ids[0]}}.dump());
+  for (auto& ev : fresh)
+    fan_out(self, ev);
+}
+
+caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
+  if (!valid_path_name(req.project) || !valid_path_name(req.stack))
+    return caf::make_error(caf::sec::invalid_argument,
+                           "invalid target stack " + req.project + '/'
+                             + req.stack);
+  auto stack_key = req.org + '/' + req.project + '/' + req.stack;
+  auto& db = *self->state.db;
+  auto vit = self->state.versions.find(stack_key);
+  if (vit == self->state.versions.end()) {
+    std::string text;
+    std::uint64_t last = db.get("dv/" + stack_key, text) ? std::stoull(text) : 0;
+    vit = self->state.versions.emplace(stack_key, last).first;
+  }
+  auto version = vit->second + 1;
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  auto id = crypto::uuid4();
+  json deployment{{"id", id},
+                  {"version", version},
+                  {"status", "queued"},
+                  {"operation", "update"},
+                  {"projectName", req.project},
+                  {"stackName", req.stack},
+                  {"created", now},
+                  {"triggeredBy",
+                   {{"webhook", req.source}, {"eventId", req.source_event}}}};
+  json data{{"deploymentId", id},
+            {"version", version},
+            {"triggeredBy", deployment["triggeredBy"]}};
+  auto ev = make_event("deployment_queued", req.org, req.project, req.stack,
+                       data.dump(), req.hops + 1);
+  auto text = deployment.dump();
+  store::batch b;
+  b.puts.emplace_back("dv/" + stack_key, std::to_string(version));
+  b.puts.emplace_back("dp/" + stack_key + '/' + version_text(version), text);
+  b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
+  b.puts.emplace_back(marker_key(ev.id), "");
+  db.write(b);
+  vit->second = version;
+  fan_out(self, std::make_shared<const event>(std::move(ev)));
+  return text;
+}
+
+void list_deployments(self_ptr self, const api_call& call,
+                      const responder_ptr& rp) {
+  std::string body;
+  self->state.db->scan("dp/" + call.where.org + '/' + call.where.project + '/'
+                         + call.where.name + '/',
+                       {}, true, [&](std::string_view, std::string_view value) {
+                         body += body.empty() ? '[' : ',';
+                         body.append(value.data(), value.size());
+                         return true;
+                       });
+  body += body.empty() ? "[]" : "]";
+  rp->respond(success::ok, std::move(body));
+}
+
+void refan(self_ptr self, const std::string& id) {
+  std::string text;
+  event ev;
+  if (self->state.db->get(event_key(id), text) && event_from_storage(text, ev))
+    fan_out(self, std::make_shared<const event>(std::move(ev)));
+  else
+    self->state.db->write({{}, {marker_key(id)}, {}});
+}
+
+ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
+                                            std::vector<registry_actor> shards) {
+  self->state.db = std::move(db);
+  self->state.shards = std::move(shards);
+  // Wire the shards first: messages from one sender arrive in order, so
+  // every fan-out below finds them connected.
+  for (auto& shard : self->state.shards)
+    self->send(shard, atom::connect::value,
+               caf::actor_cast<ingest_actor>(self));
+  std::vector<std::string> unfinished;
+  self->state.db->scan("pf/", {}, false,
+                       [&](std::string_view key, std::string_view) {
+                         unfinished.emplace_back(key.substr(3));
+                         return true;
+                       });
+  for (auto& id : unfinished)
+    refan(self, id);
+  self->set_exit_handler([=](caf::exit_msg& msg) { self->quit(msg.reason); });
+  return {
+    [=](api_call& call, responder_ptr& rp) {
+      try {
+        if (call.op == operation::ingest_events)
+          return ingest(self, call, rp);
+        if (call.op == operation::list_deployments)
+          return list_deployments(self, call, rp);
+        rp->fail(ec::internal, "unexpected request for ingestion");
+      } catch (const store_error&) {
+        rp->fail(ec::unavailable, "the store failed; nothing was accepted; "
+                                  "retry later");
+      }
+    },
+    [=](atom::deploy, deployment_request& req) -> caf::result<std::string> {
+      try {
+        return deploy(self, req);
+      } catch (const store_error& e) {
+        return caf::make_error(caf::sec::runtime_error, e.what());
+      }
+    },
+    [=](atom::retry, std::string& id) {
+      try {
+        refan(self, id);
+      } catch (const store_error&) {
+        self->delayed_send(self, defaults::fanout_retry, atom::retry::value, id);
+      }
+    },
+  };
+}
+
+} // namespace
+
+ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
+                          std::vector<registry_actor> shards) {
+  return sys.spawn(ingest_behavior, std::move(db), std::move(shards));
+}
+
+} // namespace hookd
