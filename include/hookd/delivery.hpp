@@ -26,6 +26,8 @@ struct http_result {
   std::string error;
   /// Seconds from a Retry-After header; -1 when none.
   std::int64_t retry_after_s = -1;
+  /// Refused by policy (a private address): trying again cannot help.
+  bool refused = false;
 };
 
 struct delivery_options {

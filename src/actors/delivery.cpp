@@ -270,6 +270,7 @@ private:
       r.retry_after_s = retry_after(t->response_headers);
     } else if (!t->refused.empty()) {
       r.error = t->refused;
+      r.refused = true;
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
       r.error = "timeout after " + std::to_string(t->request.timeout.count())
                 + " ms";

@@ -103,11 +103,13 @@ void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
   }
   if (!b.puts.empty())
     db.write(b);
+  // Fan out before answering: a client that acts on the 202 (say, changes
+  // a webhook) is then ordered after the event in every registry shard.
+  for (auto& ev : fresh)
+    fan_out(self, ev);
   rp->respond(success::accepted,
               batch ? nlohmann::json{{"ids", ids}}.dump()
                     : nlohmann::json{{"id", ids[0]}}.dump());
-  for (auto& ev : fresh)
-    fan_out(self, ev);
 }
 
 caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {

@@ -122,6 +122,8 @@ bool succeeded(const http_result& r) {
 
 /// No answer, a timeout, 408, 429 and 5xx may pass; 3xx and other 4xx won't.
 bool retriable(const http_result& r) {
+  if (r.refused)
+    return false;
   return r.code == 0 || r.code == 408 || r.code == 429 || r.code >= 500;
 }
 

@@ -129,6 +129,9 @@ bool serve_http(const config& cfg, access_actor access,
     return restinio::request_accepted();
   };
 
+  // Known after bind; announced once the acceptor listens, so a client that
+  // reads the line can connect at once.
+  std::uint16_t port = 0;
   restinio::incoming_http_msg_limits_t limits;
   limits.max_body_size(defaults::max_wire_body_bytes);
 
@@ -141,9 +144,8 @@ bool serve_http(const config& cfg, access_actor access,
         .handle_request_timeout(defaults::request_timeout * 2)
         .read_next_http_message_timelimit(std::chrono::seconds{60})
         .request_handler(handler)
-        .acceptor_post_bind_hook([&cfg](asio::ip::tcp::acceptor& acceptor) {
-          std::cout << "hookd listening on http://" << cfg.bind << ':'
-                    << acceptor.local_endpoint().port() << std::endl;
+        .acceptor_post_bind_hook([&port](asio::ip::tcp::acceptor& acceptor) {
+          port = acceptor.local_endpoint().port();
         });
     }};
 
@@ -156,7 +158,10 @@ bool serve_http(const config& cfg, access_actor access,
     server.close_async([&] { ioctx.stop(); },
                        [&](std::exception_ptr) { ioctx.stop(); });
   });
-  server.open_async([] {},
+  server.open_async([&] {
+                      std::cout << "hookd listening on http://" << cfg.bind
+                                << ':' << port << std::endl;
+                    },
                     [&](std::exception_ptr ex) {
                       try {
                         std::rethrow_exception(ex);
