@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
     std::cerr << "hookd: " << err.message << '\n';
     return 2;
   }
+#ifdef HOOKD_TEST_HOOKS
+  // The test build: webhook actors accept the crash route. Release builds
+  // have neither the route nor this line.
+  cfg.testing = true;
+#endif
 
   caf::actor_system_config sys_cfg;
   caf::actor_system sys{sys_cfg};
@@ -55,18 +60,20 @@ int main(int argc, char** argv) {
               << new_admin_token << '\n';
 
   auto db = node.db();
-  bool ok = hookd::serve_http(
-    cfg, node.access(),
-    [db] {
-      try {
-        return db->healthy();
-      } catch (...) {
-        return false;
-      }
-    },
-    [&] {
-      node.stop();
-      sys.await_all_actors_done();
-    });
+  hookd::http_node front;
+  front.access = node.access();
+  front.healthy = [db] {
+    try {
+      return db->healthy();
+    } catch (...) {
+      return false;
+    }
+  };
+  front.drain = [&] { node.drain(sys, cfg.shutdown_timeout); };
+  front.stop = [&] {
+    node.stop();
+    sys.await_all_actors_done();
+  };
+  bool ok = hookd::serve_http(cfg, front);
   return ok ? 0 : 1;
 }

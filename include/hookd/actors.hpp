@@ -9,7 +9,9 @@
 //   webhook ──(http_request)──► delivery (libcurl multi)
 //           ──(deploy)──► ingest (pulumi_deployments webhooks)
 
+#include <atomic>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,10 @@ struct deployment_request {
   std::string source_event;   ///< the triggering event id
 };
 
+/// Deliveries recorded but not finished, over all webhooks of the node:
+/// webhook actors count them, ingestion refuses work past a bound.
+using pending_counter = std::shared_ptr<std::atomic<std::int64_t>>;
+
 } // namespace hookd
 
 // These travel only inside one process: a responder wraps a live HTTP
@@ -63,6 +69,7 @@ using retry = caf::atom_constant<caf::atom("retry")>;
 using fanout = caf::atom_constant<caf::atom("fanout")>;
 using deploy = caf::atom_constant<caf::atom("deploy")>;
 using connect = caf::atom_constant<caf::atom("connect")>;
+using drain = caf::atom_constant<caf::atom("drain")>;
 } // namespace atom
 
 /// The outbound HTTP client: libcurl multi on one transfer thread.
@@ -70,6 +77,8 @@ using delivery_actor = caf::typed_actor<
   // POST once; answers with what came back (never an error for HTTP or
   // network failures: those are in the result).
   caf::replies_to<http_request>::with<http_result>,
+  // How many requests are in flight.
+  caf::replies_to<atom::stats>::with<std::size_t>,
   // Internal: the transfer thread finished request `id`.
   caf::reacts_to<atom::done, std::uint64_t, http_result>>;
 
@@ -93,6 +102,8 @@ using webhook_actor = caf::typed_actor<
   caf::replies_to<event_ptr>::with<bool>,
   // Internal: attempt the delivery of event `id` again.
   caf::reacts_to<atom::retry, std::string>,
+  // Shutting down: start no new attempts; those in flight finish.
+  caf::reacts_to<atom::drain>,
   // Test builds only: throw from a handler, as a bug would.
   caf::reacts_to<atom::crash>,
   // Internal: stop when nothing happened for a while.
@@ -108,6 +119,8 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<atom::fanout, event_ptr, scope>::with<std::size_t>,
   // Wiring: the ingest actor, for pulumi_deployments webhooks.
   caf::reacts_to<atom::connect, ingest_actor>,
+  // Shutting down: every webhook actor starts no new attempts.
+  caf::reacts_to<atom::drain>,
   // Internal: revive a crashed webhook actor after its back-off.
   caf::reacts_to<atom::revive, std::string>,
   // Counts for tests and metrics: hooks indexed, webhook actors alive,
@@ -130,12 +143,14 @@ delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
 /// Spawns registry shard `shard` of `shard_count`.
 registry_actor spawn_registry(caf::actor_system& sys, store_ptr db,
                               const config& cfg, crypto::sealer sealer,
-                              delivery_actor delivery, std::size_t shard,
-                              std::size_t shard_count);
+                              delivery_actor delivery, pending_counter pending,
+                              std::size_t shard, std::size_t shard_count);
 
 /// Spawns the ingest actor; it re-runs fan-outs left unfinished by a crash.
+/// Past `max_pending` pending deliveries it answers 429.
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
-                          std::vector<registry_actor> shards);
+                          std::vector<registry_actor> shards,
+                          pending_counter pending, std::int64_t max_pending);
 
 /// Spawns the access actor. `admin_hash` is the SHA-256 of the admin token.
 access_actor spawn_access(caf::actor_system& sys, store_ptr db,

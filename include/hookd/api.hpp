@@ -41,6 +41,7 @@ enum class operation : std::uint8_t {
   delete_token,
   ingest_events,
   list_deployments,
+  crash_hook, ///< test builds only
 };
 
 /// An API request, parsed out of HTTP by the front end: the only thing the

@@ -25,6 +25,11 @@ struct config {
   std::string ca_file;
   bool allow_private_targets = false;
   bool sync = false;
+  /// How long a shutdown waits for deliveries in flight.
+  std::chrono::milliseconds shutdown_timeout{0};
+  /// Deliveries pending across all webhooks past which ingestion answers
+  /// 429 instead of taking more.
+  std::int64_t max_pending = 0;
   /// Testing aid: webhook actors accept a crash message. Never set in
   /// production; only the test harness turns it on.
   bool testing = false;

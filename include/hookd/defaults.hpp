@@ -52,6 +52,13 @@ constexpr std::size_t max_event_batch = 1000;
 /// Fan-outs that failed are tried again after this long.
 constexpr auto fanout_retry = 5s;
 
+/// A shutdown waits this long for deliveries in flight to finish.
+constexpr auto shutdown_timeout = 10s;
+/// Pending deliveries (all webhooks) past which ingestion answers 429.
+constexpr std::int64_t max_pending = 100000;
+/// What a 429 or 503 asks clients to wait, in seconds.
+constexpr int retry_after_seconds = 5;
+
 /// Revival of a webhook actor that keeps crashing backs off up to this.
 constexpr auto revive_backoff_max = 30s;
 

@@ -28,6 +28,8 @@ const char* to_string(ec code);
 struct failure {
   ec code = ec::internal;
   std::string message;
+  /// Seconds for a Retry-After header; 0 for none.
+  int retry_after = 0;
 };
 
 } // namespace hookd

@@ -7,12 +7,22 @@
 
 namespace hookd {
 
+/// What the front end asks of the node it serves.
+struct http_node {
+  access_actor access;
+  /// Is the store answering? (GET /healthz)
+  std::function<bool()> healthy;
+  /// On SIGTERM/SIGINT, while new requests get 503: let deliveries in
+  /// flight finish (blocking, bounded by the shutdown timeout).
+  std::function<void()> drain;
+  /// Last: stop the actors, while answers to requests they still hold can
+  /// be written.
+  std::function<void()> stop;
+};
+
 /// Serves the REST API on cfg.bind:cfg.http_port until SIGINT or SIGTERM.
-/// Prints "hookd listening on http://HOST:PORT" once bound. Returns false
-/// (after printing why) when it cannot listen. Calls `stop_actors` before
-/// it returns, while answers to pending requests can still be written.
-bool serve_http(const config& cfg, access_actor access,
-                std::function<bool()> healthy,
-                const std::function<void()>& stop_actors);
+/// Prints "hookd listening on http://HOST:PORT" once listening. Returns
+/// false (after printing why) when it cannot listen.
+bool serve_http(const config& cfg, const http_node& node);
 
 } // namespace hookd

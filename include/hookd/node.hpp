@@ -17,8 +17,15 @@ public:
   /// (its hash is stored; the value exists only there).
   bool start(caf::actor_system& sys, const config& cfg, failure& err,
              std::string& new_admin_token);
+  /// Starts no new delivery attempts and waits up to `deadline` for those
+  /// in flight; what remains stays queued on disk for the next start.
+  void drain(caf::actor_system& sys, std::chrono::milliseconds deadline);
   /// Sends every actor an exit message, last spawned first.
   void stop();
+  /// Deliveries recorded but not finished, over all webhooks.
+  std::int64_t pending() const {
+    return pending_ ? pending_->load() : 0;
+  }
 
   access_actor access() const {
     return access_;
@@ -39,6 +46,7 @@ private:
   std::vector<registry_actor> shards_;
   ingest_actor ingest_;
   access_actor access_;
+  pending_counter pending_;
 };
 
 /// The 32-byte master key: cfg.master_key, or the key file in the data

@@ -37,7 +37,7 @@ const char* const setting_keys[] = {
   "bind",          "http_port",        "data_dir",
   "admin_token",   "master_key",       "retry_schedule",
   "delivery_timeout", "slack_url_prefix", "ca_file",
-  "allow_private_targets", "sync",
+  "allow_private_targets", "sync", "shutdown_timeout", "max_pending",
 };
 
 std::string env_name(const std::string& key) {
@@ -101,6 +101,17 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
   } else if (key == "sync") {
     if (!parse_bool(value, cfg.sync))
       return bad("expected 0 or 1");
+  } else if (key == "shutdown_timeout") {
+    std::chrono::milliseconds d{0};
+    if (!parse_duration(value, d))
+      return bad("expected a duration such as 10s, got '" + value + "'");
+    cfg.shutdown_timeout = d;
+  } else if (key == "max_pending") {
+    char* end = nullptr;
+    long long n = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n < 1)
+      return bad("expected a positive number, got '" + value + "'");
+    cfg.max_pending = n;
   } else {
     err = {ec::bad_request, "unknown setting " + origin};
     return false;
@@ -168,6 +179,8 @@ bool load_config(const std::string& path, const env_lookup& env, config& out,
   cfg.data_dir = defaults::data_dir;
   cfg.delivery_timeout = defaults::delivery_timeout;
   cfg.slack_url_prefix = defaults::slack_url_prefix;
+  cfg.shutdown_timeout = defaults::shutdown_timeout;
+  cfg.max_pending = defaults::max_pending;
   parse_duration_list(defaults::retry_schedule, cfg.retry_schedule);
 
   if (!path.empty()) {

@@ -344,6 +344,7 @@ delivery_actor::behavior_type delivery_behavior(self_ptr self,
       self->state.engine->submit(id, std::move(req));
       return rp;
     },
+    [=](atom::stats) { return self->state.pending.size(); },
     [=](atom::done, std::uint64_t id, http_result& r) {
       auto it = self->state.pending.find(id);
       if (it == self->state.pending.end())

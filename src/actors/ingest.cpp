@@ -30,6 +30,8 @@ struct ingest_state {
   std::vector<registry_actor> shards;
   /// Last deployment version per stack, read from the store once.
   std::unordered_map<std::string, std::uint64_t> versions;
+  pending_counter pending;
+  std::int64_t max_pending = 0;
 };
 
 using self_ptr = ingest_actor::stateful_pointer<ingest_state>;
@@ -80,6 +82,14 @@ void fan_out(self_ptr self, event_ptr ev) {
 }
 
 void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
+  auto backlog = self->state.pending->load();
+  if (backlog >= self->state.max_pending)
+    return rp->fail({ec::too_many_requests,
+                     "hookd has " + std::to_string(backlog)
+                       + " deliveries pending (limit "
+                       + std::to_string(self->state.max_pending)
+                       + "); retry later",
+                     defaults::retry_after_seconds});
   std::vector<event> events;
   bool batch = false;
   failure err;
@@ -180,8 +190,12 @@ void refan(self_ptr self, const std::string& id) {
 }
 
 ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
-                                            std::vector<registry_actor> shards) {
+                                            std::vector<registry_actor> shards,
+                                            pending_counter pending,
+                                            std::int64_t max_pending) {
   self->state.db = std::move(db);
+  self->state.pending = std::move(pending);
+  self->state.max_pending = max_pending;
   self->state.shards = std::move(shards);
   // Wire the shards first: messages from one sender arrive in order, so
   // every fan-out below finds them connected.
@@ -230,8 +244,10 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
 } // namespace
 
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
-                          std::vector<registry_actor> shards) {
-  return sys.spawn(ingest_behavior, std::move(db), std::move(shards));
+                          std::vector<registry_actor> shards,
+                          pending_counter pending, std::int64_t max_pending) {
+  return sys.spawn(ingest_behavior, std::move(db), std::move(shards),
+                   std::move(pending), max_pending);
 }
 
 } // namespace hookd

@@ -1,8 +1,10 @@
 #include "hookd/node.hpp"
 
 #include <fstream>
+#include <thread>
 
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -87,12 +89,31 @@ bool node::start(caf::actor_system& sys, const config& cfg, failure& err,
   options.allow_private_targets = cfg.allow_private_targets;
   options.ca_file = cfg.ca_file;
   delivery_ = spawn_delivery(sys, std::move(options));
+  pending_ = std::make_shared<std::atomic<std::int64_t>>(0);
   for (std::size_t i = 0; i < defaults::registry_shards; ++i)
-    shards_.push_back(spawn_registry(sys, db, cfg, sealer, delivery_, i,
-                                     defaults::registry_shards));
-  ingest_ = spawn_ingest(sys, db, shards_);
+    shards_.push_back(spawn_registry(sys, db, cfg, sealer, delivery_, pending_,
+                                     i, defaults::registry_shards));
+  ingest_ = spawn_ingest(sys, db, shards_, pending_, cfg.max_pending);
   access_ = spawn_access(sys, db, shards_, ingest_, std::move(admin_hash));
   return true;
+}
+
+void node::drain(caf::actor_system& sys, std::chrono::milliseconds deadline) {
+  for (auto& shard : shards_)
+    caf::anon_send(shard, atom::drain::value);
+  if (!delivery_)
+    return;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  caf::scoped_actor self{sys};
+  constexpr auto poll = std::chrono::milliseconds{20};
+  while (std::chrono::steady_clock::now() < until) {
+    std::size_t in_flight = 1;
+    self->request(delivery_, poll * 10, atom::stats::value)
+      .receive([&](std::size_t n) { in_flight = n; }, [](caf::error&) {});
+    if (in_flight == 0)
+      return;
+    std::this_thread::sleep_for(poll);
+  }
 }
 
 void node::stop() {

@@ -206,6 +206,14 @@ void serve(self_ptr self, api_call& call, const responder_ptr& rp) {
     case operation::update_hook: return update_hook(self, call, key, entry, rp);
     case operation::delete_hook:
       return delete_hook(self, call, key, entry, rp);
+    case operation::crash_hook:
+      if (!self->state.cfg.testing)
+        return rp->fail(ec::not_found, "no such route");
+      if (auto actor = ensure_actor(self, key, entry)) {
+        self->send(actor, atom::crash::value);
+        return rp->respond(success::accepted, R"({"crashing":true})");
+      }
+      return rp->fail(ec::internal, "the webhook cannot be loaded");
     default: break;
   }
   auto actor = ensure_actor(self, key, entry);
@@ -328,7 +336,9 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_ptr& ev,
 registry_actor::behavior_type
 registry_behavior(self_ptr self, store_ptr db, config cfg,
                   crypto::sealer sealer, delivery_actor delivery,
-                  std::size_t shard, std::size_t shard_count) {
+                  pending_counter pending, std::size_t shard,
+                  std::size_t shard_count) {
+  self->state.settings.pending = std::move(pending);
   self->state.db = std::move(db);
   self->state.delivery = std::move(delivery);
   self->state.settings.retry_schedule = cfg.retry_schedule;
@@ -356,6 +366,12 @@ registry_behavior(self_ptr self, store_ptr db, config cfg,
     },
     [=](atom::fanout, event_ptr& ev, scope& where) {
       return fan_out(self, ev, where);
+    },
+    [=](atom::drain) {
+      self->state.settings.draining = true;
+      for (auto& [key, entry] : self->state.hooks)
+        if (entry.actor)
+          self->send(entry.actor, atom::drain::value);
     },
     [=](atom::connect, ingest_actor& ingest) {
       self->state.ingest = std::move(ingest);
@@ -395,10 +411,11 @@ std::size_t shard_of(const scope& where, std::size_t shard_count) {
 
 registry_actor spawn_registry(caf::actor_system& sys, store_ptr db,
                               const config& cfg, crypto::sealer sealer,
-                              delivery_actor delivery, std::size_t shard,
-                              std::size_t shard_count) {
+                              delivery_actor delivery, pending_counter pending,
+                              std::size_t shard, std::size_t shard_count) {
   return sys.spawn(registry_behavior, std::move(db), cfg, std::move(sealer),
-                   std::move(delivery), shard, shard_count);
+                   std::move(delivery), std::move(pending), shard,
+                   shard_count);
 }
 
 } // namespace hookd

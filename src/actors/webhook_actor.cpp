@@ -67,7 +67,15 @@ struct webhook_state {
   std::uint64_t last_seq = 0;
   std::size_t history_count = 0;
   std::uint64_t activity = 0;
+  bool draining = false;
   std::minstd_rand rng{std::random_device{}()};
+
+  /// Whatever way the actor ends, its unfinished deliveries leave the
+  /// node's count (a revived actor counts them again).
+  ~webhook_state() {
+    if (settings.pending)
+      *settings.pending -= static_cast<std::int64_t>(pending.size());
+  }
 };
 
 using self_ptr = webhook_actor::stateful_pointer<webhook_state>;
@@ -201,6 +209,7 @@ void finish_attempt(self_ptr self, const std::string& id,
   if (rec["status"] == "succeeded" || rec["status"] == "failed") {
     b.deletes.push_back(queue_key(self, id));
     st.pending.erase(it);
+    --*st.settings.pending;
   }
   st.db->write(b);
   pump(self);
@@ -270,7 +279,8 @@ void send_attempt(self_ptr self, const std::string& id, const std::string& kind,
 
 void pump(self_ptr self) {
   auto& st = self->state;
-  while (st.in_flight < st.settings.max_in_flight && !st.ready.empty()) {
+  while (!st.draining && st.in_flight < st.settings.max_in_flight
+         && !st.ready.empty()) {
     auto id = std::move(st.ready.front());
     st.ready.pop_front();
     auto it = st.pending.find(id);
@@ -303,9 +313,10 @@ bool take_event(self_ptr self, const event& ev) {
   b.puts.emplace_back(index_key(self, ev.id), q.seq);
   b.puts.emplace_back(queue_key(self, ev.id),
                       json{{"hops", ev.hops}}.dump());
-  st.pending.emplace(ev.id, std::move(q));
   prune(self, b, 1);
   st.db->write(b);
+  st.pending.emplace(ev.id, std::move(q));
+  ++*st.settings.pending;
   st.ready.push_back(ev.id);
   pump(self);
   return true;
@@ -390,6 +401,7 @@ void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
       if (it != st.pending.end() && succeeded(r)) {
         b.deletes.push_back(queue_key(self, id));
         st.pending.erase(it);
+        --*st.settings.pending;
       }
       try {
         st.db->write(b);
@@ -487,6 +499,7 @@ void recover(self_ptr self) {
                   ? q.record["nextAttemptAt"].get<std::int64_t>()
                   : now;
     st.pending.emplace(id, std::move(q));
+    ++*st.settings.pending;
     if (next > now)
       self->delayed_send(self, std::chrono::seconds{next - now},
                          atom::retry::value, id);
@@ -510,6 +523,7 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
   st.delivery = std::move(delivery);
   st.ingest = std::move(ingest);
   st.settings = std::move(settings);
+  st.draining = st.settings.draining;
   recover(self);
   arm_idle_timer(self);
   return {
@@ -543,6 +557,7 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
         pump(self);
       }
     },
+    [=](atom::drain) { self->state.draining = true; },
     [=](atom::crash) {
       if (self->state.settings.testing)
         throw std::runtime_error("crash requested by a test");

@@ -15,6 +15,9 @@ struct delivery_settings {
   /// Deliveries of one webhook in flight at once; the rest wait in its queue.
   std::size_t max_in_flight = 4;
   bool testing = false;
+  /// Spawned while the node shuts down: start no attempts.
+  bool draining = false;
+  pending_counter pending;
 };
 
 /// Spawns the actor of one webhook; it resumes the deliveries it had queued.

@@ -113,6 +113,10 @@ struct builder {
                       {"DELETE", operation::delete_hook}});
     if (n == 2 && seg[i + 1] == "ping")
       return methods({{"POST", operation::ping_hook}});
+#ifdef HOOKD_TEST_HOOKS
+    if (n == 2 && seg[i + 1] == "crash")
+      return methods({{"POST", operation::crash_hook}});
+#endif
     if (seg[i + 1] != "deliveries")
       return not_found();
     if (n == 2)

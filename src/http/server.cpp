@@ -71,8 +71,12 @@ public:
   }
 
   void fail(failure err) override {
-    if (!answered_.exchange(true))
-      send_error(req_, http::status_of(err.code), err.message);
+    if (answered_.exchange(true))
+      return;
+    header_list headers;
+    if (err.retry_after > 0)
+      headers.emplace_back("Retry-After", std::to_string(err.retry_after));
+    send_error(req_, http::status_of(err.code), err.message, headers);
   }
 
 private:
@@ -82,17 +86,18 @@ private:
 
 } // namespace
 
-bool serve_http(const config& cfg, access_actor access,
-                std::function<bool()> healthy,
-                const std::function<void()>& stop_actors) {
+bool serve_http(const config& cfg, const http_node& node) {
   asio::io_context ioctx;
   std::atomic<bool> closing{false};
+  auto access = node.access;
+  auto healthy = node.healthy;
 
   auto handler = [access, healthy, &closing](restinio::request_handle_t req) {
-    if (closing.load())
-      return send_error(req, 503, "hookd is shutting down",
-                        {{"Retry-After", "1"}}),
-             restinio::request_accepted();
+    if (closing.load()) {
+      send_error(req, 503, "hookd is shutting down",
+                 {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
+      return restinio::request_accepted();
+    }
     const auto& head = req->header();
     auto route = http::match_route(head.method().c_str(), head.path(),
                                    head.query());
@@ -150,13 +155,20 @@ bool serve_http(const config& cfg, access_actor access,
     }};
 
   bool ok = true;
+  std::thread drainer;
   asio::signal_set signals{ioctx, SIGINT, SIGTERM};
   signals.async_wait([&](const asio::error_code& err, int) {
     if (err)
       return;
     closing = true;
-    server.close_async([&] { ioctx.stop(); },
-                       [&](std::exception_ptr) { ioctx.stop(); });
+    // Drain off the I/O threads, which keep answering 503 meanwhile.
+    drainer = std::thread{[&] {
+      node.drain();
+      asio::post(ioctx, [&] {
+        server.close_async([&] { ioctx.stop(); },
+                           [&](std::exception_ptr) { ioctx.stop(); });
+      });
+    }};
   });
   server.open_async([&] {
                       std::cout << "hookd listening on http://" << cfg.bind
@@ -180,9 +192,11 @@ bool serve_http(const config& cfg, access_actor access,
   ioctx.run();
   for (auto& t : pool)
     t.join();
+  if (drainer.joinable())
+    drainer.join();
   // Actors may still hold responders; stop them while the I/O context
   // exists, then flush the answers they wrote on their way out.
-  stop_actors();
+  node.stop();
   ioctx.restart();
   ioctx.poll();
   return ok;
