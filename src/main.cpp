@@ -69,6 +69,12 @@ int main(int argc, char** argv) {
       return false;
     }
   };
+  front.metrics = [&node] {
+    return "# HELP hookd_deliveries_pending Deliveries recorded and not yet "
+           "finished.\n# TYPE hookd_deliveries_pending gauge\n"
+           "hookd_deliveries_pending "
+           + std::to_string(node.pending()) + "\n";
+  };
   front.drain = [&] { node.drain(sys, cfg.shutdown_timeout); };
   front.stop = [&] {
     node.stop();

@@ -39,6 +39,9 @@ constexpr std::size_t registry_shards = 4;
 /// A webhook actor with nothing to do stops after this long; its registry
 /// spawns it again on the next message.
 constexpr auto webhook_idle_timeout = 60s;
+/// Deliveries of one webhook in flight at once: a slow receiver holds at
+/// most this many connections; the rest of its queue waits.
+constexpr std::size_t max_in_flight = 16;
 /// Deliveries kept per webhook, newest first.
 constexpr std::size_t history_limit = 1000;
 constexpr std::size_t deliveries_page_default = 100;

@@ -12,6 +12,8 @@ struct http_node {
   access_actor access;
   /// Is the store answering? (GET /healthz)
   std::function<bool()> healthy;
+  /// The Prometheus text of GET /metrics.
+  std::function<std::string()> metrics;
   /// On SIGTERM/SIGINT, while new requests get 503: let deliveries in
   /// flight finish (blocking, bounded by the shutdown timeout).
   std::function<void()> drain;

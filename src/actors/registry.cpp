@@ -344,6 +344,7 @@ registry_behavior(self_ptr self, store_ptr db, config cfg,
   self->state.settings.retry_schedule = cfg.retry_schedule;
   self->state.settings.timeout = cfg.delivery_timeout;
   self->state.settings.history_limit = defaults::history_limit;
+  self->state.settings.max_in_flight = defaults::max_in_flight;
   self->state.settings.testing = cfg.testing;
   self->state.rules.slack_url_prefix = cfg.slack_url_prefix;
   self->state.cfg = std::move(cfg);

@@ -66,6 +66,8 @@ struct webhook_state {
   std::size_t in_flight = 0;
   std::uint64_t last_seq = 0;
   std::size_t history_count = 0;
+  /// Where the next prune scan starts: everything before it is gone.
+  std::string prune_cursor;
   std::uint64_t activity = 0;
   bool draining = false;
   std::minstd_rand rng{std::random_device{}()};
@@ -80,8 +82,11 @@ struct webhook_state {
 
 using self_ptr = webhook_actor::stateful_pointer<webhook_state>;
 
-std::string record_key(self_ptr self, const std::string& seq) {
-  return history_prefix(self->state.hook.id) + seq;
+/// "h/<hook id>/<seq>/<event id>": history order, and the event id without
+/// reading the record.
+std::string record_key(self_ptr self, const std::string& seq,
+                       const std::string& event_id) {
+  return history_prefix(self->state.hook.id) + seq + '/' + event_id;
 }
 
 std::string index_key(self_ptr self, const std::string& event_id) {
@@ -142,26 +147,29 @@ std::string next_seq(self_ptr self) {
   return seq_text(seq);
 }
 
-/// Adds the deletes that keep the history within its limit.
+/// Adds the deletes that keep the finished history within its limit.
+/// Unfinished deliveries stay, however old. It runs once the limit is passed
+/// by a slack, so that its scan is paid once per many records, and resumes
+/// where the last one stopped rather than walking over what it deleted.
 void prune(self_ptr self, store::batch& b, std::size_t adding) {
   auto& st = self->state;
   st.history_count += adding;
-  if (st.history_count <= st.settings.history_limit)
+  auto limit = st.settings.history_limit;
+  auto slack = std::max<std::size_t>(16, limit / 10);
+  auto finished = [&] { return st.history_count - st.pending.size(); };
+  if (st.history_count < st.pending.size() || finished() <= limit + slack)
     return;
-  auto excess = st.history_count - st.settings.history_limit;
-  st.db->scan(history_prefix(st.hook.id), {}, false,
-              [&](std::string_view key, std::string_view value) {
-                if (excess == 0)
+  auto prefix = history_prefix(st.hook.id);
+  st.db->scan(prefix, st.prune_cursor, false,
+              [&](std::string_view key, std::string_view) {
+                if (finished() <= limit)
                   return false;
-                auto rec = json::parse(value, nullptr, false);
-                auto id = rec.is_object() ? rec.value("id", "") : "";
-                // Unfinished deliveries stay, however old.
+                auto id = std::string{key.substr(key.rfind('/') + 1)};
                 if (st.pending.count(id) > 0)
                   return true;
                 b.deletes.emplace_back(key);
-                if (!id.empty())
-                  b.deletes.push_back(index_key(self, id));
-                --excess;
+                b.deletes.push_back(index_key(self, id));
+                st.prune_cursor = std::string{key};
                 --st.history_count;
                 return true;
               });
@@ -205,7 +213,7 @@ void finish_attempt(self_ptr self, const std::string& id,
       rec["error"] = rec["error"].get<std::string>()
                      + " (webhook inactive: no further attempts)";
   }
-  b.puts.emplace_back(record_key(self, q.seq), rec.dump());
+  b.puts.emplace_back(record_key(self, q.seq, id), rec.dump());
   if (rec["status"] == "succeeded" || rec["status"] == "failed") {
     b.deletes.push_back(queue_key(self, id));
     st.pending.erase(it);
@@ -309,14 +317,21 @@ bool take_event(self_ptr self, const event& ev) {
   queued q{new_record(ev.id, ev.info().kind, payload, st.hook.payload_url),
            next_seq(self), ev.hops};
   store::batch b;
-  b.puts.emplace_back(record_key(self, q.seq), q.record.dump());
+  b.puts.emplace_back(record_key(self, q.seq, ev.id), q.record.dump());
   b.puts.emplace_back(index_key(self, ev.id), q.seq);
   b.puts.emplace_back(queue_key(self, ev.id),
                       json{{"hops", ev.hops}}.dump());
-  prune(self, b, 1);
-  st.db->write(b);
   st.pending.emplace(ev.id, std::move(q));
   ++*st.settings.pending;
+  try {
+    prune(self, b, 1);
+    st.db->write(b);
+  } catch (const store_error&) {
+    st.pending.erase(ev.id);
+    --*st.settings.pending;
+    --st.history_count;
+    throw;
+  }
   st.ready.push_back(ev.id);
   pump(self);
   return true;
@@ -336,7 +351,7 @@ void ping(self_ptr self, const responder_ptr& rp) {
     (*rec)["nextAttemptAt"] = nullptr;
     auto seq = next_seq(self);
     store::batch b;
-    b.puts.emplace_back(record_key(self, seq), rec->dump());
+    b.puts.emplace_back(record_key(self, seq, id), rec->dump());
     b.puts.emplace_back(index_key(self, id), seq);
     prune(self, b, 1);
     try {
@@ -374,7 +389,7 @@ void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
   std::string seq;
   std::string text;
   if (!st.db->get(index_key(self, call.item), seq)
-      || !st.db->get(record_key(self, seq), text))
+      || !st.db->get(record_key(self, seq, call.item), text))
     return rp->fail(ec::not_found, "no delivery of event '" + call.item
                                      + "' to this webhook");
   auto rec = std::make_shared<json>(json::parse(text));
@@ -397,7 +412,7 @@ void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
         target["nextAttemptAt"] = nullptr;
       }
       auto out = target.dump();
-      b.puts.emplace_back(record_key(self, seq), out);
+      b.puts.emplace_back(record_key(self, seq, id), out);
       if (it != st.pending.end() && succeeded(r)) {
         b.deletes.push_back(queue_key(self, id));
         st.pending.erase(it);
@@ -438,7 +453,8 @@ void list_deliveries(self_ptr self, const api_call& call,
         || call.continuation.find_first_not_of("0123456789abcdef")
              != std::string::npos)
       return rp->fail(ec::bad_request, "invalid 'continuationToken'");
-    start = prefix + call.continuation;
+    // Records are "<seq>/<event id>": start at the last one of this seq.
+    start = prefix + call.continuation + "/\xff";
   }
   std::string body;
   std::size_t count = 0;
@@ -446,7 +462,7 @@ void list_deliveries(self_ptr self, const api_call& call,
   self->state.db->scan(prefix, start, true,
                        [&](std::string_view key, std::string_view value) {
                          if (count == limit) {
-                           next = std::string{key.substr(prefix.size())};
+                           next = std::string{key.substr(prefix.size(), 16)};
                            return false;
                          }
                          body += body.empty() ? '[' : ',';
@@ -470,7 +486,7 @@ void recover(self_ptr self) {
   st.db->scan(history_prefix(st.hook.id), {}, false,
               [&](std::string_view key, std::string_view) {
                 ++st.history_count;
-                auto seq = key.substr(key.size() - 16);
+                auto seq = key.substr(history_prefix(st.hook.id).size(), 16);
                 st.last_seq = std::max<std::uint64_t>(
                   st.last_seq, std::stoull(std::string{seq}, nullptr, 16));
                 return true;
@@ -490,7 +506,7 @@ void recover(self_ptr self) {
     std::string seq;
     std::string text;
     if (!st.db->get(index_key(self, id), seq)
-        || !st.db->get(record_key(self, seq), text)) {
+        || !st.db->get(record_key(self, seq, id), text)) {
       st.db->write({{}, {queue_key(self, id)}, {}});
       continue;
     }

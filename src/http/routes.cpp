@@ -178,10 +178,11 @@ route match_route(std::string_view method, std::string_view path,
   b.result.call.continuation = query_value(query, "continuationToken");
   b.result.call.base_path = std::string{path};
 
-  if (seg.size() == 1 && seg[0] == "healthz") {
+  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "metrics")) {
     if (method != "GET")
       return b.methods({{"GET", operation::list_hooks}});
-    b.result.what = route::target::healthz;
+    b.result.what = seg[0] == "healthz" ? route::target::healthz
+                                        : route::target::metrics;
     return b.result;
   }
   if (seg.size() < 3 || seg[0] != "api")

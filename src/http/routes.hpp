@@ -9,7 +9,14 @@ namespace hookd::http {
 
 /// What a request line maps to. Pure: no I/O, no RESTinio.
 struct route {
-  enum class target { api, healthz, not_found, method_not_allowed, bad_name };
+  enum class target {
+    api,
+    healthz,
+    metrics,
+    not_found,
+    method_not_allowed,
+    bad_name
+  };
   target what = target::not_found;
   api_call call;       ///< for target::api, without body and credential
   std::string message; ///< for errors

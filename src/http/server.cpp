@@ -91,8 +91,10 @@ bool serve_http(const config& cfg, const http_node& node) {
   std::atomic<bool> closing{false};
   auto access = node.access;
   auto healthy = node.healthy;
+  auto metrics = node.metrics;
 
-  auto handler = [access, healthy, &closing](restinio::request_handle_t req) {
+  auto handler = [access, healthy, metrics,
+                  &closing](restinio::request_handle_t req) {
     if (closing.load()) {
       send_error(req, 503, "hookd is shutting down",
                  {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
@@ -118,6 +120,14 @@ bool serve_http(const config& cfg, const http_node& node) {
         else
           send_error(req, 503, "the store is not answering");
         return restinio::request_accepted();
+      case target::metrics: {
+        req->create_response()
+          .append_header(restinio::http_field::content_type,
+                         "text/plain; version=0.0.4")
+          .set_body(metrics())
+          .done();
+        return restinio::request_accepted();
+      }
       case target::api: break;
     }
     if (req->body().size() > defaults::max_body_bytes) {

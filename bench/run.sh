@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# hookd's benchmark harness. Every figure is measured in this run, on this
+# machine, next to the ceiling it is compared with.
+#
+#   bench/run.sh            full run: Release build in build-bench/, 10 s a figure
+#   bench/run.sh --smoke    a second or so a figure, on an existing build
+#                           (--build-dir DIR, default build/); used by the tests
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+mode=full
+build=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) mode=smoke ;;
+    --build-dir) build=$2; shift ;;
+    *) echo "usage: bench/run.sh [--smoke] [--build-dir DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$mode" = full ]; then
+  dur=10; hooks=100000; stacks=1000; events=50000; lat_seconds=10
+  build=${build:-$root/build-bench}
+  "$root/scripts/install-deps.sh"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target hookd hookd-bench-server hookd-loadgen >/dev/null
+else
+  dur=1; hooks=2000; stacks=20; events=2000; lat_seconds=1
+  build=${build:-$root/build}
+fi
+
+for tool in wrk nginx; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/hookd-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench: nothing listens on port $1" >&2
+  return 1
+}
+
+token=bench-admin-token-0123456789
+start_hookd() { # data dir, extra env...
+  local data=$1; shift
+  local port; port=$(free_port)
+  env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$data" HOOKD_ADMIN_TOKEN=$token \
+    HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_MAX_PENDING=10000000 "$@" \
+    "$build/hookd" >"$data.out" 2>"$data.err" &
+  pids+=($!)
+  hookd_pid=$!
+  wait_port "$port"
+  hookd_url=http://127.0.0.1:$port
+}
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# wrk's requests per second and p99 latency (ms).
+wrk_run() { # url [wrk args...]
+  local url=$1; shift
+  wrk -t2 -c64 -d"${dur}s" --latency "$@" "$url" > "$work/wrk.out" 2>&1
+  local rps p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.out")
+  if grep -q "Non-2xx" "$work/wrk.out"; then
+    echo "bench: non-2xx answers from $url:" >&2; cat "$work/wrk.out" >&2; exit 1
+  fi
+  echo "$rps $p99"
+}
+
+lua_post() { # file body
+  printf 'wrk.method = "POST"\nwrk.body = [==[%s]==]\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "token %s"\n' "$2" "$token" > "$1"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
+table=()
+row() { table+=("| $1 | $2 | $3 | $4 | $5 |"); }
+
+# --- ceilings -------------------------------------------------------------
+bare_port=$(free_port)
+"$build/bench/hookd-bench-server" "$bare_port" >/dev/null 2>&1 &
+pids+=($!)
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" "$here/nginx.conf.in" > "$work/nginx.conf"
+nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
+pids+=($!)
+wait_port "$bare_port"
+wait_port "$nginx_port"
+nginx_url=http://127.0.0.1:$nginx_port
+
+# --- hookd with one webhook to nginx ---------------------------------------
+start_hookd "$work/hookd"
+curl -sf -H "Authorization: token $token" -X POST "$hookd_url/api/stacks/acme/bench/one/hooks" \
+  -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"$nginx_url/hook\"}" >/dev/null
+curl -sf -H "Authorization: token $token" -X POST "$hookd_url/api/stacks/acme/bench/lat/hooks" \
+  -d "{\"name\":\"bare\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"http://127.0.0.1:$bare_port/latency\"}" >/dev/null
+
+read -r bare_get bare_get_p99 < <(wrk_run "http://127.0.0.1:$bare_port/json")
+read -r get get_p99 < <(wrk_run "$hookd_url/api/stacks/acme/bench/one/hooks/nginx" -H "Authorization: token $token")
+row "GET one webhook" "$get req/s, p99 $get_p99" "bare RESTinio $bare_get req/s, p99 $bare_get_p99" "$(ratio "$get" "$bare_get")" "≥ 70%, p99 < 5 ms"
+
+event='{"event":"update_succeeded","projectName":"bench","stackName":"one","data":{"n":1}}'
+lua_post "$work/one.lua" "$event"
+read -r bare_post _ < <(wrk_run "http://127.0.0.1:$bare_port/events" -s "$work/one.lua")
+read -r post _ < <(wrk_run "$hookd_url/api/orgs/acme/events" -s "$work/one.lua")
+row "single-event ingestion (1 matching webhook)" "$post events/s" "bare RESTinio $bare_post req/s" "$(ratio "$post" "$bare_post")" "≥ 50%"
+
+batch="[$(for i in $(seq 100); do printf '%s%s' "$([ "$i" = 1 ] || echo ,)" "$event"; done)]"
+lua_post "$work/batch.lua" "$batch"
+read -r batch_rps _ < <(wrk_run "$hookd_url/api/orgs/acme/events" -s "$work/batch.lua")
+batch_eps=$(awk -v r="$batch_rps" 'BEGIN { printf "%.0f", r * 100 }')
+row "batched ingestion (100 events a request)" "$batch_eps events/s" "" "" "≥ 150,000 events/s"
+
+# Let the deliveries these figures queued finish before timing deliveries.
+for _ in $(seq 600); do
+  pending=$(curl -s "$hookd_url/metrics" | awk '/^hookd_deliveries_pending / {print $2}')
+  [ "${pending:-0}" = 0 ] && break
+  sleep 0.5
+done
+
+lua_post "$work/nginx.lua" '{"ok":true}'
+read -r nginx_rps _ < <(wrk_run "$nginx_url/hook" -s "$work/nginx.lua")
+deliver=$("$build/bench/hookd-loadgen" deliver "$hookd_url" "$token" "$events" 100 one "$nginx_url/status")
+row "delivery throughput to nginx" "$(printf '%.0f' "$deliver") deliveries/s" "wrk → nginx $nginx_rps req/s" "$(ratio "$deliver" "$nginx_rps")" "≥ 50%"
+
+rate_achieved=$("$build/bench/hookd-loadgen" rate "$hookd_url" "$token" 1000 "$lat_seconds" lat)
+sleep 1
+lat=$(curl -s "http://127.0.0.1:$bare_port/stats")
+lat_p99=$(echo "$lat" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f ms (p50 %.2f ms, %d events)" % (d["p99_us"]/1000, d["p50_us"]/1000, d["count"]))')
+row "event-to-delivery latency at 1,000 events/s" "p99 $lat_p99" "offered $(printf '%.0f' "$rate_achieved")/s" "" "p99 < 5 ms"
+
+# --- many webhooks ----------------------------------------------------------
+dead_port=$(free_port) # nothing listens: deliveries stay pending
+start_hookd "$work/many" HOOKD_RETRY_SCHEDULE=0s,1h
+rss_before=$(rss_kb "$hookd_pid")
+"$build/bench/hookd-loadgen" populate "$hookd_url" "$token" "$hooks" "$stacks" "http://127.0.0.1:$dead_port/x" >/dev/null
+sleep 1
+rss_after=$(rss_kb "$hookd_pid")
+per_hook=$(awk -v a="$rss_after" -v b="$rss_before" -v n="$hooks" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+row "memory, $hooks webhooks idle" "$per_hook B per webhook (RSS $((rss_before / 1024)) → $((rss_after / 1024)) MiB)" "" "" "< 2 KB per webhook"
+
+"$build/bench/hookd-loadgen" pending "$hookd_url" "$token" "$stacks"
+for _ in $(seq 600); do
+  pending=$(curl -s "$hookd_url/metrics" | awk '/^hookd_deliveries_pending / {print $2}')
+  [ "${pending:-0}" -ge "$hooks" ] && break
+  sleep 0.2
+done
+kill -TERM "$hookd_pid"; wait "$hookd_pid" 2>/dev/null || true
+port=$(free_port)
+env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$work/many" HOOKD_ADMIN_TOKEN=$token \
+  HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_RETRY_SCHEDULE=0s,1h HOOKD_MAX_PENDING=10000000 \
+  "$build/hookd" >"$work/many2.out" 2>&1 &
+pids+=($!)
+ready_ms=$("$build/bench/hookd-loadgen" ready "http://127.0.0.1:$port" 60)
+row "restart, $hooks webhooks and $pending pending deliveries" "serving after $ready_ms ms" "" "" "< 5 s"
+
+echo
+echo "hookd benchmark ($mode), $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo
+echo "| figure | hookd | ceiling | ratio | target |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${table[@]}"
