@@ -2,6 +2,7 @@
 #include <string>
 
 #include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
 #include <caf/actor_system_config.hpp>
 
 #include "hookd/defaults.hpp"
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
 #endif
 
   caf::actor_system_config sys_cfg;
+  // CAF's default work-stealing workers fall asleep for up to 10 ms when
+  // idle, which is the whole latency budget of a request. The sharing
+  // policy wakes a worker through a condition variable instead.
+  sys_cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{sys_cfg};
   hookd::node node;
   std::string new_admin_token;

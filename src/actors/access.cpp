@@ -211,6 +211,9 @@ access_actor::behavior_type access_behavior(self_ptr self, store_ptr db,
         }
       } catch (const store_error&) {
         return rp->fail(ec::unavailable, "the store failed; retry later");
+      } catch (const std::exception& e) {
+        return rp->fail(ec::internal,
+                        std::string{"internal error: "} + e.what());
       }
       auto& shards = self->state.shards;
       self->send(shards[shard_of(call.where, shards.size())], std::move(call),

@@ -32,6 +32,9 @@ struct ingest_state {
   std::unordered_map<std::string, std::uint64_t> versions;
   pending_counter pending;
   std::int64_t max_pending = 0;
+  /// Events accepted whose fan-out has not finished: not yet in `pending`,
+  /// but owed all the same, so they count against the bound too.
+  std::int64_t fanning = 0;
 };
 
 using self_ptr = ingest_actor::stateful_pointer<ingest_state>;
@@ -50,6 +53,7 @@ std::string version_text(std::uint64_t v) {
 }
 
 void fan_out(self_ptr self, event_ptr ev) {
+  ++self->state.fanning;
   auto targets = ev->target_scopes();
   struct tally {
     std::size_t remaining;
@@ -60,10 +64,12 @@ void fan_out(self_ptr self, event_ptr ev) {
     if (--t->remaining > 0)
       return;
     if (t->failed) {
+      --self->state.fanning; // counted again when it is retried
       self->delayed_send(self, defaults::fanout_retry, atom::retry::value,
                          ev->id);
       return;
     }
+    --self->state.fanning;
     try {
       self->state.db->write({{}, {marker_key(ev->id)}, {}});
     } catch (const store_error&) {
@@ -82,7 +88,7 @@ void fan_out(self_ptr self, event_ptr ev) {
 }
 
 void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
-  auto backlog = self->state.pending->load();
+  auto backlog = self->state.pending->load() + self->state.fanning;
   if (backlog >= self->state.max_pending)
     return rp->fail({ec::too_many_requests,
                      "hookd has " + std::to_string(backlog)
@@ -222,6 +228,8 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
       } catch (const store_error&) {
         rp->fail(ec::unavailable, "the store failed; nothing was accepted; "
                                   "retry later");
+      } catch (const std::exception& e) {
+        rp->fail(ec::internal, std::string{"internal error: "} + e.what());
       }
     },
     [=](atom::deploy, deployment_request& req) -> caf::result<std::string> {

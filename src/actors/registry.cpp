@@ -363,6 +363,10 @@ registry_behavior(self_ptr self, store_ptr db, config cfg,
         serve(self, call, rp);
       } catch (const store_error&) {
         rp->fail(ec::unavailable, "the store failed; retry later");
+      } catch (const std::exception& e) {
+        // A registry serves many scopes: one bad request must not take it
+        // down with them.
+        rp->fail(ec::internal, std::string{"internal error: "} + e.what());
       }
     },
     [=](atom::fanout, event_ptr& ev, scope& where) {

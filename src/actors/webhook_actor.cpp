@@ -556,6 +556,8 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
         }
       } catch (const store_error&) {
         rp->fail(ec::unavailable, "the store failed; retry later");
+      } catch (const std::exception& e) {
+        rp->fail(ec::internal, std::string{"internal error: "} + e.what());
       }
     },
     [=](webhook& updated) {

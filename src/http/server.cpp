@@ -26,7 +26,9 @@ using server_t = restinio::http_server_t<traits>;
 constexpr std::size_t io_threads = 2;
 
 std::string error_body(int status, std::string_view message) {
-  return nlohmann::json{{"code", status}, {"message", message}}.dump();
+  // Messages may quote what a client sent, which need not be UTF-8.
+  return nlohmann::json{{"code", status}, {"message", message}}.dump(
+    -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void send(const restinio::request_handle_t& req, int status, std::string body,

@@ -1,0 +1,348 @@
+// Nothing acknowledged is lost: kill -9 under load, actor crashes, graceful
+// shutdown, overload, and receivers that misbehave.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+#include "receiver.hpp"
+
+using namespace hookd_test;
+
+namespace {
+
+const std::string stack_hooks = "/api/stacks/acme/web/prod/hooks";
+
+json event_body(int n) {
+  return json{{"event", "update_succeeded"},
+              {"projectName", "web"},
+              {"stackName", "prod"},
+              {"data", {{"n", n}}}};
+}
+
+void create_hook(const http_client& c, const std::string& name,
+                 const std::string& url) {
+  auto r = c.post(stack_hooks, {{"name", name},
+                                {"displayName", name},
+                                {"payloadUrl", url},
+                                {"active", true}});
+  ASSERT_EQ(r.status, 201) << r.body;
+}
+
+process_options delivering(
+  std::vector<std::pair<std::string, std::optional<std::string>>> extra = {}) {
+  process_options o;
+  o.env = {{"HOOKD_ALLOW_PRIVATE_TARGETS", "1"}};
+  for (auto& e : extra)
+    o.env.push_back(e);
+  return o;
+}
+
+std::set<std::string> ids_at(const receiver& r, const std::string& path) {
+  std::set<std::string> out;
+  for (auto& req : r.requests_to(path))
+    if (auto id = req.header("Pulumi-Webhook-Id"))
+      out.insert(*id);
+  return out;
+}
+
+json delivery_record(const http_client& c, const std::string& hook,
+                     const std::string& id) {
+  auto list = c.get(stack_hooks + "/" + hook + "/deliveries").body_json();
+  for (auto& rec : list)
+    if (rec.value("id", "") == id)
+      return rec;
+  return json{};
+}
+
+template <class Predicate>
+bool eventually(Predicate pred, std::chrono::milliseconds deadline = 20s) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+long rss_kb(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string key;
+  long value = 0;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      in >> value;
+      return value;
+    }
+    std::getline(in, key);
+  }
+  return -1;
+}
+
+/// Runs hookd-testing (the build with the crash route) for one process.
+struct testing_binary {
+  testing_binary() {
+    setenv("HOOKD_TEST_BINARY", HOOKD_TESTING_BINARY, 1);
+  }
+  ~testing_binary() {
+    unsetenv("HOOKD_TEST_BINARY");
+  }
+};
+
+} // namespace
+
+TEST(reliability, every_acknowledged_event_survives_kill_9_under_load) {
+  receiver rx;
+  auto start = std::chrono::steady_clock::now();
+  // /c fails for the first seconds, so retries are pending at the kills.
+  // Successful deliveries per (path, event id): more than one is a duplicate.
+  std::mutex ok_mtx;
+  std::map<std::pair<std::string, std::string>, int> successes;
+  rx.set_responder([&](const received_request& req, std::size_t) {
+    if (req.path == "/c" && std::chrono::steady_clock::now() - start < 1500ms)
+      return reply::with_status(500);
+    std::lock_guard<std::mutex> guard{ok_mtx};
+    ++successes[{req.path, req.header("Pulumi-Webhook-Id").value_or("")}];
+    return reply::with_status(200);
+  });
+  auto proc = std::make_unique<hookd_process>(
+    delivering({{"HOOKD_RETRY_SCHEDULE", "0s,200ms,400ms,800ms,1s,1s,1s,1s,1s,1s"}}));
+  ASSERT_TRUE(proc->listening()) << proc->start_error();
+  for (auto name : {"a", "b", "c"})
+    create_hook(proc->client(), name, rx.url(std::string{"/"} + name));
+
+  std::mutex mtx;
+  std::set<std::string> acked;
+  std::mt19937 rng{20261127};
+  std::uniform_int_distribution<int> pause_ms{300, 1200};
+  int n = 0;
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<bool> stop{false};
+    auto port = proc->port();
+    std::thread poster{[&, port] {
+      http_client c{port};
+      while (!stop) {
+        json batch = json::array();
+        for (int i = 0; i < 10; ++i)
+          batch.push_back(event_body(n++));
+        auto r = c.request("POST", "/api/orgs/acme/events", batch.dump());
+        if (r.status != 202)
+          continue; // no answer, or refused: nothing was promised
+        auto answer = r.body_json();
+        std::lock_guard<std::mutex> guard{mtx};
+        for (auto& id : answer["ids"])
+          acked.insert(id.get<std::string>());
+      }
+    }};
+    std::this_thread::sleep_for(std::chrono::milliseconds{pause_ms(rng)});
+    auto st = proc->stop(SIGKILL);
+    stop = true;
+    poster.join();
+    EXPECT_EQ(st.signal, SIGKILL) << st;
+    proc = proc->restart();
+    ASSERT_TRUE(proc->listening()) << proc->start_error();
+  }
+
+  std::size_t owed = acked.size() * 3;
+  ASSERT_GT(acked.size(), 100u);
+  bool complete = eventually(
+    [&] {
+      for (auto path : {"/a", "/b", "/c"}) {
+        auto got = ids_at(rx, path);
+        if (!std::includes(got.begin(), got.end(), acked.begin(), acked.end()))
+          return false;
+      }
+      return true;
+    },
+    60s);
+  std::size_t missing = 0;
+  for (auto path : {"/a", "/b", "/c"}) {
+    auto got = ids_at(rx, path);
+    for (auto& id : acked)
+      missing += got.count(id) == 0 ? 1 : 0;
+  }
+  std::size_t duplicates = 0;
+  {
+    std::lock_guard<std::mutex> guard{ok_mtx};
+    for (auto& [key, count] : successes)
+      duplicates += static_cast<std::size_t>(count - 1);
+  }
+  std::cout << "kill -9 x5: " << acked.size() << " events acknowledged, "
+            << owed << " deliveries owed, " << missing << " missing, "
+            << duplicates << " duplicates ("
+            << 100.0 * static_cast<double>(duplicates) / static_cast<double>(owed)
+            << "%)\n";
+  EXPECT_TRUE(complete);
+  EXPECT_EQ(missing, 0u);
+  EXPECT_LT(duplicates * 100, owed);
+}
+
+TEST(reliability, a_crashed_webhook_actor_resumes_its_queue) {
+  testing_binary use_testing_build;
+  receiver rx;
+  rx.reply_on("/flaky", {reply::with_status(500), reply::with_status(500),
+                         reply::with_status(200)});
+  hookd_process proc{delivering({{"HOOKD_RETRY_SCHEDULE", "0s,400ms,400ms,400ms"}})};
+  ASSERT_TRUE(proc.listening()) << proc.start_error();
+  auto c = proc.client();
+  create_hook(c, "flaky", rx.url("/flaky"));
+  auto other = c.post("/api/orgs/acme/hooks", {{"name", "other"},
+                                               {"displayName", "other"},
+                                               {"payloadUrl", rx.url("/other")},
+                                               {"active", true}});
+  ASSERT_EQ(other.status, 201);
+
+  auto id = c.post("/api/orgs/acme/events", event_body(1)).body_json()["id"];
+  ASSERT_TRUE(rx.wait_for_path("/flaky", 1));
+  // Crash it while its retry is pending.
+  auto crash = c.request("POST", stack_hooks + "/flaky/crash");
+  ASSERT_EQ(crash.status, 202) << crash.body;
+  auto second = c.post("/api/orgs/acme/events", event_body(2)).body_json()["id"];
+
+  // The org webhook never noticed; the crashed one resumed its retries.
+  EXPECT_TRUE(rx.wait_for_path("/other", 2));
+  ASSERT_TRUE(eventually([&] {
+    return delivery_record(c, "flaky", id.get<std::string>()).value("status", "")
+           == "succeeded";
+  }));
+  EXPECT_TRUE(eventually([&] { return ids_at(rx, "/flaky").count(second) == 1; }));
+  auto rec = delivery_record(c, "flaky", id.get<std::string>());
+  EXPECT_GE(rec["attempts"].get<int>(), 2);
+}
+
+TEST(reliability, the_crash_route_does_not_exist_in_the_release_build) {
+  receiver rx;
+  hookd_process proc{delivering()};
+  auto c = proc.client();
+  create_hook(c, "h", rx.url("/h"));
+  EXPECT_EQ(c.request("POST", stack_hooks + "/h/crash").status, 404);
+}
+
+TEST(reliability, sigterm_lets_deliveries_in_flight_finish) {
+  receiver rx;
+  reply slow = reply::with_status(200);
+  slow.delay = 1500ms;
+  rx.reply_on("/slow", {slow});
+  hookd_process proc{delivering()};
+  auto c = proc.client();
+  create_hook(c, "slow", rx.url("/slow"));
+  auto id = c.post("/api/orgs/acme/events", event_body(1)).body_json()["id"];
+  ASSERT_TRUE(rx.wait_for_path("/slow", 1));
+
+  ::kill(proc.pid(), SIGTERM);
+  // While it drains, new requests are refused with a hint to come back.
+  auto refused = eventually(
+    [&] {
+      auto r = c.get(stack_hooks);
+      return r.status == 503 && r.header("Retry-After").has_value();
+    },
+    1000ms);
+  EXPECT_TRUE(refused);
+  auto st = proc.stop(SIGTERM);
+  EXPECT_TRUE(st.clean()) << st;
+
+  auto again = proc.restart();
+  auto rec = delivery_record(again->client(), "slow", id.get<std::string>());
+  EXPECT_EQ(rec.value("status", ""), "succeeded") << rec.dump();
+  EXPECT_EQ(rec.value("attempts", 0), 1);
+  EXPECT_EQ(rx.requests_to("/slow").size(), 1u);
+}
+
+TEST(reliability, sigterm_past_the_deadline_keeps_the_rest_for_the_next_start) {
+  receiver rx;
+  reply stuck = reply::with_status(200);
+  stuck.delay = 4000ms;
+  rx.reply_on("/stuck", {stuck, reply::with_status(200)});
+  hookd_process proc{delivering({{"HOOKD_SHUTDOWN_TIMEOUT", "300ms"}})};
+  auto c = proc.client();
+  create_hook(c, "stuck", rx.url("/stuck"));
+  auto id = c.post("/api/orgs/acme/events", event_body(1)).body_json()["id"];
+  ASSERT_TRUE(rx.wait_for_path("/stuck", 1));
+
+  auto st = proc.stop(SIGTERM, 3000ms);
+  EXPECT_TRUE(st.clean()) << st;
+  EXPECT_FALSE(st.timed_out);
+
+  auto again = proc.restart();
+  ASSERT_TRUE(rx.wait_for_path("/stuck", 2));
+  EXPECT_TRUE(eventually([&] {
+    return delivery_record(again->client(), "stuck", id.get<std::string>())
+             .value("status", "")
+           == "succeeded";
+  }));
+}
+
+TEST(reliability, overload_answers_429_and_recovers_by_itself) {
+  receiver rx;
+  std::atomic<bool> down{true};
+  rx.set_responder([&](const received_request&, std::size_t) {
+    return reply::with_status(down ? 503 : 200);
+  });
+  std::string schedule = "0s";
+  for (int i = 0; i < 40; ++i)
+    schedule += ",100ms";
+  hookd_process proc{delivering({{"HOOKD_MAX_PENDING", "20"},
+                                 {"HOOKD_RETRY_SCHEDULE", schedule}})};
+  auto c = proc.client();
+  create_hook(c, "down", rx.url("/down"));
+
+  http_response last;
+  int accepted = 0;
+  for (int i = 0; i < 100 && last.status != 429; ++i) {
+    last = c.post("/api/orgs/acme/events", event_body(i));
+    accepted += last.status == 202 ? 1 : 0;
+  }
+  ASSERT_EQ(last.status, 429) << last.body;
+  EXPECT_TRUE(last.header("Retry-After").has_value());
+  EXPECT_EQ(last.body_json()["code"], 429);
+  EXPECT_LE(accepted, 20);
+
+  // Refused work costs no memory: a thousand more refusals later, the
+  // resident size is about what it was.
+  auto before = rss_kb(proc.pid());
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_EQ(c.post("/api/orgs/acme/events", event_body(i)).status, 429);
+  auto after = rss_kb(proc.pid());
+  EXPECT_LT(after - before, 8 * 1024) << before << " kB -> " << after << " kB";
+
+  down = false;
+  EXPECT_TRUE(eventually(
+    [&] { return c.post("/api/orgs/acme/events", event_body(-1)).status == 202; }));
+}
+
+TEST(reliability, broken_receivers_cost_only_their_own_slots) {
+  receiver hanging, resetting, failing, healthy;
+  reply hang = reply::with_status(200);
+  hang.delay = 20s;
+  hanging.set_default_reply(hang);
+  resetting.set_default_reply(reply::hang_up());
+  failing.set_default_reply(reply::with_status(500));
+  hookd_process proc{delivering({{"HOOKD_DELIVERY_TIMEOUT", "10s"},
+                                 {"HOOKD_RETRY_SCHEDULE", "0s,50ms,50ms,50ms"}})};
+  auto c = proc.client();
+  create_hook(c, "hanging", hanging.url("/h"));
+  create_hook(c, "resetting", resetting.url("/r"));
+  create_hook(c, "failing", failing.url("/f"));
+  create_hook(c, "healthy", healthy.url("/ok"));
+
+  std::set<std::string> ids;
+  for (int i = 0; i < 40; ++i)
+    ids.insert(c.post("/api/orgs/acme/events", event_body(i))
+                 .body_json()["id"]
+                 .get<std::string>());
+  // Every healthy delivery arrives while the hanging receiver still holds
+  // the connections it was given, and no more than its webhook's share.
+  ASSERT_TRUE(eventually([&] { return ids_at(healthy, "/ok") == ids; }, 8s));
+  EXPECT_LE(hanging.connections(), 16u);
+  EXPECT_GE(hanging.connections(), 1u);
+  EXPECT_GE(resetting.count(), 1u);
+  EXPECT_GE(failing.count(), 1u);
+}
