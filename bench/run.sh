@@ -123,6 +123,16 @@ read -r bare_post _ < <(wrk_run "http://127.0.0.1:$bare_port/events" -s "$work/o
 read -r post _ < <(wrk_run "$hookd_url/api/orgs/acme/events" -s "$work/one.lua")
 row "single-event ingestion (1 matching webhook)" "$post events/s" "bare RESTinio $bare_post req/s" "$(ratio "$post" "$bare_post")" "≥ 50%"
 
+# The same with HOOKD_SYNC=1: every acknowledged write is fsynced.
+main_url=$hookd_url; main_pid=$hookd_pid
+start_hookd "$work/sync" HOOKD_SYNC=1
+curl -sf -H "Authorization: token $token" -X POST "$hookd_url/api/stacks/acme/bench/one/hooks" \
+  -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"$nginx_url/hook\"}" >/dev/null
+read -r post_sync _ < <(wrk_run "$hookd_url/api/orgs/acme/events" -s "$work/one.lua")
+row "single-event ingestion, HOOKD_SYNC=1" "$post_sync events/s" "HOOKD_SYNC=0: $post events/s" "$(ratio "$post_sync" "$post")" "(the price of fsync)"
+kill -TERM "$hookd_pid"; wait "$hookd_pid" 2>/dev/null || true
+hookd_url=$main_url; hookd_pid=$main_pid
+
 batch="[$(for i in $(seq 100); do printf '%s%s' "$([ "$i" = 1 ] || echo ,)" "$event"; done)]"
 lua_post "$work/batch.lua" "$batch"
 read -r batch_rps _ < <(wrk_run "$hookd_url/api/orgs/acme/events" -s "$work/batch.lua")

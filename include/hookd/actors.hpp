@@ -70,6 +70,7 @@ using fanout = caf::atom_constant<caf::atom("fanout")>;
 using deploy = caf::atom_constant<caf::atom("deploy")>;
 using connect = caf::atom_constant<caf::atom("connect")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
+using flush = caf::atom_constant<caf::atom("flush")>;
 } // namespace atom
 
 /// The outbound HTTP client: libcurl multi on one transfer thread.
@@ -90,7 +91,9 @@ using ingest_actor = caf::typed_actor<
   // with the deployment as JSON.
   caf::replies_to<atom::deploy, deployment_request>::with<std::string>,
   // Internal: fan event `id` out again after a failed attempt.
-  caf::reacts_to<atom::retry, std::string>>;
+  caf::reacts_to<atom::retry, std::string>,
+  // Internal: write the fan-out markers of finished events away.
+  caf::reacts_to<atom::flush>>;
 
 /// A webhook: owns its delivery queue and history.
 using webhook_actor = caf::typed_actor<

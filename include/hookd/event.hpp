@@ -25,6 +25,8 @@ struct event {
   std::int64_t created_at = 0;
   /// pulumi_deployments hops that led here (0 for events from clients).
   std::uint32_t hops = 0;
+  /// The client chose the id (it may repeat); not stored.
+  bool client_id = false;
 
   const event_info& info() const {
     return event_at(index);

@@ -7,6 +7,7 @@
 // dv/<org>/<project>/<stack> the last deployment version of a stack;
 // dp/<org>/<project>/<stack>/<version> a queued deployment.
 #include <chrono>
+#include <iterator>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -24,6 +25,8 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+constexpr auto marker_flush_delay = std::chrono::milliseconds{20};
+
 struct ingest_state {
   static inline const char* name = "hookd.ingest";
   store_ptr db;
@@ -35,6 +38,10 @@ struct ingest_state {
   /// Events accepted whose fan-out has not finished: not yet in `pending`,
   /// but owed all the same, so they count against the bound too.
   std::int64_t fanning = 0;
+  /// Markers of finished fan-outs, deleted together with the next write or
+  /// by a short timer: one write for many events instead of one each.
+  std::vector<std::string> finished_markers;
+  bool flush_scheduled = false;
 };
 
 using self_ptr = ingest_actor::stateful_pointer<ingest_state>;
@@ -50,6 +57,16 @@ std::string marker_key(const std::string& id) {
 std::string version_text(std::uint64_t v) {
   auto digits = std::to_string(v);
   return std::string(20 - digits.size(), '0') + digits;
+}
+
+/// Deletes the markers of finished fan-outs. A marker that outlives a crash
+/// only makes the next start fan its event out again, which webhooks
+/// record once.
+void flush_markers(self_ptr self, store::batch& b) {
+  auto& markers = self->state.finished_markers;
+  b.deletes.insert(b.deletes.end(), std::make_move_iterator(markers.begin()),
+                   std::make_move_iterator(markers.end()));
+  markers.clear();
 }
 
 void fan_out(self_ptr self, event_ptr ev) {
@@ -70,10 +87,10 @@ void fan_out(self_ptr self, event_ptr ev) {
       return;
     }
     --self->state.fanning;
-    try {
-      self->state.db->write({{}, {marker_key(ev->id)}, {}});
-    } catch (const store_error&) {
-      // The marker stays; the next start fans out again, harmlessly.
+    self->state.finished_markers.push_back(marker_key(ev->id));
+    if (!self->state.flush_scheduled) {
+      self->state.flush_scheduled = true;
+      self->delayed_send(self, marker_flush_delay, atom::flush::value);
     }
   };
   auto& shards = self->state.shards;
@@ -111,14 +128,17 @@ void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
     ids.push_back(ev.id);
     std::string ignored;
     // A repeated id is acknowledged again and delivered once.
-    if (!seen.insert(ev.id).second || db.get(event_key(ev.id), ignored))
+    if (!seen.insert(ev.id).second
+        || (ev.client_id && db.get(event_key(ev.id), ignored)))
       continue;
     b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
     b.puts.emplace_back(marker_key(ev.id), "");
     fresh.push_back(std::make_shared<const event>(std::move(ev)));
   }
-  if (!b.puts.empty())
+  if (!b.puts.empty()) {
+    flush_markers(self, b);
     db.write(b);
+  }
   // Fan out before answering: a client that acts on the 202 (say, changes
   // a webhook) is then ordered after the event in every registry shard.
   for (auto& ev : fresh)
@@ -237,6 +257,18 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         return deploy(self, req);
       } catch (const store_error& e) {
         return caf::make_error(caf::sec::runtime_error, e.what());
+      }
+    },
+    [=](atom::flush) {
+      self->state.flush_scheduled = false;
+      if (self->state.finished_markers.empty())
+        return;
+      store::batch b;
+      flush_markers(self, b);
+      try {
+        self->state.db->write(b);
+      } catch (const store_error&) {
+        // The markers stay; the next start fans out again, harmlessly.
       }
     },
     [=](atom::retry, std::string& id) {

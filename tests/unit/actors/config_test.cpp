@@ -87,3 +87,17 @@ TEST(config, missing_file_is_an_error) {
   EXPECT_FALSE(load_config("/nonexistent/hookd.conf", env_of({}), cfg, err));
   EXPECT_NE(err.message.find("/nonexistent/hookd.conf"), std::string::npos);
 }
+
+TEST(config, the_shipped_config_files_load) {
+  for (auto name : {"hookd.conf", "quickstart.conf"}) {
+    config cfg;
+    failure err;
+    auto path = std::string{HOOKD_SOURCE_DIR} + "/config/" + name;
+    EXPECT_TRUE(load_config(path, env_of({}), cfg, err)) << name << ": "
+                                                         << err.message;
+    EXPECT_EQ(cfg.http_port, 8080) << name;
+    EXPECT_EQ(cfg.allow_private_targets,
+              std::string{name} == "quickstart.conf")
+      << name;
+  }
+}
