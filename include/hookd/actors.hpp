@@ -51,7 +51,7 @@ using pending_counter = std::shared_ptr<std::atomic<std::int64_t>>;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::api_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::responder_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::webhook)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::event_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::event_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::scope)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::http_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::http_result)
@@ -101,8 +101,9 @@ using webhook_actor = caf::typed_actor<
   caf::reacts_to<api_call, responder_ptr>,
   // The registry changed this hook's configuration.
   caf::reacts_to<webhook>,
-  // Record and queue a delivery of this event; answers once it is on disk.
-  caf::replies_to<event_ptr>::with<bool>,
+  // Record and queue a delivery of each event; answers how many it took
+  // once they are on disk.
+  caf::replies_to<event_batch>::with<std::size_t>,
   // Internal: attempt the delivery of event `id` again.
   caf::reacts_to<atom::retry, std::string>,
   // Shutting down: start no new attempts; those in flight finish.
@@ -117,9 +118,9 @@ using webhook_actor = caf::typed_actor<
 using registry_actor = caf::typed_actor<
   // Serve a hook-management request for a scope of this shard.
   caf::reacts_to<api_call, responder_ptr>,
-  // Hand an event to the subscribed webhooks of a scope; answers with how
-  // many took it, once each has recorded it.
-  caf::replies_to<atom::fanout, event_ptr, scope>::with<std::size_t>,
+  // Hand events to the subscribed webhooks of a scope; answers with how
+  // many deliveries were recorded, once each webhook has them on disk.
+  caf::replies_to<atom::fanout, event_batch, scope>::with<std::size_t>,
   // Wiring: the ingest actor, for pulumi_deployments webhooks.
   caf::reacts_to<atom::connect, ingest_actor>,
   // Shutting down: every webhook actor starts no new attempts.

@@ -25,8 +25,9 @@ struct event {
   std::int64_t created_at = 0;
   /// pulumi_deployments hops that led here (0 for events from clients).
   std::uint32_t hops = 0;
-  /// The client chose the id (it may repeat); not stored.
-  bool client_id = false;
+  /// The client chose the id (it may repeat), or the event is fanned out
+  /// again after a crash: webhooks check whether they have it already.
+  bool maybe_seen = false;
 
   const event_info& info() const {
     return event_at(index);
@@ -37,6 +38,12 @@ struct event {
 };
 
 using event_ptr = std::shared_ptr<const event>;
+
+/// Events fanned out together: one message and one store write per webhook
+/// for a whole ingestion batch.
+struct event_batch {
+  std::vector<event_ptr> events;
+};
 
 /// Does a webhook with these masks take the event? (Empty means all.)
 bool subscribed(std::uint64_t filters, std::uint8_t groups, int event_index);

@@ -109,7 +109,7 @@ bool parse_one(const ordered_json& j, const std::string& org, event& ev,
     if (!id->is_string() || !valid_uuid(id->get<std::string>()))
       return fail(err, "'id' must be a UUID");
     ev.id = id->get<std::string>();
-    ev.client_id = true;
+    ev.maybe_seen = true;
   }
   bool env_kind = std::strcmp(ev.info().group, "environments") == 0;
   const char* subject_field = env_kind ? "environmentName" : "stackName";

@@ -8,6 +8,7 @@
 // dp/<org>/<project>/<stack>/<version> a queued deployment.
 #include <chrono>
 #include <iterator>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -69,34 +70,49 @@ void flush_markers(self_ptr self, store::batch& b) {
   markers.clear();
 }
 
-void fan_out(self_ptr self, event_ptr ev) {
-  ++self->state.fanning;
-  auto targets = ev->target_scopes();
+/// Fans events out: one message per target scope for all of them. When
+/// every scope has answered, their markers go; when one failed, each event
+/// is fanned out again later (webhooks record an event once).
+void fan_out(self_ptr self, std::vector<event_ptr> events) {
+  if (events.empty())
+    return;
+  auto count = static_cast<std::int64_t>(events.size());
+  self->state.fanning += count;
+  std::map<std::string, std::pair<scope, event_batch>> by_scope;
+  for (const auto& ev : events)
+    for (auto& where : ev->target_scopes()) {
+      auto& slot = by_scope[where.key()];
+      slot.first = where;
+      slot.second.events.push_back(ev);
+    }
   struct tally {
     std::size_t remaining;
     bool failed = false;
   };
-  auto t = std::make_shared<tally>(tally{targets.size()});
+  auto t = std::make_shared<tally>(tally{by_scope.size()});
+  auto all = std::make_shared<std::vector<event_ptr>>(std::move(events));
   auto settle = [=] {
     if (--t->remaining > 0)
       return;
-    if (t->failed) {
-      --self->state.fanning; // counted again when it is retried
-      self->delayed_send(self, defaults::fanout_retry, atom::retry::value,
-                         ev->id);
-      return;
+    self->state.fanning -= count;
+    for (const auto& ev : *all) {
+      if (t->failed) {
+        self->delayed_send(self, defaults::fanout_retry, atom::retry::value,
+                           ev->id);
+        continue;
+      }
+      self->state.finished_markers.push_back(marker_key(ev->id));
     }
-    --self->state.fanning;
-    self->state.finished_markers.push_back(marker_key(ev->id));
-    if (!self->state.flush_scheduled) {
+    if (!t->failed && !self->state.flush_scheduled) {
       self->state.flush_scheduled = true;
       self->delayed_send(self, marker_flush_delay, atom::flush::value);
     }
   };
   auto& shards = self->state.shards;
-  for (auto& where : targets)
-    self->request(shards[shard_of(where, shards.size())],
-                  defaults::fanout_timeout * 2, atom::fanout::value, ev, where)
+  for (auto& [key, slot] : by_scope)
+    self->request(shards[shard_of(slot.first, shards.size())],
+                  defaults::fanout_timeout * 2, atom::fanout::value,
+                  std::move(slot.second), slot.first)
       .then([=](std::size_t) { settle(); },
             [=](caf::error&) {
               t->failed = true;
@@ -129,7 +145,7 @@ void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
     std::string ignored;
     // A repeated id is acknowledged again and delivered once.
     if (!seen.insert(ev.id).second
-        || (ev.client_id && db.get(event_key(ev.id), ignored)))
+        || (ev.maybe_seen && db.get(event_key(ev.id), ignored)))
       continue;
     b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
     b.puts.emplace_back(marker_key(ev.id), "");
@@ -141,8 +157,7 @@ void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
   }
   // Fan out before answering: a client that acts on the 202 (say, changes
   // a webhook) is then ordered after the event in every registry shard.
-  for (auto& ev : fresh)
-    fan_out(self, ev);
+  fan_out(self, std::move(fresh));
   rp->respond(success::accepted,
               batch ? nlohmann::json{{"ids", ids}}.dump()
                     : nlohmann::json{{"id", ids[0]}}.dump());
@@ -188,7 +203,7 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   b.puts.emplace_back(marker_key(ev.id), "");
   db.write(b);
   vit->second = version;
-  fan_out(self, std::make_shared<const event>(std::move(ev)));
+  fan_out(self, {std::make_shared<const event>(std::move(ev))});
   return text;
 }
 
@@ -209,8 +224,11 @@ void list_deployments(self_ptr self, const api_call& call,
 void refan(self_ptr self, const std::string& id) {
   std::string text;
   event ev;
-  if (self->state.db->get(event_key(id), text) && event_from_storage(text, ev))
-    fan_out(self, std::make_shared<const event>(std::move(ev)));
+  if (self->state.db->get(event_key(id), text)
+      && event_from_storage(text, ev)) {
+    ev.maybe_seen = true;
+    fan_out(self, {std::make_shared<const event>(std::move(ev))});
+  }
   else
     self->state.db->write({{}, {marker_key(id)}, {}});
 }

@@ -286,21 +286,28 @@ void resume_owing(self_ptr self) {
       ensure_actor(self, key, entry);
 }
 
-/// Hands an event to every subscribed webhook of a scope and answers with
-/// how many took it once each has recorded it.
-caf::result<std::size_t> fan_out(self_ptr self, const event_ptr& ev,
+/// Hands events to every subscribed webhook of a scope, each webhook the
+/// events it takes in one message, and answers with how many deliveries were
+/// recorded once each webhook has them on disk.
+caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
                                  const scope& where) {
   auto sit = self->state.scopes.find(where.key());
   if (sit == self->state.scopes.end())
     return std::size_t{0};
-  std::vector<webhook_actor> targets;
+  std::vector<std::pair<webhook_actor, event_batch>> targets;
   for (const auto& name : sit->second) {
     auto key = where.key() + '/' + name;
     auto& entry = self->state.hooks[key];
-    if (!entry.active || !subscribed(entry.filters, entry.groups, ev->index))
+    if (!entry.active)
+      continue;
+    event_batch taken;
+    for (const auto& ev : batch.events)
+      if (subscribed(entry.filters, entry.groups, ev->index))
+        taken.events.push_back(ev);
+    if (taken.events.empty())
       continue;
     if (auto actor = ensure_actor(self, key, entry))
-      targets.push_back(actor);
+      targets.emplace_back(actor, std::move(taken));
   }
   if (targets.empty())
     return std::size_t{0};
@@ -319,11 +326,11 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_ptr& ev,
     else
       rp.deliver(t->took);
   };
-  for (auto& actor : targets)
-    self->request(actor, defaults::fanout_timeout, ev)
+  for (auto& [actor, taken] : targets)
+    self->request(actor, defaults::fanout_timeout, std::move(taken))
       .then(
-        [=](bool took) mutable {
-          t->took += took ? 1 : 0;
+        [=](std::size_t took) mutable {
+          t->took += took;
           settle();
         },
         [=](caf::error&) mutable {
@@ -369,8 +376,8 @@ registry_behavior(self_ptr self, store_ptr db, config cfg,
         rp->fail(ec::internal, std::string{"internal error: "} + e.what());
       }
     },
-    [=](atom::fanout, event_ptr& ev, scope& where) {
-      return fan_out(self, ev, where);
+    [=](atom::fanout, event_batch& batch, scope& where) {
+      return fan_out(self, batch, where);
     },
     [=](atom::drain) {
       self->state.settings.draining = true;

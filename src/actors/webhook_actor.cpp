@@ -304,37 +304,50 @@ void pump(self_ptr self) {
   }
 }
 
-bool take_event(self_ptr self, const event& ev) {
+/// Records and queues a delivery of each event this webhook has not seen,
+/// in one store write; answers how many it took.
+std::size_t take_events(self_ptr self, const event_batch& batch) {
   auto& st = self->state;
   if (!st.hook.active)
-    return false;
-  std::string existing;
-  if (st.db->get(index_key(self, ev.id), existing))
-    return true; // recorded before: a replayed fan-out delivers once
-  auto payload = st.hook.format == "pulumi_deployments"
-                   ? ev.body
-                   : render_payload(st.hook.format, ev);
-  queued q{new_record(ev.id, ev.info().kind, payload, st.hook.payload_url),
-           next_seq(self), ev.hops};
+    return 0;
   store::batch b;
-  b.puts.emplace_back(record_key(self, q.seq, ev.id), q.record.dump());
-  b.puts.emplace_back(index_key(self, ev.id), q.seq);
-  b.puts.emplace_back(queue_key(self, ev.id),
-                      json{{"hops", ev.hops}}.dump());
-  st.pending.emplace(ev.id, std::move(q));
-  ++*st.settings.pending;
+  std::vector<std::string> taken;
+  for (const auto& ptr : batch.events) {
+    const auto& ev = *ptr;
+    std::string existing;
+    // Recorded before: a replayed fan-out delivers once.
+    if (st.pending.count(ev.id) > 0
+        || (ev.maybe_seen && st.db->get(index_key(self, ev.id), existing)))
+      continue;
+    auto payload = st.hook.format == "pulumi_deployments"
+                     ? ev.body
+                     : render_payload(st.hook.format, ev);
+    queued q{new_record(ev.id, ev.info().kind, payload, st.hook.payload_url),
+             next_seq(self), ev.hops};
+    b.puts.emplace_back(record_key(self, q.seq, ev.id), q.record.dump());
+    b.puts.emplace_back(index_key(self, ev.id), q.seq);
+    b.puts.emplace_back(queue_key(self, ev.id),
+                        json{{"hops", ev.hops}}.dump());
+    st.pending.emplace(ev.id, std::move(q));
+    taken.push_back(ev.id);
+  }
+  if (taken.empty())
+    return batch.events.size();
+  *st.settings.pending += static_cast<std::int64_t>(taken.size());
   try {
-    prune(self, b, 1);
+    prune(self, b, taken.size());
     st.db->write(b);
   } catch (const store_error&) {
-    st.pending.erase(ev.id);
-    --*st.settings.pending;
-    --st.history_count;
+    for (auto& id : taken)
+      st.pending.erase(id);
+    *st.settings.pending -= static_cast<std::int64_t>(taken.size());
+    st.history_count -= taken.size();
     throw;
   }
-  st.ready.push_back(ev.id);
+  for (auto& id : taken)
+    st.ready.push_back(std::move(id));
   pump(self);
-  return true;
+  return batch.events.size();
 }
 
 void list_deliveries(self_ptr self, const api_call& call,
@@ -564,9 +577,9 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
       ++self->state.activity;
       self->state.hook = std::move(updated);
     },
-    [=](event_ptr& ev) -> bool {
+    [=](event_batch& batch) -> std::size_t {
       ++self->state.activity;
-      return take_event(self, *ev);
+      return take_events(self, batch);
     },
     [=](atom::retry, std::string& id) {
       ++self->state.activity;
