@@ -108,6 +108,8 @@ using webhook_actor = caf::typed_actor<
   caf::reacts_to<atom::retry, std::string>,
   // Shutting down: start no new attempts; those in flight finish.
   caf::reacts_to<atom::drain>,
+  // Internal: write the outcomes of finished attempts.
+  caf::reacts_to<atom::flush>,
   // Test builds only: throw from a handler, as a bug would.
   caf::reacts_to<atom::crash>,
   // Internal: stop when nothing happened for a while.

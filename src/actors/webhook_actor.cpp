@@ -25,6 +25,8 @@ using namespace std::chrono_literals;
 /// covers queueing inside hookd.
 constexpr auto reply_margin = 5s;
 constexpr double jitter = 0.2;
+constexpr auto outbox_delay = std::chrono::milliseconds{5};
+constexpr std::size_t outbox_max = 256;
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -71,12 +73,30 @@ struct webhook_state {
   std::uint64_t activity = 0;
   bool draining = false;
   std::minstd_rand rng{std::random_device{}()};
+  /// Outcomes of attempts, written together a moment later: one store write
+  /// for many deliveries. Lost in a crash, they only cause a redelivery.
+  store::batch outbox;
+  bool flush_scheduled = false;
+
+  void flush() {
+    if (outbox.puts.empty() && outbox.deletes.empty())
+      return;
+    db->write(outbox);
+    outbox = {};
+  }
 
   /// Whatever way the actor ends, its unfinished deliveries leave the
-  /// node's count (a revived actor counts them again).
+  /// node's count (a revived actor counts them again), and what it has
+  /// still to write is written.
   ~webhook_state() {
     if (settings.pending)
       *settings.pending -= static_cast<std::int64_t>(pending.size());
+    try {
+      if (db)
+        flush();
+    } catch (...) {
+      // The deliveries stay queued on disk and are attempted again.
+    }
   }
 };
 
@@ -187,7 +207,6 @@ void finish_attempt(self_ptr self, const std::string& id,
   auto& q = it->second;
   auto& rec = q.record;
   apply_result(rec, sent, r);
-  store::batch b;
   auto attempts = static_cast<std::size_t>(rec["attempts"].get<int>());
   if (succeeded(r)) {
     rec["status"] = "succeeded";
@@ -213,13 +232,22 @@ void finish_attempt(self_ptr self, const std::string& id,
       rec["error"] = rec["error"].get<std::string>()
                      + " (webhook inactive: no further attempts)";
   }
-  b.puts.emplace_back(record_key(self, q.seq, id), rec.dump());
+  st.outbox.puts.emplace_back(record_key(self, q.seq, id), rec.dump());
   if (rec["status"] == "succeeded" || rec["status"] == "failed") {
-    b.deletes.push_back(queue_key(self, id));
+    st.outbox.deletes.push_back(queue_key(self, id));
     st.pending.erase(it);
     --*st.settings.pending;
   }
-  st.db->write(b);
+  if (st.outbox.puts.size() >= outbox_max) {
+    try {
+      st.flush();
+    } catch (const store_error&) {
+      // Kept in the outbox for the next flush.
+    }
+  } else if (!st.flush_scheduled) {
+    st.flush_scheduled = true;
+    self->delayed_send(self, outbox_delay, atom::flush::value);
+  }
   pump(self);
 }
 
@@ -559,6 +587,8 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
     [=](api_call& call, responder_ptr& rp) {
       ++self->state.activity;
       try {
+        // What the client reads must include every outcome so far.
+        self->state.flush();
         switch (call.op) {
           case operation::list_deliveries:
             return list_deliveries(self, call, rp);
@@ -589,6 +619,16 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
       }
     },
     [=](atom::drain) { self->state.draining = true; },
+    [=](atom::flush) {
+      self->state.flush_scheduled = false;
+      try {
+        self->state.flush();
+      } catch (const store_error&) {
+        // Kept in the outbox; the next flush tries again.
+        self->state.flush_scheduled = true;
+        self->delayed_send(self, outbox_delay, atom::flush::value);
+      }
+    },
     [=](atom::crash) {
       if (self->state.settings.testing)
         throw std::runtime_error("crash requested by a test");
