@@ -28,6 +28,7 @@ namespace {
 
 constexpr std::size_t response_body_max = 64 * 1024;
 constexpr int poll_timeout_ms = 1000;
+constexpr std::size_t max_idle_handles = 256;
 
 bool private_v4(std::uint32_t a) {
   auto in = [a](std::uint32_t net, int bits) {
@@ -204,6 +205,8 @@ public:
       curl_multi_remove_handle(multi_, easy);
       release(*t);
     }
+    for (auto* e : idle_handles_)
+      curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
   }
 
@@ -221,7 +224,7 @@ private:
     t->id = id;
     t->request = std::move(req);
     t->options = &options_;
-    t->easy = curl_easy_init();
+    t->easy = take_handle();
     auto* e = t->easy;
     for (const auto& [name, value] : t->request.headers)
       t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
@@ -277,8 +280,30 @@ private:
     } else {
       r.error = curl_easy_strerror(code);
     }
-    release(*t);
+    recycle(*t);
     done_(t->id, std::move(r));
+  }
+
+  /// Easy handles are kept for the next transfer: a fresh one allocates
+  /// tens of kilobytes of buffers, which dominated the cost of a delivery.
+  CURL* take_handle() {
+    if (idle_handles_.empty())
+      return curl_easy_init();
+    auto* e = idle_handles_.back();
+    idle_handles_.pop_back();
+    return e;
+  }
+
+  void recycle(transfer& t) {
+    curl_slist_free_all(t.headers);
+    t.headers = nullptr;
+    if (idle_handles_.size() < max_idle_handles) {
+      curl_easy_reset(t.easy);
+      idle_handles_.push_back(t.easy);
+    } else {
+      curl_easy_cleanup(t.easy);
+    }
+    t.easy = nullptr;
   }
 
   static void release(transfer& t) {
@@ -313,6 +338,7 @@ private:
   std::mutex mtx_;
   std::deque<std::pair<std::uint64_t, http_request>> incoming_;
   std::unordered_map<CURL*, std::unique_ptr<transfer>> active_;
+  std::vector<CURL*> idle_handles_;
 };
 
 namespace {
