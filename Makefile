@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make run   install what is missing, build, start hookd on 127.0.0.1:8080
 #   make test  install what is missing, build, run the whole test suite
+#   make bench the benchmark harness (BENCHMARKS.md)
 BUILD_DIR  ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CONFIG     ?= config/hookd.conf
 
-.PHONY: run test build deps clean
+.PHONY: run test build deps clean bench
 
 deps:
 	@scripts/install-deps.sh
@@ -22,6 +23,11 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# The benchmark harness: a Release build in build-bench/, about 5 minutes,
+# prints the table that BENCHMARKS.md records.
+bench: deps
+	bench/run.sh
 
 clean:
 	rm -rf $(BUILD_DIR)
