@@ -71,6 +71,7 @@ using deploy = caf::atom_constant<caf::atom("deploy")>;
 using connect = caf::atom_constant<caf::atom("connect")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
+using deleted = caf::atom_constant<caf::atom("deleted")>;
 } // namespace atom
 
 /// The outbound HTTP client: libcurl multi on one transfer thread.
@@ -110,6 +111,8 @@ using webhook_actor = caf::typed_actor<
   caf::reacts_to<atom::drain>,
   // Internal: write the outcomes of finished attempts.
   caf::reacts_to<atom::flush>,
+  // The registry deleted this hook: drop its queue and history, then stop.
+  caf::reacts_to<atom::deleted>,
   // Test builds only: throw from a handler, as a bug would.
   caf::reacts_to<atom::crash>,
   // Internal: stop when nothing happened for a while.

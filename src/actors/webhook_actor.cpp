@@ -619,6 +619,22 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
       }
     },
     [=](atom::drain) { self->state.draining = true; },
+    [=](atom::deleted) {
+      auto& st = self->state;
+      st.outbox = {};
+      *st.settings.pending -= static_cast<std::int64_t>(st.pending.size());
+      st.pending.clear();
+      store::batch b;
+      b.delete_prefixes = {history_prefix(st.hook.id),
+                           history_index_prefix(st.hook.id),
+                           queue_prefix(st.hook.id)};
+      try {
+        st.db->write(b);
+      } catch (const store_error&) {
+        // Left behind under an id no hook has any more; harmless.
+      }
+      self->quit();
+    },
     [=](atom::flush) {
       self->state.flush_scheduled = false;
       try {

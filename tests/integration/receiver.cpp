@@ -437,6 +437,15 @@ void receiver::serve(int fd, std::size_t connection) {
       out += "Connection: close\r\n";
     out += "\r\n";
     out += r.body;
+    if (r.drip.count() > 0) {
+      // A byte at a time, as a receiver that is slow to answer does.
+      for (char c : out)
+        if (!send_all(fd, std::string_view{&c, 1}) || !pause(r.drip))
+          return finish();
+      if (!keep_alive)
+        return finish();
+      continue;
+    }
     if (!send_all(fd, out) || !keep_alive)
       return finish();
   }

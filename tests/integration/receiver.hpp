@@ -49,6 +49,8 @@ struct reply {
   std::chrono::milliseconds delay{0};
   /// Close the connection without sending anything.
   bool close_without_answer = false;
+  /// Send the answer one byte at a time, this long apart.
+  std::chrono::milliseconds drip{0};
 
   static reply with_status(int status, std::string body = {}) {
     reply r;

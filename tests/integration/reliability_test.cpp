@@ -319,10 +319,13 @@ TEST(reliability, overload_answers_429_and_recovers_by_itself) {
 }
 
 TEST(reliability, broken_receivers_cost_only_their_own_slots) {
-  receiver hanging, resetting, failing, healthy;
+  receiver hanging, resetting, failing, dripping, healthy;
   reply hang = reply::with_status(200);
   hang.delay = 20s;
   hanging.set_default_reply(hang);
+  reply drip = reply::with_status(200, std::string(64, 'x'));
+  drip.drip = 100ms;
+  dripping.set_default_reply(drip);
   resetting.set_default_reply(reply::hang_up());
   failing.set_default_reply(reply::with_status(500));
   hookd_process proc{delivering({{"HOOKD_DELIVERY_TIMEOUT", "10s"},
@@ -331,6 +334,7 @@ TEST(reliability, broken_receivers_cost_only_their_own_slots) {
   create_hook(c, "hanging", hanging.url("/h"));
   create_hook(c, "resetting", resetting.url("/r"));
   create_hook(c, "failing", failing.url("/f"));
+  create_hook(c, "dripping", dripping.url("/d"));
   create_hook(c, "healthy", healthy.url("/ok"));
 
   std::set<std::string> ids;
@@ -343,6 +347,8 @@ TEST(reliability, broken_receivers_cost_only_their_own_slots) {
   ASSERT_TRUE(eventually([&] { return ids_at(healthy, "/ok") == ids; }, 8s));
   EXPECT_LE(hanging.connections(), 16u);
   EXPECT_GE(hanging.connections(), 1u);
+  EXPECT_LE(dripping.connections(), 16u);
+  EXPECT_GE(dripping.count(), 1u);
   EXPECT_GE(resetting.count(), 1u);
   EXPECT_GE(failing.count(), 1u);
 }
