@@ -140,13 +140,23 @@ void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
   std::vector<event_ptr> fresh;
   std::unordered_set<std::string> seen;
   auto ids = nlohmann::json::array();
-  for (auto& ev : events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    auto& ev = events[i];
     ids.push_back(ev.id);
-    std::string ignored;
-    // A repeated id is acknowledged again and delivered once.
-    if (!seen.insert(ev.id).second
-        || (ev.maybe_seen && db.get(event_key(ev.id), ignored)))
+    if (!seen.insert(ev.id).second)
       continue;
+    // A repeated id is acknowledged again and delivered once, within its
+    // organization; another organization's id is refused.
+    std::string stored;
+    if (ev.maybe_seen && db.get(event_key(ev.id), stored)) {
+      event earlier;
+      if (event_from_storage(stored, earlier) && earlier.org != ev.org)
+        return rp->fail(ec::conflict,
+                        (batch ? "event " + std::to_string(i) + ": " : "")
+                          + "id '" + ev.id
+                          + "' is taken by another organization's event");
+      continue;
+    }
     b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
     b.puts.emplace_back(marker_key(ev.id), "");
     fresh.push_back(std::make_shared<const event>(std::move(ev)));
@@ -273,7 +283,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
     [=](atom::deploy, deployment_request& req) -> caf::result<std::string> {
       try {
         return deploy(self, req);
-      } catch (const store_error& e) {
+      } catch (const std::exception& e) {
         return caf::make_error(caf::sec::runtime_error, e.what());
       }
     },

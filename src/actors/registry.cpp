@@ -166,18 +166,17 @@ void delete_hook(self_ptr self, const api_call& call, const std::string& key,
                  hook_entry& entry, const responder_ptr& rp) {
   store::batch b;
   b.deletes.push_back(config_key(key));
+  b.delete_prefixes.push_back(history_prefix(entry.id));
+  b.delete_prefixes.push_back(history_index_prefix(entry.id));
+  b.delete_prefixes.push_back(queue_prefix(entry.id));
+  self->state.db->write(b);
   if (entry.actor) {
-    // The actor deletes its own queue and history, after whatever it still
-    // had to write, so nothing it writes late outlives the hook.
+    // A running actor deletes them again once it dropped what it still had
+    // to write, so nothing it writes late outlives the hook.
     self->demonitor(entry.actor.address());
     self->state.keys_by_actor.erase(entry.actor.address());
     self->send(entry.actor, atom::deleted::value);
-  } else {
-    b.delete_prefixes.push_back(history_prefix(entry.id));
-    b.delete_prefixes.push_back(history_index_prefix(entry.id));
-    b.delete_prefixes.push_back(queue_prefix(entry.id));
   }
-  self->state.db->write(b);
   self->state.hooks.erase(key);
   auto scope_it = self->state.scopes.find(call.where.key());
   if (scope_it != self->state.scopes.end()) {

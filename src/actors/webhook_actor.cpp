@@ -1,5 +1,6 @@
 #include "webhook_actor.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <random>
 #include <unordered_map>
@@ -27,6 +28,12 @@ constexpr auto reply_margin = 5s;
 constexpr double jitter = 0.2;
 constexpr auto outbox_delay = std::chrono::milliseconds{5};
 constexpr std::size_t outbox_max = 256;
+
+/// Records quote what receivers answered, which need not be UTF-8: invalid
+/// bytes become U+FFFD rather than an exception.
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -72,6 +79,8 @@ struct webhook_state {
   std::string prune_cursor;
   std::uint64_t activity = 0;
   bool draining = false;
+  /// Pings and redeliveries under way (answered synchronously).
+  std::size_t sync_in_flight = 0;
   std::minstd_rand rng{std::random_device{}()};
   /// Outcomes of attempts, written together a moment later: one store write
   /// for many deliveries. Lost in a crash, they only cause a redelivery.
@@ -179,6 +188,8 @@ void prune(self_ptr self, store::batch& b, std::size_t adding) {
   auto finished = [&] { return st.history_count - st.pending.size(); };
   if (st.history_count < st.pending.size() || finished() <= limit + slack)
     return;
+  // Final outcomes still in the outbox would resurrect what this deletes.
+  st.flush();
   auto prefix = history_prefix(st.hook.id);
   st.db->scan(prefix, st.prune_cursor, false,
               [&](std::string_view key, std::string_view) {
@@ -217,9 +228,17 @@ void finish_attempt(self_ptr self, const std::string& id,
     std::uniform_real_distribution<double> spread{1.0 - jitter, 1.0 + jitter};
     auto delay = std::chrono::milliseconds{
       static_cast<std::int64_t>(static_cast<double>(base.count()) * spread(st.rng))};
-    if ((r.code == 429 || r.code == 503) && r.retry_after_s >= 0)
+    if ((r.code == 429 || r.code == 503) && r.retry_after_s >= 0) {
+      // Honoured, but no longer than the schedule's longest wait or an
+      // hour, whichever is longer: a receiver cannot park a delivery.
+      auto longest = std::max<std::chrono::milliseconds>(
+        *std::max_element(st.settings.retry_schedule.begin(),
+                          st.settings.retry_schedule.end()),
+        defaults::retry_after_max);
       delay = std::max<std::chrono::milliseconds>(
-        delay, std::chrono::seconds{r.retry_after_s});
+        delay, std::min<std::chrono::milliseconds>(
+                 std::chrono::seconds{r.retry_after_s}, longest));
+    }
     rec["status"] = "retrying";
     rec["nextAttemptAt"] = now_seconds()
                            + std::chrono::duration_cast<std::chrono::seconds>(delay)
@@ -232,7 +251,7 @@ void finish_attempt(self_ptr self, const std::string& id,
       rec["error"] = rec["error"].get<std::string>()
                      + " (webhook inactive: no further attempts)";
   }
-  st.outbox.puts.emplace_back(record_key(self, q.seq, id), rec.dump());
+  st.outbox.puts.emplace_back(record_key(self, q.seq, id), dump(rec));
   if (rec["status"] == "succeeded" || rec["status"] == "failed") {
     st.outbox.deletes.push_back(queue_key(self, id));
     st.pending.erase(it);
@@ -322,6 +341,23 @@ void pump(self_ptr self) {
     auto it = st.pending.find(id);
     if (it == st.pending.end())
       continue;
+    if (!st.hook.active) {
+      // Deactivated while queued: no further attempts.
+      auto& rec = it->second.record;
+      rec["status"] = "failed";
+      rec["nextAttemptAt"] = nullptr;
+      rec["error"] = "webhook inactive: no further attempts";
+      st.outbox.puts.emplace_back(record_key(self, it->second.seq, id),
+                                  dump(rec));
+      st.outbox.deletes.push_back(queue_key(self, id));
+      st.pending.erase(it);
+      --*st.settings.pending;
+      if (!st.flush_scheduled) {
+        st.flush_scheduled = true;
+        self->delayed_send(self, outbox_delay, atom::flush::value);
+      }
+      continue;
+    }
     ++st.in_flight;
     auto& rec = it->second.record;
     send_attempt(self, id, rec["kind"].get<std::string>(),
@@ -352,7 +388,7 @@ std::size_t take_events(self_ptr self, const event_batch& batch) {
                      : render_payload(st.hook.format, ev);
     queued q{new_record(ev.id, ev.info().kind, payload, st.hook.payload_url),
              next_seq(self), ev.hops};
-    b.puts.emplace_back(record_key(self, q.seq, ev.id), q.record.dump());
+    b.puts.emplace_back(record_key(self, q.seq, ev.id), dump(q.record));
     b.puts.emplace_back(index_key(self, ev.id), q.seq);
     b.puts.emplace_back(queue_key(self, ev.id),
                         json{{"hops", ev.hops}}.dump());
@@ -386,21 +422,24 @@ void ping(self_ptr self, const responder_ptr& rp) {
   auto id = crypto::uuid4();
   auto body = ping_body(now_seconds());
   auto rec = std::make_shared<json>(new_record(id, "ping", body, hook.payload_url));
+  ++self->state.sync_in_flight;
   auto record = [=](const header_list& sent, const http_result& r) {
+    --self->state.sync_in_flight;
     apply_result(*rec, sent, r);
     (*rec)["status"] = succeeded(r) ? "succeeded" : "failed";
     (*rec)["nextAttemptAt"] = nullptr;
     auto seq = next_seq(self);
+    auto out = dump(*rec);
     store::batch b;
-    b.puts.emplace_back(record_key(self, seq, id), rec->dump());
+    b.puts.emplace_back(record_key(self, seq, id), out);
     b.puts.emplace_back(index_key(self, id), seq);
-    prune(self, b, 1);
     try {
+      prune(self, b, 1);
       self->state.db->write(b);
     } catch (const store_error&) {
       return rp->fail(ec::unavailable, "the store failed; retry later");
     }
-    rp->respond(success::ok, rec->dump());
+    rp->respond(success::ok, std::move(out));
   };
   if (hook.format == "pulumi_deployments") {
     // Nothing to reach over HTTP: deployments are queued inside hookd, and
@@ -435,11 +474,13 @@ void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
                                      + "' to this webhook");
   auto rec = std::make_shared<json>(json::parse(text));
   auto id = call.item;
+  ++st.sync_in_flight;
   send_attempt(
     self, id, (*rec)["kind"].get<std::string>(),
     (*rec)["payload"].get<std::string>(), 0,
     [=](const header_list& sent, http_result r) {
       auto& st = self->state;
+      --st.sync_in_flight;
       auto it = st.pending.find(id);
       // An unfinished delivery keeps its retries unless this one succeeds.
       json& target = it != st.pending.end() ? it->second.record : *rec;
@@ -452,7 +493,7 @@ void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
         target["status"] = "failed";
         target["nextAttemptAt"] = nullptr;
       }
-      auto out = target.dump();
+      auto out = dump(target);
       b.puts.emplace_back(record_key(self, seq, id), out);
       if (it != st.pending.end() && succeeded(r)) {
         b.deletes.push_back(queue_key(self, id));
@@ -460,6 +501,8 @@ void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
         --*st.settings.pending;
       }
       try {
+        // An older outcome of the same record must not land after this one.
+        st.flush();
         st.db->write(b);
       } catch (const store_error&) {
         return rp->fail(ec::unavailable, "the store failed; retry later");
@@ -528,8 +571,12 @@ void recover(self_ptr self) {
               [&](std::string_view key, std::string_view) {
                 ++st.history_count;
                 auto seq = key.substr(history_prefix(st.hook.id).size(), 16);
-                st.last_seq = std::max<std::uint64_t>(
-                  st.last_seq, std::stoull(std::string{seq}, nullptr, 16));
+                std::uint64_t n = 0;
+                for (char c : seq)
+                  n = (n << 4)
+                      | static_cast<std::uint64_t>(
+                        c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+                st.last_seq = std::max(st.last_seq, n);
                 return true;
               });
   std::vector<std::pair<std::string, std::uint32_t>> queue;
@@ -551,7 +598,14 @@ void recover(self_ptr self) {
       st.db->write({{}, {queue_key(self, id)}, {}});
       continue;
     }
-    queued q{json::parse(text), seq, hops};
+    auto record = json::parse(text, nullptr, false);
+    if (!record.is_object()) {
+      // A damaged record cannot be delivered again; leave it in the
+      // history rather than crash on every start.
+      st.db->write({{}, {queue_key(self, id)}, {}});
+      continue;
+    }
+    queued q{std::move(record), seq, hops};
     auto next = q.record["nextAttemptAt"].is_number()
                   ? q.record["nextAttemptAt"].get<std::int64_t>()
                   : now;
@@ -581,7 +635,13 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
   st.ingest = std::move(ingest);
   st.settings = std::move(settings);
   st.draining = st.settings.draining;
-  recover(self);
+  try {
+    recover(self);
+  } catch (const std::exception&) {
+    // The store failed: what is queued stays on disk, and the registry
+    // spawns this actor again on the next message.
+    self->quit(caf::sec::runtime_error);
+  }
   arm_idle_timer(self);
   return {
     [=](api_call& call, responder_ptr& rp) {
@@ -607,9 +667,14 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
       ++self->state.activity;
       self->state.hook = std::move(updated);
     },
-    [=](event_batch& batch) -> std::size_t {
+    [=](event_batch& batch) -> caf::result<std::size_t> {
       ++self->state.activity;
-      return take_events(self, batch);
+      try {
+        return take_events(self, batch);
+      } catch (const std::exception& e) {
+        // The fan-out is tried again; nothing was recorded.
+        return caf::make_error(caf::sec::runtime_error, e.what());
+      }
     },
     [=](atom::retry, std::string& id) {
       ++self->state.activity;
@@ -653,7 +718,8 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
       auto& st = self->state;
       // Stop only when idle and owing nothing: the registry spawns this
       // actor again on demand.
-      if (st.activity == 0 && st.pending.empty() && st.in_flight == 0) {
+      if (st.activity == 0 && st.pending.empty() && st.in_flight == 0
+          && st.sync_in_flight == 0) {
         self->quit();
         return;
       }

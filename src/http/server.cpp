@@ -3,6 +3,7 @@
 // and hands both to the access actor; it never waits for an actor.
 #include "hookd/http.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <thread>
@@ -158,7 +159,10 @@ bool serve_http(const config& cfg, const http_node& node) {
       settings.address(cfg.bind)
         .port(cfg.http_port)
         .incoming_http_msg_limits(limits)
-        .handle_request_timeout(defaults::request_timeout * 2)
+        // Ping and redeliver answer after a delivery attempt: leave room.
+        .handle_request_timeout(std::max<std::chrono::steady_clock::duration>(
+          defaults::request_timeout * 2,
+          cfg.delivery_timeout + defaults::request_timeout))
         .read_next_http_message_timelimit(std::chrono::seconds{60})
         .request_handler(handler)
         .acceptor_post_bind_hook([&port](asio::ip::tcp::acceptor& acceptor) {
