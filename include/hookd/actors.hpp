@@ -38,6 +38,9 @@ struct deployment_request {
   std::uint32_t hops = 0;     ///< of the event that triggered it
   std::string source;         ///< the triggering webhook, "scope/name"
   std::string source_event;   ///< the triggering event id
+  /// Names the attempt: a retried attempt with the same key gets the
+  /// deployment the first one queued instead of a second one.
+  std::string attempt_key;
 };
 
 /// Deliveries recorded but not finished, over all webhooks of the node:

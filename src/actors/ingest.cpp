@@ -5,7 +5,9 @@
 //
 // Keys: ev/<event id> the event; pf/<event id> its unfinished fan-out;
 // dv/<org>/<project>/<stack> the last deployment version of a stack;
-// dp/<org>/<project>/<stack>/<version> a queued deployment.
+// dp/<org>/<project>/<stack>/<version> a queued deployment;
+// dk/<hook id>/<attempt> the deployment an attempt queued, so a retry does
+// not queue another.
 #include <chrono>
 #include <iterator>
 #include <map>
@@ -180,6 +182,11 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
                              + req.stack);
   auto stack_key = req.org + '/' + req.project + '/' + req.stack;
   auto& db = *self->state.db;
+  // A retried attempt (a lost answer, a crash) gets the deployment its
+  // first try queued: one event never deploys a stack twice.
+  auto attempt_key = "dk/" + req.attempt_key;
+  if (std::string earlier; db.get(attempt_key, earlier))
+    return earlier;
   auto vit = self->state.versions.find(stack_key);
   if (vit == self->state.versions.end()) {
     std::string text;
@@ -209,6 +216,7 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   store::batch b;
   b.puts.emplace_back("dv/" + stack_key, std::to_string(version));
   b.puts.emplace_back("dp/" + stack_key + '/' + version_text(version), text);
+  b.puts.emplace_back(attempt_key, text);
   b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
   b.puts.emplace_back(marker_key(ev.id), "");
   db.write(b);

@@ -169,6 +169,7 @@ void delete_hook(self_ptr self, const api_call& call, const std::string& key,
   b.delete_prefixes.push_back(history_prefix(entry.id));
   b.delete_prefixes.push_back(history_index_prefix(entry.id));
   b.delete_prefixes.push_back(queue_prefix(entry.id));
+  b.delete_prefixes.push_back("dk/" + entry.id + '/');
   self->state.db->write(b);
   if (entry.actor) {
     // A running actor deletes them again once it dropped what it still had

@@ -277,6 +277,7 @@ std::pair<std::string, std::string> split_stack(const std::string& ref) {
 
 /// Asks the ingest actor for a deployment of the target stack.
 void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
+            bool manual,
             std::function<void(const header_list&, http_result)> done) {
   auto& hook = self->state.hook;
   auto started = std::chrono::steady_clock::now();
@@ -288,8 +289,14 @@ void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
     return done({}, std::move(r));
   }
   auto [project, stack] = split_stack(hook.payload_url);
-  deployment_request req{hook.where.org, project, stack, hops,
-                         hook.where.path() + '/' + hook.name, event_id};
+  deployment_request req{hook.where.org,
+                         project,
+                         stack,
+                         hops,
+                         hook.where.path() + '/' + hook.name,
+                         event_id,
+                         // A redelivery asks for a new deployment on purpose.
+                         hook.id + '/' + (manual ? crypto::uuid4() : event_id)};
   self->request(self->state.ingest, self->state.settings.timeout,
                 atom::deploy::value, std::move(req))
     .then(
@@ -312,11 +319,11 @@ void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
 
 /// One attempt: POST the stored body, or queue a deployment.
 void send_attempt(self_ptr self, const std::string& id, const std::string& kind,
-                  const std::string& body, std::uint32_t hops,
+                  const std::string& body, std::uint32_t hops, bool manual,
                   std::function<void(const header_list&, http_result)> done) {
   auto& hook = self->state.hook;
   if (hook.format == "pulumi_deployments")
-    return deploy(self, id, hops, std::move(done));
+    return deploy(self, id, hops, manual, std::move(done));
   http_request req;
   req.url = hook.payload_url;
   req.body = body;
@@ -361,7 +368,7 @@ void pump(self_ptr self) {
     ++st.in_flight;
     auto& rec = it->second.record;
     send_attempt(self, id, rec["kind"].get<std::string>(),
-                 rec["payload"].get<std::string>(), it->second.hops,
+                 rec["payload"].get<std::string>(), it->second.hops, false,
                  [=](const header_list& sent, http_result r) {
                    finish_attempt(self, id, sent, r);
                  });
@@ -477,7 +484,7 @@ void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
   ++st.sync_in_flight;
   send_attempt(
     self, id, (*rec)["kind"].get<std::string>(),
-    (*rec)["payload"].get<std::string>(), 0,
+    (*rec)["payload"].get<std::string>(), 0, true,
     [=](const header_list& sent, http_result r) {
       auto& st = self->state;
       --st.sync_in_flight;
