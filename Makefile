@@ -6,6 +6,7 @@ BUILD_DIR  ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CONFIG     ?= config/hookd.conf
+MAKEFLAGS  += --no-print-directory
 
 .PHONY: run test build deps clean bench
 
