@@ -7,6 +7,7 @@
 
 #include "hookd/crypto.hpp"
 #include "hookd/webhook.hpp"
+#include "json_error.hpp"
 
 namespace hookd {
 
@@ -181,10 +182,7 @@ bool parse_events(std::string_view body, const std::string& org,
   try {
     j = ordered_json::parse(body.begin(), body.end());
   } catch (const ordered_json::parse_error& e) {
-    std::string what = e.what();
-    auto pos = what.find("]: ");
-    return fail(err, "malformed JSON: "
-                       + (pos == std::string::npos ? what : what.substr(pos + 3)));
+    return fail(err, malformed_json(e));
   }
   out.clear();
   batch = j.is_array();

@@ -7,6 +7,7 @@
 
 #include "hookd/defaults.hpp"
 #include "hookd/events.hpp"
+#include "json_error.hpp"
 
 namespace hookd {
 
@@ -29,11 +30,7 @@ bool parse_object(std::string_view body, json& out, failure& err) {
   try {
     out = json::parse(body.begin(), body.end());
   } catch (const json::parse_error& e) {
-    // nlohmann's message names the byte offset; keep that, drop its prefix.
-    std::string what = e.what();
-    auto pos = what.find("]: ");
-    return fail(err, "malformed JSON: "
-                       + (pos == std::string::npos ? what : what.substr(pos + 3)));
+    return fail(err, malformed_json(e));
   }
   if (!out.is_object())
     return fail(err, "the request body must be a JSON object");
