@@ -28,21 +28,6 @@ constexpr const char* deployments_on_org_message
 
 // -- assertion helpers -----------------------------------------------------
 
-
-::testing::AssertionResult is_json_status(const http_response& r, long status) {
-  if (r.status != status)
-    return ::testing::AssertionFailure()
-           << "want status " << status << ", got " << show(r);
-  auto ct = r.header("Content-Type");
-  if (!ct || ct->rfind("application/json", 0) != 0)
-    return ::testing::AssertionFailure()
-           << "want Content-Type application/json, got '"
-           << ct.value_or("<none>") << "'; " << show(r);
-  if (r.body_json().is_discarded())
-    return ::testing::AssertionFailure() << "body is not JSON; " << show(r);
-  return ::testing::AssertionSuccess();
-}
-
 bool is_hex8(const std::string& s) {
   static const std::regex re{"^[0-9a-f]{8}$"};
   return std::regex_match(s, re);
@@ -568,15 +553,20 @@ TEST(integration_server,
 /// An idle server has nothing in flight: it should be gone quickly.
 constexpr auto prompt_exit = 5s;
 
-TEST_F(integration, sigterm_on_an_idle_server_exits_0_promptly) {
+/// Stops hookd with `sig` and checks it exits 0 within `prompt_exit`.
+void expect_prompt_clean_exit(hookd_process& proc, int sig) {
   auto started = std::chrono::steady_clock::now();
-  auto st = proc_->stop(SIGTERM, prompt_exit);
+  auto st = proc.stop(sig, prompt_exit);
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   EXPECT_FALSE(st.timed_out) << "still running " << prompt_exit.count()
-                             << " s after SIGTERM (then killed)";
+                             << " s after signal " << sig << " (then killed)";
   EXPECT_TRUE(st.clean()) << st << " after " << took.count()
-                          << " ms; stderr: " << proc_->stderr_text();
+                          << " ms; stderr: " << proc.stderr_text();
+}
+
+TEST_F(integration, sigterm_on_an_idle_server_exits_0_promptly) {
+  expect_prompt_clean_exit(*proc_, SIGTERM);
 }
 
 TEST_F(integration, sigterm_after_api_traffic_exits_0_promptly) {
@@ -588,21 +578,12 @@ TEST_F(integration, sigterm_after_api_traffic_exits_0_promptly) {
         is_json_status(c.get(std::string{coll} + "/h/deliveries"), 200));
   }
   make_token(c, "acme", "ci");
-  auto started = std::chrono::steady_clock::now();
-  auto st = proc_->stop(SIGTERM, prompt_exit);
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - started);
-  EXPECT_FALSE(st.timed_out) << "still running " << prompt_exit.count()
-                             << " s after SIGTERM (then killed)";
-  EXPECT_TRUE(st.clean()) << st << " after " << took.count()
-                          << " ms; stderr: " << proc_->stderr_text();
+  expect_prompt_clean_exit(*proc_, SIGTERM);
 }
 
 TEST_F(integration, sigint_also_exits_0_promptly) {
   EXPECT_TRUE(is_json_status(admin().get(org_hooks), 200));
-  auto st = proc_->stop(SIGINT, prompt_exit);
-  EXPECT_FALSE(st.timed_out);
-  EXPECT_TRUE(st.clean()) << st << "; stderr: " << proc_->stderr_text();
+  expect_prompt_clean_exit(*proc_, SIGINT);
 }
 
 TEST_F(integration, legacy_path_and_esc_default_project_share_hooks) {

@@ -223,7 +223,7 @@ std::string show(const http_response& r) {
   return out;
 }
 
-::testing::AssertionResult is_error(const http_response& r, long status) {
+::testing::AssertionResult is_json_status(const http_response& r, long status) {
   if (r.status != status)
     return ::testing::AssertionFailure()
            << "want status " << status << ", got " << show(r);
@@ -232,6 +232,14 @@ std::string show(const http_response& r) {
     return ::testing::AssertionFailure()
            << "want Content-Type application/json, got '"
            << ct.value_or("<none>") << "'; " << show(r);
+  if (r.body_json().is_discarded())
+    return ::testing::AssertionFailure() << "body is not JSON; " << show(r);
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult is_error(const http_response& r, long status) {
+  if (auto json_status = is_json_status(r, status); !json_status)
+    return json_status;
   auto j = r.body_json();
   if (!j.is_object() || !j.contains("code") || !j["code"].is_number_integer()
       || j["code"].get<long>() != status || !j.contains("message")

@@ -105,6 +105,9 @@ private:
 /// A response, for assertion messages: status, transport error, body.
 std::string show(const http_response& r);
 
+/// The status, a JSON Content-Type and a body that parses as JSON.
+::testing::AssertionResult is_json_status(const http_response& r, long status);
+
 /// The SPEC error shape: the status, JSON content type, and
 /// {"code": status, "message": non-empty text}.
 ::testing::AssertionResult is_error(const http_response& r, long status);
