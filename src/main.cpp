@@ -2,18 +2,40 @@
 #include <string>
 
 #include <caf/actor_system.hpp>
-#include <caf/atom.hpp>
-#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <thread>
 
 #include "hookd/defaults.hpp"
 #include "hookd/http.hpp"
 #include "hookd/node.hpp"
+#include "hookd/type_ids.hpp"
 
 namespace {
 
 constexpr const char* usage = "usage: hookd [--config FILE]\n"
                               "Settings: see config/hookd.conf; every one can "
                               "be overridden by its HOOKD_* variable.\n";
+
+/// Waits (bounded) until every component says it is ready, so that
+/// "listening" means ready; past the bound /healthz says what is not.
+void wait_until_ready(caf::actor_system& sys, const hookd::node_actor& node) {
+  using namespace std::chrono_literals;
+  caf::scoped_actor self{sys};
+  auto until = std::chrono::steady_clock::now()
+               + hookd::defaults::component_start_timeout;
+  std::string why;
+  while (std::chrono::steady_clock::now() < until) {
+    bool ready = false;
+    self->request(node, 5s, hookd::atom::health::value)
+      .receive([&](hookd::api_response&) { ready = true; },
+               [&](caf::error& err) { why = hookd::message_of(err); });
+    if (ready)
+      return;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::cerr << "hookd: not ready yet (" << why << "); serving anyway\n";
+}
 
 } // namespace
 
@@ -35,56 +57,37 @@ int main(int argc, char** argv) {
     }
   }
 
-  hookd::config cfg;
-  hookd::failure err;
-  if (!hookd::load_config(config_path, hookd::process_env(), cfg, err)) {
-    std::cerr << "hookd: " << err.message << '\n';
+  auto cfg = hookd::load_config(config_path, hookd::process_env());
+  if (!cfg) {
+    std::cerr << "hookd: " << hookd::message_of(cfg.error()) << '\n';
     return 2;
   }
 #ifdef HOOKD_TEST_HOOKS
   // The test build: webhook actors accept the crash route. Release builds
   // have neither the route nor this line.
-  cfg.testing = true;
+  cfg->testing = true;
 #endif
 
-  caf::actor_system_config sys_cfg;
-  // CAF's default work-stealing workers fall asleep for up to 10 ms when
-  // idle, which is the whole latency budget of a request. The sharing
-  // policy wakes a worker through a condition variable instead.
-  sys_cfg.set("scheduler.policy", caf::atom("sharing"));
-  caf::actor_system sys{sys_cfg};
-  hookd::node node;
-  std::string new_admin_token;
-  if (!node.start(sys, cfg, err, new_admin_token)) {
-    std::cerr << "hookd: " << err.message << '\n';
+  auto setup = hookd::prepare_node(*cfg);
+  if (!setup) {
+    std::cerr << "hookd: " << hookd::message_of(setup.error()) << '\n';
     return 1;
   }
-  if (!new_admin_token.empty())
+  if (!setup->new_admin_token.empty())
     std::cerr << "hookd: created the admin token (shown once, stored only as "
                  "a hash):\n  "
-              << new_admin_token << '\n';
+              << setup->new_admin_token << '\n';
+  setup->new_admin_token.clear();
 
-  auto db = node.db();
-  hookd::http_node front;
-  front.access = node.access();
-  front.healthy = [db] {
-    try {
-      return db->healthy();
-    } catch (...) {
-      return false;
-    }
-  };
-  front.metrics = [&node] {
-    return "# HELP hookd_deliveries_pending Deliveries recorded and not yet "
-           "finished.\n# TYPE hookd_deliveries_pending gauge\n"
-           "hookd_deliveries_pending "
-           + std::to_string(node.pending()) + "\n";
-  };
-  front.drain = [&] { node.drain(sys, cfg.shutdown_timeout); };
-  front.stop = [&] {
-    node.stop();
+  hookd::system_config sys_cfg;
+  caf::actor_system sys{sys_cfg};
+  auto node = hookd::spawn_node(sys, std::move(*setup));
+  wait_until_ready(sys, node);
+  auto stop = [&] {
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    node = nullptr;
     sys.await_all_actors_done();
   };
-  bool ok = hookd::serve_http(cfg, front);
+  bool ok = hookd::serve_http(sys, *cfg, node, stop);
   return ok ? 0 : 1;
 }

@@ -1,32 +1,39 @@
 #pragma once
 
 // The wiring diagram of hookd: every actor interface, one line per message.
+// Every message is a serializable value (type_ids.hpp): no connection, no
+// shared state and no clear secret travels between actors, so any of these
+// handles may as well live on another node.
 //
-//   HTTP front end ──(api_call, responder)──► access
-//   access ──► registry shard (hook management, by hash of the scope)
-//          ──► ingest (events in, deployments)
-//   ingest ──(fanout)──► registry shards ──(event)──► webhook actors
+//   HTTP front end ──request(api_call, deadline)──► access
+//   access ──delegate──► registry shard (hook management, by hash of scope)
+//          ──delegate──► ingest (events in) / deployments (GET deployments)
+//   registry ──delegate──► webhook actor (deliveries, ping, redeliver)
+//   ingest ──(fanout)──► registry shards ──(event_batch)──► webhook actors
 //   webhook ──(http_request)──► delivery (libcurl multi)
-//           ──(deploy)──► ingest (pulumi_deployments webhooks)
+//           ──(deploy)──► deployments ──(raise)──► ingest
+//           ──(pending)──► its registry ──(pending)──► ingest
+//   every component ──► store writer (group commit); node supervises them
+//
+// Dependencies run one way: a component gets at spawn the handles of the
+// components spawned before it (node.hpp lists the order); registries
+// subscribe to ingest, which is how ingest learns of them.
 
-#include <atomic>
 #include <cstddef>
-#include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "hookd/api.hpp"
-#include "hookd/config.hpp"
 #include "hookd/delivery.hpp"
 #include "hookd/event.hpp"
 #include "hookd/store.hpp"
-#include "hookd/webhook.hpp"
 
 namespace hookd {
 
@@ -35,32 +42,32 @@ struct deployment_request {
   std::string org;
   std::string project;
   std::string stack;
-  std::uint32_t hops = 0;     ///< of the event that triggered it
-  std::string source;         ///< the triggering webhook, "scope/name"
-  std::string source_event;   ///< the triggering event id
+  std::uint32_t hops = 0;   ///< of the event that triggered it
+  std::string source;       ///< the triggering webhook, "scope/name"
+  std::string source_event; ///< the triggering event id
   /// Names the attempt: a retried attempt with the same key gets the
   /// deployment the first one queued instead of a second one.
   std::string attempt_key;
 };
 
-/// Deliveries recorded but not finished, over all webhooks of the node:
-/// webhook actors count them, ingestion refuses work past a bound.
-using pending_counter = std::shared_ptr<std::atomic<std::int64_t>>;
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deployment_request& x) {
+  return f(caf::meta::type_name("hookd.deployment_request"), x.org, x.project,
+           x.stack, x.hops, x.source, x.source_event, x.attempt_key);
+}
 
-} // namespace hookd
+/// What a component says of itself to the node and to /healthz.
+struct component_status {
+  std::string name;
+  bool ready = false;
+  std::string detail; ///< why not ready, in words
+};
 
-// These travel only inside one process: a responder wraps a live HTTP
-// connection, a webhook carries its secret in clear, events are shared.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::api_call)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::responder_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::webhook)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::event_batch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::scope)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::http_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::http_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::deployment_request)
-
-namespace hookd {
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, component_status& x) {
+  return f(caf::meta::type_name("hookd.component_status"), x.name, x.ready,
+           x.detail);
+}
 
 namespace atom {
 using crash = caf::atom_constant<caf::atom("crash")>;
@@ -71,11 +78,39 @@ using done = caf::atom_constant<caf::atom("done")>;
 using retry = caf::atom_constant<caf::atom("retry")>;
 using fanout = caf::atom_constant<caf::atom("fanout")>;
 using deploy = caf::atom_constant<caf::atom("deploy")>;
-using connect = caf::atom_constant<caf::atom("connect")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
 using deleted = caf::atom_constant<caf::atom("deleted")>;
+using update = caf::atom_constant<caf::atom("update")>;
+using raise = caf::atom_constant<caf::atom("raise")>;
+using pending = caf::atom_constant<caf::atom("pending")>;
+using subscribe = caf::atom_constant<caf::atom("subscribe")>;
+using forget = caf::atom_constant<caf::atom("forget")>;
+using write = caf::atom_constant<caf::atom("write")>;
+using status = caf::atom_constant<caf::atom("status")>;
+using health = caf::atom_constant<caf::atom("health")>;
+using metrics = caf::atom_constant<caf::atom("metrics")>;
+using entry = caf::atom_constant<caf::atom("entry")>;
 } // namespace atom
+
+/// Anything that serves API requests: the answer is a value (or an error).
+using api_actor
+  = caf::typed_actor<caf::replies_to<api_call>::with<api_response>>;
+
+/// What every component of the node answers: is it ready?
+using status_actor = caf::typed_actor<
+  caf::replies_to<atom::status>::with<component_status>>;
+
+/// The store writer: the single thread that writes RocksDB. Writes that
+/// arrive together are committed together (group commit).
+using store_writer_actor = caf::typed_actor<
+  // Commit a batch; answers with the store's sequence number once it is on
+  // disk (fsynced with HOOKD_SYNC=1), or an error.
+  caf::replies_to<atom::write, write_batch>::with<std::uint64_t>,
+  // Readiness, for the node.
+  caf::replies_to<atom::status>::with<component_status>,
+  // Internal: commit what has arrived.
+  caf::reacts_to<atom::flush>>;
 
 /// The outbound HTTP client: libcurl multi on one transfer thread.
 using delivery_actor = caf::typed_actor<
@@ -84,27 +119,52 @@ using delivery_actor = caf::typed_actor<
   caf::replies_to<http_request>::with<http_result>,
   // How many requests are in flight.
   caf::replies_to<atom::stats>::with<std::size_t>,
+  caf::replies_to<atom::status>::with<component_status>,
   // Internal: the transfer thread finished request `id`.
   caf::reacts_to<atom::done, std::uint64_t, http_result>>;
 
-/// Ingestion and deployments: persists events, then fans them out.
+/// What ingest asks of a registry shard.
+using fanout_actor = caf::typed_actor<
+  // Hand events to the subscribed webhooks of a scope; answers with how
+  // many deliveries were recorded, once each webhook has them on disk.
+  caf::replies_to<atom::fanout, event_batch, scope>::with<std::size_t>>;
+
+/// Ingestion: persists events, then fans them out.
 using ingest_actor = caf::typed_actor<
-  // POST …/events, GET …/deployments.
-  caf::reacts_to<api_call, responder_ptr>,
-  // Queue a deployment of a stack for a pulumi_deployments webhook; answers
-  // with the deployment as JSON.
-  caf::replies_to<atom::deploy, deployment_request>::with<std::string>,
+  // POST …/events.
+  caf::replies_to<api_call>::with<api_response>,
+  // Persist and fan out an event raised inside hookd (a queued
+  // deployment); answers with its id once it is on disk.
+  caf::replies_to<atom::raise, event>::with<std::string>,
+  // A registry shard (re)started: fan-outs for shard `n` go to it.
+  caf::reacts_to<atom::subscribe, std::size_t, fanout_actor>,
+  // A registry shard's count of unfinished deliveries.
+  caf::reacts_to<atom::pending, std::size_t, std::int64_t>,
+  // Unfinished deliveries over all shards (for /metrics).
+  caf::replies_to<atom::stats>::with<std::int64_t>,
+  caf::replies_to<atom::status>::with<component_status>,
   // Internal: fan event `id` out again after a failed attempt.
   caf::reacts_to<atom::retry, std::string>,
   // Internal: write the fan-out markers of finished events away.
   caf::reacts_to<atom::flush>>;
 
+/// Deployments queued by pulumi_deployments webhooks.
+using deployments_actor = caf::typed_actor<
+  // GET …/deployments.
+  caf::replies_to<api_call>::with<api_response>,
+  // Queue a deployment of a stack; answers with the deployment as JSON.
+  caf::replies_to<atom::deploy, deployment_request>::with<std::string>,
+  // A webhook was deleted: drop what it queued.
+  caf::reacts_to<atom::forget, std::string>,
+  caf::replies_to<atom::status>::with<component_status>>;
+
 /// A webhook: owns its delivery queue and history.
 using webhook_actor = caf::typed_actor<
   // Serve a per-hook request: deliveries, ping, redeliver.
-  caf::reacts_to<api_call, responder_ptr>,
-  // The registry changed this hook's configuration.
-  caf::reacts_to<webhook>,
+  caf::replies_to<api_call>::with<api_response>,
+  // The registry changed this hook's configuration (its stored form, with
+  // the secret sealed).
+  caf::reacts_to<atom::update, std::string>,
   // Record and queue a delivery of each event; answers how many it took
   // once they are on disk.
   caf::replies_to<event_batch>::with<std::size_t>,
@@ -123,21 +183,21 @@ using webhook_actor = caf::typed_actor<
 
 /// A registry shard: the single writer of the webhook configurations of
 /// the scopes that hash to it; spawns, finds and supervises their actors.
-using registry_actor = caf::typed_actor<
+using registry_actor = fanout_actor::extend<
   // Serve a hook-management request for a scope of this shard.
-  caf::reacts_to<api_call, responder_ptr>,
-  // Hand events to the subscribed webhooks of a scope; answers with how
-  // many deliveries were recorded, once each webhook has them on disk.
-  caf::replies_to<atom::fanout, event_batch, scope>::with<std::size_t>,
-  // Wiring: the ingest actor, for pulumi_deployments webhooks.
-  caf::reacts_to<atom::connect, ingest_actor>,
+  caf::replies_to<api_call>::with<api_response>,
+  // From a webhook actor of this shard: its unfinished deliveries changed.
+  caf::reacts_to<atom::pending, std::int64_t>,
   // Shutting down: every webhook actor starts no new attempts.
   caf::reacts_to<atom::drain>,
   // Internal: revive a crashed webhook actor after its back-off.
   caf::reacts_to<atom::revive, std::string>,
+  // Internal: report this shard's unfinished deliveries to ingest.
+  caf::reacts_to<atom::flush>,
   // Counts for tests and metrics: hooks indexed, webhook actors alive,
   // revivals so far.
   caf::replies_to<atom::stats>::with<std::size_t, std::size_t, std::size_t>,
+  caf::replies_to<atom::status>::with<component_status>,
   // Test builds only: the actor of a hook (spawning it if needed).
   caf::replies_to<atom::crash, std::string, std::string>::with<webhook_actor>>;
 
@@ -145,28 +205,29 @@ using registry_actor = caf::typed_actor<
 /// token routes, and routes the rest.
 using access_actor = caf::typed_actor<
   // Authenticate, authorize, then serve or route an API request.
-  caf::reacts_to<api_call, responder_ptr>>;
+  caf::replies_to<api_call>::with<api_response>,
+  caf::replies_to<atom::status>::with<component_status>>;
+
+/// The node: the root supervisor (node.hpp).
+using node_actor = caf::typed_actor<
+  // The actor that serves API requests now (it changes when revived).
+  caf::replies_to<atom::entry>::with<access_actor>,
+  // GET /healthz: ok when every component is up, else an error naming the
+  // first one that is not.
+  caf::replies_to<atom::health>::with<api_response>,
+  // GET /metrics, in Prometheus text format.
+  caf::replies_to<atom::metrics>::with<std::string>,
+  // Registry shard `n`, for tests and tools.
+  caf::replies_to<atom::stats, std::size_t>::with<registry_actor>,
+  // Shutting down: start no new delivery attempts; answers once those in
+  // flight are done or `deadline` passed.
+  caf::replies_to<atom::drain, caf::timespan>::with<bool>,
+  // Internal: check whether the drain is done.
+  caf::reacts_to<atom::drain>,
+  // Internal: revive component `n` after its back-off.
+  caf::reacts_to<atom::revive, std::size_t>>;
 
 /// Which registry shard owns a scope.
 std::size_t shard_of(const scope& where, std::size_t shard_count);
-
-delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
-
-/// Spawns registry shard `shard` of `shard_count`.
-registry_actor spawn_registry(caf::actor_system& sys, store_ptr db,
-                              const config& cfg, crypto::sealer sealer,
-                              delivery_actor delivery, pending_counter pending,
-                              std::size_t shard, std::size_t shard_count);
-
-/// Spawns the ingest actor; it re-runs fan-outs left unfinished by a crash.
-/// Past `max_pending` pending deliveries it answers 429.
-ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
-                          std::vector<registry_actor> shards,
-                          pending_counter pending, std::int64_t max_pending);
-
-/// Spawns the access actor. `admin_hash` is the SHA-256 of the admin token.
-access_actor spawn_access(caf::actor_system& sys, store_ptr db,
-                          std::vector<registry_actor> shards,
-                          ingest_actor ingest, std::string admin_hash);
 
 } // namespace hookd

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include <caf/meta/type_name.hpp>
 
 #include "hookd/error.hpp"
 
@@ -26,6 +28,12 @@ struct scope {
   std::string path() const;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scope& x) {
+  return f(caf::meta::type_name("hookd.scope"), x.kind, x.org, x.project,
+           x.name);
+}
+
 /// What an API request asks for.
 enum class operation : std::uint8_t {
   list_hooks,
@@ -44,6 +52,21 @@ enum class operation : std::uint8_t {
   crash_hook, ///< test builds only
 };
 
+/// A presented token, as it travels inside hookd: the token itself stays in
+/// the HTTP front end, which sends its SHA-256 and the id it names.
+struct credential {
+  std::string token_id; ///< "<id>" of an org token "hookd_<id>_<secret>"
+  std::string digest;   ///< hex SHA-256 of the whole token; empty: none
+};
+
+/// Digests a token as presented in the Authorization header.
+credential credential_of_token(std::string_view token);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, credential& x) {
+  return f(caf::meta::type_name("hookd.credential"), x.token_id, x.digest);
+}
+
 /// An API request, parsed out of HTTP by the front end: the only thing the
 /// actors see of it.
 struct api_call {
@@ -52,31 +75,36 @@ struct api_call {
   std::string hook;         ///< webhook name, for per-hook operations
   std::string item;         ///< event id (redeliver) or token id
   std::string body;         ///< request body, at most defaults::max_body_bytes
-  std::string credential;   ///< the token as presented, never logged
+  credential who;           ///< cleared once checked
   std::string limit;        ///< raw ?limit=
   std::string continuation; ///< raw ?continuationToken=
   std::string base_path;    ///< the request path, for Link headers
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_call& x) {
+  return f(caf::meta::type_name("hookd.api_call"), x.op, x.where, x.hook,
+           x.item, x.body, x.who, x.limit, x.continuation, x.base_path);
+}
 
 /// Success statuses an actor can answer with.
 enum class success : std::uint8_t { ok, created, accepted, no_content };
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-/// The one answer to an API request. Any thread may answer, once; the front
-/// end guarantees an answer (503) if a responder is dropped unanswered, so a
-/// request lost with a crashed actor still gets a reply.
-class responder {
-public:
-  virtual ~responder() = default;
-  virtual void respond(success status, std::string json_body,
-                       header_list headers = {}) = 0;
-  virtual void fail(failure err) = 0;
-  void fail(ec code, std::string message) {
-    fail(failure{code, std::move(message)});
-  }
+/// The answer to an API request, as a value: every API call is a request
+/// whose result is one of these or a `caf::error` (see error.hpp). Only the
+/// HTTP front end turns it into HTTP.
+struct api_response {
+  success status = success::ok;
+  std::string body; ///< JSON; empty for no_content
+  header_list headers;
 };
 
-using responder_ptr = std::shared_ptr<responder>;
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_response& x) {
+  return f(caf::meta::type_name("hookd.api_response"), x.status, x.body,
+           x.headers);
+}
 
 } // namespace hookd

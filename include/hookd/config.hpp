@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/expected.hpp>
+
 #include "hookd/error.hpp"
 
 namespace hookd {
@@ -43,8 +45,8 @@ env_lookup process_env();
 
 /// Builds the configuration: defaults, then the file at `path` (if not
 /// empty), then the environment. Fails naming the bad setting.
-bool load_config(const std::string& path, const env_lookup& env, config& out,
-                 failure& err);
+caf::expected<config> load_config(const std::string& path,
+                                  const env_lookup& env);
 
 /// Parses "0s,200ms,1s,5m,2h" into durations.
 bool parse_duration_list(const std::string& text,

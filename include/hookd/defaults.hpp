@@ -31,6 +31,8 @@ constexpr std::size_t display_name_max = 256;
 constexpr std::size_t payload_url_max = 2048;
 /// Organization, project, stack and environment names in paths.
 constexpr std::size_t path_name_max = 100;
+/// Organization tokens are "hookd_<id>_<secret>".
+constexpr const char* token_prefix = "hookd_";
 constexpr std::size_t token_name_max = 100;
 constexpr std::size_t token_description_max = 1024;
 
@@ -64,6 +66,15 @@ constexpr std::int64_t max_pending = 100000;
 constexpr auto retry_after_max = std::chrono::milliseconds{std::chrono::hours{1}};
 /// What a 429 or 503 asks clients to wait, in seconds.
 constexpr int retry_after_seconds = 5;
+
+/// How long an actor waits for the store writer to commit a write.
+constexpr auto store_timeout = 30s;
+/// How long the node waits for a component to say it is ready.
+constexpr auto component_start_timeout = 60s;
+/// Revival of a node component that keeps dying backs off up to this.
+constexpr auto component_backoff_max = 30s;
+/// Unfinished-delivery counts reach ingest at most this late.
+constexpr auto pending_report_delay = std::chrono::milliseconds{5};
 
 /// Revival of a webhook actor that keeps crashing backs off up to this.
 constexpr auto revive_backoff_max = 30s;

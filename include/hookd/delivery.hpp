@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include <caf/meta/type_name.hpp>
+
 #include "hookd/api.hpp"
 
 namespace hookd {
@@ -15,6 +17,12 @@ struct http_request {
   header_list headers;
   std::chrono::milliseconds timeout{10000};
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, http_request& x) {
+  return f(caf::meta::type_name("hookd.http_request"), x.url, x.body,
+           x.headers, x.timeout);
+}
 
 /// What came back. `code` is 0 when no HTTP answer came; then `error` says
 /// why (timeout, connection refused, a refused private address, ...).
@@ -30,14 +38,17 @@ struct http_result {
   bool refused = false;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, http_result& x) {
+  return f(caf::meta::type_name("hookd.http_result"), x.code,
+           x.response_headers, x.response_body, x.duration_ms, x.error,
+           x.retry_after_s, x.refused);
+}
+
 struct delivery_options {
   bool allow_private_targets = false;
   std::string ca_file; ///< extra PEM bundle trusted besides the system's
 };
-
-/// Loopback, private, link-local, metadata, multicast or otherwise not
-/// publicly routable? Takes a numeric IPv4 or IPv6 address.
-bool private_address(const std::string& ip);
 
 /// "Name: value\r\n" lines sorted by name, as delivery records show them.
 std::string header_block(header_list headers);

@@ -6,6 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include <caf/expected.hpp>
+#include <caf/meta/type_name.hpp>
+
 #include "hookd/api.hpp"
 #include "hookd/events.hpp"
 
@@ -37,22 +40,59 @@ struct event {
   std::vector<scope> target_scopes() const;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("hookd.event"), x.id, x.index, x.org,
+           x.project, x.subject, x.body, x.created_at, x.hops, x.maybe_seen);
+}
+
 using event_ptr = std::shared_ptr<const event>;
 
 /// Events fanned out together: one message and one store write per webhook
-/// for a whole ingestion batch.
+/// for a whole ingestion batch. Inside one process the events are shared
+/// (a fan-out to a thousand webhooks copies no payload); across processes
+/// they are serialized by value.
 struct event_batch {
   std::vector<event_ptr> events;
 };
 
+template <class Inspector>
+typename std::enable_if<Inspector::reads_state,
+                        typename Inspector::result_type>::type
+inspect(Inspector& f, event_batch& x) {
+  std::vector<event> values;
+  values.reserve(x.events.size());
+  for (const auto& ev : x.events)
+    values.push_back(*ev);
+  return f(caf::meta::type_name("hookd.event_batch"), values);
+}
+
+template <class Inspector>
+typename std::enable_if<Inspector::writes_state,
+                        typename Inspector::result_type>::type
+inspect(Inspector& f, event_batch& x) {
+  std::vector<event> values;
+  auto result = f(caf::meta::type_name("hookd.event_batch"), values);
+  x.events.clear();
+  for (auto& ev : values)
+    x.events.push_back(std::make_shared<const event>(std::move(ev)));
+  return result;
+}
+
 /// Does a webhook with these masks take the event? (Empty means all.)
 bool subscribed(std::uint64_t filters, std::uint8_t groups, int event_index);
 
+/// An ingestion body, parsed.
+struct parsed_events {
+  std::vector<event> events;
+  bool batch = false; ///< an array (answered with "ids"), not one object
+};
+
 /// Parses an ingestion body: one event object or an array of up to
 /// `max_batch`. Errors name the failing index of a batch.
-bool parse_events(std::string_view body, const std::string& org,
-                  std::size_t max_batch, std::vector<event>& out, bool& batch,
-                  failure& err);
+caf::expected<parsed_events> parse_events(std::string_view body,
+                                          const std::string& org,
+                                          std::size_t max_batch);
 
 /// Builds an event raised inside hookd (a queued deployment).
 event make_event(const std::string& name, const std::string& org,

@@ -2,29 +2,20 @@
 
 #include <functional>
 
+#include <caf/fwd.hpp>
+
 #include "hookd/actors.hpp"
 #include "hookd/config.hpp"
 
 namespace hookd {
 
-/// What the front end asks of the node it serves.
-struct http_node {
-  access_actor access;
-  /// Is the store answering? (GET /healthz)
-  std::function<bool()> healthy;
-  /// The Prometheus text of GET /metrics.
-  std::function<std::string()> metrics;
-  /// On SIGTERM/SIGINT, while new requests get 503: let deliveries in
-  /// flight finish (blocking, bounded by the shutdown timeout).
-  std::function<void()> drain;
-  /// Last: stop the actors, while answers to requests they still hold can
-  /// be written.
-  std::function<void()> stop;
-};
-
-/// Serves the REST API on cfg.bind:cfg.http_port until SIGINT or SIGTERM.
-/// Prints "hookd listening on http://HOST:PORT" once listening. Returns
-/// false (after printing why) when it cannot listen.
-bool serve_http(const config& cfg, const http_node& node);
+/// Serves the REST API on cfg.bind:cfg.http_port until SIGINT or SIGTERM,
+/// sending every API call to the node's entry actor as a request with a
+/// deadline. Prints "hookd listening on http://HOST:PORT" once listening.
+/// On a signal it answers new requests 503, lets the node drain, then calls
+/// `stop` (which must end every actor) while answers can still be written.
+/// Returns false (after printing why) when it cannot listen.
+bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
+                const std::function<void()>& stop);
 
 } // namespace hookd

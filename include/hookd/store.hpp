@@ -2,52 +2,74 @@
 
 #include <functional>
 #include <memory>
-#include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <caf/expected.hpp>
+#include <caf/meta/type_name.hpp>
+
 #include "hookd/error.hpp"
 
 namespace hookd {
 
+/// A set of writes applied atomically: prefix deletes first, then deletes,
+/// then puts.
+struct write_batch {
+  std::vector<std::pair<std::string, std::string>> puts;
+  std::vector<std::string> deletes;
+  std::vector<std::string> delete_prefixes;
+
+  bool empty() const {
+    return puts.empty() && deletes.empty() && delete_prefixes.empty();
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_batch& x) {
+  return f(caf::meta::type_name("hookd.write_batch"), x.puts, x.deletes,
+           x.delete_prefixes);
+}
+
 /// The embedded store: an ordered key-value map on disk (RocksDB). It is
-/// thread-safe; actors share it the way they share a file system, each one
-/// writing only the keys it owns (see docs in store.cpp for the key layout).
+/// thread-safe. Every key prefix has one owning actor, the only one that
+/// writes it (src/store/keys.hpp); writes go through the store writer actor,
+/// which commits them in groups.
 class store {
 public:
-  /// A set of writes applied atomically.
-  struct batch {
-    std::vector<std::pair<std::string, std::string>> puts;
-    std::vector<std::string> deletes;
-    std::vector<std::string> delete_prefixes;
-  };
+  using visitor
+    = std::function<bool(std::string_view key, std::string_view value)>;
 
-  /// Opens (creating) the store in `dir`. `sync` fsyncs every write.
-  static std::unique_ptr<store> open(const std::string& dir, bool sync,
-                                     failure& err);
+  /// Opens (creating) the store in `dir`. `sync` fsyncs every commit.
+  static caf::expected<std::shared_ptr<store>> open(const std::string& dir,
+                                                    bool sync);
   virtual ~store() = default;
 
-  /// Reads a key; false when absent. Store failures throw store_error.
-  virtual bool get(std::string_view key, std::string& value) = 0;
-  virtual void put(std::string_view key, std::string_view value) = 0;
-  virtual void write(const batch& b) = 0;
+  /// Reads a key: its value, std::nullopt when absent, or an error.
+  virtual caf::expected<std::optional<std::string>> get(std::string_view key)
+    = 0;
+  /// Applies batches in order as one atomic write: one WAL record and, with
+  /// sync, one fsync for the whole group.
+  virtual caf::error commit(const std::vector<write_batch>& group) = 0;
   /// Visits keys starting with `prefix`, from `start` (inclusive, or the
   /// prefix itself when empty), in order or in reverse; stops when `visit`
   /// answers false.
-  virtual void scan(std::string_view prefix, std::string_view start,
-                    bool reverse,
-                    const std::function<bool(std::string_view key,
-                                             std::string_view value)>& visit)
+  virtual caf::error scan(std::string_view prefix, std::string_view start,
+                          bool reverse, const visitor& visit)
     = 0;
   /// True when the store answers reads.
   virtual bool healthy() = 0;
-};
+  /// The sequence number of the last commit.
+  virtual std::uint64_t sequence() = 0;
 
-/// A store operation failed; carries RocksDB's status text.
-struct store_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  /// Applies one batch on the calling thread (start-up, tests).
+  caf::error commit(write_batch b) {
+    std::vector<write_batch> group;
+    group.push_back(std::move(b));
+    return commit(group);
+  }
 };
 
 using store_ptr = std::shared_ptr<store>;

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include <caf/expected.hpp>
+
 #include "hookd/api.hpp"
 #include "hookd/crypto.hpp"
 
@@ -42,22 +44,39 @@ bool valid_path_name(std::string_view name);
 
 /// Builds a new webhook from a create request body. `name` may come back
 /// empty: the caller generates one.
-bool parse_create(std::string_view body, const scope& where,
-                  const webhook_rules& rules, webhook& out, failure& err);
+caf::expected<webhook> parse_create(std::string_view body, const scope& where,
+                                    const webhook_rules& rules);
 
 /// Applies a PATCH body: a full replace of displayName, payloadUrl, active,
 /// filters and groups; `format` and `secret` change only when given.
-bool apply_update(std::string_view body, const webhook_rules& rules,
-                  webhook& hook, failure& err);
+caf::expected<webhook> apply_update(std::string_view body,
+                                    const webhook_rules& rules,
+                                    const webhook& hook);
 
 /// The WebhookResponse JSON: never the secret, always filters and groups.
 std::string response_json(const webhook& hook);
 /// Appends the WebhookResponse to a JSON array being built.
 void append_response_json(std::string& array_body, const webhook& hook);
 
-/// The stored form, with the secret sealed and bound to the hook's id.
+/// The stored form, with the secret sealed and bound to the hook's id. It is
+/// also the form a webhook's configuration travels in between actors: the
+/// secret is opened only by the webhook actor that signs with it.
 std::string storage_json(const webhook& hook, const crypto::sealer& sealer);
-bool from_storage_json(std::string_view text, const crypto::sealer& sealer,
-                       webhook& out);
+/// Reads the stored form, opening the secret.
+caf::expected<webhook> from_storage_json(std::string_view text,
+                                         const crypto::sealer& sealer);
+
+/// What fan-out needs of a webhook: where it is, what it takes.
+struct webhook_summary {
+  scope where;
+  std::string name;
+  std::string id;
+  std::uint64_t filters = 0;
+  std::uint8_t groups = 0;
+  bool active = false;
+};
+
+/// Reads the stored form without opening the secret.
+caf::expected<webhook_summary> summary_from_storage(std::string_view text);
 
 } // namespace hookd

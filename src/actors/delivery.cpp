@@ -1,9 +1,11 @@
 // The delivery client: libcurl's multi interface on one transfer thread,
 // wrapped in an actor. One thread serves every connection; the multi handle
 // keeps connections alive and reuses them per host.
-#include "hookd/actors.hpp"
+#include "address_class.hpp"
+#include "hookd/components.hpp"
 
 #include <algorithm>
+#include <array>
 #include <arpa/inet.h>
 #include <atomic>
 #include <cstring>
@@ -30,46 +32,19 @@ constexpr std::size_t response_body_max = 64 * 1024;
 constexpr int poll_timeout_ms = 1000;
 constexpr std::size_t max_idle_handles = 256;
 
-bool private_v4(std::uint32_t a) {
-  auto in = [a](std::uint32_t net, int bits) {
-    return bits == 0 || (a >> (32 - bits)) == (net >> (32 - bits));
-  };
-  return in(0x00000000, 8)     // "this" network
-         || in(0x0a000000, 8)  // 10/8
-         || in(0x64400000, 10) // 100.64/10 carrier-grade NAT
-         || in(0x7f000000, 8)  // loopback
-         || in(0xa9fe0000, 16) // link-local, cloud metadata
-         || in(0xac100000, 12) // 172.16/12
-         || in(0xc0000000, 24) // IETF protocol assignments
-         || in(0xc0a80000, 16) // 192.168/16
-         || in(0xc6120000, 15) // benchmarking
-         || in(0xe0000000, 4)  // multicast
-         || in(0xf0000000, 4); // reserved, broadcast
-}
-
-bool private_v6(const unsigned char* b) {
-  static const unsigned char zeros[16] = {};
-  static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0,
-                                              0, 0, 0, 0, 0xff, 0xff};
-  static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
-  if (std::memcmp(b, zeros, 15) == 0 && (b[15] == 0 || b[15] == 1))
-    return true; // unspecified, loopback
-  if (std::memcmp(b, v4_mapped, 12) == 0 || std::memcmp(b, nat64, 12) == 0) {
-    std::uint32_t a = (std::uint32_t{b[12]} << 24) | (std::uint32_t{b[13]} << 16)
-                      | (std::uint32_t{b[14]} << 8) | b[15];
-    return private_v4(a);
-  }
-  return (b[0] & 0xfe) == 0xfc                  // unique local fc00::/7
-         || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) // link-local fe80::/10
-         || b[0] == 0xff;                        // multicast
-}
-
-bool private_sockaddr(const sockaddr* sa) {
+/// The class of the address a connection would go to.
+domain::address_class class_of(const sockaddr* sa) {
   if (sa->sa_family == AF_INET)
-    return private_v4(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr));
-  if (sa->sa_family == AF_INET6)
-    return private_v6(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr);
-  return true;
+    return domain::classify_v4(
+      ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr));
+  if (sa->sa_family == AF_INET6) {
+    std::array<std::uint8_t, 16> bytes;
+    std::memcpy(bytes.data(),
+                reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr,
+                bytes.size());
+    return domain::classify_v6(bytes);
+  }
+  return domain::address_class::reserved;
 }
 
 std::string address_text(const sockaddr* sa) {
@@ -99,10 +74,11 @@ curl_socket_t open_socket(void* clientp, curlsocktype, curl_sockaddr* addr) {
   auto* t = static_cast<transfer*>(clientp);
   // The address checked is the one connected to: a name that resolves to a
   // public address first and a private one later cannot slip through.
-  if (!t->options->allow_private_targets && private_sockaddr(&addr->addr)) {
+  auto cls = class_of(&addr->addr);
+  if (!t->options->allow_private_targets && !domain::publicly_routable(cls)) {
     t->refused = "refused to connect to private address "
-                 + address_text(&addr->addr)
-                 + " (HOOKD_ALLOW_PRIVATE_TARGETS=1 allows it)";
+                 + address_text(&addr->addr) + " (" + domain::to_string(cls)
+                 + "; HOOKD_ALLOW_PRIVATE_TARGETS=1 allows it)";
     return CURL_SOCKET_BAD;
   }
   return ::socket(addr->family, addr->socktype, addr->protocol);
@@ -158,30 +134,6 @@ std::int64_t retry_after(const header_list& headers) {
 }
 
 } // namespace
-
-bool private_address(const std::string& ip) {
-  sockaddr_in v4{};
-  sockaddr_in6 v6{};
-  if (inet_pton(AF_INET, ip.c_str(), &v4.sin_addr) == 1) {
-    v4.sin_family = AF_INET;
-    return private_sockaddr(reinterpret_cast<sockaddr*>(&v4));
-  }
-  if (inet_pton(AF_INET6, ip.c_str(), &v6.sin6_addr) == 1) {
-    v6.sin6_family = AF_INET6;
-    return private_sockaddr(reinterpret_cast<sockaddr*>(&v6));
-  }
-  return true;
-}
-
-std::string header_block(header_list headers) {
-  std::stable_sort(headers.begin(), headers.end(), [](auto& a, auto& b) {
-    return strcasecmp(a.first.c_str(), b.first.c_str()) < 0;
-  });
-  std::string out;
-  for (const auto& [name, value] : headers)
-    out += name + ": " + value + "\r\n";
-  return out;
-}
 
 /// libcurl's multi interface on its own thread.
 class transfer_engine {
@@ -371,6 +323,7 @@ delivery_actor::behavior_type delivery_behavior(self_ptr self,
       return rp;
     },
     [=](atom::stats) { return self->state.pending.size(); },
+    [=](atom::status) { return component_status{"delivery", true, {}}; },
     [=](atom::done, std::uint64_t id, http_result& r) {
       auto it = self->state.pending.find(id);
       if (it == self->state.pending.end())

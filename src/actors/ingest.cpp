@@ -2,16 +2,11 @@
 // Fan-out then hands it to the registry shards of its scopes; the marker
 // goes once every shard answered that its webhooks recorded it. Markers left
 // by a crash are fanned out again on start (webhooks record an event once).
-//
-// Keys: ev/<event id> the event; pf/<event id> its unfinished fan-out;
-// dv/<org>/<project>/<stack> the last deployment version of a stack;
-// dp/<org>/<project>/<stack>/<version> a queued deployment;
-// dk/<hook id>/<attempt> the deployment an attempt queued, so a retry does
-// not queue another.
+// Owns ev/ and pf/ (keys.hpp).
 #include <chrono>
 #include <iterator>
 #include <map>
-#include <unordered_map>
+#include <numeric>
 #include <unordered_set>
 
 #include <caf/actor_system.hpp>
@@ -19,57 +14,68 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
-#include "hookd/actors.hpp"
+#include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/keys.hpp"
 
 namespace hookd {
 
 namespace {
-
-using json = nlohmann::ordered_json;
 
 constexpr auto marker_flush_delay = std::chrono::milliseconds{20};
 
 struct ingest_state {
   static inline const char* name = "hookd.ingest";
   store_ptr db;
-  std::vector<registry_actor> shards;
-  /// Last deployment version per stack, read from the store once.
-  std::unordered_map<std::string, std::uint64_t> versions;
-  pending_counter pending;
+  store_writer_actor writer;
+  /// Registry shards by number, as they subscribe.
+  std::vector<fanout_actor> shards;
+  /// Unfinished deliveries per shard, as each last reported.
+  std::vector<std::int64_t> shard_pending;
   std::int64_t max_pending = 0;
-  /// Events accepted whose fan-out has not finished: not yet in `pending`,
-  /// but owed all the same, so they count against the bound too.
+  /// Events accepted whose fan-out has not finished: not yet counted by
+  /// any shard, but owed all the same, so they count against the bound.
   std::int64_t fanning = 0;
+  /// Ids being written: a repeat arriving meanwhile is not written twice.
+  std::unordered_set<std::string> committing;
   /// Markers of finished fan-outs, deleted together with the next write or
   /// by a short timer: one write for many events instead of one each.
   std::vector<std::string> finished_markers;
   bool flush_scheduled = false;
+  /// Markers left by the last run were fanned out again.
+  bool recovered = false;
+
+  std::int64_t pending() const {
+    return std::accumulate(shard_pending.begin(), shard_pending.end(),
+                           std::int64_t{0});
+  }
+
+  bool all_subscribed() const {
+    return std::all_of(shards.begin(), shards.end(),
+                       [](const auto& s) { return static_cast<bool>(s); });
+  }
 };
 
 using self_ptr = ingest_actor::stateful_pointer<ingest_state>;
 
-std::string event_key(const std::string& id) {
-  return "ev/" + id;
-}
-
-std::string marker_key(const std::string& id) {
-  return "pf/" + id;
-}
-
-std::string version_text(std::uint64_t v) {
-  auto digits = std::to_string(v);
-  return std::string(20 - digits.size(), '0') + digits;
-}
-
-/// Deletes the markers of finished fan-outs. A marker that outlives a crash
-/// only makes the next start fan its event out again, which webhooks
-/// record once.
-void flush_markers(self_ptr self, store::batch& b) {
+/// Deletes the markers of finished fan-outs along with `b`. A marker that
+/// outlives a crash only makes the next start fan its event out again,
+/// which webhooks record once.
+void take_markers(self_ptr self, write_batch& b) {
   auto& markers = self->state.finished_markers;
   b.deletes.insert(b.deletes.end(), std::make_move_iterator(markers.begin()),
                    std::make_move_iterator(markers.end()));
   markers.clear();
+}
+
+void write(self_ptr self, write_batch b) {
+  self
+    ->request(self->state.writer, defaults::store_timeout, atom::write::value,
+              std::move(b))
+    .then([](std::uint64_t) {},
+          [](caf::error&) {
+            // Only markers: they stay, and the next start fans out again.
+          });
 }
 
 /// Fans events out: one message per target scope for all of them. When
@@ -103,7 +109,7 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
                            ev->id);
         continue;
       }
-      self->state.finished_markers.push_back(marker_key(ev->id));
+      self->state.finished_markers.push_back(keys::fanout_marker(ev->id));
     }
     if (!t->failed && !self->state.flush_scheduled) {
       self->state.flush_scheduled = true;
@@ -111,34 +117,40 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
     }
   };
   auto& shards = self->state.shards;
-  for (auto& [key, slot] : by_scope)
-    self->request(shards[shard_of(slot.first, shards.size())],
-                  defaults::fanout_timeout * 2, atom::fanout::value,
-                  std::move(slot.second), slot.first)
+  for (auto& [key, slot] : by_scope) {
+    auto& shard = shards[shard_of(slot.first, shards.size())];
+    if (!shard) {
+      // The shard is restarting: the events wait for the retry.
+      t->failed = true;
+      settle();
+      continue;
+    }
+    self
+      ->request(shard, defaults::fanout_timeout * 2, atom::fanout::value,
+                std::move(slot.second), slot.first)
       .then([=](std::size_t) { settle(); },
             [=](caf::error&) {
               t->failed = true;
               settle();
             });
+  }
 }
 
-void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
-  auto backlog = self->state.pending->load() + self->state.fanning;
-  if (backlog >= self->state.max_pending)
-    return rp->fail({ec::too_many_requests,
-                     "hookd has " + std::to_string(backlog)
-                       + " deliveries pending (limit "
-                       + std::to_string(self->state.max_pending)
-                       + "); retry later",
-                     defaults::retry_after_seconds});
-  std::vector<event> events;
-  bool batch = false;
-  failure err;
-  if (!parse_events(call.body, call.where.org, defaults::max_event_batch,
-                    events, batch, err))
-    return rp->fail(std::move(err));
-  auto& db = *self->state.db;
-  store::batch b;
+caf::result<api_response> ingest(self_ptr self, const api_call& call) {
+  auto& st = self->state;
+  auto backlog = st.pending() + st.fanning;
+  if (backlog >= st.max_pending)
+    return make_error(ec::too_many_requests,
+                      "hookd has " + std::to_string(backlog)
+                        + " deliveries pending (limit "
+                        + std::to_string(st.max_pending) + "); retry later");
+  auto parsed = parse_events(call.body, call.where.org,
+                             defaults::max_event_batch);
+  if (!parsed)
+    return std::move(parsed.error());
+  auto& events = parsed->events;
+  auto batch = parsed->batch;
+  write_batch b;
   std::vector<event_ptr> fresh;
   std::unordered_set<std::string> seen;
   auto ids = nlohmann::json::array();
@@ -149,181 +161,176 @@ void ingest(self_ptr self, const api_call& call, const responder_ptr& rp) {
       continue;
     // A repeated id is acknowledged again and delivered once, within its
     // organization; another organization's id is refused.
-    std::string stored;
-    if (ev.maybe_seen && db.get(event_key(ev.id), stored)) {
-      event earlier;
-      if (event_from_storage(stored, earlier) && earlier.org != ev.org)
-        return rp->fail(ec::conflict,
-                        (batch ? "event " + std::to_string(i) + ": " : "")
-                          + "id '" + ev.id
-                          + "' is taken by another organization's event");
-      continue;
+    if (ev.maybe_seen) {
+      if (st.committing.count(ev.id) > 0)
+        continue;
+      auto stored = st.db->get(keys::event(ev.id));
+      if (!stored)
+        return std::move(stored.error());
+      if (*stored) {
+        event earlier;
+        if (event_from_storage(**stored, earlier) && earlier.org != ev.org)
+          return make_error(ec::conflict,
+                            (batch ? "event " + std::to_string(i) + ": " : "")
+                              + "id '" + ev.id
+                              + "' is taken by another organization's event");
+        continue;
+      }
     }
-    b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
-    b.puts.emplace_back(marker_key(ev.id), "");
+    b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
+    b.puts.emplace_back(keys::fanout_marker(ev.id), "");
     fresh.push_back(std::make_shared<const event>(std::move(ev)));
   }
-  if (!b.puts.empty()) {
-    flush_markers(self, b);
-    db.write(b);
-  }
-  // Fan out before answering: a client that acts on the 202 (say, changes
-  // a webhook) is then ordered after the event in every registry shard.
-  fan_out(self, std::move(fresh));
-  rp->respond(success::accepted,
-              batch ? nlohmann::json{{"ids", ids}}.dump()
-                    : nlohmann::json{{"id", ids[0]}}.dump());
+  api_response accepted{success::accepted,
+                        batch ? nlohmann::json{{"ids", ids}}.dump()
+                              : nlohmann::json{{"id", ids[0]}}.dump(),
+                        {}};
+  if (fresh.empty())
+    return accepted;
+  take_markers(self, b);
+  auto count = static_cast<std::int64_t>(fresh.size());
+  st.fanning += count;
+  for (const auto& ev : fresh)
+    st.committing.insert(ev->id);
+  auto rp = self->make_response_promise<api_response>();
+  auto forget = [=] {
+    for (const auto& ev : fresh)
+      self->state.committing.erase(ev->id);
+  };
+  self
+    ->request(st.writer, defaults::store_timeout, atom::write::value,
+              std::move(b))
+    .then(
+      [=](std::uint64_t) mutable {
+        forget();
+        // Fan out before answering: a client that acts on the 202 (say,
+        // changes a webhook) is then ordered after the event in every
+        // registry shard. fan_out() counts the events from here on.
+        self->state.fanning -= count;
+        fan_out(self, fresh);
+        rp.deliver(std::move(accepted));
+      },
+      [=](caf::error& err) mutable {
+        forget();
+        self->state.fanning -= count;
+        rp.deliver(make_error(ec::unavailable,
+                              "the store failed (" + message_of(err)
+                                + "); nothing was accepted; retry later"));
+      });
+  return rp;
 }
 
-caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
-  if (!valid_path_name(req.project) || !valid_path_name(req.stack))
-    return caf::make_error(caf::sec::invalid_argument,
-                           "invalid target stack " + req.project + '/'
-                             + req.stack);
-  auto stack_key = req.org + '/' + req.project + '/' + req.stack;
-  auto& db = *self->state.db;
-  // A retried attempt (a lost answer, a crash) gets the deployment its
-  // first try queued: one event never deploys a stack twice.
-  auto attempt_key = "dk/" + req.attempt_key;
-  if (std::string earlier; db.get(attempt_key, earlier))
-    return earlier;
-  auto vit = self->state.versions.find(stack_key);
-  if (vit == self->state.versions.end()) {
-    std::string text;
-    std::uint64_t last = db.get("dv/" + stack_key, text) ? std::stoull(text) : 0;
-    vit = self->state.versions.emplace(stack_key, last).first;
-  }
-  auto version = vit->second + 1;
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
-  auto id = crypto::uuid4();
-  json deployment{{"id", id},
-                  {"version", version},
-                  {"status", "queued"},
-                  {"operation", "update"},
-                  {"projectName", req.project},
-                  {"stackName", req.stack},
-                  {"created", now},
-                  {"triggeredBy",
-                   {{"webhook", req.source}, {"eventId", req.source_event}}}};
-  json data{{"deploymentId", id},
-            {"version", version},
-            {"triggeredBy", deployment["triggeredBy"]}};
-  auto ev = make_event("deployment_queued", req.org, req.project, req.stack,
-                       data.dump(), req.hops + 1);
-  auto text = deployment.dump();
-  store::batch b;
-  b.puts.emplace_back("dv/" + stack_key, std::to_string(version));
-  b.puts.emplace_back("dp/" + stack_key + '/' + version_text(version), text);
-  b.puts.emplace_back(attempt_key, text);
-  b.puts.emplace_back(event_key(ev.id), event_storage_json(ev));
-  b.puts.emplace_back(marker_key(ev.id), "");
-  db.write(b);
-  vit->second = version;
-  fan_out(self, {std::make_shared<const event>(std::move(ev))});
-  return text;
+caf::result<std::string> raise(self_ptr self, event& ev) {
+  write_batch b;
+  b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
+  b.puts.emplace_back(keys::fanout_marker(ev.id), "");
+  take_markers(self, b);
+  auto ptr = std::make_shared<const event>(std::move(ev));
+  auto rp = self->make_response_promise<std::string>();
+  self
+    ->request(self->state.writer, defaults::store_timeout, atom::write::value,
+              std::move(b))
+    .then(
+      [=](std::uint64_t) mutable {
+        fan_out(self, {ptr});
+        rp.deliver(ptr->id);
+      },
+      [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
-void list_deployments(self_ptr self, const api_call& call,
-                      const responder_ptr& rp) {
-  std::string body;
-  self->state.db->scan("dp/" + call.where.org + '/' + call.where.project + '/'
-                         + call.where.name + '/',
-                       {}, true, [&](std::string_view, std::string_view value) {
-                         body += body.empty() ? '[' : ',';
-                         body.append(value.data(), value.size());
-                         return true;
-                       });
-  body += body.empty() ? "[]" : "]";
-  rp->respond(success::ok, std::move(body));
-}
-
+/// Fans out an event whose marker is left (a crash, a failed fan-out).
 void refan(self_ptr self, const std::string& id) {
-  std::string text;
+  auto text = self->state.db->get(keys::event(id));
+  if (!text) {
+    self->delayed_send(self, defaults::fanout_retry, atom::retry::value, id);
+    return;
+  }
   event ev;
-  if (self->state.db->get(event_key(id), text)
-      && event_from_storage(text, ev)) {
+  if (*text && event_from_storage(**text, ev)) {
     ev.maybe_seen = true;
     fan_out(self, {std::make_shared<const event>(std::move(ev))});
+    return;
   }
-  else
-    self->state.db->write({{}, {marker_key(id)}, {}});
+  write_batch b;
+  b.deletes.push_back(keys::fanout_marker(id));
+  write(self, std::move(b));
+}
+
+void recover(self_ptr self) {
+  auto& st = self->state;
+  st.recovered = true;
+  std::vector<std::string> unfinished;
+  auto err = st.db->scan(keys::fanout_markers_prefix(), {}, false,
+                         [&](std::string_view key, std::string_view) {
+                           unfinished.emplace_back(key.substr(3));
+                           return true;
+                         });
+  if (err) {
+    // Tried again by the node, which revives a component that quits.
+    self->quit(err);
+    return;
+  }
+  for (auto& id : unfinished)
+    refan(self, id);
 }
 
 ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
-                                            std::vector<registry_actor> shards,
-                                            pending_counter pending,
+                                            store_writer_actor writer,
+                                            std::size_t shard_count,
                                             std::int64_t max_pending) {
-  self->state.db = std::move(db);
-  self->state.pending = std::move(pending);
-  self->state.max_pending = max_pending;
-  self->state.shards = std::move(shards);
-  // Wire the shards first: messages from one sender arrive in order, so
-  // every fan-out below finds them connected.
-  for (auto& shard : self->state.shards)
-    self->send(shard, atom::connect::value,
-               caf::actor_cast<ingest_actor>(self));
-  std::vector<std::string> unfinished;
-  self->state.db->scan("pf/", {}, false,
-                       [&](std::string_view key, std::string_view) {
-                         unfinished.emplace_back(key.substr(3));
-                         return true;
-                       });
-  for (auto& id : unfinished)
-    refan(self, id);
-  self->set_exit_handler([=](caf::exit_msg& msg) { self->quit(msg.reason); });
+  auto& st = self->state;
+  st.db = std::move(db);
+  st.writer = std::move(writer);
+  st.max_pending = max_pending;
+  st.shards.resize(shard_count);
+  st.shard_pending.resize(shard_count);
   return {
-    [=](api_call& call, responder_ptr& rp) {
-      try {
-        if (call.op == operation::ingest_events)
-          return ingest(self, call, rp);
-        if (call.op == operation::list_deployments)
-          return list_deployments(self, call, rp);
-        rp->fail(ec::internal, "unexpected request for ingestion");
-      } catch (const store_error&) {
-        rp->fail(ec::unavailable, "the store failed; nothing was accepted; "
-                                  "retry later");
-      } catch (const std::exception& e) {
-        rp->fail(ec::internal, std::string{"internal error: "} + e.what());
-      }
+    [=](api_call& call) -> caf::result<api_response> {
+      if (call.op != operation::ingest_events)
+        return make_error(ec::internal, "unexpected request for ingestion");
+      return ingest(self, call);
     },
-    [=](atom::deploy, deployment_request& req) -> caf::result<std::string> {
-      try {
-        return deploy(self, req);
-      } catch (const std::exception& e) {
-        return caf::make_error(caf::sec::runtime_error, e.what());
-      }
+    [=](atom::raise, event& ev) { return raise(self, ev); },
+    [=](atom::subscribe, std::size_t n, fanout_actor& shard) {
+      auto& st = self->state;
+      if (n >= st.shards.size())
+        return;
+      st.shards[n] = std::move(shard);
+      st.shard_pending[n] = 0;
+      if (!st.recovered && st.all_subscribed())
+        recover(self);
+    },
+    [=](atom::pending, std::size_t n, std::int64_t total) {
+      if (n < self->state.shard_pending.size())
+        self->state.shard_pending[n] = total;
+    },
+    [=](atom::stats) { return self->state.pending(); },
+    [=](atom::status) {
+      component_status s{"ingest", self->state.all_subscribed(), {}};
+      if (!s.ready)
+        s.detail = "waiting for registry shards";
+      return s;
     },
     [=](atom::flush) {
       self->state.flush_scheduled = false;
       if (self->state.finished_markers.empty())
         return;
-      store::batch b;
-      flush_markers(self, b);
-      try {
-        self->state.db->write(b);
-      } catch (const store_error&) {
-        // The markers stay; the next start fans out again, harmlessly.
-      }
+      write_batch b;
+      take_markers(self, b);
+      write(self, std::move(b));
     },
-    [=](atom::retry, std::string& id) {
-      try {
-        refan(self, id);
-      } catch (const store_error&) {
-        self->delayed_send(self, defaults::fanout_retry, atom::retry::value, id);
-      }
-    },
+    [=](atom::retry, std::string& id) { refan(self, id); },
   };
 }
 
 } // namespace
 
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
-                          std::vector<registry_actor> shards,
-                          pending_counter pending, std::int64_t max_pending) {
-  return sys.spawn(ingest_behavior, std::move(db), std::move(shards),
-                   std::move(pending), max_pending);
+                          store_writer_actor writer, std::size_t shard_count,
+                          std::int64_t max_pending) {
+  return sys.spawn(ingest_behavior, std::move(db), std::move(writer),
+                   shard_count, max_pending);
 }
 
 } // namespace hookd

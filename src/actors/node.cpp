@@ -1,23 +1,34 @@
+// The node: the root supervisor. Components are spawned in dependency
+// order, each given the handles of those before it; when one dies, it and
+// every component after it are restarted after a back-off (they hold its
+// handle), as Erlang's rest_for_one strategy does. /healthz is answered from
+// what the components say of themselves.
 #include "hookd/node.hpp"
 
-#include <fstream>
-#include <thread>
-
-#include <caf/actor_system.hpp>
-#include <caf/scoped_actor.hpp>
-#include <caf/send.hpp>
 #include <fcntl.h>
+#include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/keys.hpp"
 
 namespace hookd {
 
 namespace {
 
 constexpr const char* master_key_file = "master.key";
-constexpr const char* admin_hash_key = "m/admin-token";
+constexpr std::size_t master_key_bytes = 32;
+constexpr auto status_timeout = std::chrono::seconds{2};
+constexpr auto drain_poll = std::chrono::milliseconds{20};
+/// Deaths further apart than this start the back-off afresh.
+constexpr auto crash_window = std::chrono::minutes{1};
+constexpr auto first_backoff = std::chrono::milliseconds{100};
 
 /// Writes a file readable by its owner only, failing if it exists.
 bool write_private_file(const std::string& path, const std::string& content) {
@@ -30,105 +41,330 @@ bool write_private_file(const std::string& path, const std::string& content) {
   return ok;
 }
 
+using clock = std::chrono::steady_clock;
+
+struct component {
+  std::string name;
+  caf::actor handle; ///< null while down
+  std::uint32_t deaths = 0;
+  clock::time_point last_death;
+};
+
+struct node_state {
+  static inline const char* name = "hookd.node";
+  node_setup setup;
+  std::vector<component> components;
+  store_writer_actor writer;
+  delivery_actor delivery;
+  ingest_actor ingest;
+  deployments_actor deployments;
+  std::vector<registry_actor> shards;
+  access_actor access;
+  bool stopping = false;
+  std::vector<caf::typed_response_promise<bool>> draining;
+  clock::time_point drain_until;
+};
+
+using self_ptr = node_actor::stateful_pointer<node_state>;
+
+constexpr std::size_t writer_index = 0;
+constexpr std::size_t delivery_index = 1;
+constexpr std::size_t ingest_index = 2;
+constexpr std::size_t deployments_index = 3;
+constexpr std::size_t first_shard_index = 4;
+
+std::size_t access_index(self_ptr self) {
+  return self->state.components.size() - 1;
+}
+
+/// Spawns component `i` from the handles of those before it.
+caf::actor spawn_component(self_ptr self, std::size_t i) {
+  auto& st = self->state;
+  auto& sys = self->system();
+  auto& cfg = st.setup.cfg;
+  auto shard_count = defaults::registry_shards;
+  if (i == writer_index) {
+    st.writer = spawn_store_writer(sys, st.setup.db);
+    return caf::actor_cast<caf::actor>(st.writer);
+  }
+  if (i == delivery_index) {
+    delivery_options options;
+    options.allow_private_targets = cfg.allow_private_targets;
+    options.ca_file = cfg.ca_file;
+    st.delivery = spawn_delivery(sys, std::move(options));
+    return caf::actor_cast<caf::actor>(st.delivery);
+  }
+  if (i == ingest_index) {
+    st.ingest = spawn_ingest(sys, st.setup.db, st.writer, shard_count,
+                             cfg.max_pending);
+    return caf::actor_cast<caf::actor>(st.ingest);
+  }
+  if (i == deployments_index) {
+    st.deployments = spawn_deployments(sys, st.setup.db, st.writer, st.ingest);
+    return caf::actor_cast<caf::actor>(st.deployments);
+  }
+  if (i < first_shard_index + shard_count) {
+    registry_setup rs;
+    rs.db = st.setup.db;
+    rs.writer = st.writer;
+    rs.delivery = st.delivery;
+    rs.ingest = st.ingest;
+    rs.deployments = st.deployments;
+    rs.sealer = st.setup.sealer;
+    rs.rules.slack_url_prefix = cfg.slack_url_prefix;
+    rs.retry_schedule = cfg.retry_schedule;
+    rs.delivery_timeout = cfg.delivery_timeout;
+    rs.testing = cfg.testing;
+    rs.shard = i - first_shard_index;
+    rs.shard_count = shard_count;
+    auto& slot = st.shards[rs.shard];
+    slot = spawn_registry(sys, std::move(rs));
+    return caf::actor_cast<caf::actor>(slot);
+  }
+  st.access = spawn_access(sys, st.setup.db, st.writer, st.shards, st.ingest,
+                           st.deployments, st.setup.admin_hash);
+  return caf::actor_cast<caf::actor>(st.access);
+}
+
+/// Spawns components `from` to the last, in order.
+void start_from(self_ptr self, std::size_t from) {
+  auto& comps = self->state.components;
+  for (auto i = from; i < comps.size(); ++i) {
+    comps[i].handle = spawn_component(self, i);
+    self->monitor(comps[i].handle);
+  }
+}
+
+/// Stops components from the last down to `from`, without reviving them.
+void stop_from(self_ptr self, std::size_t from, caf::error reason) {
+  auto& comps = self->state.components;
+  for (auto i = comps.size(); i-- > from;) {
+    auto& c = comps[i];
+    if (!c.handle)
+      continue;
+    self->demonitor(c.handle);
+    self->send_exit(c.handle, reason);
+    c.handle = nullptr;
+  }
+}
+
+void on_down(self_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  if (st.stopping)
+    return;
+  auto& comps = st.components;
+  auto it = std::find_if(comps.begin(), comps.end(), [&](const component& c) {
+    return c.handle && c.handle.address() == dm.source;
+  });
+  if (it == comps.end())
+    return;
+  auto i = static_cast<std::size_t>(it - comps.begin());
+  auto& c = *it;
+  c.handle = nullptr;
+  // Those after it hold its handle: they go too, and come back with it.
+  stop_from(self, i + 1, caf::exit_reason::user_shutdown);
+  auto now = clock::now();
+  if (now - c.last_death > crash_window)
+    c.deaths = 0;
+  c.last_death = now;
+  ++c.deaths;
+  auto delay = first_backoff * (1u << std::min<std::uint32_t>(c.deaths, 12));
+  if (delay > defaults::component_backoff_max)
+    delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+      defaults::component_backoff_max);
+  std::cerr << "hookd: component " << c.name << " stopped ("
+            << self->system().render(dm.reason) << "); reviving it in "
+            << delay.count() << " ms\n";
+  self->delayed_send(self, delay, atom::revive::value, i);
+}
+
+/// Answers /healthz: asks every component, names the first not ready.
+caf::result<api_response> health(self_ptr self) {
+  auto& comps = self->state.components;
+  for (const auto& c : comps)
+    if (!c.handle)
+      return make_error(ec::unavailable,
+                        "component " + c.name + " is restarting");
+  auto rp = self->make_response_promise<api_response>();
+  struct tally {
+    std::size_t remaining;
+    std::string not_ready;
+  };
+  auto t = std::make_shared<tally>(tally{comps.size(), {}});
+  auto settle = [=]() mutable {
+    if (--t->remaining > 0)
+      return;
+    if (!t->not_ready.empty())
+      rp.deliver(make_error(ec::unavailable, t->not_ready));
+    else
+      rp.deliver(api_response{success::ok, R"({"status":"ok"})", {}});
+  };
+  for (const auto& c : comps) {
+    auto name = c.name;
+    self
+      ->request(caf::actor_cast<status_actor>(c.handle), status_timeout,
+                atom::status::value)
+      .then(
+        [=](component_status& s) mutable {
+          if (!s.ready && t->not_ready.empty())
+            t->not_ready = "component " + s.name + " is not ready: "
+                           + s.detail;
+          settle();
+        },
+        [=](caf::error&) mutable {
+          if (t->not_ready.empty())
+            t->not_ready = "component " + name + " does not answer";
+          settle();
+        });
+  }
+  return rp;
+}
+
+std::string metrics_text(std::int64_t pending) {
+  return "# HELP hookd_deliveries_pending Deliveries recorded and not yet "
+         "finished.\n# TYPE hookd_deliveries_pending gauge\n"
+         "hookd_deliveries_pending "
+         + std::to_string(pending) + "\n";
+}
+
+void check_drained(self_ptr self) {
+  auto& st = self->state;
+  if (st.draining.empty())
+    return;
+  auto finish = [=](bool done) {
+    for (auto& rp : self->state.draining)
+      rp.deliver(done);
+    self->state.draining.clear();
+  };
+  if (!st.delivery)
+    return finish(true);
+  self->request(st.delivery, drain_poll * 10, atom::stats::value)
+    .then(
+      [=](std::size_t in_flight) {
+        if (in_flight == 0)
+          return finish(true);
+        if (clock::now() >= self->state.drain_until)
+          return finish(false);
+        self->delayed_send(self, drain_poll, atom::drain::value);
+      },
+      [=](caf::error&) { finish(false); });
+}
+
+node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
+  auto& st = self->state;
+  st.setup = std::move(setup);
+  st.shards.resize(defaults::registry_shards);
+  st.components = {{"store"}, {"delivery"}, {"ingest"}, {"deployments"}};
+  for (std::size_t i = 0; i < defaults::registry_shards; ++i)
+    st.components.push_back({"registry-" + std::to_string(i)});
+  st.components.push_back({"access"});
+  start_from(self, 0);
+  self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    self->state.stopping = true;
+    stop_from(self, 0, msg.reason);
+    self->quit(msg.reason);
+  });
+  return {
+    [=](atom::entry) -> caf::result<access_actor> {
+      if (!self->state.components[access_index(self)].handle)
+        return make_error(ec::unavailable, "hookd is restarting a component");
+      return self->state.access;
+    },
+    [=](atom::health) { return health(self); },
+    [=](atom::stats, std::size_t n) -> caf::result<registry_actor> {
+      auto& shards = self->state.shards;
+      if (n >= shards.size() || !shards[n])
+        return make_error(ec::unavailable, "no such registry shard running");
+      return shards[n];
+    },
+    [=](atom::metrics) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      self->request(self->state.ingest, status_timeout, atom::stats::value)
+        .then([=](std::int64_t pending) mutable {
+                rp.deliver(metrics_text(pending));
+              },
+              [=](caf::error&) mutable { rp.deliver(metrics_text(0)); });
+      return rp;
+    },
+    [=](atom::drain, caf::timespan deadline) -> caf::result<bool> {
+      auto& st = self->state;
+      for (auto& shard : st.shards)
+        if (shard)
+          self->send(shard, atom::drain::value);
+      st.drain_until = clock::now()
+                       + std::chrono::duration_cast<clock::duration>(deadline);
+      auto rp = self->make_response_promise<bool>();
+      st.draining.push_back(rp);
+      check_drained(self);
+      return rp;
+    },
+    [=](atom::drain) { check_drained(self); },
+    [=](atom::revive, std::size_t i) {
+      auto& comps = self->state.components;
+      if (self->state.stopping || i >= comps.size() || comps[i].handle)
+        return;
+      start_from(self, i);
+    },
+  };
+}
+
 } // namespace
 
-bool load_master_key(const config& cfg, std::string& key, failure& err) {
-  if (!cfg.master_key.empty()) {
-    key = *crypto::from_hex(cfg.master_key);
-    return true;
-  }
+caf::expected<std::string> load_master_key(const config& cfg) {
+  if (!cfg.master_key.empty())
+    return *crypto::from_hex(cfg.master_key);
   auto path = cfg.data_dir + '/' + master_key_file;
   std::ifstream in{path};
   if (!in) {
-    auto fresh = crypto::random_bytes(32);
-    if (!write_private_file(path, crypto::to_hex(fresh) + '\n')) {
-      err = {ec::internal, "cannot create the master key file '" + path + "'"};
-      return false;
-    }
-    key = std::move(fresh);
-    return true;
+    auto fresh = crypto::random_bytes(master_key_bytes);
+    if (!write_private_file(path, crypto::to_hex(fresh) + '\n'))
+      return make_error(ec::internal,
+                        "cannot create the master key file '" + path + "'");
+    return fresh;
   }
   std::string hex;
   in >> hex;
   auto bytes = crypto::from_hex(hex);
-  if (!bytes || bytes->size() != 32) {
-    err = {ec::internal, "the master key file '" + path
-                           + "' does not hold 64 hex digits"};
-    return false;
-  }
-  key = std::move(*bytes);
-  return true;
+  if (!bytes || bytes->size() != master_key_bytes)
+    return make_error(ec::internal, "the master key file '" + path
+                                      + "' does not hold 64 hex digits");
+  return std::move(*bytes);
 }
 
-bool node::start(caf::actor_system& sys, const config& cfg, failure& err,
-                 std::string& new_admin_token) {
-  std::shared_ptr<store> db{store::open(cfg.data_dir, cfg.sync, err)};
+caf::expected<node_setup> prepare_node(const config& cfg) {
+  node_setup out;
+  out.cfg = cfg;
+  auto db = store::open(cfg.data_dir, cfg.sync);
   if (!db)
-    return false;
-  std::string key;
-  if (!load_master_key(cfg, key, err))
-    return false;
-
-  std::string admin_hash;
-  try {
-    if (!cfg.admin_token.empty()) {
-      admin_hash = crypto::sha256_hex(cfg.admin_token);
-    } else if (!db->get(admin_hash_key, admin_hash)) {
-      new_admin_token = "hookd_admin_" + crypto::random_hex(24);
-      admin_hash = crypto::sha256_hex(new_admin_token);
-      db->put(admin_hash_key, admin_hash);
-    }
-  } catch (const store_error& e) {
-    err = {ec::internal, std::string{"the store failed: "} + e.what()};
-    return false;
+    return std::move(db.error());
+  out.db = std::move(*db);
+  auto key = load_master_key(cfg);
+  if (!key)
+    return std::move(key.error());
+  out.sealer = std::make_shared<const crypto::sealer>(std::move(*key));
+  if (!cfg.admin_token.empty()) {
+    out.admin_hash = crypto::sha256_hex(cfg.admin_token);
+    return out;
   }
-
-  db_ = db;
-  crypto::sealer sealer{key};
-  delivery_options options;
-  options.allow_private_targets = cfg.allow_private_targets;
-  options.ca_file = cfg.ca_file;
-  delivery_ = spawn_delivery(sys, std::move(options));
-  pending_ = std::make_shared<std::atomic<std::int64_t>>(0);
-  for (std::size_t i = 0; i < defaults::registry_shards; ++i)
-    shards_.push_back(spawn_registry(sys, db, cfg, sealer, delivery_, pending_,
-                                     i, defaults::registry_shards));
-  ingest_ = spawn_ingest(sys, db, shards_, pending_, cfg.max_pending);
-  access_ = spawn_access(sys, db, shards_, ingest_, std::move(admin_hash));
-  return true;
+  auto stored = out.db->get(keys::admin_token());
+  if (!stored)
+    return std::move(stored.error());
+  if (*stored) {
+    out.admin_hash = std::move(**stored);
+    return out;
+  }
+  out.new_admin_token = "hookd_admin_" + crypto::random_hex(24);
+  out.admin_hash = crypto::sha256_hex(out.new_admin_token);
+  write_batch b;
+  b.puts.emplace_back(keys::admin_token(), out.admin_hash);
+  if (auto err = out.db->commit(std::move(b)))
+    return err;
+  return out;
 }
 
-void node::drain(caf::actor_system& sys, std::chrono::milliseconds deadline) {
-  for (auto& shard : shards_)
-    caf::anon_send(shard, atom::drain::value);
-  if (!delivery_)
-    return;
-  auto until = std::chrono::steady_clock::now() + deadline;
-  caf::scoped_actor self{sys};
-  constexpr auto poll = std::chrono::milliseconds{20};
-  while (std::chrono::steady_clock::now() < until) {
-    std::size_t in_flight = 1;
-    self->request(delivery_, poll * 10, atom::stats::value)
-      .receive([&](std::size_t n) { in_flight = n; }, [](caf::error&) {});
-    if (in_flight == 0)
-      return;
-    std::this_thread::sleep_for(poll);
-  }
-}
-
-void node::stop() {
-  if (access_)
-    caf::anon_send_exit(access_, caf::exit_reason::user_shutdown);
-  if (ingest_)
-    caf::anon_send_exit(ingest_, caf::exit_reason::user_shutdown);
-  for (auto it = shards_.rbegin(); it != shards_.rend(); ++it)
-    caf::anon_send_exit(*it, caf::exit_reason::user_shutdown);
-  if (delivery_)
-    caf::anon_send_exit(delivery_, caf::exit_reason::user_shutdown);
-  access_ = nullptr;
-  ingest_ = nullptr;
-  delivery_ = nullptr;
-  shards_.clear();
+node_actor spawn_node(caf::actor_system& sys, node_setup setup) {
+  return sys.spawn(node_behavior, std::move(setup));
 }
 
 } // namespace hookd

@@ -1,3 +1,7 @@
+// A registry shard: the single writer of the configurations of its scopes'
+// webhooks (c/ in keys.hpp). It keeps a compact index in memory for fan-out,
+// spawns webhook actors on demand, supervises them, and counts their
+// unfinished deliveries for ingest's overload bound.
 #include <chrono>
 #include <set>
 #include <unordered_map>
@@ -6,9 +10,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "hookd/actors.hpp"
+#include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
-#include "webhook_actor.hpp"
+#include "hookd/keys.hpp"
 
 namespace hookd {
 
@@ -24,25 +28,25 @@ struct hook_entry {
   std::uint8_t groups = 0;
   bool active = false;
   webhook_actor actor; ///< null while the webhook has no running actor
+  /// Unfinished deliveries its actor reported.
+  std::int64_t pending = 0;
   std::uint32_t crashes = 0;
   clock::time_point last_crash;
 };
 
 struct registry_state {
   static inline const char* name = "hookd.registry";
-  store_ptr db;
-  config cfg;
-  std::optional<crypto::sealer> sealer;
-  webhook_rules rules;
-  delivery_actor delivery;
-  ingest_actor ingest;
-  delivery_settings settings;
-  /// Keyed by "<scope key>/<hook name>"; the store key is "c/" + that.
+  registry_setup setup;
+  /// Keyed by "<scope key>/<hook name>".
   std::unordered_map<std::string, hook_entry> hooks;
   /// The hook names of each scope key, for fan-out.
   std::unordered_map<std::string, std::set<std::string>> scopes;
   std::unordered_map<caf::actor_addr, std::string> keys_by_actor;
   std::size_t revivals = 0;
+  std::int64_t pending = 0;
+  std::int64_t reported = 0;
+  bool report_scheduled = false;
+  bool draining = false;
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -55,187 +59,257 @@ std::string index_key(const scope& where, const std::string& name) {
   return where.key() + '/' + name;
 }
 
-std::string config_key(const std::string& index) {
-  return "c/" + index;
-}
-
-void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
+void index_hook(self_ptr self, const std::string& key,
+                const webhook_summary& hook) {
   self->state.scopes[hook.where.key()].insert(hook.name);
   auto& e = self->state.hooks[key];
   e.id = hook.id;
-  e.filters = hook.filter_mask();
-  e.groups = hook.group_mask();
+  e.filters = hook.filters;
+  e.groups = hook.groups;
   e.active = hook.active;
 }
 
-bool load_hook(self_ptr self, const std::string& key, webhook& hook,
-               const responder_ptr& rp) {
-  std::string text;
-  if (!self->state.db->get(config_key(key), text)) {
-    rp->fail(ec::not_found, "webhook not found");
-    return false;
+void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
+  webhook_summary s;
+  s.where = hook.where;
+  s.name = hook.name;
+  s.id = hook.id;
+  s.filters = hook.filter_mask();
+  s.groups = hook.group_mask();
+  s.active = hook.active;
+  index_hook(self, key, s);
+}
+
+/// Tells ingest this shard's count of unfinished deliveries.
+void report_pending(self_ptr self) {
+  auto& st = self->state;
+  st.report_scheduled = false;
+  if (st.reported == st.pending)
+    return;
+  st.reported = st.pending;
+  self->send(st.setup.ingest, atom::pending::value, st.setup.shard, st.pending);
+}
+
+void add_pending(self_ptr self, hook_entry& entry, std::int64_t delta) {
+  auto& st = self->state;
+  entry.pending += delta;
+  st.pending += delta;
+  if (!st.report_scheduled) {
+    st.report_scheduled = true;
+    self->delayed_send(self, defaults::pending_report_delay,
+                       atom::flush::value);
   }
-  if (!from_storage_json(text, *self->state.sealer, hook)) {
-    rp->fail(ec::internal, "the stored webhook cannot be read (was the "
-                           "master key changed?)");
-    return false;
-  }
-  return true;
+}
+
+caf::expected<std::string> stored_config(self_ptr self,
+                                         const std::string& key) {
+  auto text = self->state.setup.db->get(keys::hook_config(key));
+  if (!text)
+    return std::move(text.error());
+  if (!*text)
+    return make_error(ec::not_found, "webhook not found");
+  return std::move(**text);
 }
 
 /// The webhook's actor, spawned from the store if it is not running.
-webhook_actor ensure_actor(self_ptr self, const std::string& key,
-                           hook_entry& entry) {
+caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
+                                          hook_entry& entry) {
   if (entry.actor)
     return entry.actor;
-  std::string text;
-  webhook hook;
-  if (!self->state.db->get(config_key(key), text)
-      || !from_storage_json(text, *self->state.sealer, hook))
-    return {};
-  entry.actor = spawn_webhook(self->system(), std::move(hook), self->state.db,
-                              self->state.delivery, self->state.ingest,
-                              self->state.settings);
+  auto stored = stored_config(self, key);
+  if (!stored)
+    return std::move(stored.error());
+  auto& setup = self->state.setup;
+  webhook_setup ws;
+  ws.db = setup.db;
+  ws.writer = setup.writer;
+  ws.delivery = setup.delivery;
+  ws.deployments = setup.deployments;
+  ws.registry = caf::actor_cast<registry_actor>(self);
+  ws.sealer = setup.sealer;
+  ws.retry_schedule = setup.retry_schedule;
+  ws.timeout = setup.delivery_timeout;
+  ws.history_limit = defaults::history_limit;
+  ws.max_in_flight = defaults::max_in_flight;
+  ws.testing = setup.testing;
+  ws.draining = self->state.draining;
+  entry.actor = spawn_webhook(self->system(), std::move(*stored), std::move(ws));
   self->monitor(entry.actor);
   self->state.keys_by_actor.emplace(entry.actor.address(), key);
   return entry.actor;
 }
 
-void list_hooks(self_ptr self, const api_call& call, const responder_ptr& rp) {
-  std::string body;
-  bool broken = false;
-  self->state.db->scan(config_key(call.where.key() + '/'), {}, false,
-                       [&](std::string_view, std::string_view value) {
-                         webhook hook;
-                         if (!from_storage_json(value, *self->state.sealer,
-                                                hook)) {
-                           broken = true;
-                           return false;
-                         }
-                         append_response_json(body, hook);
-                         return true;
-                       });
-  if (broken)
-    return rp->fail(ec::internal, "a stored webhook cannot be read (was the "
-                                  "master key changed?)");
-  body += body.empty() ? "[]" : "]";
-  rp->respond(success::ok, std::move(body));
+/// Writes a configuration change and waits for it: the registry is the
+/// single writer of its hooks, and what it answers must be on disk.
+template <class OnDone>
+void commit(self_ptr self, write_batch b,
+            caf::typed_response_promise<api_response> rp, OnDone on_done) {
+  self
+    ->request(self->state.setup.writer, defaults::store_timeout,
+              atom::write::value, std::move(b))
+    .await([=](std::uint64_t) mutable { rp.deliver(on_done()); },
+           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
-void create_hook(self_ptr self, const api_call& call,
-                 const responder_ptr& rp) {
-  webhook hook;
-  failure err;
-  if (!parse_create(call.body, call.where, self->state.rules, hook, err))
-    return rp->fail(std::move(err));
-  auto& hooks = self->state.hooks;
+caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
+  std::string body;
+  caf::error broken;
+  auto err = self->state.setup.db->scan(
+    keys::hook_config(call.where.key() + '/'), {}, false,
+    [&](std::string_view, std::string_view value) {
+      auto hook = from_storage_json(value, *self->state.setup.sealer);
+      if (!hook) {
+        broken = std::move(hook.error());
+        return false;
+      }
+      append_response_json(body, *hook);
+      return true;
+    });
+  if (err)
+    return err;
+  if (broken)
+    return broken;
+  body += body.empty() ? "[]" : "]";
+  return api_response{success::ok, std::move(body), {}};
+}
+
+caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
+  auto& st = self->state;
+  auto parsed = parse_create(call.body, call.where, st.setup.rules);
+  if (!parsed)
+    return std::move(parsed.error());
+  auto hook = std::move(*parsed);
   if (hook.name.empty()) {
     do
       hook.name = crypto::random_hex(4);
-    while (hooks.count(index_key(call.where, hook.name)) > 0);
+    while (st.hooks.count(index_key(call.where, hook.name)) > 0);
   }
   auto key = index_key(call.where, hook.name);
-  if (hooks.count(key) > 0)
-    return rp->fail(ec::conflict,
-                    "webhook with name '" + hook.name + "' already exists");
+  if (st.hooks.count(key) > 0)
+    return make_error(ec::conflict,
+                      "webhook with name '" + hook.name + "' already exists");
   hook.id = crypto::uuid4();
   hook.created_at = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  self->state.db->put(config_key(key), storage_json(hook, *self->state.sealer));
-  index_hook(self, key, hook);
-  rp->respond(success::created, response_json(hook));
+  write_batch b;
+  b.puts.emplace_back(keys::hook_config(key),
+                      storage_json(hook, *st.setup.sealer));
+  auto rp = self->make_response_promise<api_response>();
+  commit(self, std::move(b), rp, [=] {
+    index_hook(self, key, hook);
+    return api_response{success::created, response_json(hook), {}};
+  });
+  return rp;
 }
 
-void update_hook(self_ptr self, const api_call& call, const std::string& key,
-                 hook_entry& entry, const responder_ptr& rp) {
-  webhook hook;
-  if (!load_hook(self, key, hook, rp))
-    return;
-  failure err;
-  if (!apply_update(call.body, self->state.rules, hook, err))
-    return rp->fail(std::move(err));
-  self->state.db->put(config_key(key), storage_json(hook, *self->state.sealer));
-  index_hook(self, key, hook);
-  if (entry.actor)
-    self->send(entry.actor, hook);
-  rp->respond(success::ok, response_json(hook));
+caf::result<api_response> update_hook(self_ptr self, const api_call& call,
+                                      const std::string& key) {
+  auto& st = self->state;
+  auto stored = stored_config(self, key);
+  if (!stored)
+    return std::move(stored.error());
+  auto hook = from_storage_json(*stored, *st.setup.sealer);
+  if (!hook)
+    return std::move(hook.error());
+  auto updated = apply_update(call.body, st.setup.rules, *hook);
+  if (!updated)
+    return std::move(updated.error());
+  auto text = storage_json(*updated, *st.setup.sealer);
+  write_batch b;
+  b.puts.emplace_back(keys::hook_config(key), text);
+  auto rp = self->make_response_promise<api_response>();
+  auto next = std::move(*updated);
+  commit(self, std::move(b), rp, [=] {
+    index_hook(self, key, next);
+    auto it = self->state.hooks.find(key);
+    if (it != self->state.hooks.end() && it->second.actor)
+      self->send(it->second.actor, atom::update::value, text);
+    return api_response{success::ok, response_json(next), {}};
+  });
+  return rp;
 }
 
-void delete_hook(self_ptr self, const api_call& call, const std::string& key,
-                 hook_entry& entry, const responder_ptr& rp) {
-  store::batch b;
-  b.deletes.push_back(config_key(key));
-  b.delete_prefixes.push_back(history_prefix(entry.id));
-  b.delete_prefixes.push_back(history_index_prefix(entry.id));
-  b.delete_prefixes.push_back(queue_prefix(entry.id));
-  b.delete_prefixes.push_back("dk/" + entry.id + '/');
-  self->state.db->write(b);
-  if (entry.actor) {
-    // A running actor deletes them again once it dropped what it still had
-    // to write, so nothing it writes late outlives the hook.
-    self->demonitor(entry.actor.address());
-    self->state.keys_by_actor.erase(entry.actor.address());
-    self->send(entry.actor, atom::deleted::value);
+caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
+                                      const std::string& key) {
+  auto& st = self->state;
+  auto it = st.hooks.find(key);
+  // The webhook actor owns the history and queue: it drops them and stops.
+  // One is spawned for that if none runs.
+  if (auto actor = ensure_actor(self, key, it->second)) {
+    self->demonitor(actor->address());
+    st.keys_by_actor.erase(actor->address());
+    add_pending(self, it->second, -it->second.pending);
+    self->send(*actor, atom::deleted::value);
   }
-  self->state.hooks.erase(key);
-  auto scope_it = self->state.scopes.find(call.where.key());
-  if (scope_it != self->state.scopes.end()) {
+  st.hooks.erase(it);
+  auto scope_it = st.scopes.find(call.where.key());
+  if (scope_it != st.scopes.end()) {
     scope_it->second.erase(call.hook);
     if (scope_it->second.empty())
-      self->state.scopes.erase(scope_it);
+      st.scopes.erase(scope_it);
   }
-  rp->respond(success::no_content, {});
+  write_batch b;
+  b.deletes.push_back(keys::hook_config(key));
+  auto rp = self->make_response_promise<api_response>();
+  commit(self, std::move(b), rp,
+         [] { return api_response{success::no_content, {}, {}}; });
+  return rp;
 }
 
-void serve(self_ptr self, api_call& call, const responder_ptr& rp) {
+caf::result<api_response> serve(self_ptr self, api_call& call) {
   if (call.op == operation::list_hooks)
-    return list_hooks(self, call, rp);
+    return list_hooks(self, call);
   if (call.op == operation::create_hook)
-    return create_hook(self, call, rp);
+    return create_hook(self, call);
   auto key = index_key(call.where, call.hook);
   auto it = self->state.hooks.find(key);
   if (it == self->state.hooks.end())
-    return rp->fail(ec::not_found, "webhook '" + call.hook
-                                     + "' not found in " + call.where.path());
-  auto& entry = it->second;
+    return make_error(ec::not_found, "webhook '" + call.hook
+                                       + "' not found in " + call.where.path());
   switch (call.op) {
     case operation::read_hook: {
-      webhook hook;
-      if (load_hook(self, key, hook, rp))
-        rp->respond(success::ok, response_json(hook));
-      return;
+      auto stored = stored_config(self, key);
+      if (!stored)
+        return std::move(stored.error());
+      auto hook = from_storage_json(*stored, *self->state.setup.sealer);
+      if (!hook)
+        return std::move(hook.error());
+      return api_response{success::ok, response_json(*hook), {}};
     }
-    case operation::update_hook: return update_hook(self, call, key, entry, rp);
-    case operation::delete_hook:
-      return delete_hook(self, call, key, entry, rp);
-    case operation::crash_hook:
-      if (!self->state.cfg.testing)
-        return rp->fail(ec::not_found, "no such route");
-      if (auto actor = ensure_actor(self, key, entry)) {
-        self->send(actor, atom::crash::value);
-        return rp->respond(success::accepted, R"({"crashing":true})");
-      }
-      return rp->fail(ec::internal, "the webhook cannot be loaded");
+    case operation::update_hook: return update_hook(self, call, key);
+    case operation::delete_hook: return delete_hook(self, call, key);
+    case operation::crash_hook: {
+      if (!self->state.setup.testing)
+        return make_error(ec::not_found, "no such route");
+      auto actor = ensure_actor(self, key, it->second);
+      if (!actor)
+        return std::move(actor.error());
+      self->send(*actor, atom::crash::value);
+      return api_response{success::accepted, R"({"crashing":true})", {}};
+    }
     default: break;
   }
-  auto actor = ensure_actor(self, key, entry);
+  auto actor = ensure_actor(self, key, it->second);
   if (!actor)
-    return rp->fail(ec::internal, "the webhook cannot be loaded");
-  self->send(actor, std::move(call), rp);
+    return std::move(actor.error());
+  return self->delegate(*actor, std::move(call));
 }
 
 void on_down(self_ptr self, const caf::down_msg& dm) {
-  auto it = self->state.keys_by_actor.find(dm.source);
-  if (it == self->state.keys_by_actor.end())
+  auto& st = self->state;
+  auto it = st.keys_by_actor.find(dm.source);
+  if (it == st.keys_by_actor.end())
     return;
   auto key = std::move(it->second);
-  self->state.keys_by_actor.erase(it);
-  auto entry_it = self->state.hooks.find(key);
-  if (entry_it == self->state.hooks.end())
+  st.keys_by_actor.erase(it);
+  auto entry_it = st.hooks.find(key);
+  if (entry_it == st.hooks.end())
     return;
   auto& entry = entry_it->second;
   entry.actor = nullptr;
+  // Whatever way it ended, its count goes; a revived actor reports again.
+  add_pending(self, entry, -entry.pending);
   if (dm.reason == caf::exit_reason::normal
       || dm.reason == caf::exit_reason::user_shutdown)
     return; // stopped when idle: spawned again on demand
@@ -246,47 +320,52 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     entry.crashes = 0;
   entry.last_crash = now;
   ++entry.crashes;
-  ++self->state.revivals;
+  ++st.revivals;
   if (entry.crashes == 1) {
     ensure_actor(self, key, entry);
     return;
   }
-  auto delay = first_backoff * (1 << std::min<std::uint32_t>(entry.crashes, 16));
+  auto delay = first_backoff
+               * (1 << std::min<std::uint32_t>(entry.crashes, 16));
   if (delay > defaults::revive_backoff_max)
     delay = std::chrono::duration_cast<std::chrono::milliseconds>(
       defaults::revive_backoff_max);
   self->delayed_send(self, delay, atom::revive::value, key);
 }
 
-/// Builds the index of the hooks whose scope this shard owns.
-void load_index(self_ptr self, std::size_t shard, std::size_t shard_count) {
-  self->state.db->scan("c/", {}, false,
-                       [&](std::string_view key, std::string_view value) {
-                         auto index = std::string{key.substr(2)};
-                         webhook hook;
-                         if (!from_storage_json(value, *self->state.sealer,
-                                                hook))
-                           return true; // reported when read through the API
-                         if (shard_of(hook.where, shard_count) == shard)
-                           index_hook(self, index, hook);
-                         return true;
-                       });
+/// Builds the index of the hooks whose scope this shard owns, without
+/// opening any secret.
+caf::error load_index(self_ptr self) {
+  auto& setup = self->state.setup;
+  return setup.db->scan(keys::hook_configs_prefix(), {}, false,
+                        [&](std::string_view key, std::string_view value) {
+                          auto hook = summary_from_storage(value);
+                          if (!hook)
+                            return true; // reported when read via the API
+                          if (shard_of(hook->where, setup.shard_count)
+                              == setup.shard)
+                            index_hook(self, std::string{key.substr(2)},
+                                       *hook);
+                          return true;
+                        });
 }
 
 /// Webhooks with unfinished deliveries start now and resume them.
-void resume_owing(self_ptr self) {
+caf::error resume_owing(self_ptr self) {
   std::set<std::string> owing;
-  self->state.db->scan("q/", {}, false, [&](std::string_view key,
-                                            std::string_view) {
-    auto rest = key.substr(2);
-    owing.emplace(rest.substr(0, rest.find('/')));
-    return true;
-  });
-  if (owing.empty())
-    return;
+  auto err = self->state.setup.db->scan(
+    keys::queues_prefix(), {}, false,
+    [&](std::string_view key, std::string_view) {
+      auto rest = key.substr(2);
+      owing.emplace(rest.substr(0, rest.find('/')));
+      return true;
+    });
+  if (err)
+    return err;
   for (auto& [key, entry] : self->state.hooks)
     if (owing.count(entry.id) > 0)
       ensure_actor(self, key, entry);
+  return caf::none;
 }
 
 /// Hands events to every subscribed webhook of a scope, each webhook the
@@ -310,7 +389,7 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
     if (taken.events.empty())
       continue;
     if (auto actor = ensure_actor(self, key, entry))
-      targets.emplace_back(actor, std::move(taken));
+      targets.emplace_back(*actor, std::move(taken));
   }
   if (targets.empty())
     return std::size_t{0};
@@ -324,8 +403,11 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
   auto settle = [=]() mutable {
     if (--t->remaining > 0)
       return;
+    // Ingest learns the new count before the answer, so the events it
+    // stops counting as fanning out are counted as pending already.
+    report_pending(self);
     if (t->failed)
-      rp.deliver(caf::make_error(caf::sec::request_timeout));
+      rp.deliver(make_error(ec::unavailable, "a webhook did not record"));
     else
       rp.deliver(t->took);
   };
@@ -343,23 +425,16 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
   return rp;
 }
 
-registry_actor::behavior_type
-registry_behavior(self_ptr self, store_ptr db, config cfg,
-                  crypto::sealer sealer, delivery_actor delivery,
-                  pending_counter pending, std::size_t shard,
-                  std::size_t shard_count) {
-  self->state.settings.pending = std::move(pending);
-  self->state.db = std::move(db);
-  self->state.delivery = std::move(delivery);
-  self->state.settings.retry_schedule = cfg.retry_schedule;
-  self->state.settings.timeout = cfg.delivery_timeout;
-  self->state.settings.history_limit = defaults::history_limit;
-  self->state.settings.max_in_flight = defaults::max_in_flight;
-  self->state.settings.testing = cfg.testing;
-  self->state.rules.slack_url_prefix = cfg.slack_url_prefix;
-  self->state.cfg = std::move(cfg);
-  self->state.sealer.emplace(std::move(sealer));
-  load_index(self, shard, shard_count);
+registry_actor::behavior_type registry_behavior(self_ptr self,
+                                                registry_setup setup) {
+  self->state.setup = std::move(setup);
+  if (auto err = load_index(self); err || (err = resume_owing(self))) {
+    // The node revives a component that quits, backing off.
+    self->quit(err);
+  } else {
+    self->send(self->state.setup.ingest, atom::subscribe::value,
+               self->state.setup.shard, caf::actor_cast<fanout_actor>(self));
+  }
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) {
     for (auto& [key, entry] : self->state.hooks)
@@ -368,29 +443,26 @@ registry_behavior(self_ptr self, store_ptr db, config cfg,
     self->quit(msg.reason);
   });
   return {
-    [=](api_call& call, responder_ptr& rp) {
-      try {
-        serve(self, call, rp);
-      } catch (const store_error&) {
-        rp->fail(ec::unavailable, "the store failed; retry later");
-      } catch (const std::exception& e) {
-        // A registry serves many scopes: one bad request must not take it
-        // down with them.
-        rp->fail(ec::internal, std::string{"internal error: "} + e.what());
-      }
+    [=](api_call& call) -> caf::result<api_response> {
+      return serve(self, call);
     },
     [=](atom::fanout, event_batch& batch, scope& where) {
       return fan_out(self, batch, where);
     },
+    [=](atom::pending, std::int64_t delta) {
+      auto& st = self->state;
+      auto it = st.keys_by_actor.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (it == st.keys_by_actor.end())
+        return;
+      if (auto e = st.hooks.find(it->second); e != st.hooks.end())
+        add_pending(self, e->second, delta);
+    },
+    [=](atom::flush) { report_pending(self); },
     [=](atom::drain) {
-      self->state.settings.draining = true;
+      self->state.draining = true;
       for (auto& [key, entry] : self->state.hooks)
         if (entry.actor)
           self->send(entry.actor, atom::drain::value);
-    },
-    [=](atom::connect, ingest_actor& ingest) {
-      self->state.ingest = std::move(ingest);
-      resume_owing(self);
     },
     [=](atom::revive, std::string& key) {
       if (auto it = self->state.hooks.find(key); it != self->state.hooks.end())
@@ -401,13 +473,20 @@ registry_behavior(self_ptr self, store_ptr db, config cfg,
                              self->state.keys_by_actor.size(),
                              self->state.revivals);
     },
+    [=](atom::status) {
+      return component_status{
+        "registry-" + std::to_string(self->state.setup.shard), true, {}};
+    },
     [=](atom::crash, std::string& scope_key,
         std::string& name) -> caf::result<webhook_actor> {
       auto key = scope_key + '/' + name;
       auto it = self->state.hooks.find(key);
-      if (!self->state.cfg.testing || it == self->state.hooks.end())
-        return caf::sec::unexpected_message;
-      return ensure_actor(self, key, it->second);
+      if (!self->state.setup.testing || it == self->state.hooks.end())
+        return make_error(ec::not_found, "no such webhook");
+      auto actor = ensure_actor(self, key, it->second);
+      if (!actor)
+        return std::move(actor.error());
+      return *actor;
     },
   };
 }
@@ -424,13 +503,8 @@ std::size_t shard_of(const scope& where, std::size_t shard_count) {
   return static_cast<std::size_t>(h % shard_count);
 }
 
-registry_actor spawn_registry(caf::actor_system& sys, store_ptr db,
-                              const config& cfg, crypto::sealer sealer,
-                              delivery_actor delivery, pending_counter pending,
-                              std::size_t shard, std::size_t shard_count) {
-  return sys.spawn(registry_behavior, std::move(db), cfg, std::move(sealer),
-                   std::move(delivery), std::move(pending), shard,
-                   shard_count);
+registry_actor spawn_registry(caf::actor_system& sys, registry_setup setup) {
+  return sys.spawn(registry_behavior, std::move(setup));
 }
 
 } // namespace hookd

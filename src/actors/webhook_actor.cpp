@@ -1,39 +1,37 @@
-#include "webhook_actor.hpp"
-
+// A webhook actor: owns one webhook's delivery queue and history (h/, hx/
+// and q/ of its id in keys.hpp). It records each event it takes before
+// answering, attempts deliveries through the delivery client (or asks the
+// deployments actor, for pulumi_deployments), and retries by its policy.
 #include <algorithm>
 #include <deque>
 #include <random>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <nlohmann/json.hpp>
 
+#include "delivery_record.hpp"
+#include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/formats.hpp"
+#include "hookd/keys.hpp"
 #include "hookd/signature.hpp"
+#include "retry_policy.hpp"
 
 namespace hookd {
 
 namespace {
 
-using json = nlohmann::ordered_json;
+using domain::record_json;
 using namespace std::chrono_literals;
 
 /// The delivery client answers within the request timeout; this margin
 /// covers queueing inside hookd.
 constexpr auto reply_margin = 5s;
-constexpr double jitter = 0.2;
 constexpr auto outbox_delay = std::chrono::milliseconds{5};
 constexpr std::size_t outbox_max = 256;
-
-/// Records quote what receivers answered, which need not be UTF-8: invalid
-/// bytes become U+FFFD rather than an exception.
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -48,27 +46,19 @@ std::uint64_t now_micros() {
       .count());
 }
 
-std::string seq_text(std::uint64_t seq) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, seq >>= 4)
-    out[static_cast<std::size_t>(i)] = digits[seq & 0xf];
-  return out;
-}
-
 struct queued {
-  json record;
+  record_json record;
   std::string seq;
   std::uint32_t hops = 0;
 };
 
+using attempt_done = std::function<void(const header_list&, http_result)>;
+
 struct webhook_state {
   static inline const char* name = "hookd.webhook";
   webhook hook;
-  store_ptr db;
-  delivery_actor delivery;
-  ingest_actor ingest;
-  delivery_settings settings;
+  webhook_setup setup;
+  std::optional<domain::retry_policy> policy;
   /// Unfinished deliveries by event id, and those waiting for a slot.
   std::unordered_map<std::string, queued> pending;
   std::deque<std::string> ready;
@@ -79,135 +69,127 @@ struct webhook_state {
   std::string prune_cursor;
   std::uint64_t activity = 0;
   bool draining = false;
-  /// Pings and redeliveries under way (answered synchronously).
+  /// Pings and redeliveries under way.
   std::size_t sync_in_flight = 0;
   std::minstd_rand rng{std::random_device{}()};
   /// Outcomes of attempts, written together a moment later: one store write
   /// for many deliveries. Lost in a crash, they only cause a redelivery.
-  store::batch outbox;
+  write_batch outbox;
+  /// Finished deliveries in the outbox, reported to the registry with it.
+  std::int64_t outbox_finished = 0;
   bool flush_scheduled = false;
 
-  void flush() {
-    if (outbox.puts.empty() && outbox.deletes.empty())
-      return;
-    db->write(outbox);
-    outbox = {};
-  }
-
-  /// Whatever way the actor ends, its unfinished deliveries leave the
-  /// node's count (a revived actor counts them again), and what it has
-  /// still to write is written.
+  /// Whatever way the actor ends, what it still has to write is sent to
+  /// the writer (which commits it in order after everything sent before).
   ~webhook_state() {
-    if (settings.pending)
-      *settings.pending -= static_cast<std::int64_t>(pending.size());
-    try {
-      if (db)
-        flush();
-    } catch (...) {
-      // The deliveries stay queued on disk and are attempted again.
-    }
+    if (setup.writer && !outbox.empty())
+      caf::anon_send(setup.writer, atom::write::value, std::move(outbox));
   }
 };
 
 using self_ptr = webhook_actor::stateful_pointer<webhook_state>;
 
-/// "h/<hook id>/<seq>/<event id>": history order, and the event id without
-/// reading the record.
 std::string record_key(self_ptr self, const std::string& seq,
                        const std::string& event_id) {
-  return history_prefix(self->state.hook.id) + seq + '/' + event_id;
+  return keys::history_prefix(self->state.hook.id) + seq + '/' + event_id;
 }
 
 std::string index_key(self_ptr self, const std::string& event_id) {
-  return history_index_prefix(self->state.hook.id) + event_id;
+  return keys::history_index_prefix(self->state.hook.id) + event_id;
 }
 
 std::string queue_key(self_ptr self, const std::string& event_id) {
-  return queue_prefix(self->state.hook.id) + event_id;
+  return keys::queue_prefix(self->state.hook.id) + event_id;
 }
 
-json new_record(const std::string& id, const std::string& kind,
-                const std::string& payload, const std::string& url) {
-  return json{{"id", id},
-              {"kind", kind},
-              {"payload", payload},
-              {"timestamp", now_seconds()},
-              {"duration", 0},
-              {"requestUrl", url},
-              {"requestHeaders", ""},
-              {"responseCode", 0},
-              {"responseHeaders", ""},
-              {"responseBody", ""},
-              {"attempts", 0},
-              {"status", "pending"},
-              {"nextAttemptAt", now_seconds()},
-              {"error", ""}};
+void tell_registry(self_ptr self, std::int64_t delta) {
+  if (delta != 0)
+    self->send(self->state.setup.registry, atom::pending::value, delta);
 }
 
-/// Fills a record with the outcome of one attempt.
-void apply_result(json& rec, const header_list& sent, const http_result& r) {
-  rec["attempts"] = rec["attempts"].get<int>() + 1;
-  rec["timestamp"] = now_seconds();
-  rec["duration"] = r.duration_ms;
-  rec["requestHeaders"] = header_block(sent);
-  rec["responseCode"] = r.code;
-  rec["responseHeaders"] = r.response_headers;
-  rec["responseBody"] = r.response_body;
-  rec["error"] = r.error.empty() && (r.code < 200 || r.code > 299)
-                   ? "HTTP " + std::to_string(r.code)
-                   : r.error;
+/// Sends a batch to the writer; `done` runs once it is on disk.
+template <class OnOk, class OnError>
+void write(self_ptr self, write_batch b, OnOk on_ok, OnError on_error) {
+  self
+    ->request(self->state.setup.writer, defaults::store_timeout,
+              atom::write::value, std::move(b))
+    .then([=](std::uint64_t) mutable { on_ok(); },
+          [=](caf::error& err) mutable { on_error(err); });
 }
 
-bool succeeded(const http_result& r) {
-  return r.code >= 200 && r.code <= 299;
+/// Writes the outbox; `then` runs once everything written so far is on
+/// disk (reads after it see every outcome).
+template <class Then>
+void flush(self_ptr self, Then then) {
+  auto& st = self->state;
+  tell_registry(self, -st.outbox_finished);
+  st.outbox_finished = 0;
+  auto b = std::move(st.outbox);
+  st.outbox = {};
+  write(self, std::move(b), [=]() mutable { then(caf::error{}); },
+        [=](caf::error& err) mutable { then(err); });
 }
 
-/// No answer, a timeout, 408, 429 and 5xx may pass; 3xx and other 4xx won't.
-bool retriable(const http_result& r) {
-  if (r.refused)
-    return false;
-  return r.code == 0 || r.code == 408 || r.code == 429 || r.code >= 500;
+void schedule_flush(self_ptr self) {
+  auto& st = self->state;
+  if (st.outbox.puts.size() >= outbox_max) {
+    flush(self, [](const caf::error&) {
+      // Outcomes lost with a failed write only cause a redelivery.
+    });
+  } else if (!st.flush_scheduled) {
+    st.flush_scheduled = true;
+    self->delayed_send(self, outbox_delay, atom::flush::value);
+  }
 }
 
 /// Allocates a history position: later records sort after earlier ones.
 std::string next_seq(self_ptr self) {
   auto seq = std::max(now_micros(), self->state.last_seq + 1);
   self->state.last_seq = seq;
-  return seq_text(seq);
+  return domain::seq_text(seq);
 }
 
 /// Adds the deletes that keep the finished history within its limit.
 /// Unfinished deliveries stay, however old. It runs once the limit is passed
 /// by a slack, so that its scan is paid once per many records, and resumes
 /// where the last one stopped rather than walking over what it deleted.
-void prune(self_ptr self, store::batch& b, std::size_t adding) {
+void prune(self_ptr self, write_batch& b, std::size_t adding) {
   auto& st = self->state;
   st.history_count += adding;
-  auto limit = st.settings.history_limit;
+  auto limit = st.setup.history_limit;
   auto slack = std::max<std::size_t>(16, limit / 10);
   auto finished = [&] { return st.history_count - st.pending.size(); };
   if (st.history_count < st.pending.size() || finished() <= limit + slack)
     return;
-  // Final outcomes still in the outbox would resurrect what this deletes.
-  st.flush();
-  auto prefix = history_prefix(st.hook.id);
-  st.db->scan(prefix, st.prune_cursor, false,
-              [&](std::string_view key, std::string_view) {
-                if (finished() <= limit)
-                  return false;
-                auto id = std::string{key.substr(key.rfind('/') + 1)};
-                if (st.pending.count(id) > 0)
-                  return true;
-                b.deletes.emplace_back(key);
-                b.deletes.push_back(index_key(self, id));
-                st.prune_cursor = std::string{key};
-                --st.history_count;
-                return true;
-              });
+  // Final outcomes still in the outbox are written first (the writer
+  // commits one sender's writes in order), so what this deletes stays
+  // deleted.
+  if (!st.outbox.empty())
+    flush(self, [](const caf::error&) {});
+  std::vector<std::string> deletes;
+  auto prefix = keys::history_prefix(st.hook.id);
+  auto err = st.setup.db->scan(
+    prefix, st.prune_cursor, false,
+    [&](std::string_view key, std::string_view) {
+      if (finished() <= limit)
+        return false;
+      auto id = std::string{key.substr(key.rfind('/') + 1)};
+      if (st.pending.count(id) > 0)
+        return true;
+      deletes.emplace_back(key);
+      deletes.push_back(index_key(self, id));
+      st.prune_cursor = std::string{key};
+      --st.history_count;
+      return true;
+    });
+  if (err)
+    return; // tried again with the next records
+  b.deletes.insert(b.deletes.end(), deletes.begin(), deletes.end());
 }
 
 void pump(self_ptr self);
 
+/// Records the outcome of an attempt and decides what comes next.
 void finish_attempt(self_ptr self, const std::string& id,
                     const header_list& sent, const http_result& r) {
   auto& st = self->state;
@@ -217,56 +199,36 @@ void finish_attempt(self_ptr self, const std::string& id,
     return pump(self);
   auto& q = it->second;
   auto& rec = q.record;
-  apply_result(rec, sent, r);
+  auto now = now_seconds();
+  domain::apply_result(rec, sent, r, now);
   auto attempts = static_cast<std::size_t>(rec["attempts"].get<int>());
-  if (succeeded(r)) {
-    rec["status"] = "succeeded";
-    rec["nextAttemptAt"] = nullptr;
-  } else if (retriable(r) && st.hook.active
-             && attempts < st.settings.retry_schedule.size()) {
-    auto base = st.settings.retry_schedule[attempts];
-    std::uniform_real_distribution<double> spread{1.0 - jitter, 1.0 + jitter};
-    auto delay = std::chrono::milliseconds{
-      static_cast<std::int64_t>(static_cast<double>(base.count()) * spread(st.rng))};
-    if ((r.code == 429 || r.code == 503) && r.retry_after_s >= 0) {
-      // Honoured, but no longer than the schedule's longest wait or an
-      // hour, whichever is longer: a receiver cannot park a delivery.
-      auto longest = std::max<std::chrono::milliseconds>(
-        *std::max_element(st.settings.retry_schedule.begin(),
-                          st.settings.retry_schedule.end()),
-        defaults::retry_after_max);
-      delay = std::max<std::chrono::milliseconds>(
-        delay, std::min<std::chrono::milliseconds>(
-                 std::chrono::seconds{r.retry_after_s}, longest));
-    }
-    rec["status"] = "retrying";
-    rec["nextAttemptAt"] = now_seconds()
-                           + std::chrono::duration_cast<std::chrono::seconds>(delay)
-                               .count();
-    self->delayed_send(self, delay, atom::retry::value, id);
-  } else {
-    rec["status"] = "failed";
-    rec["nextAttemptAt"] = nullptr;
-    if (!st.hook.active && retriable(r))
-      rec["error"] = rec["error"].get<std::string>()
-                     + " (webhook inactive: no further attempts)";
+  domain::attempt_outcome outcome{r.code, r.retry_after_s, r.refused};
+  std::uniform_real_distribution<double> uniform{0.0, 1.0};
+  auto d = st.policy->decide(outcome, attempts, st.hook.active, uniform(st.rng));
+  switch (d.what) {
+    case domain::verdict::succeeded: domain::finish_record(rec, true); break;
+    case domain::verdict::retry:
+      rec["status"] = "retrying";
+      rec["nextAttemptAt"]
+        = now
+          + std::chrono::duration_cast<std::chrono::seconds>(d.delay).count();
+      self->delayed_send(self, d.delay, atom::retry::value, id);
+      break;
+    case domain::verdict::failed:
+      domain::finish_record(rec, false);
+      if (domain::retry_policy::inactive_stop(outcome, st.hook.active))
+        rec["error"] = rec["error"].get<std::string>()
+                       + " (webhook inactive: no further attempts)";
+      break;
   }
-  st.outbox.puts.emplace_back(record_key(self, q.seq, id), dump(rec));
-  if (rec["status"] == "succeeded" || rec["status"] == "failed") {
+  st.outbox.puts.emplace_back(record_key(self, q.seq, id),
+                              domain::dump_record(rec));
+  if (d.what != domain::verdict::retry) {
     st.outbox.deletes.push_back(queue_key(self, id));
     st.pending.erase(it);
-    --*st.settings.pending;
+    ++st.outbox_finished;
   }
-  if (st.outbox.puts.size() >= outbox_max) {
-    try {
-      st.flush();
-    } catch (const store_error&) {
-      // Kept in the outbox for the next flush.
-    }
-  } else if (!st.flush_scheduled) {
-    st.flush_scheduled = true;
-    self->delayed_send(self, outbox_delay, atom::flush::value);
-  }
+  schedule_flush(self);
   pump(self);
 }
 
@@ -275,10 +237,9 @@ std::pair<std::string, std::string> split_stack(const std::string& ref) {
   return {ref.substr(0, slash), ref.substr(slash + 1)};
 }
 
-/// Asks the ingest actor for a deployment of the target stack.
+/// Asks the deployments actor for a deployment of the target stack.
 void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
-            bool manual,
-            std::function<void(const header_list&, http_result)> done) {
+            bool manual, attempt_done done) {
   auto& hook = self->state.hook;
   auto started = std::chrono::steady_clock::now();
   if (hops >= max_deployment_hops) {
@@ -297,8 +258,9 @@ void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
                          event_id,
                          // A redelivery asks for a new deployment on purpose.
                          hook.id + '/' + (manual ? crypto::uuid4() : event_id)};
-  self->request(self->state.ingest, self->state.settings.timeout,
-                atom::deploy::value, std::move(req))
+  self
+    ->request(self->state.setup.deployments, self->state.setup.timeout,
+              atom::deploy::value, std::move(req))
     .then(
       [=](std::string& deployment) {
         http_result r;
@@ -311,26 +273,24 @@ void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
       },
       [=](caf::error& err) {
         http_result r;
-        r.error = "the deployment could not be queued: "
-                  + self->system().render(err);
+        r.error = "the deployment could not be queued: " + message_of(err);
         done({}, std::move(r));
       });
 }
 
-/// One attempt: POST the stored body, or queue a deployment.
-void send_attempt(self_ptr self, const std::string& id, const std::string& kind,
-                  const std::string& body, std::uint32_t hops, bool manual,
-                  std::function<void(const header_list&, http_result)> done) {
+/// One HTTP attempt of a body to the hook's URL, signed now.
+void post(self_ptr self, const std::string& id, const std::string& kind,
+          const std::string& body, attempt_done done) {
   auto& hook = self->state.hook;
-  if (hook.format == "pulumi_deployments")
-    return deploy(self, id, hops, manual, std::move(done));
   http_request req;
   req.url = hook.payload_url;
   req.body = body;
   req.headers = delivery_headers(id, kind, body, hook.secret, now_seconds());
-  req.timeout = self->state.settings.timeout;
+  req.timeout = self->state.setup.timeout;
   auto sent = req.headers;
-  self->request(self->state.delivery, req.timeout + reply_margin, std::move(req))
+  self
+    ->request(self->state.setup.delivery, req.timeout + reply_margin,
+              std::move(req))
     .then([=](http_result& r) { done(sent, std::move(r)); },
           [=](caf::error& err) {
             http_result r;
@@ -339,9 +299,18 @@ void send_attempt(self_ptr self, const std::string& id, const std::string& kind,
           });
 }
 
+/// One attempt: POST the stored body, or queue a deployment.
+void send_attempt(self_ptr self, const std::string& id, const std::string& kind,
+                  const std::string& body, std::uint32_t hops, bool manual,
+                  attempt_done done) {
+  if (self->state.hook.format == "pulumi_deployments")
+    return deploy(self, id, hops, manual, std::move(done));
+  post(self, id, kind, body, std::move(done));
+}
+
 void pump(self_ptr self) {
   auto& st = self->state;
-  while (!st.draining && st.in_flight < st.settings.max_in_flight
+  while (!st.draining && st.in_flight < st.setup.max_in_flight
          && !st.ready.empty()) {
     auto id = std::move(st.ready.front());
     st.ready.pop_front();
@@ -351,18 +320,14 @@ void pump(self_ptr self) {
     if (!st.hook.active) {
       // Deactivated while queued: no further attempts.
       auto& rec = it->second.record;
-      rec["status"] = "failed";
-      rec["nextAttemptAt"] = nullptr;
+      domain::finish_record(rec, false);
       rec["error"] = "webhook inactive: no further attempts";
       st.outbox.puts.emplace_back(record_key(self, it->second.seq, id),
-                                  dump(rec));
+                                  domain::dump_record(rec));
       st.outbox.deletes.push_back(queue_key(self, id));
       st.pending.erase(it);
-      --*st.settings.pending;
-      if (!st.flush_scheduled) {
-        st.flush_scheduled = true;
-        self->delayed_send(self, outbox_delay, atom::flush::value);
-      }
+      ++st.outbox_finished;
+      schedule_flush(self);
       continue;
     }
     ++st.in_flight;
@@ -376,77 +341,89 @@ void pump(self_ptr self) {
 }
 
 /// Records and queues a delivery of each event this webhook has not seen,
-/// in one store write; answers how many it took.
-std::size_t take_events(self_ptr self, const event_batch& batch) {
+/// in one store write; answers how many it took once they are on disk.
+caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
   auto& st = self->state;
   if (!st.hook.active)
-    return 0;
-  store::batch b;
+    return std::size_t{0};
+  write_batch b;
   std::vector<std::string> taken;
+  auto now = now_seconds();
   for (const auto& ptr : batch.events) {
     const auto& ev = *ptr;
-    std::string existing;
     // Recorded before: a replayed fan-out delivers once.
-    if (st.pending.count(ev.id) > 0
-        || (ev.maybe_seen && st.db->get(index_key(self, ev.id), existing)))
+    if (st.pending.count(ev.id) > 0)
       continue;
+    if (ev.maybe_seen) {
+      auto existing = st.setup.db->get(index_key(self, ev.id));
+      if (!existing)
+        return std::move(existing.error());
+      if (*existing)
+        continue;
+    }
     auto payload = st.hook.format == "pulumi_deployments"
                      ? ev.body
                      : render_payload(st.hook.format, ev);
-    queued q{new_record(ev.id, ev.info().kind, payload, st.hook.payload_url),
+    queued q{domain::new_record(ev.id, ev.info().kind, payload,
+                                st.hook.payload_url, now),
              next_seq(self), ev.hops};
-    b.puts.emplace_back(record_key(self, q.seq, ev.id), dump(q.record));
+    b.puts.emplace_back(record_key(self, q.seq, ev.id),
+                        domain::dump_record(q.record));
     b.puts.emplace_back(index_key(self, ev.id), q.seq);
     b.puts.emplace_back(queue_key(self, ev.id),
-                        json{{"hops", ev.hops}}.dump());
+                        record_json{{"hops", ev.hops}}.dump());
     st.pending.emplace(ev.id, std::move(q));
     taken.push_back(ev.id);
   }
+  auto considered = batch.events.size();
   if (taken.empty())
-    return batch.events.size();
-  *st.settings.pending += static_cast<std::int64_t>(taken.size());
-  try {
-    prune(self, b, taken.size());
-    st.db->write(b);
-  } catch (const store_error&) {
-    for (auto& id : taken)
-      st.pending.erase(id);
-    *st.settings.pending -= static_cast<std::int64_t>(taken.size());
-    st.history_count -= taken.size();
-    throw;
-  }
-  for (auto& id : taken)
-    st.ready.push_back(std::move(id));
-  pump(self);
-  return batch.events.size();
+    return considered;
+  tell_registry(self, static_cast<std::int64_t>(taken.size()));
+  prune(self, b, taken.size());
+  auto rp = self->make_response_promise<std::size_t>();
+  write(
+    self, std::move(b),
+    [=]() mutable {
+      for (auto& id : taken)
+        self->state.ready.push_back(id);
+      pump(self);
+      rp.deliver(considered);
+    },
+    [=](caf::error& err) mutable {
+      // Nothing was recorded: the fan-out is tried again.
+      auto& st = self->state;
+      for (auto& id : taken)
+        st.pending.erase(id);
+      st.history_count -= taken.size();
+      tell_registry(self, -static_cast<std::int64_t>(taken.size()));
+      rp.deliver(err);
+    });
+  return rp;
 }
 
-void list_deliveries(self_ptr self, const api_call& call,
-                     const responder_ptr& rp);
-
-void ping(self_ptr self, const responder_ptr& rp) {
+caf::result<api_response> ping(self_ptr self) {
   auto& hook = self->state.hook;
   auto id = crypto::uuid4();
-  auto body = ping_body(now_seconds());
-  auto rec = std::make_shared<json>(new_record(id, "ping", body, hook.payload_url));
+  auto now = now_seconds();
+  auto body = ping_body(now);
+  auto rec = std::make_shared<record_json>(
+    domain::new_record(id, "ping", body, hook.payload_url, now));
+  auto rp = self->make_response_promise<api_response>();
   ++self->state.sync_in_flight;
-  auto record = [=](const header_list& sent, const http_result& r) {
+  auto record = [=](const header_list& sent, const http_result& r) mutable {
     --self->state.sync_in_flight;
-    apply_result(*rec, sent, r);
-    (*rec)["status"] = succeeded(r) ? "succeeded" : "failed";
-    (*rec)["nextAttemptAt"] = nullptr;
+    domain::apply_result(*rec, sent, r, now_seconds());
+    domain::finish_record(*rec, domain::retry_policy::succeeded(r.code));
     auto seq = next_seq(self);
-    auto out = dump(*rec);
-    store::batch b;
+    auto out = domain::dump_record(*rec);
+    write_batch b;
     b.puts.emplace_back(record_key(self, seq, id), out);
     b.puts.emplace_back(index_key(self, id), seq);
-    try {
-      prune(self, b, 1);
-      self->state.db->write(b);
-    } catch (const store_error&) {
-      return rp->fail(ec::unavailable, "the store failed; retry later");
-    }
-    rp->respond(success::ok, std::move(out));
+    prune(self, b, 1);
+    write(
+      self, std::move(b),
+      [=]() mutable { rp.deliver(api_response{success::ok, out, {}}); },
+      [=](caf::error& err) mutable { rp.deliver(err); });
   };
   if (hook.format == "pulumi_deployments") {
     // Nothing to reach over HTTP: deployments are queued inside hookd, and
@@ -454,68 +431,68 @@ void ping(self_ptr self, const responder_ptr& rp) {
     http_result r;
     r.code = 200;
     r.response_body = R"({"message":"pulumi_deployments webhooks deliver inside hookd; a ping queues no deployment"})";
-    return record({}, r);
+    record({}, r);
+    return rp;
   }
-  http_request req;
-  req.url = hook.payload_url;
-  req.body = body;
-  req.headers = delivery_headers(id, "ping", body, hook.secret, now_seconds());
-  req.timeout = self->state.settings.timeout;
-  auto sent = req.headers;
-  self->request(self->state.delivery, req.timeout + reply_margin, std::move(req))
-    .then([=](http_result& r) { record(sent, r); },
-          [=](caf::error& err) {
-            http_result r;
-            r.error = "delivery client: " + self->system().render(err);
-            record(sent, r);
-          });
+  post(self, id, "ping", body, record);
+  return rp;
 }
 
-void redeliver(self_ptr self, const api_call& call, const responder_ptr& rp) {
+caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
   auto& st = self->state;
-  std::string seq;
-  std::string text;
-  if (!st.db->get(index_key(self, call.item), seq)
-      || !st.db->get(record_key(self, seq, call.item), text))
-    return rp->fail(ec::not_found, "no delivery of event '" + call.item
-                                     + "' to this webhook");
-  auto rec = std::make_shared<json>(json::parse(text));
   auto id = call.item;
+  auto not_found = make_error(ec::not_found, "no delivery of event '" + id
+                                               + "' to this webhook");
+  auto seq = st.setup.db->get(index_key(self, id));
+  if (!seq)
+    return std::move(seq.error());
+  if (!*seq)
+    return not_found;
+  auto text = st.setup.db->get(record_key(self, **seq, id));
+  if (!text)
+    return std::move(text.error());
+  if (!*text)
+    return not_found;
+  auto parsed = record_json::parse(**text, nullptr, false);
+  if (!parsed.is_object())
+    return make_error(ec::internal, "the delivery record is damaged");
+  auto rec = std::make_shared<record_json>(std::move(parsed));
+  auto rp = self->make_response_promise<api_response>();
+  auto record_seq = **seq;
   ++st.sync_in_flight;
   send_attempt(
     self, id, (*rec)["kind"].get<std::string>(),
     (*rec)["payload"].get<std::string>(), 0, true,
-    [=](const header_list& sent, http_result r) {
+    [=](const header_list& sent, http_result r) mutable {
       auto& st = self->state;
       --st.sync_in_flight;
       auto it = st.pending.find(id);
+      auto ok = domain::retry_policy::succeeded(r.code);
       // An unfinished delivery keeps its retries unless this one succeeds.
-      json& target = it != st.pending.end() ? it->second.record : *rec;
-      apply_result(target, sent, r);
-      store::batch b;
-      if (succeeded(r)) {
-        target["status"] = "succeeded";
-        target["nextAttemptAt"] = nullptr;
-      } else if (it == st.pending.end()) {
-        target["status"] = "failed";
-        target["nextAttemptAt"] = nullptr;
-      }
-      auto out = dump(target);
-      b.puts.emplace_back(record_key(self, seq, id), out);
-      if (it != st.pending.end() && succeeded(r)) {
+      record_json& target = it != st.pending.end() ? it->second.record : *rec;
+      domain::apply_result(target, sent, r, now_seconds());
+      if (ok || it == st.pending.end())
+        domain::finish_record(target, ok);
+      auto out = domain::dump_record(target);
+      // The outbox goes first, so an older outcome of the same record
+      // cannot land after this one.
+      auto b = std::move(st.outbox);
+      st.outbox = {};
+      b.puts.emplace_back(record_key(self, record_seq, id), out);
+      std::int64_t finished = st.outbox_finished;
+      st.outbox_finished = 0;
+      if (it != st.pending.end() && ok) {
         b.deletes.push_back(queue_key(self, id));
         st.pending.erase(it);
-        --*st.settings.pending;
+        ++finished;
       }
-      try {
-        // An older outcome of the same record must not land after this one.
-        st.flush();
-        st.db->write(b);
-      } catch (const store_error&) {
-        return rp->fail(ec::unavailable, "the store failed; retry later");
-      }
-      rp->respond(success::ok, std::move(out));
+      tell_registry(self, -finished);
+      write(
+        self, std::move(b),
+        [=]() mutable { rp.deliver(api_response{success::ok, out, {}}); },
+        [=](caf::error& err) mutable { rp.deliver(err); });
     });
+  return rp;
 }
 
 bool parse_limit(const std::string& text, std::size_t& out) {
@@ -530,37 +507,39 @@ bool parse_limit(const std::string& text, std::size_t& out) {
   return out >= 1 && out <= defaults::deliveries_page_max;
 }
 
-void list_deliveries(self_ptr self, const api_call& call,
-                     const responder_ptr& rp) {
+caf::expected<api_response> read_deliveries(self_ptr self,
+                                            const api_call& call) {
   std::size_t limit = 0;
   if (!parse_limit(call.limit, limit))
-    return rp->fail(ec::bad_request,
-                    "'limit' must be a whole number from 1 to "
-                      + std::to_string(defaults::deliveries_page_max));
-  auto prefix = history_prefix(self->state.hook.id);
+    return make_error(ec::bad_request,
+                      "'limit' must be a whole number from 1 to "
+                        + std::to_string(defaults::deliveries_page_max));
+  auto prefix = keys::history_prefix(self->state.hook.id);
   std::string start;
   if (!call.continuation.empty()) {
     if (call.continuation.size() != 16
         || call.continuation.find_first_not_of("0123456789abcdef")
              != std::string::npos)
-      return rp->fail(ec::bad_request, "invalid 'continuationToken'");
+      return make_error(ec::bad_request, "invalid 'continuationToken'");
     // Records are "<seq>/<event id>": start at the last one of this seq.
     start = prefix + call.continuation + "/\xff";
   }
   std::string body;
   std::size_t count = 0;
   std::string next;
-  self->state.db->scan(prefix, start, true,
-                       [&](std::string_view key, std::string_view value) {
-                         if (count == limit) {
-                           next = std::string{key.substr(prefix.size(), 16)};
-                           return false;
-                         }
-                         body += body.empty() ? '[' : ',';
-                         body.append(value.data(), value.size());
-                         ++count;
-                         return true;
-                       });
+  auto err = self->state.setup.db->scan(
+    prefix, start, true, [&](std::string_view key, std::string_view value) {
+      if (count == limit) {
+        next = std::string{key.substr(prefix.size(), 16)};
+        return false;
+      }
+      body += body.empty() ? '[' : ',';
+      body.append(value.data(), value.size());
+      ++count;
+      return true;
+    });
+  if (err)
+    return err;
   body += body.empty() ? "[]" : "]";
   header_list headers;
   if (!next.empty())
@@ -568,63 +547,92 @@ void list_deliveries(self_ptr self, const api_call& call,
                                    + std::to_string(limit)
                                    + "&continuationToken=" + next
                                    + ">; rel=\"next\"");
-  rp->respond(success::ok, std::move(body), std::move(headers));
+  return api_response{success::ok, std::move(body), std::move(headers)};
+}
+
+caf::result<api_response> list_deliveries(self_ptr self, api_call& call) {
+  // What the client reads must include every outcome so far: the outbox is
+  // written first.
+  auto rp = self->make_response_promise<api_response>();
+  flush(self, [=](const caf::error& err) mutable {
+    if (err) {
+      rp.deliver(err);
+      return;
+    }
+    auto page = read_deliveries(self, call);
+    if (page)
+      rp.deliver(std::move(*page));
+    else
+      rp.deliver(page.error());
+  });
+  return rp;
 }
 
 /// Loads the history position and count, and resumes unfinished deliveries.
-void recover(self_ptr self) {
+caf::error recover(self_ptr self) {
   auto& st = self->state;
-  st.db->scan(history_prefix(st.hook.id), {}, false,
-              [&](std::string_view key, std::string_view) {
-                ++st.history_count;
-                auto seq = key.substr(history_prefix(st.hook.id).size(), 16);
-                std::uint64_t n = 0;
-                for (char c : seq)
-                  n = (n << 4)
-                      | static_cast<std::uint64_t>(
-                        c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-                st.last_seq = std::max(st.last_seq, n);
-                return true;
-              });
+  auto& db = *st.setup.db;
+  auto history = keys::history_prefix(st.hook.id);
+  auto err = db.scan(history, {}, false,
+                     [&](std::string_view key, std::string_view) {
+                       ++st.history_count;
+                       st.last_seq = std::max(
+                         st.last_seq,
+                         domain::seq_value(key.substr(history.size(), 16)));
+                       return true;
+                     });
+  if (err)
+    return err;
   std::vector<std::pair<std::string, std::uint32_t>> queue;
-  st.db->scan(queue_prefix(st.hook.id), {}, false,
-              [&](std::string_view key, std::string_view value) {
-                auto marker = json::parse(value, nullptr, false);
-                auto hops = marker.is_object() ? marker.value("hops", 0u) : 0u;
-                queue.emplace_back(
-                  std::string{key.substr(queue_prefix(st.hook.id).size())},
-                  hops);
-                return true;
-              });
+  auto queue_prefix = keys::queue_prefix(st.hook.id);
+  err = db.scan(queue_prefix, {}, false,
+                [&](std::string_view key, std::string_view value) {
+                  auto marker = record_json::parse(value, nullptr, false);
+                  auto hops = marker.is_object() ? marker.value("hops", 0u)
+                                                 : 0u;
+                  queue.emplace_back(
+                    std::string{key.substr(queue_prefix.size())}, hops);
+                  return true;
+                });
+  if (err)
+    return err;
   auto now = now_seconds();
+  write_batch dropped;
   for (auto& [id, hops] : queue) {
-    std::string seq;
-    std::string text;
-    if (!st.db->get(index_key(self, id), seq)
-        || !st.db->get(record_key(self, seq, id), text)) {
-      st.db->write({{}, {queue_key(self, id)}, {}});
-      continue;
+    auto seq = db.get(index_key(self, id));
+    if (!seq)
+      return std::move(seq.error());
+    std::optional<std::string> text;
+    if (*seq) {
+      auto found = db.get(record_key(self, **seq, id));
+      if (!found)
+        return std::move(found.error());
+      text = std::move(*found);
     }
-    auto record = json::parse(text, nullptr, false);
+    auto record = text ? record_json::parse(*text, nullptr, false)
+                       : record_json{};
     if (!record.is_object()) {
-      // A damaged record cannot be delivered again; leave it in the
-      // history rather than crash on every start.
-      st.db->write({{}, {queue_key(self, id)}, {}});
+      // A missing or damaged record cannot be delivered again; leave it in
+      // the history rather than crash on every start.
+      dropped.deletes.push_back(queue_key(self, id));
       continue;
     }
-    queued q{std::move(record), seq, hops};
+    queued q{std::move(record), **seq, hops};
     auto next = q.record["nextAttemptAt"].is_number()
                   ? q.record["nextAttemptAt"].get<std::int64_t>()
                   : now;
     st.pending.emplace(id, std::move(q));
-    ++*st.settings.pending;
     if (next > now)
       self->delayed_send(self, std::chrono::seconds{next - now},
                          atom::retry::value, id);
     else
       st.ready.push_back(id);
   }
+  if (!dropped.empty())
+    write(self, std::move(dropped), [] {}, [](caf::error&) {});
+  tell_registry(self, static_cast<std::int64_t>(st.pending.size()));
   pump(self);
+  return caf::none;
 }
 
 void arm_idle_timer(self_ptr self) {
@@ -632,56 +640,46 @@ void arm_idle_timer(self_ptr self) {
 }
 
 webhook_actor::behavior_type
-webhook_behavior(self_ptr self, webhook hook, store_ptr db,
-                 delivery_actor delivery, ingest_actor ingest,
-                 delivery_settings settings) {
+webhook_behavior(self_ptr self, std::string stored, webhook_setup setup) {
   auto& st = self->state;
-  st.hook = std::move(hook);
-  st.db = std::move(db);
-  st.delivery = std::move(delivery);
-  st.ingest = std::move(ingest);
-  st.settings = std::move(settings);
-  st.draining = st.settings.draining;
-  try {
-    recover(self);
-  } catch (const std::exception&) {
-    // The store failed: what is queued stays on disk, and the registry
-    // spawns this actor again on the next message.
-    self->quit(caf::sec::runtime_error);
+  st.setup = std::move(setup);
+  st.draining = st.setup.draining;
+  st.policy.emplace(st.setup.retry_schedule);
+  // It lives and dies with its registry: a revived registry spawns its
+  // webhooks anew.
+  self->monitor(st.setup.registry);
+  self->set_down_handler([=](caf::down_msg& dm) { self->quit(dm.reason); });
+  auto hook = from_storage_json(stored, *st.setup.sealer);
+  if (!hook) {
+    self->quit(hook.error());
+  } else {
+    st.hook = std::move(*hook);
+    if (auto err = recover(self))
+      // The store failed: what is queued stays on disk, and the registry
+      // spawns this actor again.
+      self->quit(err);
+    else
+      arm_idle_timer(self);
   }
-  arm_idle_timer(self);
   return {
-    [=](api_call& call, responder_ptr& rp) {
+    [=](api_call& call) -> caf::result<api_response> {
       ++self->state.activity;
-      try {
-        // What the client reads must include every outcome so far.
-        self->state.flush();
-        switch (call.op) {
-          case operation::list_deliveries:
-            return list_deliveries(self, call, rp);
-          case operation::ping_hook: return ping(self, rp);
-          case operation::redeliver: return redeliver(self, call, rp);
-          default:
-            return rp->fail(ec::internal, "unexpected request for a webhook");
-        }
-      } catch (const store_error&) {
-        rp->fail(ec::unavailable, "the store failed; retry later");
-      } catch (const std::exception& e) {
-        rp->fail(ec::internal, std::string{"internal error: "} + e.what());
+      switch (call.op) {
+        case operation::list_deliveries: return list_deliveries(self, call);
+        case operation::ping_hook: return ping(self);
+        case operation::redeliver: return redeliver(self, call);
+        default:
+          return make_error(ec::internal, "unexpected request for a webhook");
       }
     },
-    [=](webhook& updated) {
+    [=](atom::update, std::string& text) {
       ++self->state.activity;
-      self->state.hook = std::move(updated);
+      if (auto hook = from_storage_json(text, *self->state.setup.sealer))
+        self->state.hook = std::move(*hook);
     },
     [=](event_batch& batch) -> caf::result<std::size_t> {
       ++self->state.activity;
-      try {
-        return take_events(self, batch);
-      } catch (const std::exception& e) {
-        // The fan-out is tried again; nothing was recorded.
-        return caf::make_error(caf::sec::runtime_error, e.what());
-      }
+      return take_events(self, batch);
     },
     [=](atom::retry, std::string& id) {
       ++self->state.activity;
@@ -694,31 +692,25 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
     [=](atom::deleted) {
       auto& st = self->state;
       st.outbox = {};
-      *st.settings.pending -= static_cast<std::int64_t>(st.pending.size());
       st.pending.clear();
-      store::batch b;
-      b.delete_prefixes = {history_prefix(st.hook.id),
-                           history_index_prefix(st.hook.id),
-                           queue_prefix(st.hook.id)};
-      try {
-        st.db->write(b);
-      } catch (const store_error&) {
-        // Left behind under an id no hook has any more; harmless.
-      }
+      write_batch b;
+      b.delete_prefixes = {keys::history_prefix(st.hook.id),
+                           keys::history_index_prefix(st.hook.id),
+                           keys::queue_prefix(st.hook.id)};
+      // Sent after every earlier write of this actor, so nothing it wrote
+      // late outlives the hook.
+      caf::anon_send(st.setup.writer, atom::write::value, std::move(b));
+      self->send(st.setup.deployments, atom::forget::value, st.hook.id);
       self->quit();
     },
     [=](atom::flush) {
       self->state.flush_scheduled = false;
-      try {
-        self->state.flush();
-      } catch (const store_error&) {
-        // Kept in the outbox; the next flush tries again.
-        self->state.flush_scheduled = true;
-        self->delayed_send(self, outbox_delay, atom::flush::value);
-      }
+      flush(self, [](const caf::error&) {
+        // Outcomes lost with a failed write only cause a redelivery.
+      });
     },
     [=](atom::crash) {
-      if (self->state.settings.testing)
+      if (self->state.setup.testing)
         throw std::runtime_error("crash requested by a test");
     },
     [=](atom::idle) {
@@ -726,7 +718,7 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
       // Stop only when idle and owing nothing: the registry spawns this
       // actor again on demand.
       if (st.activity == 0 && st.pending.empty() && st.in_flight == 0
-          && st.sync_in_flight == 0) {
+          && st.sync_in_flight == 0 && st.outbox.empty()) {
         self->quit();
         return;
       }
@@ -738,23 +730,9 @@ webhook_behavior(self_ptr self, webhook hook, store_ptr db,
 
 } // namespace
 
-std::string history_prefix(const std::string& hook_id) {
-  return "h/" + hook_id + "/";
-}
-
-std::string history_index_prefix(const std::string& hook_id) {
-  return "hx/" + hook_id + "/";
-}
-
-std::string queue_prefix(const std::string& hook_id) {
-  return "q/" + hook_id + "/";
-}
-
-webhook_actor spawn_webhook(caf::actor_system& sys, webhook hook, store_ptr db,
-                            delivery_actor delivery, ingest_actor ingest,
-                            delivery_settings settings) {
-  return sys.spawn(webhook_behavior, std::move(hook), std::move(db),
-                   std::move(delivery), std::move(ingest), std::move(settings));
+webhook_actor spawn_webhook(caf::actor_system& sys, std::string stored,
+                            webhook_setup setup) {
+  return sys.spawn(webhook_behavior, std::move(stored), std::move(setup));
 }
 
 } // namespace hookd

@@ -48,9 +48,9 @@ std::string env_name(const std::string& key) {
 }
 
 bool apply(config& cfg, const std::string& key, const std::string& value,
-           const std::string& origin, failure& err) {
+           const std::string& origin, caf::error& err) {
   auto bad = [&](const std::string& why) {
-    err = {ec::bad_request, "invalid setting " + origin + ": " + why};
+    err = make_error(ec::bad_request, "invalid setting " + origin + ": " + why);
     return false;
   };
   if (key == "bind") {
@@ -113,7 +113,7 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
       return bad("expected a positive number, got '" + value + "'");
     cfg.max_pending = n;
   } else {
-    err = {ec::bad_request, "unknown setting " + origin};
+    err = make_error(ec::bad_request, "unknown setting " + origin);
     return false;
   }
   return true;
@@ -171,8 +171,9 @@ bool parse_duration_list(const std::string& text,
   return true;
 }
 
-bool load_config(const std::string& path, const env_lookup& env, config& out,
-                 failure& err) {
+caf::expected<config> load_config(const std::string& path,
+                                  const env_lookup& env) {
+  caf::error err;
   config cfg;
   cfg.bind = defaults::bind;
   cfg.http_port = defaults::http_port;
@@ -186,8 +187,8 @@ bool load_config(const std::string& path, const env_lookup& env, config& out,
   if (!path.empty()) {
     std::ifstream in{path};
     if (!in) {
-      err = {ec::bad_request, "cannot read config file '" + path + "'"};
-      return false;
+      return make_error(ec::bad_request,
+                        "cannot read config file '" + path + "'");
     }
     std::string line;
     int lineno = 0;
@@ -199,23 +200,21 @@ bool load_config(const std::string& path, const env_lookup& env, config& out,
       auto eq = t.find('=');
       auto where = path + ":" + std::to_string(lineno);
       if (eq == std::string::npos) {
-        err = {ec::bad_request,
-               where + ": expected 'key = value', got '" + t + "'"};
-        return false;
+        return make_error(ec::bad_request,
+                          where + ": expected 'key = value', got '" + t + "'");
       }
       auto key = trim(t.substr(0, eq));
       if (!apply(cfg, key, trim(t.substr(eq + 1)), key + " (" + where + ")",
                  err))
-        return false;
+        return err;
     }
   }
   for (const char* key : setting_keys) {
     auto name = env_name(key);
     if (auto v = env(name); v && !apply(cfg, key, trim(*v), name, err))
-      return false;
+      return err;
   }
-  out = std::move(cfg);
-  return true;
+  return cfg;
 }
 
 } // namespace hookd

@@ -54,13 +54,13 @@ ordered_json derived_fields(const event_info& ev) {
   return j;
 }
 
-bool fail(failure& err, std::string message) {
-  err = {ec::bad_request, std::move(message)};
+bool fail(caf::error& err, std::string message) {
+  err = make_error(ec::bad_request, std::move(message));
   return false;
 }
 
 bool optional_name(const ordered_json& j, const char* field, std::string& out,
-                   failure& err) {
+                   caf::error& err) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null())
     return true;
@@ -96,7 +96,7 @@ std::string render_body(const event& ev, const ordered_json* user,
 }
 
 bool parse_one(const ordered_json& j, const std::string& org, event& ev,
-               failure& err) {
+               caf::error& err) {
   if (!j.is_object())
     return fail(err, "an event must be a JSON object");
   auto name = j.find("event");
@@ -175,24 +175,29 @@ bool valid_uuid(std::string_view id) {
   return true;
 }
 
-bool parse_events(std::string_view body, const std::string& org,
-                  std::size_t max_batch, std::vector<event>& out, bool& batch,
-                  failure& err) {
+caf::expected<parsed_events> parse_events(std::string_view body,
+                                          const std::string& org,
+                                          std::size_t max_batch) {
+  caf::error err;
   ordered_json j;
   try {
     j = ordered_json::parse(body.begin(), body.end());
   } catch (const ordered_json::parse_error& e) {
-    return fail(err, malformed_json(e));
+    return make_error(ec::bad_request, malformed_json(e));
   }
-  out.clear();
+  parsed_events parsed;
+  auto& out = parsed.events;
+  auto& batch = parsed.batch;
   batch = j.is_array();
   if (!batch && !j.is_object())
-    return fail(err, "the body must be an event object or an array of them");
+    return make_error(ec::bad_request,
+                      "the body must be an event object or an array of them");
   if (batch && j.empty())
-    return fail(err, "the batch is empty");
+    return make_error(ec::bad_request, "the batch is empty");
   if (batch && j.size() > max_batch)
-    return fail(err, "a batch holds at most " + std::to_string(max_batch)
-                       + " events");
+    return make_error(ec::bad_request, "a batch holds at most "
+                                         + std::to_string(max_batch)
+                                         + " events");
   auto now = now_seconds();
   auto add = [&](const ordered_json& item) {
     event ev;
@@ -204,15 +209,16 @@ bool parse_events(std::string_view body, const std::string& org,
     out.push_back(std::move(ev));
     return true;
   };
-  if (!batch)
-    return add(j);
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    if (!add(j[i])) {
-      err.message = "event " + std::to_string(i) + ": " + err.message;
-      return false;
-    }
+  if (!batch) {
+    if (!add(j))
+      return err;
+    return parsed;
   }
-  return true;
+  for (std::size_t i = 0; i < j.size(); ++i)
+    if (!add(j[i]))
+      return make_error(ec::bad_request,
+                        "event " + std::to_string(i) + ": " + message_of(err));
+  return parsed;
 }
 
 event make_event(const std::string& name, const std::string& org,

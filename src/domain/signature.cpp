@@ -1,9 +1,24 @@
 #include "hookd/signature.hpp"
 
+#include <algorithm>
+#include <strings.h>
+
+#include "hookd/delivery.hpp"
+
 #include "hookd/crypto.hpp"
 #include "hookd/defaults.hpp"
 
 namespace hookd {
+
+std::string header_block(header_list headers) {
+  std::stable_sort(headers.begin(), headers.end(), [](auto& a, auto& b) {
+    return strcasecmp(a.first.c_str(), b.first.c_str()) < 0;
+  });
+  std::string out;
+  for (const auto& [name, value] : headers)
+    out += name + ": " + value + "\r\n";
+  return out;
+}
 
 std::string pulumi_signature(const std::string& secret,
                              const std::string& body) {

@@ -21,12 +21,12 @@ constexpr const char* remove_secret = "__remove-secret";
 constexpr const char* formats[] = {"raw", "slack", "ms_teams",
                                    "pulumi_deployments"};
 
-bool fail(failure& err, std::string message) {
-  err = {ec::bad_request, std::move(message)};
+bool fail(caf::error& err, std::string message) {
+  err = make_error(ec::bad_request, std::move(message));
   return false;
 }
 
-bool parse_object(std::string_view body, json& out, failure& err) {
+bool parse_object(std::string_view body, json& out, caf::error& err) {
   try {
     out = json::parse(body.begin(), body.end());
   } catch (const json::parse_error& e) {
@@ -39,7 +39,7 @@ bool parse_object(std::string_view body, json& out, failure& err) {
 
 /// Reads an optional string field; null counts as absent.
 bool optional_string(const json& j, const char* field, std::string& out,
-                     bool& present, failure& err) {
+                     bool& present, caf::error& err) {
   present = false;
   auto it = j.find(field);
   if (it == j.end() || it->is_null())
@@ -52,7 +52,7 @@ bool optional_string(const json& j, const char* field, std::string& out,
 }
 
 bool optional_bool(const json& j, const char* field, bool& out,
-                   failure& err) {
+                   caf::error& err) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) {
     out = false;
@@ -65,7 +65,7 @@ bool optional_bool(const json& j, const char* field, bool& out,
 }
 
 bool string_list(const json& j, const char* field,
-                 std::vector<std::string>& out, failure& err) {
+                 std::vector<std::string>& out, caf::error& err) {
   out.clear();
   auto it = j.find(field);
   if (it == j.end() || it->is_null())
@@ -162,7 +162,7 @@ bool valid_stack_ref(std::string_view ref) {
   });
 }
 
-bool check_scope_fields(const json& j, const scope& where, failure& err) {
+bool check_scope_fields(const json& j, const scope& where, caf::error& err) {
   auto check = [&](const char* field, const std::string& expected,
                    const char* what) {
     std::string value;
@@ -190,7 +190,7 @@ bool check_scope_fields(const json& j, const scope& where, failure& err) {
 }
 
 /// The fields that a create and a PATCH both replace.
-bool read_replaced_fields(const json& j, webhook& hook, failure& err) {
+bool read_replaced_fields(const json& j, webhook& hook, caf::error& err) {
   bool present = false;
   hook.display_name.clear();
   if (!optional_string(j, "displayName", hook.display_name, present, err))
@@ -203,7 +203,7 @@ bool read_replaced_fields(const json& j, webhook& hook, failure& err) {
          && string_list(j, "groups", hook.groups, err);
 }
 
-bool read_format(const json& j, webhook& hook, failure& err) {
+bool read_format(const json& j, webhook& hook, caf::error& err) {
   std::string format;
   bool present = false;
   if (!optional_string(j, "format", format, present, err))
@@ -219,7 +219,7 @@ bool read_format(const json& j, webhook& hook, failure& err) {
   return true;
 }
 
-bool read_secret(const json& j, webhook& hook, failure& err) {
+bool read_secret(const json& j, webhook& hook, caf::error& err) {
   std::string secret;
   bool present = false;
   if (!optional_string(j, "secret", secret, present, err))
@@ -238,7 +238,7 @@ bool read_secret(const json& j, webhook& hook, failure& err) {
 }
 
 /// Checks a complete webhook against every rule that spans fields.
-bool validate(const webhook& hook, const webhook_rules& rules, failure& err) {
+bool validate(const webhook& hook, const webhook_rules& rules, caf::error& err) {
   if (hook.display_name.empty())
     return fail(err, "'displayName' is required");
   if (utf8_length(hook.display_name) > defaults::display_name_max)
@@ -310,6 +310,22 @@ ordered_json response_object(const webhook& hook) {
 
 } // namespace
 
+credential credential_of_token(std::string_view token) {
+  credential out;
+  if (token.empty())
+    return out;
+  out.digest = crypto::sha256_hex(token);
+  // The id part selects the candidate token; the digest decides.
+  std::string_view prefix = defaults::token_prefix;
+  if (token.rfind(prefix, 0) == 0) {
+    auto rest = token.substr(prefix.size());
+    auto sep = rest.find('_');
+    if (sep != std::string_view::npos)
+      out.token_id = std::string{rest.substr(0, sep)};
+  }
+  return out;
+}
+
 std::string scope::key() const {
   switch (kind) {
     case scope_kind::org: return "o/" + org;
@@ -363,37 +379,39 @@ bool valid_path_name(std::string_view name) {
   });
 }
 
-bool parse_create(std::string_view body, const scope& where,
-                  const webhook_rules& rules, webhook& out, failure& err) {
+caf::expected<webhook> parse_create(std::string_view body, const scope& where,
+                                    const webhook_rules& rules) {
+  caf::error err;
   json j;
   if (!parse_object(body, j, err) || !check_scope_fields(j, where, err))
-    return false;
+    return err;
   webhook hook;
   hook.where = where;
   bool present = false;
   if (!optional_string(j, "name", hook.name, present, err))
-    return false;
+    return err;
   if (!hook.name.empty() && !valid_hook_name(hook.name))
-    return fail(err, "'name' must be 1 to 32 letters, digits, '.', '_' or "
-                     "'-' (and not '.' or '..')");
+    return make_error(ec::bad_request,
+                      "'name' must be 1 to 32 letters, digits, '.', '_' or "
+                      "'-' (and not '.' or '..')");
   if (!read_replaced_fields(j, hook, err) || !read_format(j, hook, err)
       || !read_secret(j, hook, err) || !validate(hook, rules, err))
-    return false;
-  out = std::move(hook);
-  return true;
+    return err;
+  return hook;
 }
 
-bool apply_update(std::string_view body, const webhook_rules& rules,
-                  webhook& hook, failure& err) {
+caf::expected<webhook> apply_update(std::string_view body,
+                                    const webhook_rules& rules,
+                                    const webhook& hook) {
+  caf::error err;
   json j;
   if (!parse_object(body, j, err) || !check_scope_fields(j, hook.where, err))
-    return false;
+    return err;
   webhook next = hook;
   if (!read_replaced_fields(j, next, err) || !read_format(j, next, err)
       || !read_secret(j, next, err) || !validate(next, rules, err))
-    return false;
-  hook = std::move(next);
-  return true;
+    return err;
+  return next;
 }
 
 std::string response_json(const webhook& hook) {
@@ -425,37 +443,67 @@ std::string storage_json(const webhook& hook, const crypto::sealer& sealer) {
   return j.dump();
 }
 
-bool from_storage_json(std::string_view text, const crypto::sealer& sealer,
-                       webhook& out) {
+namespace {
+
+/// The fields of a stored webhook, everything but its sealed secret.
+webhook read_stored(const json& j) {
+  webhook hook;
+  hook.id = j.at("id").get<std::string>();
+  hook.where.kind = static_cast<scope_kind>(j.at("kind").get<int>());
+  hook.where.org = j.at("org").get<std::string>();
+  hook.where.project = j.at("project").get<std::string>();
+  hook.where.name = j.at("scope").get<std::string>();
+  hook.name = j.at("name").get<std::string>();
+  hook.display_name = j.at("displayName").get<std::string>();
+  hook.payload_url = j.at("payloadUrl").get<std::string>();
+  hook.active = j.at("active").get<bool>();
+  hook.format = j.at("format").get<std::string>();
+  hook.filters = j.at("filters").get<std::vector<std::string>>();
+  hook.groups = j.at("groups").get<std::vector<std::string>>();
+  hook.created_at = j.value("createdAt", std::int64_t{0});
+  return hook;
+}
+
+caf::error damaged() {
+  return make_error(ec::internal, "a stored webhook cannot be read (was the "
+                                  "master key changed?)");
+}
+
+} // namespace
+
+caf::expected<webhook> from_storage_json(std::string_view text,
+                                         const crypto::sealer& sealer) {
   try {
     auto j = json::parse(text.begin(), text.end());
-    webhook hook;
-    hook.id = j.at("id").get<std::string>();
-    hook.where.kind = static_cast<scope_kind>(j.at("kind").get<int>());
-    hook.where.org = j.at("org").get<std::string>();
-    hook.where.project = j.at("project").get<std::string>();
-    hook.where.name = j.at("scope").get<std::string>();
-    hook.name = j.at("name").get<std::string>();
-    hook.display_name = j.at("displayName").get<std::string>();
-    hook.payload_url = j.at("payloadUrl").get<std::string>();
-    hook.active = j.at("active").get<bool>();
-    hook.format = j.at("format").get<std::string>();
-    hook.filters = j.at("filters").get<std::vector<std::string>>();
-    hook.groups = j.at("groups").get<std::vector<std::string>>();
-    hook.created_at = j.value("createdAt", std::int64_t{0});
+    auto hook = read_stored(j);
     if (auto it = j.find("sealedSecret"); it != j.end()) {
       auto sealed = crypto::from_base64(it->get<std::string>());
       if (!sealed)
-        return false;
+        return damaged();
       auto secret = sealer.open(*sealed, hook.id);
       if (!secret)
-        return false;
+        return damaged();
       hook.secret = std::move(*secret);
     }
-    out = std::move(hook);
-    return true;
+    return hook;
   } catch (const json::exception&) {
-    return false;
+    return damaged();
+  }
+}
+
+caf::expected<webhook_summary> summary_from_storage(std::string_view text) {
+  try {
+    auto hook = read_stored(json::parse(text.begin(), text.end()));
+    webhook_summary out;
+    out.filters = hook.filter_mask();
+    out.groups = hook.group_mask();
+    out.where = std::move(hook.where);
+    out.name = std::move(hook.name);
+    out.id = std::move(hook.id);
+    out.active = hook.active;
+    return out;
+  } catch (const json::exception&) {
+    return damaged();
   }
 }
 

@@ -1,6 +1,10 @@
 // The HTTP front end: the only translation unit that includes RESTinio.
-// A route handler parses the request line, wraps the request in a responder
-// and hands both to the access actor; it never waits for an actor.
+// A route handler parses the request line and hands the call, with the
+// connection's reply handle, to a bridge actor; the bridge requests an
+// answer from the node's entry actor with a deadline and writes it back.
+// The connection never goes further than the bridge, and every request gets
+// exactly one answer: the actors' value, or 503 with Retry-After when an
+// actor fails or the deadline passes.
 #include "hookd/http.hpp"
 
 #include <algorithm>
@@ -8,7 +12,12 @@
 #include <iostream>
 #include <thread>
 
+#include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <restinio/all.hpp>
 
@@ -52,34 +61,44 @@ void send_error(const restinio::request_handle_t& req, int status,
 }
 
 /// Answers one request exactly once, from whichever thread finishes it. If
-/// the request is dropped unanswered (an actor died holding it), the
-/// destructor answers 503 so no client waits for a reply that cannot come.
-class http_responder final : public responder {
+/// the request is dropped unanswered (the actor system went away holding
+/// it), the destructor answers 503, so no client waits for a reply that
+/// cannot come.
+class http_reply {
 public:
-  explicit http_responder(restinio::request_handle_t req)
-    : req_(std::move(req)) {
+  explicit http_reply(restinio::request_handle_t req) : req_(std::move(req)) {
   }
 
-  ~http_responder() override {
+  ~http_reply() {
+    fail(make_error(ec::unavailable,
+                    "the request was lost inside hookd (a component "
+                    "restarted); it is safe to retry"));
+  }
+
+  void respond(api_response r) {
     if (!answered_.exchange(true))
-      send_error(req_, 503,
-                 "the request was lost inside hookd (a component restarted); "
-                 "it is safe to retry");
+      send(req_, http::status_of(r.status), std::move(r.body), r.headers);
   }
 
-  void respond(success status, std::string json_body,
-               header_list headers) override {
-    if (!answered_.exchange(true))
-      send(req_, http::status_of(status), std::move(json_body), headers);
-  }
-
-  void fail(failure err) override {
+  void fail(const caf::error& err) {
     if (answered_.exchange(true))
       return;
+    auto status = http::status_of(code_of(err));
     header_list headers;
-    if (err.retry_after > 0)
-      headers.emplace_back("Retry-After", std::to_string(err.retry_after));
-    send_error(req_, http::status_of(err.code), err.message, headers);
+    if (status == 429 || status == 503)
+      headers.emplace_back("Retry-After",
+                           std::to_string(defaults::retry_after_seconds));
+    send_error(req_, status, message_of(err), headers);
+  }
+
+  void text(std::string body) {
+    if (answered_.exchange(true))
+      return;
+    req_->create_response()
+      .append_header(restinio::http_field::content_type,
+                     "text/plain; version=0.0.4")
+      .set_body(std::move(body))
+      .done();
   }
 
 private:
@@ -87,17 +106,92 @@ private:
   std::atomic<bool> answered_{false};
 };
 
+using reply_ptr = std::shared_ptr<http_reply>;
+
+} // namespace
+} // namespace hookd
+
+// A live connection: it never leaves this file's bridge actors.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::reply_ptr)
+
+namespace hookd {
+namespace {
+
+/// How long an API call may take inside hookd before its client gets 503.
+caf::timespan deadline_of(const config& cfg, operation op) {
+  auto base = std::chrono::duration_cast<caf::timespan>(
+    defaults::request_timeout);
+  // Ping and redeliver answer after a delivery attempt: leave it room.
+  if (op == operation::ping_hook || op == operation::redeliver)
+    return base + std::chrono::duration_cast<caf::timespan>(cfg.delivery_timeout);
+  return base;
+}
+
+struct bridge_state {
+  static inline const char* name = "hookd.http-bridge";
+  access_actor entry;
+};
+
+/// Carries requests from the I/O threads into the actor system and answers
+/// back: the only actor that sees a connection.
+caf::behavior bridge(caf::stateful_actor<bridge_state>* self, node_actor node,
+                     config cfg) {
+  self->set_down_handler([=](caf::down_msg&) { self->state.entry = nullptr; });
+  auto forward = [=](api_call call, reply_ptr reply) {
+    auto deadline = deadline_of(cfg, call.op);
+    self->request(self->state.entry, deadline, std::move(call))
+      .then([=](api_response& r) { reply->respond(std::move(r)); },
+            [=](caf::error& err) { reply->fail(err); });
+  };
+  return {
+    [=](api_call& call, reply_ptr& reply) {
+      if (self->state.entry)
+        return forward(std::move(call), std::move(reply));
+      // The entry actor is (re)starting: ask the node for the current one.
+      self
+        ->request(node, deadline_of(cfg, operation::list_hooks),
+                  atom::entry::value)
+        .then(
+          [=](access_actor& entry) {
+            if (self->state.entry != entry) {
+              self->state.entry = entry;
+              self->monitor(entry);
+            }
+            forward(std::move(call), reply);
+          },
+          [=](caf::error& err) { reply->fail(err); });
+    },
+    [=](atom::health, reply_ptr& reply) {
+      self->request(node, deadline_of(cfg, operation::list_hooks),
+                    atom::health::value)
+        .then([=](api_response& r) { reply->respond(std::move(r)); },
+              [=](caf::error& err) { reply->fail(err); });
+    },
+    [=](atom::metrics, reply_ptr& reply) {
+      self->request(node, deadline_of(cfg, operation::list_hooks),
+                    atom::metrics::value)
+        .then([=](std::string& text) { reply->text(std::move(text)); },
+              [=](caf::error& err) { reply->fail(err); });
+    },
+  };
+}
+
 } // namespace
 
-bool serve_http(const config& cfg, const http_node& node) {
+bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
+                const std::function<void()>& stop) {
   asio::io_context ioctx;
   std::atomic<bool> closing{false};
-  auto access = node.access;
-  auto healthy = node.healthy;
-  auto metrics = node.metrics;
+  std::vector<caf::actor> bridges;
+  for (std::size_t i = 0; i < io_threads; ++i)
+    bridges.push_back(sys.spawn(bridge, node, cfg));
+  std::atomic<std::size_t> next_bridge{0};
+  auto pick = [&]() -> const caf::actor& {
+    return bridges[next_bridge.fetch_add(1, std::memory_order_relaxed)
+                   % bridges.size()];
+  };
 
-  auto handler = [access, healthy, metrics,
-                  &closing](restinio::request_handle_t req) {
+  auto handler = [&](restinio::request_handle_t req) {
     if (closing.load()) {
       send_error(req, 503, "hookd is shutting down",
                  {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
@@ -118,19 +212,13 @@ bool serve_http(const config& cfg, const http_node& node) {
         send_error(req, 400, route.message);
         return restinio::request_accepted();
       case target::healthz:
-        if (healthy())
-          send(req, 200, R"({"status":"ok"})");
-        else
-          send_error(req, 503, "the store is not answering");
+        caf::anon_send(pick(), atom::health::value,
+                       std::make_shared<http_reply>(req));
         return restinio::request_accepted();
-      case target::metrics: {
-        req->create_response()
-          .append_header(restinio::http_field::content_type,
-                         "text/plain; version=0.0.4")
-          .set_body(metrics())
-          .done();
+      case target::metrics:
+        caf::anon_send(pick(), atom::metrics::value,
+                       std::make_shared<http_reply>(req));
         return restinio::request_accepted();
-      }
       case target::api: break;
     }
     if (req->body().size() > defaults::max_body_bytes) {
@@ -140,10 +228,11 @@ bool serve_http(const config& cfg, const http_node& node) {
       return restinio::request_accepted();
     }
     route.call.body = req->body();
-    route.call.credential = http::credential_of(
-      head.get_field_or(restinio::http_field::authorization, ""));
-    auto r = std::make_shared<http_responder>(req);
-    caf::anon_send(access, std::move(route.call), responder_ptr{std::move(r)});
+    // The token itself stays here: the actors get its digest.
+    route.call.who = credential_of_token(http::credential_of(
+      head.get_field_or(restinio::http_field::authorization, "")));
+    caf::anon_send(pick(), std::move(route.call),
+                   std::make_shared<http_reply>(req));
     return restinio::request_accepted();
   };
 
@@ -159,10 +248,10 @@ bool serve_http(const config& cfg, const http_node& node) {
       settings.address(cfg.bind)
         .port(cfg.http_port)
         .incoming_http_msg_limits(limits)
-        // Ping and redeliver answer after a delivery attempt: leave room.
-        .handle_request_timeout(std::max<std::chrono::steady_clock::duration>(
-          defaults::request_timeout * 2,
-          cfg.delivery_timeout + defaults::request_timeout))
+        // Later than any actor deadline: hookd answers 503 itself first.
+        .handle_request_timeout(std::chrono::duration_cast<
+                                  std::chrono::steady_clock::duration>(
+          deadline_of(cfg, operation::ping_hook) + defaults::request_timeout))
         .read_next_http_message_timelimit(std::chrono::seconds{60})
         .request_handler(handler)
         .acceptor_post_bind_hook([&port](asio::ip::tcp::acceptor& acceptor) {
@@ -179,7 +268,12 @@ bool serve_http(const config& cfg, const http_node& node) {
     closing = true;
     // Drain off the I/O threads, which keep answering 503 meanwhile.
     drainer = std::thread{[&] {
-      node.drain();
+      caf::scoped_actor self{sys};
+      auto deadline = std::chrono::duration_cast<caf::timespan>(
+        cfg.shutdown_timeout);
+      self->request(node, deadline + std::chrono::seconds{1},
+                    atom::drain::value, deadline)
+        .receive([](bool) {}, [](caf::error&) {});
       asio::post(ioctx, [&] {
         server.close_async([&] { ioctx.stop(); },
                            [&](std::exception_ptr) { ioctx.stop(); });
@@ -210,9 +304,12 @@ bool serve_http(const config& cfg, const http_node& node) {
     t.join();
   if (drainer.joinable())
     drainer.join();
-  // Actors may still hold responders; stop them while the I/O context
-  // exists, then flush the answers they wrote on their way out.
-  node.stop();
+  // Actors may still hold replies; stop them while the I/O context exists,
+  // then flush the answers they wrote on their way out.
+  for (auto& b : bridges)
+    caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+  bridges.clear();
+  stop();
   ioctx.restart();
   ioctx.poll();
   return ok;

@@ -1,12 +1,5 @@
-// The RocksDB store. Key layout (every key starts with a one-letter table):
-//
-//   c/<scope key>/<hook name>   webhook configuration (secret sealed)
-//   h/<hook id>/<seq>           a webhook's delivery records
-//   t/<token id>                an organization token (hash only)
-//   m/<name>                    node metadata, e.g. m/admin-token
-//
-// Scope keys are "o/<org>", "s/<org>/<project>/<stack>", "e/<org>/<project>/<env>";
-// names never contain '/', so a scope's hooks are exactly one key prefix.
+// The RocksDB store: the only translation unit that includes RocksDB. The
+// key layout is in include/hookd/keys.hpp.
 #include "hookd/store.hpp"
 
 #include <filesystem>
@@ -27,9 +20,8 @@ rocksdb::Slice slice(std::string_view s) {
   return {s.data(), s.size()};
 }
 
-void check(const rocksdb::Status& st) {
-  if (!st.ok())
-    throw store_error(st.ToString());
+caf::error failed(const rocksdb::Status& st) {
+  return make_error(ec::unavailable, "the store failed: " + st.ToString());
 }
 
 /// The first key after every key that starts with `prefix`.
@@ -52,43 +44,47 @@ public:
     write_.sync = sync;
   }
 
-  bool get(std::string_view key, std::string& value) override {
+  caf::expected<std::optional<std::string>>
+  get(std::string_view key) override {
+    std::string value;
     auto st = db_->Get(rocksdb::ReadOptions{}, slice(key), &value);
     if (st.IsNotFound())
-      return false;
-    check(st);
-    return true;
+      return std::optional<std::string>{};
+    if (!st.ok())
+      return failed(st);
+    return std::optional<std::string>{std::move(value)};
   }
 
-  void put(std::string_view key, std::string_view value) override {
-    check(db_->Put(write_, slice(key), slice(value)));
-  }
-
-  void write(const batch& b) override {
+  caf::error commit(const std::vector<write_batch>& group) override {
     rocksdb::WriteBatch wb;
-    for (const auto& prefix : b.delete_prefixes) {
-      auto end = prefix_end(prefix);
-      check(wb.DeleteRange(slice(prefix), slice(end)));
+    for (const auto& b : group) {
+      for (const auto& prefix : b.delete_prefixes) {
+        auto end = prefix_end(prefix);
+        if (auto st = wb.DeleteRange(slice(prefix), slice(end)); !st.ok())
+          return failed(st);
+      }
+      for (const auto& key : b.deletes)
+        if (auto st = wb.Delete(slice(key)); !st.ok())
+          return failed(st);
+      for (const auto& [key, value] : b.puts)
+        if (auto st = wb.Put(slice(key), slice(value)); !st.ok())
+          return failed(st);
     }
-    for (const auto& key : b.deletes)
-      check(wb.Delete(slice(key)));
-    for (const auto& [key, value] : b.puts)
-      check(wb.Put(slice(key), slice(value)));
-    check(db_->Write(write_, &wb));
+    if (auto st = db_->Write(write_, &wb); !st.ok())
+      return failed(st);
+    return caf::none;
   }
 
-  void scan(std::string_view prefix, std::string_view start, bool reverse,
-            const std::function<bool(std::string_view, std::string_view)>&
-              visit) override {
+  caf::error scan(std::string_view prefix, std::string_view start,
+                  bool reverse, const visitor& visit) override {
     rocksdb::ReadOptions ro;
     std::string upper = prefix_end(std::string{prefix});
     rocksdb::Slice upper_slice{upper};
     if (!upper.empty())
       ro.iterate_upper_bound = &upper_slice;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro)};
-    if (!reverse) {
-      it->Seek(slice(start.empty() ? prefix : start));
-      for (; it->Valid(); it->Next()) {
+    auto visit_all = [&](auto step) {
+      for (; it->Valid(); step()) {
         auto k = it->key();
         if (!k.starts_with(slice(prefix)))
           break;
@@ -96,21 +92,24 @@ public:
                    {it->value().data(), it->value().size()}))
           break;
       }
+    };
+    if (!reverse) {
+      it->Seek(slice(start.empty() ? prefix : start));
+      visit_all([&] { it->Next(); });
     } else {
       if (start.empty())
         it->SeekToLast();
       else
         it->SeekForPrev(slice(start));
-      for (; it->Valid(); it->Prev()) {
-        auto k = it->key();
-        if (!k.starts_with(slice(prefix)))
-          break;
-        if (!visit({k.data(), k.size()},
-                   {it->value().data(), it->value().size()}))
-          break;
-      }
+      visit_all([&] { it->Prev(); });
     }
-    check(it->status());
+    if (!it->status().ok())
+      return failed(it->status());
+    return caf::none;
+  }
+
+  std::uint64_t sequence() override {
+    return db_->GetLatestSequenceNumber();
   }
 
   bool healthy() override {
@@ -126,15 +125,13 @@ private:
 
 } // namespace
 
-std::unique_ptr<store> store::open(const std::string& dir, bool sync,
-                                   failure& err) {
+caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
+                                                  bool sync) {
   std::error_code fs_err;
   std::filesystem::create_directories(dir, fs_err);
-  if (fs_err) {
-    err = {ec::internal,
-           "cannot create data directory '" + dir + "': " + fs_err.message()};
-    return nullptr;
-  }
+  if (fs_err)
+    return make_error(ec::internal, "cannot create data directory '" + dir
+                                      + "': " + fs_err.message());
   rocksdb::Options options;
   options.create_if_missing = true;
   // Small values, point reads and prefix scans: a bloom filter and a
@@ -150,12 +147,11 @@ std::unique_ptr<store> store::open(const std::string& dir, bool sync,
   options.keep_log_file_num = 3;
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(options, dir + "/db", &raw);
-  if (!st.ok()) {
-    err = {ec::internal,
-           "cannot open the store in '" + dir + "': " + st.ToString()};
-    return nullptr;
-  }
-  return std::make_unique<rocks_store>(std::unique_ptr<rocksdb::DB>{raw}, sync);
+  if (!st.ok())
+    return make_error(ec::internal,
+                      "cannot open the store in '" + dir + "': " + st.ToString());
+  return std::shared_ptr<store>{
+    std::make_shared<rocks_store>(std::unique_ptr<rocksdb::DB>{raw}, sync)};
 }
 
 } // namespace hookd

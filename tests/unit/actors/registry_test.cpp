@@ -1,17 +1,19 @@
-// The registry and webhook actors in a real actor system over a real store.
-#include <condition_variable>
+// The node, its registries and webhook actors in a real actor system over a
+// real store: answers as values, supervision of webhook actors and of the
+// node's components.
 #include <filesystem>
-#include <mutex>
+#include <thread>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
+#include "hookd/defaults.hpp"
 #include "hookd/node.hpp"
+#include "hookd/type_ids.hpp"
 
 using namespace hookd;
 using namespace std::chrono_literals;
@@ -20,47 +22,15 @@ namespace {
 
 constexpr const char* admin = "test-admin-token-0123456789";
 
-/// Records the one answer to a request.
+/// One answer: a status (2xx, or the HTTP status of the error) and a body.
 struct answer {
-  std::mutex mtx;
-  std::condition_variable cv;
-  bool done = false;
-  int status = 0; ///< success as 2xx, or the error code
+  int status = 0;
   std::string body;
-  header_list headers;
 };
 
-class recorder final : public responder {
-public:
-  explicit recorder(std::shared_ptr<answer> a) : a_(std::move(a)) {
-  }
-  ~recorder() override {
-    finish(-1, "dropped", {});
-  }
-  void respond(success s, std::string body, header_list h) override {
-    static const int codes[] = {200, 201, 202, 204};
-    finish(codes[static_cast<int>(s)], std::move(body), std::move(h));
-  }
-  void fail(failure err) override {
-    finish(1000 + static_cast<int>(err.code), std::move(err.message), {});
-  }
-
-private:
-  void finish(int status, std::string body, header_list h) {
-    std::lock_guard<std::mutex> guard{a_->mtx};
-    if (a_->done)
-      return;
-    a_->done = true;
-    a_->status = status;
-    a_->body = std::move(body);
-    a_->headers = std::move(h);
-    a_->cv.notify_all();
-  }
-  std::shared_ptr<answer> a_;
-};
-
-int error_status(ec code) {
-  return 1000 + static_cast<int>(code);
+int http_status(success s) {
+  static const int codes[] = {200, 201, 202, 204};
+  return codes[static_cast<int>(s)];
 }
 
 class registry_test : public testing::Test {
@@ -71,39 +41,77 @@ protected:
     cfg_.slack_url_prefix = "https://hooks.slack.com/";
     cfg_.admin_token = admin;
     cfg_.testing = true;
-    failure err;
-    std::string generated;
-    ASSERT_TRUE(node_.start(sys_, cfg_, err, generated)) << err.message;
+    cfg_.max_pending = 1000;
+    cfg_.delivery_timeout = 2s;
+    cfg_.retry_schedule = {0s};
+    auto setup = prepare_node(cfg_);
+    ASSERT_TRUE(setup) << message_of(setup.error());
+    node_ = spawn_node(sys_, std::move(*setup));
+    ASSERT_TRUE(eventually([&] { return healthy(); }));
   }
 
   void TearDown() override {
-    node_.stop();
+    caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
+    node_ = nullptr;
     sys_.await_all_actors_done();
     std::filesystem::remove_all(dir_);
   }
 
-  std::shared_ptr<answer> call(operation op, scope where, std::string hook = {},
-                               std::string body = {}) {
+  bool healthy() {
+    caf::scoped_actor self{sys_};
+    bool ok = false;
+    self->request(node_, 5s, atom::health::value)
+      .receive([&](api_response&) { ok = true; }, [&](caf::error&) {});
+    return ok;
+  }
+
+  access_actor entry() {
+    caf::scoped_actor self{sys_};
+    access_actor result;
+    self->request(node_, 5s, atom::entry::value)
+      .receive([&](access_actor& a) { result = a; },
+               [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
+    return result;
+  }
+
+  answer call(operation op, scope where, std::string hook = {},
+              std::string body = {}) {
     api_call c;
     c.op = op;
     c.where = std::move(where);
     c.hook = std::move(hook);
     c.body = std::move(body);
-    c.credential = admin;
-    auto a = std::make_shared<answer>();
-    caf::anon_send(node_.access(), std::move(c),
-                   responder_ptr{std::make_shared<recorder>(a)});
-    std::unique_lock<std::mutex> lock{a->mtx};
-    EXPECT_TRUE(a->cv.wait_for(lock, 10s, [&] { return a->done; }));
+    c.who = credential_of_token(admin);
+    answer a;
+    caf::scoped_actor self{sys_};
+    self->request(entry(), 10s, std::move(c))
+      .receive(
+        [&](api_response& r) {
+          a.status = http_status(r.status);
+          a.body = std::move(r.body);
+        },
+        [&](caf::error& err) {
+          a.status = 1000 + static_cast<int>(code_of(err));
+          a.body = message_of(err);
+        });
     return a;
+  }
+
+  registry_actor shard(std::size_t n) {
+    caf::scoped_actor self{sys_};
+    registry_actor result;
+    self->request(node_, 5s, atom::stats::value, n)
+      .receive([&](registry_actor& r) { result = r; },
+               [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
+    return result;
   }
 
   /// Hooks indexed, webhook actors running, revivals: summed over shards.
   std::tuple<std::size_t, std::size_t, std::size_t> stats() {
     std::size_t hooks = 0, running = 0, revived = 0;
     caf::scoped_actor self{sys_};
-    for (const auto& shard : node_.shards())
-      self->request(shard, 5s, atom::stats::value)
+    for (std::size_t n = 0; n < defaults::registry_shards; ++n)
+      self->request(shard(n), 5s, atom::stats::value)
         .receive(
           [&](std::size_t h, std::size_t r, std::size_t v) {
             hooks += h;
@@ -117,8 +125,9 @@ protected:
   webhook_actor actor_of(const scope& where, const std::string& name) {
     caf::scoped_actor self{sys_};
     webhook_actor result;
-    auto& shard = node_.shards()[shard_of(where, node_.shards().size())];
-    self->request(shard, 5s, atom::crash::value, where.key(), name)
+    self
+      ->request(shard(shard_of(where, defaults::registry_shards)), 5s,
+                atom::crash::value, where.key(), name)
       .receive([&](webhook_actor& h) { result = h; },
                [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
     return result;
@@ -137,13 +146,17 @@ protected:
 
   std::string dir_;
   config cfg_;
-  caf::actor_system_config sys_cfg_;
+  system_config sys_cfg_;
   caf::actor_system sys_{sys_cfg_};
-  node node_;
+  node_actor node_;
 };
 
 const scope prod{scope_kind::stack, "acme", "web", "prod"};
 const scope org{scope_kind::org, "acme", "", ""};
+
+int error_status(ec code) {
+  return 1000 + static_cast<int>(code);
+}
 
 } // namespace
 
@@ -151,10 +164,10 @@ TEST_F(registry_test, crashed_webhook_actor_is_revived_from_the_store) {
   auto made = call(operation::create_hook, prod, {},
                    R"({"name":"h1","displayName":"D","payloadUrl":"http://h",
                        "secret":"s1"})");
-  ASSERT_EQ(made->status, 201) << made->body;
+  ASSERT_EQ(made.status, 201) << made.body;
   ASSERT_EQ(call(operation::create_hook, org, {},
                  R"({"name":"o1","displayName":"O","payloadUrl":"http://o"})")
-              ->status,
+              .status,
             201);
 
   auto before = actor_of(prod, "h1");
@@ -169,19 +182,19 @@ TEST_F(registry_test, crashed_webhook_actor_is_revived_from_the_store) {
 
   // It serves again, with the configuration it had.
   auto deliveries = call(operation::list_deliveries, prod, "h1");
-  EXPECT_EQ(deliveries->status, 200);
-  EXPECT_EQ(deliveries->body, "[]");
+  EXPECT_EQ(deliveries.status, 200);
+  EXPECT_EQ(deliveries.body, "[]");
   auto read = call(operation::read_hook, prod, "h1");
-  ASSERT_EQ(read->status, 200);
-  EXPECT_EQ(read->body, made->body);
+  ASSERT_EQ(read.status, 200);
+  EXPECT_EQ(read.body, made.body);
   // The other webhook never noticed.
-  EXPECT_EQ(call(operation::read_hook, org, "o1")->status, 200);
+  EXPECT_EQ(call(operation::read_hook, org, "o1").status, 200);
 }
 
 TEST_F(registry_test, repeated_crashes_back_off) {
   ASSERT_EQ(call(operation::create_hook, prod, {},
                  R"({"name":"h1","displayName":"D","payloadUrl":"http://h"})")
-              ->status,
+              .status,
             201);
   for (std::size_t n = 1; n <= 3; ++n) {
     auto actor = actor_of(prod, "h1");
@@ -198,21 +211,55 @@ TEST_F(registry_test, repeated_crashes_back_off) {
 TEST_F(registry_test, crud_through_the_actors) {
   auto made = call(operation::create_hook, prod, {},
                    R"({"displayName":"D","payloadUrl":"http://h"})");
-  ASSERT_EQ(made->status, 201);
-  auto name = nlohmann::json::parse(made->body)["name"].get<std::string>();
+  ASSERT_EQ(made.status, 201);
+  auto name = nlohmann::json::parse(made.body)["name"].get<std::string>();
   EXPECT_EQ(name.size(), 8u);
   EXPECT_EQ(call(operation::create_hook, prod, {},
                  R"({"name":")" + name
                    + R"(","displayName":"D","payloadUrl":"http://h"})")
-              ->status,
+              .status,
             error_status(ec::conflict));
   EXPECT_EQ(call(operation::update_hook, prod, name,
                  R"({"displayName":"E","payloadUrl":"http://e","active":true})")
-              ->status,
+              .status,
             200);
   EXPECT_EQ(std::get<0>(stats()), 1u);
-  EXPECT_EQ(call(operation::delete_hook, prod, name)->status, 204);
-  EXPECT_EQ(call(operation::read_hook, prod, name)->status,
+  EXPECT_EQ(call(operation::delete_hook, prod, name).status, 204);
+  EXPECT_EQ(call(operation::read_hook, prod, name).status,
             error_status(ec::not_found));
   EXPECT_EQ(std::get<0>(stats()), 0u);
+}
+
+TEST_F(registry_test, a_foreign_or_missing_token_is_refused_as_a_value) {
+  api_call c;
+  c.op = operation::list_hooks;
+  c.where = org;
+  c.who = credential_of_token("hookd_nosuchid_nosuchsecret");
+  caf::scoped_actor self{sys_};
+  caf::error got;
+  self->request(entry(), 5s, std::move(c))
+    .receive([](api_response&) { ADD_FAILURE() << "answered"; },
+             [&](caf::error& err) { got = err; });
+  EXPECT_EQ(code_of(got), ec::unauthenticated);
+}
+
+TEST_F(registry_test, the_node_revives_a_dead_component_and_those_after_it) {
+  ASSERT_EQ(call(operation::create_hook, prod, {},
+                 R"({"name":"h1","displayName":"D","payloadUrl":"http://h"})")
+              .status,
+            201);
+  auto old_entry = entry();
+  auto victim = shard(0);
+  ASSERT_TRUE(victim);
+  // As a bug would: the shard dies with an error.
+  caf::anon_send_exit(victim, caf::exit_reason::kill);
+  // While it is down, /healthz says so ...
+  EXPECT_TRUE(eventually([&] { return !healthy(); }, 2s));
+  // ... then the shard, the shards after it and access come back.
+  ASSERT_TRUE(eventually([&] { return healthy(); }));
+  EXPECT_NE(shard(0).address(), victim.address());
+  EXPECT_NE(entry().address(), old_entry.address());
+  // And serve what the store holds.
+  EXPECT_EQ(call(operation::read_hook, prod, "h1").status, 200);
+  EXPECT_EQ(std::get<0>(stats()), 1u);
 }

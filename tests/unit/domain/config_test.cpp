@@ -21,9 +21,9 @@ env_lookup env_of(std::map<std::string, std::string> vars) {
 } // namespace
 
 TEST(config, defaults_without_file_or_environment) {
-  config cfg;
-  failure err;
-  ASSERT_TRUE(load_config("", env_of({}), cfg, err)) << err.message;
+  auto loaded = load_config("", env_of({}));
+  ASSERT_TRUE(loaded) << message_of(loaded.error());
+  auto& cfg = *loaded;
   EXPECT_EQ(cfg.bind, "127.0.0.1");
   EXPECT_EQ(cfg.http_port, 8080);
   EXPECT_EQ(cfg.data_dir, "./data");
@@ -37,13 +37,11 @@ TEST(config, environment_overrides_file) {
   auto path = testing::TempDir() + "hookd-config-test.conf";
   std::ofstream{path} << "# comment\nhttp_port = 9000\nsync = 1\n"
                          "retry_schedule = 0s, 200ms ,1s\n";
-  config cfg;
-  failure err;
-  ASSERT_TRUE(load_config(path,
-                          env_of({{"HOOKD_HTTP_PORT", "0"},
-                                  {"HOOKD_ALLOW_PRIVATE_TARGETS", "1"}}),
-                          cfg, err))
-    << err.message;
+  auto loaded = load_config(path,
+                            env_of({{"HOOKD_HTTP_PORT", "0"},
+                                    {"HOOKD_ALLOW_PRIVATE_TARGETS", "1"}}));
+  ASSERT_TRUE(loaded) << message_of(loaded.error());
+  auto& cfg = *loaded;
   EXPECT_EQ(cfg.http_port, 0);
   EXPECT_TRUE(cfg.sync);
   EXPECT_TRUE(cfg.allow_private_targets);
@@ -64,37 +62,36 @@ TEST(config, bad_settings_are_named) {
                             bad{"HOOKD_ADMIN_TOKEN", "short"},
                             bad{"HOOKD_SYNC", "maybe"},
                             bad{"HOOKD_CA_FILE", "/nonexistent/ca.pem"}}) {
-    config cfg;
-    failure err;
-    EXPECT_FALSE(load_config("", env_of({{var, value}}), cfg, err)) << var;
-    EXPECT_NE(err.message.find(var), std::string::npos) << err.message;
+    auto loaded = load_config("", env_of({{var, value}}));
+    ASSERT_FALSE(loaded) << var;
+    auto message = message_of(loaded.error());
+    EXPECT_NE(message.find(var), std::string::npos) << message;
   }
 }
 
 TEST(config, unknown_key_in_file_is_named_with_its_line) {
   auto path = testing::TempDir() + "hookd-config-bad.conf";
   std::ofstream{path} << "bind = 0.0.0.0\nlisten_port = 1\n";
-  config cfg;
-  failure err;
-  EXPECT_FALSE(load_config(path, env_of({}), cfg, err));
-  EXPECT_NE(err.message.find("listen_port"), std::string::npos);
-  EXPECT_NE(err.message.find(":2"), std::string::npos);
+  auto loaded = load_config(path, env_of({}));
+  ASSERT_FALSE(loaded);
+  auto message = message_of(loaded.error());
+  EXPECT_NE(message.find("listen_port"), std::string::npos);
+  EXPECT_NE(message.find(":2"), std::string::npos);
 }
 
 TEST(config, missing_file_is_an_error) {
-  config cfg;
-  failure err;
-  EXPECT_FALSE(load_config("/nonexistent/hookd.conf", env_of({}), cfg, err));
-  EXPECT_NE(err.message.find("/nonexistent/hookd.conf"), std::string::npos);
+  auto loaded = load_config("/nonexistent/hookd.conf", env_of({}));
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(message_of(loaded.error()).find("/nonexistent/hookd.conf"),
+            std::string::npos);
 }
 
 TEST(config, the_shipped_config_files_load) {
   for (auto name : {"hookd.conf", "quickstart.conf"}) {
-    config cfg;
-    failure err;
     auto path = std::string{HOOKD_SOURCE_DIR} + "/config/" + name;
-    EXPECT_TRUE(load_config(path, env_of({}), cfg, err)) << name << ": "
-                                                         << err.message;
+    auto loaded = load_config(path, env_of({}));
+    ASSERT_TRUE(loaded) << name << ": " << message_of(loaded.error());
+    auto& cfg = *loaded;
     EXPECT_EQ(cfg.http_port, 8080) << name;
     EXPECT_EQ(cfg.allow_private_targets,
               std::string{name} == "quickstart.conf")

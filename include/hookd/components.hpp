@@ -1,0 +1,88 @@
+#pragma once
+
+// How each component is spawned, with what it gets from the components
+// spawned before it. Only the node (and tests) spawn components.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "hookd/actors.hpp"
+#include "hookd/config.hpp"
+#include "hookd/crypto.hpp"
+#include "hookd/webhook.hpp"
+
+namespace hookd {
+
+/// The store writer, on a thread of its own.
+store_writer_actor spawn_store_writer(caf::actor_system& sys, store_ptr db);
+
+delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
+
+/// Ingestion. It fans out to the `shard_count` registry shards that
+/// subscribe to it, and re-runs fan-outs left unfinished by a crash once
+/// they all have. Past `max_pending` unfinished deliveries it answers 429.
+ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
+                          store_writer_actor writer, std::size_t shard_count,
+                          std::int64_t max_pending);
+
+deployments_actor spawn_deployments(caf::actor_system& sys, store_ptr db,
+                                    store_writer_actor writer,
+                                    ingest_actor ingest);
+
+/// What a registry shard (and the webhook actors it spawns) works with.
+struct registry_setup {
+  store_ptr db;
+  store_writer_actor writer;
+  delivery_actor delivery;
+  ingest_actor ingest;
+  deployments_actor deployments;
+  std::shared_ptr<const crypto::sealer> sealer;
+  webhook_rules rules;
+  std::vector<std::chrono::milliseconds> retry_schedule;
+  std::chrono::milliseconds delivery_timeout{0};
+  bool testing = false;
+  std::size_t shard = 0;
+  std::size_t shard_count = 1;
+};
+
+/// A registry shard; it subscribes to ingest.
+registry_actor spawn_registry(caf::actor_system& sys, registry_setup setup);
+
+/// How a webhook actor delivers.
+struct webhook_setup {
+  store_ptr db;
+  store_writer_actor writer;
+  delivery_actor delivery;
+  deployments_actor deployments;
+  /// Its registry, told of changes to the unfinished deliveries.
+  registry_actor registry;
+  std::shared_ptr<const crypto::sealer> sealer;
+  std::vector<std::chrono::milliseconds> retry_schedule;
+  std::chrono::milliseconds timeout{10000};
+  std::size_t history_limit = 1000;
+  /// Deliveries of one webhook in flight at once; the rest wait in its queue.
+  std::size_t max_in_flight = 4;
+  bool testing = false;
+  /// Spawned while the node shuts down: start no attempts.
+  bool draining = false;
+};
+
+/// The actor of one webhook, from its stored form; it resumes the
+/// deliveries it had queued.
+webhook_actor spawn_webhook(caf::actor_system& sys, std::string stored,
+                            webhook_setup setup);
+
+/// Access control. `admin_hash` is the hex SHA-256 of the admin token.
+access_actor spawn_access(caf::actor_system& sys, store_ptr db,
+                          store_writer_actor writer,
+                          std::vector<registry_actor> shards,
+                          ingest_actor ingest, deployments_actor deployments,
+                          std::string admin_hash);
+
+} // namespace hookd

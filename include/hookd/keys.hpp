@@ -1,0 +1,85 @@
+#pragma once
+
+// The key layout of the store, in one place. Every key starts with a short
+// table name and a '/'; each table has exactly one owning actor, the only
+// one that writes it (others may read).
+//
+//   table                               owner        what
+//   m/<name>                            node         node metadata (m/admin-token)
+//   t/<token id>                        access       an organization token (hash only)
+//   c/<scope key>/<hook name>           registry     a webhook's configuration, secret sealed
+//   ev/<event id>                       ingest       an accepted event
+//   pf/<event id>                       ingest       its fan-out, not yet finished
+//   h/<hook id>/<seq>/<event id>        webhook      a delivery record (newest sort last)
+//   hx/<hook id>/<event id>             webhook      event id -> record seq
+//   q/<hook id>/<event id>              webhook      an unfinished delivery
+//   dv/<org>/<project>/<stack>          deployments  the stack's last deployment version
+//   dp/<org>/<project>/<stack>/<ver>    deployments  a queued deployment
+//   dk/<hook id>/<attempt>              deployments  the deployment an attempt queued
+//
+// Scope keys are "o/<org>", "s/<org>/<project>/<stack>" and
+// "e/<org>/<project>/<env>"; names never contain '/', so a scope's hooks,
+// and a hook's records, are each exactly one key prefix.
+
+#include <cstdint>
+#include <string>
+
+namespace hookd::keys {
+
+inline std::string admin_token() {
+  return "m/admin-token";
+}
+
+inline std::string token(const std::string& id) {
+  return "t/" + id;
+}
+inline const char* tokens_prefix() {
+  return "t/";
+}
+
+/// `index` is "<scope key>/<hook name>".
+inline std::string hook_config(const std::string& index) {
+  return "c/" + index;
+}
+inline const char* hook_configs_prefix() {
+  return "c/";
+}
+
+inline std::string event(const std::string& id) {
+  return "ev/" + id;
+}
+inline std::string fanout_marker(const std::string& id) {
+  return "pf/" + id;
+}
+inline const char* fanout_markers_prefix() {
+  return "pf/";
+}
+
+inline std::string history_prefix(const std::string& hook_id) {
+  return "h/" + hook_id + "/";
+}
+inline std::string history_index_prefix(const std::string& hook_id) {
+  return "hx/" + hook_id + "/";
+}
+inline std::string queue_prefix(const std::string& hook_id) {
+  return "q/" + hook_id + "/";
+}
+inline const char* queues_prefix() {
+  return "q/";
+}
+
+/// "<org>/<project>/<stack>"
+inline std::string deployment_version(const std::string& stack) {
+  return "dv/" + stack;
+}
+inline std::string deployments_prefix(const std::string& stack) {
+  return "dp/" + stack + '/';
+}
+inline std::string deployment_attempt(const std::string& attempt) {
+  return "dk/" + attempt;
+}
+inline std::string deployment_attempts_prefix(const std::string& hook_id) {
+  return "dk/" + hook_id + '/';
+}
+
+} // namespace hookd::keys

@@ -1,0 +1,40 @@
+#pragma once
+
+// hookd's one CAF type ID block: every type that travels in a message
+// between actors. A node registers them all (system_config), so any message
+// may cross to another node through CAF's middleman.
+
+#include <caf/actor_system_config.hpp>
+#include <caf/type_id.hpp>
+
+#include "hookd/actors.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(hookd, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(hookd, (hookd::scope))
+  CAF_ADD_TYPE_ID(hookd, (hookd::api_call))
+  CAF_ADD_TYPE_ID(hookd, (hookd::api_response))
+  CAF_ADD_TYPE_ID(hookd, (hookd::event))
+  CAF_ADD_TYPE_ID(hookd, (hookd::event_batch))
+  CAF_ADD_TYPE_ID(hookd, (hookd::http_request))
+  CAF_ADD_TYPE_ID(hookd, (hookd::http_result))
+  CAF_ADD_TYPE_ID(hookd, (hookd::deployment_request))
+  CAF_ADD_TYPE_ID(hookd, (hookd::write_batch))
+  CAF_ADD_TYPE_ID(hookd, (hookd::component_status))
+  CAF_ADD_TYPE_ID(hookd, (hookd::api_actor))
+  CAF_ADD_TYPE_ID(hookd, (hookd::fanout_actor))
+  CAF_ADD_TYPE_ID(hookd, (hookd::webhook_actor))
+  CAF_ADD_TYPE_ID(hookd, (hookd::registry_actor))
+  CAF_ADD_TYPE_ID(hookd, (hookd::access_actor))
+
+CAF_END_TYPE_ID_BLOCK(hookd)
+
+namespace hookd {
+
+/// An actor system configuration that knows hookd's messages and errors.
+class system_config : public caf::actor_system_config {
+public:
+  system_config();
+};
+
+} // namespace hookd

@@ -1,0 +1,175 @@
+// Deployments queued by pulumi_deployments webhooks. Owns dv/, dp/ and dk/
+// (keys.hpp). A deployment raises a deployment_queued event through ingest
+// before it is recorded: a crash in between delivers the event and queues
+// the deployment again on the next attempt rather than losing the event.
+#include <chrono>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "hookd/components.hpp"
+#include "hookd/defaults.hpp"
+#include "hookd/keys.hpp"
+
+namespace hookd {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct deployments_state {
+  static inline const char* name = "hookd.deployments";
+  store_ptr db;
+  store_writer_actor writer;
+  ingest_actor ingest;
+  /// Last deployment version per stack, read from the store once.
+  std::unordered_map<std::string, std::uint64_t> versions;
+  /// Attempts being queued: a retry arriving meanwhile waits for the same
+  /// deployment instead of queueing a second one.
+  std::unordered_map<std::string,
+                     std::vector<caf::typed_response_promise<std::string>>>
+    queueing;
+};
+
+using self_ptr = deployments_actor::stateful_pointer<deployments_state>;
+
+std::string version_text(std::uint64_t v) {
+  auto digits = std::to_string(v);
+  return std::string(20 - digits.size(), '0') + digits;
+}
+
+void settle(self_ptr self, const std::string& attempt,
+            const caf::expected<std::string>& outcome) {
+  auto it = self->state.queueing.find(attempt);
+  if (it == self->state.queueing.end())
+    return;
+  for (auto& rp : it->second) {
+    if (outcome)
+      rp.deliver(*outcome);
+    else
+      rp.deliver(outcome.error());
+  }
+  self->state.queueing.erase(it);
+}
+
+caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
+  auto& st = self->state;
+  if (!valid_path_name(req.project) || !valid_path_name(req.stack))
+    return make_error(ec::bad_request, "invalid target stack " + req.project
+                                         + '/' + req.stack);
+  auto stack_key = req.org + '/' + req.project + '/' + req.stack;
+  // A retried attempt (a lost answer, a crash) gets the deployment its
+  // first try queued: one event never deploys a stack twice.
+  auto attempt_key = keys::deployment_attempt(req.attempt_key);
+  auto rp = self->make_response_promise<std::string>();
+  if (auto it = st.queueing.find(attempt_key); it != st.queueing.end()) {
+    it->second.push_back(rp);
+    return rp;
+  }
+  auto earlier = st.db->get(attempt_key);
+  if (!earlier)
+    return std::move(earlier.error());
+  if (*earlier)
+    return std::move(**earlier);
+  auto vit = st.versions.find(stack_key);
+  if (vit == st.versions.end()) {
+    auto text = st.db->get(keys::deployment_version(stack_key));
+    if (!text)
+      return std::move(text.error());
+    std::uint64_t last = *text ? std::stoull(**text) : 0;
+    vit = st.versions.emplace(stack_key, last).first;
+  }
+  auto version = ++vit->second;
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  auto id = crypto::uuid4();
+  json deployment{{"id", id},
+                  {"version", version},
+                  {"status", "queued"},
+                  {"operation", "update"},
+                  {"projectName", req.project},
+                  {"stackName", req.stack},
+                  {"created", now},
+                  {"triggeredBy",
+                   {{"webhook", req.source}, {"eventId", req.source_event}}}};
+  json data{{"deploymentId", id},
+            {"version", version},
+            {"triggeredBy", deployment["triggeredBy"]}};
+  auto ev = make_event("deployment_queued", req.org, req.project, req.stack,
+                       data.dump(), req.hops + 1);
+  auto text = deployment.dump();
+  st.queueing[attempt_key].push_back(rp);
+  write_batch b;
+  b.puts.emplace_back(keys::deployment_version(stack_key),
+                      std::to_string(version));
+  b.puts.emplace_back(keys::deployments_prefix(stack_key)
+                        + version_text(version),
+                      text);
+  b.puts.emplace_back(attempt_key, text);
+  self->request(st.ingest, defaults::store_timeout, atom::raise::value, ev)
+    .then(
+      [=](std::string&) mutable {
+        self
+          ->request(self->state.writer, defaults::store_timeout,
+                    atom::write::value, std::move(b))
+          .then([=](std::uint64_t) { settle(self, attempt_key, text); },
+                [=](caf::error& err) { settle(self, attempt_key, err); });
+      },
+      [=](caf::error& err) { settle(self, attempt_key, err); });
+  return rp;
+}
+
+deployments_actor::behavior_type
+deployments_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
+                     ingest_actor ingest) {
+  self->state.db = std::move(db);
+  self->state.writer = std::move(writer);
+  self->state.ingest = std::move(ingest);
+  return {
+    [=](api_call& call) -> caf::result<api_response> {
+      if (call.op != operation::list_deployments)
+        return make_error(ec::internal, "unexpected request for deployments");
+      std::string body;
+      auto err = self->state.db->scan(
+        keys::deployments_prefix(call.where.org + '/' + call.where.project
+                                 + '/' + call.where.name),
+        {}, true, [&](std::string_view, std::string_view value) {
+          body += body.empty() ? '[' : ',';
+          body.append(value.data(), value.size());
+          return true;
+        });
+      if (err)
+        return err;
+      body += body.empty() ? "[]" : "]";
+      return api_response{success::ok, std::move(body), {}};
+    },
+    [=](atom::deploy, deployment_request& req) { return deploy(self, req); },
+    [=](atom::forget, std::string& hook_id) {
+      write_batch b;
+      b.delete_prefixes.push_back(keys::deployment_attempts_prefix(hook_id));
+      self
+        ->request(self->state.writer, defaults::store_timeout,
+                  atom::write::value, std::move(b))
+        .then([](std::uint64_t) {},
+              [](caf::error&) {
+                // Left under an id no hook has any more; harmless.
+              });
+    },
+    [=](atom::status) { return component_status{"deployments", true, {}}; },
+  };
+}
+
+} // namespace
+
+deployments_actor spawn_deployments(caf::actor_system& sys, store_ptr db,
+                                    store_writer_actor writer,
+                                    ingest_actor ingest) {
+  return sys.spawn(deployments_behavior, std::move(db), std::move(writer),
+                   std::move(ingest));
+}
+
+} // namespace hookd
