@@ -16,8 +16,8 @@ using clock_type = std::chrono::steady_clock;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
@@ -30,7 +30,8 @@ class client {
 public:
   explicit client(std::string token) : token_(std::move(token)) {
     easy_ = curl_easy_init();
-    auth_ = curl_slist_append(nullptr, ("Authorization: token " + token_).c_str());
+    auth_ = curl_slist_append(nullptr,
+                              ("Authorization: token " + token_).c_str());
     auth_ = curl_slist_append(auth_, "Content-Type: application/json");
     auth_ = curl_slist_append(auth_, "Expect:");
   }
@@ -51,7 +52,8 @@ public:
       curl_easy_setopt(easy_, CURLOPT_HTTPGET, 1L);
     } else {
       curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+      curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE,
+                       static_cast<long>(body.size()));
     }
     curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(easy_, CURLOPT_WRITEDATA, response ? response : &sink);
@@ -109,12 +111,12 @@ double seconds_since(clock_type::time_point t) {
 }
 
 int usage() {
-  std::cerr
-    << "usage: hookd-loadgen populate BASE TOKEN HOOKS STACKS TARGET\n"
-       "       hookd-loadgen rate BASE TOKEN PER_SECOND SECONDS STACK\n"
-       "       hookd-loadgen deliver BASE TOKEN EVENTS BATCH STACK NGINX_STATUS_URL\n"
-       "       hookd-loadgen pending BASE TOKEN STACKS\n"
-       "       hookd-loadgen ready BASE TIMEOUT_S\n";
+  std::cerr << "usage: hookd-loadgen populate BASE TOKEN HOOKS STACKS TARGET\n"
+               "       hookd-loadgen rate BASE TOKEN PER_SECOND SECONDS STACK\n"
+               "       hookd-loadgen deliver BASE TOKEN EVENTS BATCH STACK "
+               "NGINX_STATUS_URL\n"
+               "       hookd-loadgen pending BASE TOKEN STACKS\n"
+               "       hookd-loadgen ready BASE TIMEOUT_S\n";
   return 2;
 }
 
@@ -169,8 +171,9 @@ int main(int argc, char** argv) {
     auto start = clock_type::now();
     long sent = 0;
     while (seconds_since(start) < seconds) {
-      auto due = start + std::chrono::duration_cast<clock_type::duration>(
-                           std::chrono::duration<double>(sent / rate));
+      auto due = start
+                 + std::chrono::duration_cast<clock_type::duration>(
+                     std::chrono::duration<double>(sent / rate));
       std::this_thread::sleep_until(due);
       post_accepted(c, base + "/api/orgs/acme/events", event_json(stack));
       ++sent;

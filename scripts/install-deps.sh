@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(cmake g++ make pkg-config libcaf-dev librestinio-dev libasio-dev
   nlohmann-json3-dev libssl-dev librocksdb-dev libgtest-dev
-  libcurl4-openssl-dev curl ca-certificates python3
+  libcurl4-openssl-dev curl ca-certificates python3 clang-format git
   wrk nginx-light)
 
 missing=()

@@ -28,8 +28,8 @@ void wait_until_ready(caf::actor_system& sys, const hookd::node_actor& node) {
   while (std::chrono::steady_clock::now() < until) {
     bool ready = false;
     self->request(node, 5s, hookd::atom::health::value)
-      .receive([&](hookd::api_response&) { ready = true; },
-               [&](caf::error& err) { why = hookd::message_of(err); });
+        .receive([&](hookd::api_response&) { ready = true; },
+                 [&](caf::error& err) { why = hookd::message_of(err); });
     if (ready)
       return;
     std::this_thread::sleep_for(5ms);

@@ -95,137 +95,138 @@ using entry = caf::atom_constant<caf::atom("entry")>;
 
 /// Anything that serves API requests: the answer is a value (or an error).
 using api_actor
-  = caf::typed_actor<caf::replies_to<api_call>::with<api_response>>;
+    = caf::typed_actor<caf::replies_to<api_call>::with<api_response>>;
 
 /// What every component of the node answers: is it ready?
-using status_actor = caf::typed_actor<
-  caf::replies_to<atom::status>::with<component_status>>;
+using status_actor
+    = caf::typed_actor<caf::replies_to<atom::status>::with<component_status>>;
 
 /// The store writer: the single thread that writes RocksDB. Writes that
 /// arrive together are committed together (group commit).
 using store_writer_actor = caf::typed_actor<
-  // Commit a batch; answers with the store's sequence number once it is on
-  // disk (fsynced with HOOKD_SYNC=1), or an error.
-  caf::replies_to<atom::write, write_batch>::with<std::uint64_t>,
-  // Readiness, for the node.
-  caf::replies_to<atom::status>::with<component_status>,
-  // Internal: commit what has arrived.
-  caf::reacts_to<atom::flush>>;
+    // Commit a batch; answers with the store's sequence number once it is on
+    // disk (fsynced with HOOKD_SYNC=1), or an error.
+    caf::replies_to<atom::write, write_batch>::with<std::uint64_t>,
+    // Readiness, for the node.
+    caf::replies_to<atom::status>::with<component_status>,
+    // Internal: commit what has arrived.
+    caf::reacts_to<atom::flush>>;
 
 /// The outbound HTTP client: libcurl multi on one transfer thread.
 using delivery_actor = caf::typed_actor<
-  // POST once; answers with what came back (never an error for HTTP or
-  // network failures: those are in the result).
-  caf::replies_to<http_request>::with<http_result>,
-  // How many requests are in flight.
-  caf::replies_to<atom::stats>::with<std::size_t>,
-  caf::replies_to<atom::status>::with<component_status>,
-  // Internal: the transfer thread finished request `id`.
-  caf::reacts_to<atom::done, std::uint64_t, http_result>>;
+    // POST once; answers with what came back (never an error for HTTP or
+    // network failures: those are in the result).
+    caf::replies_to<http_request>::with<http_result>,
+    // How many requests are in flight.
+    caf::replies_to<atom::stats>::with<std::size_t>,
+    caf::replies_to<atom::status>::with<component_status>,
+    // Internal: the transfer thread finished request `id`.
+    caf::reacts_to<atom::done, std::uint64_t, http_result>>;
 
 /// What ingest asks of a registry shard.
 using fanout_actor = caf::typed_actor<
-  // Hand events to the subscribed webhooks of a scope; answers with how
-  // many deliveries were recorded, once each webhook has them on disk.
-  caf::replies_to<atom::fanout, event_batch, scope>::with<std::size_t>>;
+    // Hand events to the subscribed webhooks of a scope; answers with how
+    // many deliveries were recorded, once each webhook has them on disk.
+    caf::replies_to<atom::fanout, event_batch, scope>::with<std::size_t>>;
 
 /// Ingestion: persists events, then fans them out.
 using ingest_actor = caf::typed_actor<
-  // POST …/events.
-  caf::replies_to<api_call>::with<api_response>,
-  // Persist and fan out an event raised inside hookd (a queued
-  // deployment); answers with its id once it is on disk.
-  caf::replies_to<atom::raise, event>::with<std::string>,
-  // A registry shard (re)started: fan-outs for shard `n` go to it.
-  caf::reacts_to<atom::subscribe, std::size_t, fanout_actor>,
-  // A registry shard's count of unfinished deliveries.
-  caf::reacts_to<atom::pending, std::size_t, std::int64_t>,
-  // Unfinished deliveries over all shards (for /metrics).
-  caf::replies_to<atom::stats>::with<std::int64_t>,
-  caf::replies_to<atom::status>::with<component_status>,
-  // Internal: fan event `id` out again after a failed attempt.
-  caf::reacts_to<atom::retry, std::string>,
-  // Internal: write the fan-out markers of finished events away.
-  caf::reacts_to<atom::flush>>;
+    // POST …/events.
+    caf::replies_to<api_call>::with<api_response>,
+    // Persist and fan out an event raised inside hookd (a queued
+    // deployment); answers with its id once it is on disk.
+    caf::replies_to<atom::raise, event>::with<std::string>,
+    // A registry shard (re)started: fan-outs for shard `n` go to it.
+    caf::reacts_to<atom::subscribe, std::size_t, fanout_actor>,
+    // A registry shard's count of unfinished deliveries.
+    caf::reacts_to<atom::pending, std::size_t, std::int64_t>,
+    // Unfinished deliveries over all shards (for /metrics).
+    caf::replies_to<atom::stats>::with<std::int64_t>,
+    caf::replies_to<atom::status>::with<component_status>,
+    // Internal: fan event `id` out again after a failed attempt.
+    caf::reacts_to<atom::retry, std::string>,
+    // Internal: write the fan-out markers of finished events away.
+    caf::reacts_to<atom::flush>>;
 
 /// Deployments queued by pulumi_deployments webhooks.
 using deployments_actor = caf::typed_actor<
-  // GET …/deployments.
-  caf::replies_to<api_call>::with<api_response>,
-  // Queue a deployment of a stack; answers with the deployment as JSON.
-  caf::replies_to<atom::deploy, deployment_request>::with<std::string>,
-  // A webhook was deleted: drop what it queued.
-  caf::reacts_to<atom::forget, std::string>,
-  caf::replies_to<atom::status>::with<component_status>>;
+    // GET …/deployments.
+    caf::replies_to<api_call>::with<api_response>,
+    // Queue a deployment of a stack; answers with the deployment as JSON.
+    caf::replies_to<atom::deploy, deployment_request>::with<std::string>,
+    // A webhook was deleted: drop what it queued.
+    caf::reacts_to<atom::forget, std::string>,
+    caf::replies_to<atom::status>::with<component_status>>;
 
 /// A webhook: owns its delivery queue and history.
 using webhook_actor = caf::typed_actor<
-  // Serve a per-hook request: deliveries, ping, redeliver.
-  caf::replies_to<api_call>::with<api_response>,
-  // The registry changed this hook's configuration (its stored form, with
-  // the secret sealed).
-  caf::reacts_to<atom::update, std::string>,
-  // Record and queue a delivery of each event; answers how many it took
-  // once they are on disk.
-  caf::replies_to<event_batch>::with<std::size_t>,
-  // Internal: attempt the delivery of event `id` again.
-  caf::reacts_to<atom::retry, std::string>,
-  // Shutting down: start no new attempts; those in flight finish.
-  caf::reacts_to<atom::drain>,
-  // Internal: write the outcomes of finished attempts.
-  caf::reacts_to<atom::flush>,
-  // The registry deleted this hook: drop its queue and history, then stop.
-  caf::reacts_to<atom::deleted>,
-  // Test builds only: throw from a handler, as a bug would.
-  caf::reacts_to<atom::crash>,
-  // Internal: stop when nothing happened for a while.
-  caf::reacts_to<atom::idle>>;
+    // Serve a per-hook request: deliveries, ping, redeliver.
+    caf::replies_to<api_call>::with<api_response>,
+    // The registry changed this hook's configuration (its stored form, with
+    // the secret sealed).
+    caf::reacts_to<atom::update, std::string>,
+    // Record and queue a delivery of each event; answers how many it took
+    // once they are on disk.
+    caf::replies_to<event_batch>::with<std::size_t>,
+    // Internal: attempt the delivery of event `id` again.
+    caf::reacts_to<atom::retry, std::string>,
+    // Shutting down: start no new attempts; those in flight finish.
+    caf::reacts_to<atom::drain>,
+    // Internal: write the outcomes of finished attempts.
+    caf::reacts_to<atom::flush>,
+    // The registry deleted this hook: drop its queue and history, then stop.
+    caf::reacts_to<atom::deleted>,
+    // Test builds only: throw from a handler, as a bug would.
+    caf::reacts_to<atom::crash>,
+    // Internal: stop when nothing happened for a while.
+    caf::reacts_to<atom::idle>>;
 
 /// A registry shard: the single writer of the webhook configurations of
 /// the scopes that hash to it; spawns, finds and supervises their actors.
 using registry_actor = fanout_actor::extend<
-  // Serve a hook-management request for a scope of this shard.
-  caf::replies_to<api_call>::with<api_response>,
-  // From a webhook actor of this shard: its unfinished deliveries changed.
-  caf::reacts_to<atom::pending, std::int64_t>,
-  // Shutting down: every webhook actor starts no new attempts.
-  caf::reacts_to<atom::drain>,
-  // Internal: revive a crashed webhook actor after its back-off.
-  caf::reacts_to<atom::revive, std::string>,
-  // Internal: report this shard's unfinished deliveries to ingest.
-  caf::reacts_to<atom::flush>,
-  // Counts for tests and metrics: hooks indexed, webhook actors alive,
-  // revivals so far.
-  caf::replies_to<atom::stats>::with<std::size_t, std::size_t, std::size_t>,
-  caf::replies_to<atom::status>::with<component_status>,
-  // Test builds only: the actor of a hook (spawning it if needed).
-  caf::replies_to<atom::crash, std::string, std::string>::with<webhook_actor>>;
+    // Serve a hook-management request for a scope of this shard.
+    caf::replies_to<api_call>::with<api_response>,
+    // From a webhook actor of this shard: its unfinished deliveries changed.
+    caf::reacts_to<atom::pending, std::int64_t>,
+    // Shutting down: every webhook actor starts no new attempts.
+    caf::reacts_to<atom::drain>,
+    // Internal: revive a crashed webhook actor after its back-off.
+    caf::reacts_to<atom::revive, std::string>,
+    // Internal: report this shard's unfinished deliveries to ingest.
+    caf::reacts_to<atom::flush>,
+    // Counts for tests and metrics: hooks indexed, webhook actors alive,
+    // revivals so far.
+    caf::replies_to<atom::stats>::with<std::size_t, std::size_t, std::size_t>,
+    caf::replies_to<atom::status>::with<component_status>,
+    // Test builds only: the actor of a hook (spawning it if needed).
+    caf::replies_to<atom::crash, std::string,
+                    std::string>::with<webhook_actor>>;
 
 /// Access control: checks the credential of every API request, serves the
 /// token routes, and routes the rest.
 using access_actor = caf::typed_actor<
-  // Authenticate, authorize, then serve or route an API request.
-  caf::replies_to<api_call>::with<api_response>,
-  caf::replies_to<atom::status>::with<component_status>>;
+    // Authenticate, authorize, then serve or route an API request.
+    caf::replies_to<api_call>::with<api_response>,
+    caf::replies_to<atom::status>::with<component_status>>;
 
 /// The node: the root supervisor (node.hpp).
 using node_actor = caf::typed_actor<
-  // The actor that serves API requests now (it changes when revived).
-  caf::replies_to<atom::entry>::with<access_actor>,
-  // GET /healthz: ok when every component is up, else an error naming the
-  // first one that is not.
-  caf::replies_to<atom::health>::with<api_response>,
-  // GET /metrics, in Prometheus text format.
-  caf::replies_to<atom::metrics>::with<std::string>,
-  // Registry shard `n`, for tests and tools.
-  caf::replies_to<atom::stats, std::size_t>::with<registry_actor>,
-  // Shutting down: start no new delivery attempts; answers once those in
-  // flight are done or `deadline` passed.
-  caf::replies_to<atom::drain, caf::timespan>::with<bool>,
-  // Internal: check whether the drain is done.
-  caf::reacts_to<atom::drain>,
-  // Internal: revive component `n` after its back-off.
-  caf::reacts_to<atom::revive, std::size_t>>;
+    // The actor that serves API requests now (it changes when revived).
+    caf::replies_to<atom::entry>::with<access_actor>,
+    // GET /healthz: ok when every component is up, else an error naming the
+    // first one that is not.
+    caf::replies_to<atom::health>::with<api_response>,
+    // GET /metrics, in Prometheus text format.
+    caf::replies_to<atom::metrics>::with<std::string>,
+    // Registry shard `n`, for tests and tools.
+    caf::replies_to<atom::stats, std::size_t>::with<registry_actor>,
+    // Shutting down: start no new delivery attempts; answers once those in
+    // flight are done or `deadline` passed.
+    caf::replies_to<atom::drain, caf::timespan>::with<bool>,
+    // Internal: check whether the drain is done.
+    caf::reacts_to<atom::drain>,
+    // Internal: revive component `n` after its back-off.
+    caf::reacts_to<atom::revive, std::size_t>>;
 
 /// Which registry shard owns a scope.
 std::size_t shard_of(const scope& where, std::size_t shard_count);

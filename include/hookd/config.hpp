@@ -19,8 +19,8 @@ struct config {
   std::string bind;
   std::uint16_t http_port = 0;
   std::string data_dir;
-  std::string admin_token;  ///< empty: generate one on first start
-  std::string master_key;   ///< 64 hex digits; empty: key file in data_dir
+  std::string admin_token; ///< empty: generate one on first start
+  std::string master_key;  ///< 64 hex digits; empty: key file in data_dir
   std::vector<std::chrono::milliseconds> retry_schedule;
   std::chrono::milliseconds delivery_timeout{0};
   std::string slack_url_prefix;
@@ -38,7 +38,8 @@ struct config {
 };
 
 /// Looks up an environment variable; injectable for tests.
-using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+using env_lookup
+    = std::function<std::optional<std::string>(const std::string&)>;
 
 /// The process environment.
 env_lookup process_env();

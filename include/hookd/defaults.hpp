@@ -63,7 +63,8 @@ constexpr auto shutdown_timeout = 10s;
 constexpr std::int64_t max_pending = 100000;
 /// The longest Retry-After a receiver gets honoured, unless the retry
 /// schedule itself waits longer.
-constexpr auto retry_after_max = std::chrono::milliseconds{std::chrono::hours{1}};
+constexpr auto retry_after_max
+    = std::chrono::milliseconds{std::chrono::hours{1}};
 /// What a 429 or 503 asks clients to wait, in seconds.
 constexpr int retry_after_seconds = 5;
 

@@ -20,8 +20,8 @@ struct http_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_request& x) {
-  return f(caf::meta::type_name("hookd.http_request"), x.url, x.body,
-           x.headers, x.timeout);
+  return f(caf::meta::type_name("hookd.http_request"), x.url, x.body, x.headers,
+           x.timeout);
 }
 
 /// What came back. `code` is 0 when no HTTP answer came; then `error` says

@@ -19,8 +19,8 @@ constexpr std::uint32_t max_deployment_hops = 8;
 
 /// An accepted event: what fan-out matches on and what formats render.
 struct event {
-  std::string id;   ///< a UUID: the client's, or generated
-  int index = -1;   ///< in the event catalogue
+  std::string id; ///< a UUID: the client's, or generated
+  int index = -1; ///< in the event catalogue
   std::string org;
   std::string project;
   std::string subject; ///< the stack or environment name
@@ -42,8 +42,8 @@ struct event {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event& x) {
-  return f(caf::meta::type_name("hookd.event"), x.id, x.index, x.org,
-           x.project, x.subject, x.body, x.created_at, x.hops, x.maybe_seen);
+  return f(caf::meta::type_name("hookd.event"), x.id, x.index, x.org, x.project,
+           x.subject, x.body, x.created_at, x.hops, x.maybe_seen);
 }
 
 using event_ptr = std::shared_ptr<const event>;

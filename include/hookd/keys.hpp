@@ -5,17 +5,18 @@
 // one that writes it (others may read).
 //
 //   table                               owner        what
-//   m/<name>                            node         node metadata (m/admin-token)
-//   t/<token id>                        access       an organization token (hash only)
-//   c/<scope key>/<hook name>           registry     a webhook's configuration, secret sealed
-//   ev/<event id>                       ingest       an accepted event
-//   pf/<event id>                       ingest       its fan-out, not yet finished
-//   h/<hook id>/<seq>/<event id>        webhook      a delivery record (newest sort last)
-//   hx/<hook id>/<event id>             webhook      event id -> record seq
-//   q/<hook id>/<event id>              webhook      an unfinished delivery
-//   dv/<org>/<project>/<stack>          deployments  the stack's last deployment version
-//   dp/<org>/<project>/<stack>/<ver>    deployments  a queued deployment
-//   dk/<hook id>/<attempt>              deployments  the deployment an attempt queued
+//   m/<name>                            node         node metadata
+//   (m/admin-token) t/<token id>                        access       an
+//   organization token (hash only) c/<scope key>/<hook name>           registry
+//   a webhook's configuration, secret sealed ev/<event id> ingest       an
+//   accepted event pf/<event id>                       ingest       its
+//   fan-out, not yet finished h/<hook id>/<seq>/<event id>        webhook a
+//   delivery record (newest sort last) hx/<hook id>/<event id> webhook event id
+//   -> record seq q/<hook id>/<event id>              webhook      an
+//   unfinished delivery dv/<org>/<project>/<stack>          deployments  the
+//   stack's last deployment version dp/<org>/<project>/<stack>/<ver>
+//   deployments  a queued deployment dk/<hook id>/<attempt> deployments  the
+//   deployment an attempt queued
 //
 // Scope keys are "o/<org>", "s/<org>/<project>/<stack>" and
 // "e/<org>/<project>/<env>"; names never contain '/', so a scope's hooks,

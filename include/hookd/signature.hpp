@@ -8,7 +8,8 @@
 namespace hookd {
 
 /// Pulumi-Webhook-Signature: lowercase hex HMAC-SHA256 of the exact body.
-std::string pulumi_signature(const std::string& secret, const std::string& body);
+std::string pulumi_signature(const std::string& secret,
+                             const std::string& body);
 
 /// Standard Webhooks signature, "v1,<base64 HMAC-SHA256(id.timestamp.body)>".
 /// The key is the base64 after "whsec_" when the secret has that prefix,
@@ -18,8 +19,8 @@ std::string standard_signature(const std::string& secret, const std::string& id,
 
 /// Every header of a delivery attempt, signatures included when there is a
 /// secret.
-header_list delivery_headers(const std::string& event_id, const std::string& kind,
-                             const std::string& body, const std::string& secret,
-                             std::int64_t timestamp);
+header_list delivery_headers(const std::string& event_id,
+                             const std::string& kind, const std::string& body,
+                             const std::string& secret, std::int64_t timestamp);
 
 } // namespace hookd

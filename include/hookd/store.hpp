@@ -40,7 +40,7 @@ typename Inspector::result_type inspect(Inspector& f, write_batch& x) {
 class store {
 public:
   using visitor
-    = std::function<bool(std::string_view key, std::string_view value)>;
+      = std::function<bool(std::string_view key, std::string_view value)>;
 
   /// Opens (creating) the store in `dir`. `sync` fsyncs every commit.
   static caf::expected<std::shared_ptr<store>> open(const std::string& dir,
@@ -49,7 +49,7 @@ public:
 
   /// Reads a key: its value, std::nullopt when absent, or an error.
   virtual caf::expected<std::optional<std::string>> get(std::string_view key)
-    = 0;
+      = 0;
   /// Applies batches in order as one atomic write: one WAL record and, with
   /// sync, one fsync for the whole group.
   virtual caf::error commit(const std::vector<write_batch>& group) = 0;
@@ -58,7 +58,7 @@ public:
   /// answers false.
   virtual caf::error scan(std::string_view prefix, std::string_view start,
                           bool reverse, const visitor& visit)
-    = 0;
+      = 0;
   /// True when the store answers reads.
   virtual bool healthy() = 0;
   /// The sequence number of the last commit.

@@ -103,8 +103,8 @@ caf::expected<org_token> parse_token(const api_call& call) {
   if (t.name.size() > defaults::token_name_max)
     return make_error(ec::bad_request,
                       "'name' is longer than "
-                        + std::to_string(defaults::token_name_max)
-                        + " characters");
+                          + std::to_string(defaults::token_name_max)
+                          + " characters");
   if (auto d = body.find("description"); d != body.end() && !d->is_null()) {
     if (!d->is_string())
       return make_error(ec::bad_request, "'description' must be a string");
@@ -128,22 +128,22 @@ caf::result<api_response> create_token(self_ptr self, const api_call& call) {
   t.org = call.where.org;
   t.hash = crypto::sha256_hex(value);
   t.created_at = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
   write_batch b;
   b.puts.emplace_back(keys::token(t.id), token_json(t, true).dump());
   auto rp = self->make_response_promise<api_response>();
-  self
-    ->request(self->state.writer, defaults::store_timeout, atom::write::value,
-              std::move(b))
-    .then(
-      [=](std::uint64_t) mutable {
-        self->state.tokens.emplace(t.id, t);
-        rp.deliver(api_response{
-          success::created, json{{"id", t.id}, {"tokenValue", value}}.dump(),
-          {}});
-      },
-      [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+                std::move(b))
+      .then(
+          [=](std::uint64_t) mutable {
+            self->state.tokens.emplace(t.id, t);
+            rp.deliver(
+                api_response{success::created,
+                             json{{"id", t.id}, {"tokenValue", value}}.dump(),
+                             {}});
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
 }
 
@@ -171,36 +171,35 @@ caf::result<api_response> delete_token(self_ptr self, const api_call& call) {
   write_batch b;
   b.deletes.push_back(keys::token(call.item));
   auto rp = self->make_response_promise<api_response>();
-  self
-    ->request(self->state.writer, defaults::store_timeout, atom::write::value,
-              std::move(b))
-    .then(
-      [=](std::uint64_t) mutable {
-        rp.deliver(api_response{success::no_content, {}, {}});
-      },
-      [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+                std::move(b))
+      .then(
+          [=](std::uint64_t) mutable {
+            rp.deliver(api_response{success::no_content, {}, {}});
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
 }
 
 caf::error load_tokens(self_ptr self) {
   return self->state.db->scan(
-    keys::tokens_prefix(), {}, false,
-    [&](std::string_view, std::string_view value) {
-      try {
-        auto j = json::parse(value.begin(), value.end());
-        org_token t;
-        t.id = j.at("id").get<std::string>();
-        t.org = j.at("org").get<std::string>();
-        t.name = j.at("name").get<std::string>();
-        t.description = j.value("description", "");
-        t.hash = j.at("hash").get<std::string>();
-        t.created_at = j.value("created", std::int64_t{0});
-        self->state.tokens.emplace(t.id, std::move(t));
-      } catch (const json::exception&) {
-        // A damaged token record authenticates nobody.
-      }
-      return true;
-    });
+      keys::tokens_prefix(), {}, false,
+      [&](std::string_view, std::string_view value) {
+        try {
+          auto j = json::parse(value.begin(), value.end());
+          org_token t;
+          t.id = j.at("id").get<std::string>();
+          t.org = j.at("org").get<std::string>();
+          t.name = j.at("name").get<std::string>();
+          t.description = j.value("description", "");
+          t.hash = j.at("hash").get<std::string>();
+          t.created_at = j.value("created", std::int64_t{0});
+          self->state.tokens.emplace(t.id, std::move(t));
+        } catch (const json::exception&) {
+          // A damaged token record authenticates nobody.
+        }
+        return true;
+      });
 }
 
 caf::result<api_response> serve(self_ptr self, api_call& call) {
@@ -214,16 +213,20 @@ caf::result<api_response> serve(self_ptr self, api_call& call) {
   if (!who.admin && who.org != call.where.org)
     return make_error(ec::forbidden, "this token has no access to "
                                      "organization '"
-                                       + call.where.org + "'");
+                                         + call.where.org + "'");
   switch (call.op) {
-    case operation::create_token: return create_token(self, call);
-    case operation::list_tokens: return list_tokens(self, call);
-    case operation::delete_token: return delete_token(self, call);
-    case operation::ingest_events:
-      return self->delegate(self->state.ingest, std::move(call));
-    case operation::list_deployments:
-      return self->delegate(self->state.deployments, std::move(call));
-    default: break;
+  case operation::create_token:
+    return create_token(self, call);
+  case operation::list_tokens:
+    return list_tokens(self, call);
+  case operation::delete_token:
+    return delete_token(self, call);
+  case operation::ingest_events:
+    return self->delegate(self->state.ingest, std::move(call));
+  case operation::list_deployments:
+    return self->delegate(self->state.deployments, std::move(call));
+  default:
+    break;
   }
   auto& shards = self->state.shards;
   return self->delegate(shards[shard_of(call.where, shards.size())],
@@ -247,10 +250,12 @@ access_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
     self->quit(err);
   }
   return {
-    [=](api_call& call) -> caf::result<api_response> {
-      return serve(self, call);
-    },
-    [=](atom::status) { return component_status{"access", true, {}}; },
+      [=](api_call& call) -> caf::result<api_response> {
+        return serve(self, call);
+      },
+      [=](atom::status) {
+        return component_status{"access", true, {}};
+      },
   };
 }
 
@@ -262,8 +267,8 @@ access_actor spawn_access(caf::actor_system& sys, store_ptr db,
                           ingest_actor ingest, deployments_actor deployments,
                           std::string admin_hash) {
   return sys.spawn(access_behavior, std::move(db), std::move(writer),
-                   std::move(shards), std::move(ingest),
-                   std::move(deployments), std::move(admin_hash));
+                   std::move(shards), std::move(ingest), std::move(deployments),
+                   std::move(admin_hash));
 }
 
 } // namespace hookd

@@ -5,8 +5,8 @@
 #include "hookd/components.hpp"
 
 #include <algorithm>
-#include <array>
 #include <arpa/inet.h>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <deque>
@@ -36,7 +36,7 @@ constexpr std::size_t max_idle_handles = 256;
 domain::address_class class_of(const sockaddr* sa) {
   if (sa->sa_family == AF_INET)
     return domain::classify_v4(
-      ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr));
+        ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr));
   if (sa->sa_family == AF_INET6) {
     std::array<std::uint8_t, 16> bytes;
     std::memcpy(bytes.data(),
@@ -141,7 +141,7 @@ public:
   using completion = std::function<void(std::uint64_t, http_result)>;
 
   transfer_engine(delivery_options options, completion done)
-    : options_(std::move(options)), done_(std::move(done)) {
+      : options_(std::move(options)), done_(std::move(done)) {
     multi_ = curl_multi_init();
     // Bounded per host so one slow receiver cannot take every socket.
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
@@ -300,7 +300,7 @@ struct delivery_state {
   std::unique_ptr<transfer_engine> engine;
   std::uint64_t next_id = 0;
   std::unordered_map<std::uint64_t, caf::typed_response_promise<http_result>>
-    pending;
+      pending;
 };
 
 using self_ptr = delivery_actor::stateful_pointer<delivery_state>;
@@ -309,34 +309,37 @@ delivery_actor::behavior_type delivery_behavior(self_ptr self,
                                                 delivery_options options) {
   auto addr = self->address();
   self->state.engine = std::make_unique<transfer_engine>(
-    std::move(options), [addr](std::uint64_t id, http_result r) {
-      // Weak: the engine lives inside the actor and must not keep it alive.
-      if (auto hdl = caf::actor_cast<caf::actor>(addr))
-        caf::anon_send(hdl, atom::done::value, id, std::move(r));
-    });
+      std::move(options), [addr](std::uint64_t id, http_result r) {
+        // Weak: the engine lives inside the actor and must not keep it alive.
+        if (auto hdl = caf::actor_cast<caf::actor>(addr))
+          caf::anon_send(hdl, atom::done::value, id, std::move(r));
+      });
   return {
-    [=](http_request& req) -> caf::typed_response_promise<http_result> {
-      auto id = ++self->state.next_id;
-      auto rp = self->make_response_promise<http_result>();
-      self->state.pending.emplace(id, rp);
-      self->state.engine->submit(id, std::move(req));
-      return rp;
-    },
-    [=](atom::stats) { return self->state.pending.size(); },
-    [=](atom::status) { return component_status{"delivery", true, {}}; },
-    [=](atom::done, std::uint64_t id, http_result& r) {
-      auto it = self->state.pending.find(id);
-      if (it == self->state.pending.end())
-        return;
-      it->second.deliver(std::move(r));
-      self->state.pending.erase(it);
-    },
+      [=](http_request& req) -> caf::typed_response_promise<http_result> {
+        auto id = ++self->state.next_id;
+        auto rp = self->make_response_promise<http_result>();
+        self->state.pending.emplace(id, rp);
+        self->state.engine->submit(id, std::move(req));
+        return rp;
+      },
+      [=](atom::stats) { return self->state.pending.size(); },
+      [=](atom::status) {
+        return component_status{"delivery", true, {}};
+      },
+      [=](atom::done, std::uint64_t id, http_result& r) {
+        auto it = self->state.pending.find(id);
+        if (it == self->state.pending.end())
+          return;
+        it->second.deliver(std::move(r));
+        self->state.pending.erase(it);
+      },
   };
 }
 
 } // namespace
 
-delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options) {
+delivery_actor spawn_delivery(caf::actor_system& sys,
+                              delivery_options options) {
   static std::once_flag curl_ready;
   std::call_once(curl_ready, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   return sys.spawn(delivery_behavior, std::move(options));

@@ -31,7 +31,7 @@ struct deployments_state {
   /// deployment instead of queueing a second one.
   std::unordered_map<std::string,
                      std::vector<caf::typed_response_promise<std::string>>>
-    queueing;
+      queueing;
 };
 
 using self_ptr = deployments_actor::stateful_pointer<deployments_state>;
@@ -58,8 +58,8 @@ void settle(self_ptr self, const std::string& attempt,
 caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   auto& st = self->state;
   if (!valid_path_name(req.project) || !valid_path_name(req.stack))
-    return make_error(ec::bad_request, "invalid target stack " + req.project
-                                         + '/' + req.stack);
+    return make_error(ec::bad_request,
+                      "invalid target stack " + req.project + '/' + req.stack);
   auto stack_key = req.org + '/' + req.project + '/' + req.stack;
   // A retried attempt (a lost answer, a crash) gets the deployment its
   // first try queued: one event never deploys a stack twice.
@@ -84,8 +84,8 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   }
   auto version = ++vit->second;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
   auto id = crypto::uuid4();
   json deployment{{"id", id},
                   {"version", version},
@@ -106,60 +106,60 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   write_batch b;
   b.puts.emplace_back(keys::deployment_version(stack_key),
                       std::to_string(version));
-  b.puts.emplace_back(keys::deployments_prefix(stack_key)
-                        + version_text(version),
-                      text);
+  b.puts.emplace_back(
+      keys::deployments_prefix(stack_key) + version_text(version), text);
   b.puts.emplace_back(attempt_key, text);
   self->request(st.ingest, defaults::store_timeout, atom::raise::value, ev)
-    .then(
-      [=](std::string&) mutable {
-        self
-          ->request(self->state.writer, defaults::store_timeout,
-                    atom::write::value, std::move(b))
-          .then([=](std::uint64_t) { settle(self, attempt_key, text); },
-                [=](caf::error& err) { settle(self, attempt_key, err); });
-      },
-      [=](caf::error& err) { settle(self, attempt_key, err); });
+      .then(
+          [=](std::string&) mutable {
+            self->request(self->state.writer, defaults::store_timeout,
+                          atom::write::value, std::move(b))
+                .then([=](std::uint64_t) { settle(self, attempt_key, text); },
+                      [=](caf::error& err) { settle(self, attempt_key, err); });
+          },
+          [=](caf::error& err) { settle(self, attempt_key, err); });
   return rp;
 }
 
-deployments_actor::behavior_type
-deployments_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
-                     ingest_actor ingest) {
+deployments_actor::behavior_type deployments_behavior(self_ptr self,
+                                                      store_ptr db,
+                                                      store_writer_actor writer,
+                                                      ingest_actor ingest) {
   self->state.db = std::move(db);
   self->state.writer = std::move(writer);
   self->state.ingest = std::move(ingest);
   return {
-    [=](api_call& call) -> caf::result<api_response> {
-      if (call.op != operation::list_deployments)
-        return make_error(ec::internal, "unexpected request for deployments");
-      std::string body;
-      auto err = self->state.db->scan(
-        keys::deployments_prefix(call.where.org + '/' + call.where.project
-                                 + '/' + call.where.name),
-        {}, true, [&](std::string_view, std::string_view value) {
-          body += body.empty() ? '[' : ',';
-          body.append(value.data(), value.size());
-          return true;
-        });
-      if (err)
-        return err;
-      body += body.empty() ? "[]" : "]";
-      return api_response{success::ok, std::move(body), {}};
-    },
-    [=](atom::deploy, deployment_request& req) { return deploy(self, req); },
-    [=](atom::forget, std::string& hook_id) {
-      write_batch b;
-      b.delete_prefixes.push_back(keys::deployment_attempts_prefix(hook_id));
-      self
-        ->request(self->state.writer, defaults::store_timeout,
-                  atom::write::value, std::move(b))
-        .then([](std::uint64_t) {},
-              [](caf::error&) {
-                // Left under an id no hook has any more; harmless.
-              });
-    },
-    [=](atom::status) { return component_status{"deployments", true, {}}; },
+      [=](api_call& call) -> caf::result<api_response> {
+        if (call.op != operation::list_deployments)
+          return make_error(ec::internal, "unexpected request for deployments");
+        std::string body;
+        auto err = self->state.db->scan(
+            keys::deployments_prefix(call.where.org + '/' + call.where.project
+                                     + '/' + call.where.name),
+            {}, true, [&](std::string_view, std::string_view value) {
+              body += body.empty() ? '[' : ',';
+              body.append(value.data(), value.size());
+              return true;
+            });
+        if (err)
+          return err;
+        body += body.empty() ? "[]" : "]";
+        return api_response{success::ok, std::move(body), {}};
+      },
+      [=](atom::deploy, deployment_request& req) { return deploy(self, req); },
+      [=](atom::forget, std::string& hook_id) {
+        write_batch b;
+        b.delete_prefixes.push_back(keys::deployment_attempts_prefix(hook_id));
+        self->request(self->state.writer, defaults::store_timeout,
+                      atom::write::value, std::move(b))
+            .then([](std::uint64_t) {},
+                  [](caf::error&) {
+                    // Left under an id no hook has any more; harmless.
+                  });
+      },
+      [=](atom::status) {
+        return component_status{"deployments", true, {}};
+      },
   };
 }
 

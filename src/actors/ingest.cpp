@@ -69,13 +69,12 @@ void take_markers(self_ptr self, write_batch& b) {
 }
 
 void write(self_ptr self, write_batch b) {
-  self
-    ->request(self->state.writer, defaults::store_timeout, atom::write::value,
-              std::move(b))
-    .then([](std::uint64_t) {},
-          [](caf::error&) {
-            // Only markers: they stay, and the next start fans out again.
-          });
+  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+                std::move(b))
+      .then([](std::uint64_t) {},
+            [](caf::error&) {
+              // Only markers: they stay, and the next start fans out again.
+            });
 }
 
 /// Fans events out: one message per target scope for all of them. When
@@ -125,14 +124,13 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
       settle();
       continue;
     }
-    self
-      ->request(shard, defaults::fanout_timeout * 2, atom::fanout::value,
-                std::move(slot.second), slot.first)
-      .then([=](std::size_t) { settle(); },
-            [=](caf::error&) {
-              t->failed = true;
-              settle();
-            });
+    self->request(shard, defaults::fanout_timeout * 2, atom::fanout::value,
+                  std::move(slot.second), slot.first)
+        .then([=](std::size_t) { settle(); },
+              [=](caf::error&) {
+                t->failed = true;
+                settle();
+              });
   }
 }
 
@@ -142,10 +140,10 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
   if (backlog >= st.max_pending)
     return make_error(ec::too_many_requests,
                       "hookd has " + std::to_string(backlog)
-                        + " deliveries pending (limit "
-                        + std::to_string(st.max_pending) + "); retry later");
-  auto parsed = parse_events(call.body, call.where.org,
-                             defaults::max_event_batch);
+                          + " deliveries pending (limit "
+                          + std::to_string(st.max_pending) + "); retry later");
+  auto parsed
+      = parse_events(call.body, call.where.org, defaults::max_event_batch);
   if (!parsed)
     return std::move(parsed.error());
   auto& events = parsed->events;
@@ -172,8 +170,8 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
         if (event_from_storage(**stored, earlier) && earlier.org != ev.org)
           return make_error(ec::conflict,
                             (batch ? "event " + std::to_string(i) + ": " : "")
-                              + "id '" + ev.id
-                              + "' is taken by another organization's event");
+                                + "id '" + ev.id
+                                + "' is taken by another organization's event");
         continue;
       }
     }
@@ -197,26 +195,25 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
     for (const auto& ev : fresh)
       self->state.committing.erase(ev->id);
   };
-  self
-    ->request(st.writer, defaults::store_timeout, atom::write::value,
-              std::move(b))
-    .then(
-      [=](std::uint64_t) mutable {
-        forget();
-        // Fan out before answering: a client that acts on the 202 (say,
-        // changes a webhook) is then ordered after the event in every
-        // registry shard. fan_out() counts the events from here on.
-        self->state.fanning -= count;
-        fan_out(self, fresh);
-        rp.deliver(std::move(accepted));
-      },
-      [=](caf::error& err) mutable {
-        forget();
-        self->state.fanning -= count;
-        rp.deliver(make_error(ec::unavailable,
-                              "the store failed (" + message_of(err)
-                                + "); nothing was accepted; retry later"));
-      });
+  self->request(st.writer, defaults::store_timeout, atom::write::value,
+                std::move(b))
+      .then(
+          [=](std::uint64_t) mutable {
+            forget();
+            // Fan out before answering: a client that acts on the 202 (say,
+            // changes a webhook) is then ordered after the event in every
+            // registry shard. fan_out() counts the events from here on.
+            self->state.fanning -= count;
+            fan_out(self, fresh);
+            rp.deliver(std::move(accepted));
+          },
+          [=](caf::error& err) mutable {
+            forget();
+            self->state.fanning -= count;
+            rp.deliver(make_error(
+                ec::unavailable, "the store failed (" + message_of(err)
+                                     + "); nothing was accepted; retry later"));
+          });
   return rp;
 }
 
@@ -227,15 +224,14 @@ caf::result<std::string> raise(self_ptr self, event& ev) {
   take_markers(self, b);
   auto ptr = std::make_shared<const event>(std::move(ev));
   auto rp = self->make_response_promise<std::string>();
-  self
-    ->request(self->state.writer, defaults::store_timeout, atom::write::value,
-              std::move(b))
-    .then(
-      [=](std::uint64_t) mutable {
-        fan_out(self, {ptr});
-        rp.deliver(ptr->id);
-      },
-      [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+                std::move(b))
+      .then(
+          [=](std::uint64_t) mutable {
+            fan_out(self, {ptr});
+            rp.deliver(ptr->id);
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
 }
 
@@ -286,41 +282,41 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.shards.resize(shard_count);
   st.shard_pending.resize(shard_count);
   return {
-    [=](api_call& call) -> caf::result<api_response> {
-      if (call.op != operation::ingest_events)
-        return make_error(ec::internal, "unexpected request for ingestion");
-      return ingest(self, call);
-    },
-    [=](atom::raise, event& ev) { return raise(self, ev); },
-    [=](atom::subscribe, std::size_t n, fanout_actor& shard) {
-      auto& st = self->state;
-      if (n >= st.shards.size())
-        return;
-      st.shards[n] = std::move(shard);
-      st.shard_pending[n] = 0;
-      if (!st.recovered && st.all_subscribed())
-        recover(self);
-    },
-    [=](atom::pending, std::size_t n, std::int64_t total) {
-      if (n < self->state.shard_pending.size())
-        self->state.shard_pending[n] = total;
-    },
-    [=](atom::stats) { return self->state.pending(); },
-    [=](atom::status) {
-      component_status s{"ingest", self->state.all_subscribed(), {}};
-      if (!s.ready)
-        s.detail = "waiting for registry shards";
-      return s;
-    },
-    [=](atom::flush) {
-      self->state.flush_scheduled = false;
-      if (self->state.finished_markers.empty())
-        return;
-      write_batch b;
-      take_markers(self, b);
-      write(self, std::move(b));
-    },
-    [=](atom::retry, std::string& id) { refan(self, id); },
+      [=](api_call& call) -> caf::result<api_response> {
+        if (call.op != operation::ingest_events)
+          return make_error(ec::internal, "unexpected request for ingestion");
+        return ingest(self, call);
+      },
+      [=](atom::raise, event& ev) { return raise(self, ev); },
+      [=](atom::subscribe, std::size_t n, fanout_actor& shard) {
+        auto& st = self->state;
+        if (n >= st.shards.size())
+          return;
+        st.shards[n] = std::move(shard);
+        st.shard_pending[n] = 0;
+        if (!st.recovered && st.all_subscribed())
+          recover(self);
+      },
+      [=](atom::pending, std::size_t n, std::int64_t total) {
+        if (n < self->state.shard_pending.size())
+          self->state.shard_pending[n] = total;
+      },
+      [=](atom::stats) { return self->state.pending(); },
+      [=](atom::status) {
+        component_status s{"ingest", self->state.all_subscribed(), {}};
+        if (!s.ready)
+          s.detail = "waiting for registry shards";
+        return s;
+      },
+      [=](atom::flush) {
+        self->state.flush_scheduled = false;
+        if (self->state.finished_markers.empty())
+          return;
+        write_batch b;
+        take_markers(self, b);
+        write(self, std::move(b));
+      },
+      [=](atom::retry, std::string& id) { refan(self, id); },
   };
 }
 

@@ -171,7 +171,7 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   auto delay = first_backoff * (1u << std::min<std::uint32_t>(c.deaths, 12));
   if (delay > defaults::component_backoff_max)
     delay = std::chrono::duration_cast<std::chrono::milliseconds>(
-      defaults::component_backoff_max);
+        defaults::component_backoff_max);
   std::cerr << "hookd: component " << c.name << " stopped ("
             << self->system().render(dm.reason) << "); reviving it in "
             << delay.count() << " ms\n";
@@ -201,21 +201,20 @@ caf::result<api_response> health(self_ptr self) {
   };
   for (const auto& c : comps) {
     auto name = c.name;
-    self
-      ->request(caf::actor_cast<status_actor>(c.handle), status_timeout,
-                atom::status::value)
-      .then(
-        [=](component_status& s) mutable {
-          if (!s.ready && t->not_ready.empty())
-            t->not_ready = "component " + s.name + " is not ready: "
-                           + s.detail;
-          settle();
-        },
-        [=](caf::error&) mutable {
-          if (t->not_ready.empty())
-            t->not_ready = "component " + name + " does not answer";
-          settle();
-        });
+    self->request(caf::actor_cast<status_actor>(c.handle), status_timeout,
+                  atom::status::value)
+        .then(
+            [=](component_status& s) mutable {
+              if (!s.ready && t->not_ready.empty())
+                t->not_ready
+                    = "component " + s.name + " is not ready: " + s.detail;
+              settle();
+            },
+            [=](caf::error&) mutable {
+              if (t->not_ready.empty())
+                t->not_ready = "component " + name + " does not answer";
+              settle();
+            });
   }
   return rp;
 }
@@ -239,15 +238,15 @@ void check_drained(self_ptr self) {
   if (!st.delivery)
     return finish(true);
   self->request(st.delivery, drain_poll * 10, atom::stats::value)
-    .then(
-      [=](std::size_t in_flight) {
-        if (in_flight == 0)
-          return finish(true);
-        if (clock::now() >= self->state.drain_until)
-          return finish(false);
-        self->delayed_send(self, drain_poll, atom::drain::value);
-      },
-      [=](caf::error&) { finish(false); });
+      .then(
+          [=](std::size_t in_flight) {
+            if (in_flight == 0)
+              return finish(true);
+            if (clock::now() >= self->state.drain_until)
+              return finish(false);
+            self->delayed_send(self, drain_poll, atom::drain::value);
+          },
+          [=](caf::error&) { finish(false); });
 }
 
 node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
@@ -266,46 +265,48 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
     self->quit(msg.reason);
   });
   return {
-    [=](atom::entry) -> caf::result<access_actor> {
-      if (!self->state.components[access_index(self)].handle)
-        return make_error(ec::unavailable, "hookd is restarting a component");
-      return self->state.access;
-    },
-    [=](atom::health) { return health(self); },
-    [=](atom::stats, std::size_t n) -> caf::result<registry_actor> {
-      auto& shards = self->state.shards;
-      if (n >= shards.size() || !shards[n])
-        return make_error(ec::unavailable, "no such registry shard running");
-      return shards[n];
-    },
-    [=](atom::metrics) -> caf::result<std::string> {
-      auto rp = self->make_response_promise<std::string>();
-      self->request(self->state.ingest, status_timeout, atom::stats::value)
-        .then([=](std::int64_t pending) mutable {
-                rp.deliver(metrics_text(pending));
-              },
-              [=](caf::error&) mutable { rp.deliver(metrics_text(0)); });
-      return rp;
-    },
-    [=](atom::drain, caf::timespan deadline) -> caf::result<bool> {
-      auto& st = self->state;
-      for (auto& shard : st.shards)
-        if (shard)
-          self->send(shard, atom::drain::value);
-      st.drain_until = clock::now()
-                       + std::chrono::duration_cast<clock::duration>(deadline);
-      auto rp = self->make_response_promise<bool>();
-      st.draining.push_back(rp);
-      check_drained(self);
-      return rp;
-    },
-    [=](atom::drain) { check_drained(self); },
-    [=](atom::revive, std::size_t i) {
-      auto& comps = self->state.components;
-      if (self->state.stopping || i >= comps.size() || comps[i].handle)
-        return;
-      start_from(self, i);
-    },
+      [=](atom::entry) -> caf::result<access_actor> {
+        if (!self->state.components[access_index(self)].handle)
+          return make_error(ec::unavailable, "hookd is restarting a component");
+        return self->state.access;
+      },
+      [=](atom::health) { return health(self); },
+      [=](atom::stats, std::size_t n) -> caf::result<registry_actor> {
+        auto& shards = self->state.shards;
+        if (n >= shards.size() || !shards[n])
+          return make_error(ec::unavailable, "no such registry shard running");
+        return shards[n];
+      },
+      [=](atom::metrics) -> caf::result<std::string> {
+        auto rp = self->make_response_promise<std::string>();
+        self->request(self->state.ingest, status_timeout, atom::stats::value)
+            .then(
+                [=](std::int64_t pending) mutable {
+                  rp.deliver(metrics_text(pending));
+                },
+                [=](caf::error&) mutable { rp.deliver(metrics_text(0)); });
+        return rp;
+      },
+      [=](atom::drain, caf::timespan deadline) -> caf::result<bool> {
+        auto& st = self->state;
+        for (auto& shard : st.shards)
+          if (shard)
+            self->send(shard, atom::drain::value);
+        st.drain_until
+            = clock::now()
+              + std::chrono::duration_cast<clock::duration>(deadline);
+        auto rp = self->make_response_promise<bool>();
+        st.draining.push_back(rp);
+        check_drained(self);
+        return rp;
+      },
+      [=](atom::drain) { check_drained(self); },
+      [=](atom::revive, std::size_t i) {
+        auto& comps = self->state.components;
+        if (self->state.stopping || i >= comps.size() || comps[i].handle)
+          return;
+        start_from(self, i);
+      },
   };
 }
 
@@ -328,7 +329,7 @@ caf::expected<std::string> load_master_key(const config& cfg) {
   auto bytes = crypto::from_hex(hex);
   if (!bytes || bytes->size() != master_key_bytes)
     return make_error(ec::internal, "the master key file '" + path
-                                      + "' does not hold 64 hex digits");
+                                        + "' does not hold 64 hex digits");
   return std::move(*bytes);
 }
 

@@ -133,7 +133,8 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
   ws.max_in_flight = defaults::max_in_flight;
   ws.testing = setup.testing;
   ws.draining = self->state.draining;
-  entry.actor = spawn_webhook(self->system(), std::move(*stored), std::move(ws));
+  entry.actor
+      = spawn_webhook(self->system(), std::move(*stored), std::move(ws));
   self->monitor(entry.actor);
   self->state.keys_by_actor.emplace(entry.actor.address(), key);
   return entry.actor;
@@ -144,27 +145,26 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
 template <class OnDone>
 void commit(self_ptr self, write_batch b,
             caf::typed_response_promise<api_response> rp, OnDone on_done) {
-  self
-    ->request(self->state.setup.writer, defaults::store_timeout,
-              atom::write::value, std::move(b))
-    .await([=](std::uint64_t) mutable { rp.deliver(on_done()); },
-           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  self->request(self->state.setup.writer, defaults::store_timeout,
+                atom::write::value, std::move(b))
+      .await([=](std::uint64_t) mutable { rp.deliver(on_done()); },
+             [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
 caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
   std::string body;
   caf::error broken;
   auto err = self->state.setup.db->scan(
-    keys::hook_config(call.where.key() + '/'), {}, false,
-    [&](std::string_view, std::string_view value) {
-      auto hook = from_storage_json(value, *self->state.setup.sealer);
-      if (!hook) {
-        broken = std::move(hook.error());
-        return false;
-      }
-      append_response_json(body, *hook);
-      return true;
-    });
+      keys::hook_config(call.where.key() + '/'), {}, false,
+      [&](std::string_view, std::string_view value) {
+        auto hook = from_storage_json(value, *self->state.setup.sealer);
+        if (!hook) {
+          broken = std::move(hook.error());
+          return false;
+        }
+        append_response_json(body, *hook);
+        return true;
+      });
   if (err)
     return err;
   if (broken)
@@ -190,8 +190,8 @@ caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
                       "webhook with name '" + hook.name + "' already exists");
   hook.id = crypto::uuid4();
   hook.created_at = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
   write_batch b;
   b.puts.emplace_back(keys::hook_config(key),
                       storage_json(hook, *st.setup.sealer));
@@ -252,8 +252,9 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
   write_batch b;
   b.deletes.push_back(keys::hook_config(key));
   auto rp = self->make_response_promise<api_response>();
-  commit(self, std::move(b), rp,
-         [] { return api_response{success::no_content, {}, {}}; });
+  commit(self, std::move(b), rp, [] {
+    return api_response{success::no_content, {}, {}};
+  });
   return rp;
 }
 
@@ -265,30 +266,33 @@ caf::result<api_response> serve(self_ptr self, api_call& call) {
   auto key = index_key(call.where, call.hook);
   auto it = self->state.hooks.find(key);
   if (it == self->state.hooks.end())
-    return make_error(ec::not_found, "webhook '" + call.hook
-                                       + "' not found in " + call.where.path());
+    return make_error(ec::not_found, "webhook '" + call.hook + "' not found in "
+                                         + call.where.path());
   switch (call.op) {
-    case operation::read_hook: {
-      auto stored = stored_config(self, key);
-      if (!stored)
-        return std::move(stored.error());
-      auto hook = from_storage_json(*stored, *self->state.setup.sealer);
-      if (!hook)
-        return std::move(hook.error());
-      return api_response{success::ok, response_json(*hook), {}};
-    }
-    case operation::update_hook: return update_hook(self, call, key);
-    case operation::delete_hook: return delete_hook(self, call, key);
-    case operation::crash_hook: {
-      if (!self->state.setup.testing)
-        return make_error(ec::not_found, "no such route");
-      auto actor = ensure_actor(self, key, it->second);
-      if (!actor)
-        return std::move(actor.error());
-      self->send(*actor, atom::crash::value);
-      return api_response{success::accepted, R"({"crashing":true})", {}};
-    }
-    default: break;
+  case operation::read_hook: {
+    auto stored = stored_config(self, key);
+    if (!stored)
+      return std::move(stored.error());
+    auto hook = from_storage_json(*stored, *self->state.setup.sealer);
+    if (!hook)
+      return std::move(hook.error());
+    return api_response{success::ok, response_json(*hook), {}};
+  }
+  case operation::update_hook:
+    return update_hook(self, call, key);
+  case operation::delete_hook:
+    return delete_hook(self, call, key);
+  case operation::crash_hook: {
+    if (!self->state.setup.testing)
+      return make_error(ec::not_found, "no such route");
+    auto actor = ensure_actor(self, key, it->second);
+    if (!actor)
+      return std::move(actor.error());
+    self->send(*actor, atom::crash::value);
+    return api_response{success::accepted, R"({"crashing":true})", {}};
+  }
+  default:
+    break;
   }
   auto actor = ensure_actor(self, key, it->second);
   if (!actor)
@@ -325,11 +329,11 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     ensure_actor(self, key, entry);
     return;
   }
-  auto delay = first_backoff
-               * (1 << std::min<std::uint32_t>(entry.crashes, 16));
+  auto delay
+      = first_backoff * (1 << std::min<std::uint32_t>(entry.crashes, 16));
   if (delay > defaults::revive_backoff_max)
     delay = std::chrono::duration_cast<std::chrono::milliseconds>(
-      defaults::revive_backoff_max);
+        defaults::revive_backoff_max);
   self->delayed_send(self, delay, atom::revive::value, key);
 }
 
@@ -344,8 +348,7 @@ caf::error load_index(self_ptr self) {
                             return true; // reported when read via the API
                           if (shard_of(hook->where, setup.shard_count)
                               == setup.shard)
-                            index_hook(self, std::string{key.substr(2)},
-                                       *hook);
+                            index_hook(self, std::string{key.substr(2)}, *hook);
                           return true;
                         });
 }
@@ -354,12 +357,12 @@ caf::error load_index(self_ptr self) {
 caf::error resume_owing(self_ptr self) {
   std::set<std::string> owing;
   auto err = self->state.setup.db->scan(
-    keys::queues_prefix(), {}, false,
-    [&](std::string_view key, std::string_view) {
-      auto rest = key.substr(2);
-      owing.emplace(rest.substr(0, rest.find('/')));
-      return true;
-    });
+      keys::queues_prefix(), {}, false,
+      [&](std::string_view key, std::string_view) {
+        auto rest = key.substr(2);
+        owing.emplace(rest.substr(0, rest.find('/')));
+        return true;
+      });
   if (err)
     return err;
   for (auto& [key, entry] : self->state.hooks)
@@ -413,15 +416,15 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
   };
   for (auto& [actor, taken] : targets)
     self->request(actor, defaults::fanout_timeout, std::move(taken))
-      .then(
-        [=](std::size_t took) mutable {
-          t->took += took;
-          settle();
-        },
-        [=](caf::error&) mutable {
-          t->failed = true;
-          settle();
-        });
+        .then(
+            [=](std::size_t took) mutable {
+              t->took += took;
+              settle();
+            },
+            [=](caf::error&) mutable {
+              t->failed = true;
+              settle();
+            });
   return rp;
 }
 
@@ -443,51 +446,53 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
     self->quit(msg.reason);
   });
   return {
-    [=](api_call& call) -> caf::result<api_response> {
-      return serve(self, call);
-    },
-    [=](atom::fanout, event_batch& batch, scope& where) {
-      return fan_out(self, batch, where);
-    },
-    [=](atom::pending, std::int64_t delta) {
-      auto& st = self->state;
-      auto it = st.keys_by_actor.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
-      if (it == st.keys_by_actor.end())
-        return;
-      if (auto e = st.hooks.find(it->second); e != st.hooks.end())
-        add_pending(self, e->second, delta);
-    },
-    [=](atom::flush) { report_pending(self); },
-    [=](atom::drain) {
-      self->state.draining = true;
-      for (auto& [key, entry] : self->state.hooks)
-        if (entry.actor)
-          self->send(entry.actor, atom::drain::value);
-    },
-    [=](atom::revive, std::string& key) {
-      if (auto it = self->state.hooks.find(key); it != self->state.hooks.end())
-        ensure_actor(self, key, it->second);
-    },
-    [=](atom::stats) {
-      return std::make_tuple(self->state.hooks.size(),
-                             self->state.keys_by_actor.size(),
-                             self->state.revivals);
-    },
-    [=](atom::status) {
-      return component_status{
-        "registry-" + std::to_string(self->state.setup.shard), true, {}};
-    },
-    [=](atom::crash, std::string& scope_key,
-        std::string& name) -> caf::result<webhook_actor> {
-      auto key = scope_key + '/' + name;
-      auto it = self->state.hooks.find(key);
-      if (!self->state.setup.testing || it == self->state.hooks.end())
-        return make_error(ec::not_found, "no such webhook");
-      auto actor = ensure_actor(self, key, it->second);
-      if (!actor)
-        return std::move(actor.error());
-      return *actor;
-    },
+      [=](api_call& call) -> caf::result<api_response> {
+        return serve(self, call);
+      },
+      [=](atom::fanout, event_batch& batch, scope& where) {
+        return fan_out(self, batch, where);
+      },
+      [=](atom::pending, std::int64_t delta) {
+        auto& st = self->state;
+        auto it = st.keys_by_actor.find(
+            caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        if (it == st.keys_by_actor.end())
+          return;
+        if (auto e = st.hooks.find(it->second); e != st.hooks.end())
+          add_pending(self, e->second, delta);
+      },
+      [=](atom::flush) { report_pending(self); },
+      [=](atom::drain) {
+        self->state.draining = true;
+        for (auto& [key, entry] : self->state.hooks)
+          if (entry.actor)
+            self->send(entry.actor, atom::drain::value);
+      },
+      [=](atom::revive, std::string& key) {
+        if (auto it = self->state.hooks.find(key);
+            it != self->state.hooks.end())
+          ensure_actor(self, key, it->second);
+      },
+      [=](atom::stats) {
+        return std::make_tuple(self->state.hooks.size(),
+                               self->state.keys_by_actor.size(),
+                               self->state.revivals);
+      },
+      [=](atom::status) {
+        return component_status{
+            "registry-" + std::to_string(self->state.setup.shard), true, {}};
+      },
+      [=](atom::crash, std::string& scope_key,
+          std::string& name) -> caf::result<webhook_actor> {
+        auto key = scope_key + '/' + name;
+        auto it = self->state.hooks.find(key);
+        if (!self->state.setup.testing || it == self->state.hooks.end())
+          return make_error(ec::not_found, "no such webhook");
+        auto actor = ensure_actor(self, key, it->second);
+        if (!actor)
+          return std::move(actor.error());
+        return *actor;
+      },
   };
 }
 

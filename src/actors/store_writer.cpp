@@ -45,8 +45,7 @@ void commit(self_ptr self) {
   st.waiting.clear();
 }
 
-store_writer_actor::behavior_type writer_behavior(self_ptr self,
-                                                  store_ptr db) {
+store_writer_actor::behavior_type writer_behavior(self_ptr self, store_ptr db) {
   self->state.db = std::move(db);
   self->set_exit_handler([=](caf::exit_msg& msg) {
     // What has arrived is written before the writer goes.
@@ -54,30 +53,30 @@ store_writer_actor::behavior_type writer_behavior(self_ptr self,
     self->quit(msg.reason);
   });
   return {
-    [=](atom::write, write_batch& b) {
-      auto& st = self->state;
-      auto rp = self->make_response_promise<std::uint64_t>();
-      if (b.empty()) {
-        rp.deliver(st.db->sequence());
+      [=](atom::write, write_batch& b) {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<std::uint64_t>();
+        if (b.empty()) {
+          rp.deliver(st.db->sequence());
+          return rp;
+        }
+        st.group.push_back(std::move(b));
+        st.waiting.push_back(rp);
+        // The flush message queues behind every write already in the
+        // mailbox: they all join this group.
+        if (!st.flush_queued) {
+          st.flush_queued = true;
+          self->send(self, atom::flush::value);
+        }
         return rp;
-      }
-      st.group.push_back(std::move(b));
-      st.waiting.push_back(rp);
-      // The flush message queues behind every write already in the
-      // mailbox: they all join this group.
-      if (!st.flush_queued) {
-        st.flush_queued = true;
-        self->send(self, atom::flush::value);
-      }
-      return rp;
-    },
-    [=](atom::flush) { commit(self); },
-    [=](atom::status) {
-      component_status s{"store", self->state.db->healthy(), {}};
-      if (!s.ready)
-        s.detail = "the store does not answer reads";
-      return s;
-    },
+      },
+      [=](atom::flush) { commit(self); },
+      [=](atom::status) {
+        component_status s{"store", self->state.db->healthy(), {}};
+        if (!s.ready)
+          s.detail = "the store does not answer reads";
+        return s;
+      },
   };
 }
 

@@ -35,15 +35,15 @@ constexpr std::size_t outbox_max = 256;
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::uint64_t now_micros() {
   return static_cast<std::uint64_t>(
-    std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now().time_since_epoch())
-      .count());
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 struct queued {
@@ -110,24 +110,23 @@ void tell_registry(self_ptr self, std::int64_t delta) {
 /// Sends a batch to the writer; `done` runs once it is on disk.
 template <class OnOk, class OnError>
 void write(self_ptr self, write_batch b, OnOk on_ok, OnError on_error) {
-  self
-    ->request(self->state.setup.writer, defaults::store_timeout,
-              atom::write::value, std::move(b))
-    .then([=](std::uint64_t) mutable { on_ok(); },
-          [=](caf::error& err) mutable { on_error(err); });
+  self->request(self->state.setup.writer, defaults::store_timeout,
+                atom::write::value, std::move(b))
+      .then([=](std::uint64_t) mutable { on_ok(); },
+            [=](caf::error& err) mutable { on_error(err); });
 }
 
 /// Writes the outbox; `then` runs once everything written so far is on
 /// disk (reads after it see every outcome).
-template <class Then>
-void flush(self_ptr self, Then then) {
+template <class Then> void flush(self_ptr self, Then then) {
   auto& st = self->state;
   tell_registry(self, -st.outbox_finished);
   st.outbox_finished = 0;
   auto b = std::move(st.outbox);
   st.outbox = {};
-  write(self, std::move(b), [=]() mutable { then(caf::error{}); },
-        [=](caf::error& err) mutable { then(err); });
+  write(
+      self, std::move(b), [=]() mutable { then(caf::error{}); },
+      [=](caf::error& err) mutable { then(err); });
 }
 
 void schedule_flush(self_ptr self) {
@@ -168,20 +167,20 @@ void prune(self_ptr self, write_batch& b, std::size_t adding) {
     flush(self, [](const caf::error&) {});
   std::vector<std::string> deletes;
   auto prefix = keys::history_prefix(st.hook.id);
-  auto err = st.setup.db->scan(
-    prefix, st.prune_cursor, false,
-    [&](std::string_view key, std::string_view) {
-      if (finished() <= limit)
-        return false;
-      auto id = std::string{key.substr(key.rfind('/') + 1)};
-      if (st.pending.count(id) > 0)
-        return true;
-      deletes.emplace_back(key);
-      deletes.push_back(index_key(self, id));
-      st.prune_cursor = std::string{key};
-      --st.history_count;
-      return true;
-    });
+  auto err = st.setup.db->scan(prefix, st.prune_cursor, false,
+                               [&](std::string_view key, std::string_view) {
+                                 if (finished() <= limit)
+                                   return false;
+                                 auto id = std::string{
+                                     key.substr(key.rfind('/') + 1)};
+                                 if (st.pending.count(id) > 0)
+                                   return true;
+                                 deletes.emplace_back(key);
+                                 deletes.push_back(index_key(self, id));
+                                 st.prune_cursor = std::string{key};
+                                 --st.history_count;
+                                 return true;
+                               });
   if (err)
     return; // tried again with the next records
   b.deletes.insert(b.deletes.end(), deletes.begin(), deletes.end());
@@ -204,22 +203,25 @@ void finish_attempt(self_ptr self, const std::string& id,
   auto attempts = static_cast<std::size_t>(rec["attempts"].get<int>());
   domain::attempt_outcome outcome{r.code, r.retry_after_s, r.refused};
   std::uniform_real_distribution<double> uniform{0.0, 1.0};
-  auto d = st.policy->decide(outcome, attempts, st.hook.active, uniform(st.rng));
+  auto d
+      = st.policy->decide(outcome, attempts, st.hook.active, uniform(st.rng));
   switch (d.what) {
-    case domain::verdict::succeeded: domain::finish_record(rec, true); break;
-    case domain::verdict::retry:
-      rec["status"] = "retrying";
-      rec["nextAttemptAt"]
+  case domain::verdict::succeeded:
+    domain::finish_record(rec, true);
+    break;
+  case domain::verdict::retry:
+    rec["status"] = "retrying";
+    rec["nextAttemptAt"]
         = now
           + std::chrono::duration_cast<std::chrono::seconds>(d.delay).count();
-      self->delayed_send(self, d.delay, atom::retry::value, id);
-      break;
-    case domain::verdict::failed:
-      domain::finish_record(rec, false);
-      if (domain::retry_policy::inactive_stop(outcome, st.hook.active))
-        rec["error"] = rec["error"].get<std::string>()
-                       + " (webhook inactive: no further attempts)";
-      break;
+    self->delayed_send(self, d.delay, atom::retry::value, id);
+    break;
+  case domain::verdict::failed:
+    domain::finish_record(rec, false);
+    if (domain::retry_policy::inactive_stop(outcome, st.hook.active))
+      rec["error"] = rec["error"].get<std::string>()
+                     + " (webhook inactive: no further attempts)";
+    break;
   }
   st.outbox.puts.emplace_back(record_key(self, q.seq, id),
                               domain::dump_record(rec));
@@ -250,32 +252,28 @@ void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
     return done({}, std::move(r));
   }
   auto [project, stack] = split_stack(hook.payload_url);
-  deployment_request req{hook.where.org,
-                         project,
-                         stack,
-                         hops,
-                         hook.where.path() + '/' + hook.name,
-                         event_id,
+  deployment_request req{hook.where.org, project, stack, hops,
+                         hook.where.path() + '/' + hook.name, event_id,
                          // A redelivery asks for a new deployment on purpose.
                          hook.id + '/' + (manual ? crypto::uuid4() : event_id)};
-  self
-    ->request(self->state.setup.deployments, self->state.setup.timeout,
-              atom::deploy::value, std::move(req))
-    .then(
-      [=](std::string& deployment) {
-        http_result r;
-        r.code = 202;
-        r.response_body = std::move(deployment);
-        r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
-        done({}, std::move(r));
-      },
-      [=](caf::error& err) {
-        http_result r;
-        r.error = "the deployment could not be queued: " + message_of(err);
-        done({}, std::move(r));
-      });
+  self->request(self->state.setup.deployments, self->state.setup.timeout,
+                atom::deploy::value, std::move(req))
+      .then(
+          [=](std::string& deployment) {
+            http_result r;
+            r.code = 202;
+            r.response_body = std::move(deployment);
+            r.duration_ms
+                = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+            done({}, std::move(r));
+          },
+          [=](caf::error& err) {
+            http_result r;
+            r.error = "the deployment could not be queued: " + message_of(err);
+            done({}, std::move(r));
+          });
 }
 
 /// One HTTP attempt of a body to the hook's URL, signed now.
@@ -288,15 +286,14 @@ void post(self_ptr self, const std::string& id, const std::string& kind,
   req.headers = delivery_headers(id, kind, body, hook.secret, now_seconds());
   req.timeout = self->state.setup.timeout;
   auto sent = req.headers;
-  self
-    ->request(self->state.setup.delivery, req.timeout + reply_margin,
-              std::move(req))
-    .then([=](http_result& r) { done(sent, std::move(r)); },
-          [=](caf::error& err) {
-            http_result r;
-            r.error = "delivery client: " + self->system().render(err);
-            done(sent, std::move(r));
-          });
+  self->request(self->state.setup.delivery, req.timeout + reply_margin,
+                std::move(req))
+      .then([=](http_result& r) { done(sent, std::move(r)); },
+            [=](caf::error& err) {
+              http_result r;
+              r.error = "delivery client: " + self->system().render(err);
+              done(sent, std::move(r));
+            });
 }
 
 /// One attempt: POST the stored body, or queue a deployment.
@@ -362,8 +359,8 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
         continue;
     }
     auto payload = st.hook.format == "pulumi_deployments"
-                     ? ev.body
-                     : render_payload(st.hook.format, ev);
+                       ? ev.body
+                       : render_payload(st.hook.format, ev);
     queued q{domain::new_record(ev.id, ev.info().kind, payload,
                                 st.hook.payload_url, now),
              next_seq(self), ev.hops};
@@ -382,22 +379,22 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
   prune(self, b, taken.size());
   auto rp = self->make_response_promise<std::size_t>();
   write(
-    self, std::move(b),
-    [=]() mutable {
-      for (auto& id : taken)
-        self->state.ready.push_back(id);
-      pump(self);
-      rp.deliver(considered);
-    },
-    [=](caf::error& err) mutable {
-      // Nothing was recorded: the fan-out is tried again.
-      auto& st = self->state;
-      for (auto& id : taken)
-        st.pending.erase(id);
-      st.history_count -= taken.size();
-      tell_registry(self, -static_cast<std::int64_t>(taken.size()));
-      rp.deliver(err);
-    });
+      self, std::move(b),
+      [=]() mutable {
+        for (auto& id : taken)
+          self->state.ready.push_back(id);
+        pump(self);
+        rp.deliver(considered);
+      },
+      [=](caf::error& err) mutable {
+        // Nothing was recorded: the fan-out is tried again.
+        auto& st = self->state;
+        for (auto& id : taken)
+          st.pending.erase(id);
+        st.history_count -= taken.size();
+        tell_registry(self, -static_cast<std::int64_t>(taken.size()));
+        rp.deliver(err);
+      });
   return rp;
 }
 
@@ -407,7 +404,7 @@ caf::result<api_response> ping(self_ptr self) {
   auto now = now_seconds();
   auto body = ping_body(now);
   auto rec = std::make_shared<record_json>(
-    domain::new_record(id, "ping", body, hook.payload_url, now));
+      domain::new_record(id, "ping", body, hook.payload_url, now));
   auto rp = self->make_response_promise<api_response>();
   ++self->state.sync_in_flight;
   auto record = [=](const header_list& sent, const http_result& r) mutable {
@@ -421,16 +418,19 @@ caf::result<api_response> ping(self_ptr self) {
     b.puts.emplace_back(index_key(self, id), seq);
     prune(self, b, 1);
     write(
-      self, std::move(b),
-      [=]() mutable { rp.deliver(api_response{success::ok, out, {}}); },
-      [=](caf::error& err) mutable { rp.deliver(err); });
+        self, std::move(b),
+        [=]() mutable {
+          rp.deliver(api_response{success::ok, out, {}});
+        },
+        [=](caf::error& err) mutable { rp.deliver(err); });
   };
   if (hook.format == "pulumi_deployments") {
     // Nothing to reach over HTTP: deployments are queued inside hookd, and
     // a ping must not queue one.
     http_result r;
     r.code = 200;
-    r.response_body = R"({"message":"pulumi_deployments webhooks deliver inside hookd; a ping queues no deployment"})";
+    r.response_body
+        = R"({"message":"pulumi_deployments webhooks deliver inside hookd; a ping queues no deployment"})";
     record({}, r);
     return rp;
   }
@@ -442,7 +442,7 @@ caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
   auto& st = self->state;
   auto id = call.item;
   auto not_found = make_error(ec::not_found, "no delivery of event '" + id
-                                               + "' to this webhook");
+                                                 + "' to this webhook");
   auto seq = st.setup.db->get(index_key(self, id));
   if (!seq)
     return std::move(seq.error());
@@ -460,38 +460,41 @@ caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
   auto rp = self->make_response_promise<api_response>();
   auto record_seq = **seq;
   ++st.sync_in_flight;
-  send_attempt(
-    self, id, (*rec)["kind"].get<std::string>(),
-    (*rec)["payload"].get<std::string>(), 0, true,
-    [=](const header_list& sent, http_result r) mutable {
-      auto& st = self->state;
-      --st.sync_in_flight;
-      auto it = st.pending.find(id);
-      auto ok = domain::retry_policy::succeeded(r.code);
-      // An unfinished delivery keeps its retries unless this one succeeds.
-      record_json& target = it != st.pending.end() ? it->second.record : *rec;
-      domain::apply_result(target, sent, r, now_seconds());
-      if (ok || it == st.pending.end())
-        domain::finish_record(target, ok);
-      auto out = domain::dump_record(target);
-      // The outbox goes first, so an older outcome of the same record
-      // cannot land after this one.
-      auto b = std::move(st.outbox);
-      st.outbox = {};
-      b.puts.emplace_back(record_key(self, record_seq, id), out);
-      std::int64_t finished = st.outbox_finished;
-      st.outbox_finished = 0;
-      if (it != st.pending.end() && ok) {
-        b.deletes.push_back(queue_key(self, id));
-        st.pending.erase(it);
-        ++finished;
-      }
-      tell_registry(self, -finished);
-      write(
-        self, std::move(b),
-        [=]() mutable { rp.deliver(api_response{success::ok, out, {}}); },
-        [=](caf::error& err) mutable { rp.deliver(err); });
-    });
+  send_attempt(self, id, (*rec)["kind"].get<std::string>(),
+               (*rec)["payload"].get<std::string>(), 0, true,
+               [=](const header_list& sent, http_result r) mutable {
+                 auto& st = self->state;
+                 --st.sync_in_flight;
+                 auto it = st.pending.find(id);
+                 auto ok = domain::retry_policy::succeeded(r.code);
+                 // An unfinished delivery keeps its retries unless this one
+                 // succeeds.
+                 record_json& target
+                     = it != st.pending.end() ? it->second.record : *rec;
+                 domain::apply_result(target, sent, r, now_seconds());
+                 if (ok || it == st.pending.end())
+                   domain::finish_record(target, ok);
+                 auto out = domain::dump_record(target);
+                 // The outbox goes first, so an older outcome of the same
+                 // record cannot land after this one.
+                 auto b = std::move(st.outbox);
+                 st.outbox = {};
+                 b.puts.emplace_back(record_key(self, record_seq, id), out);
+                 std::int64_t finished = st.outbox_finished;
+                 st.outbox_finished = 0;
+                 if (it != st.pending.end() && ok) {
+                   b.deletes.push_back(queue_key(self, id));
+                   st.pending.erase(it);
+                   ++finished;
+                 }
+                 tell_registry(self, -finished);
+                 write(
+                     self, std::move(b),
+                     [=]() mutable {
+                       rp.deliver(api_response{success::ok, out, {}});
+                     },
+                     [=](caf::error& err) mutable { rp.deliver(err); });
+               });
   return rp;
 }
 
@@ -513,13 +516,13 @@ caf::expected<api_response> read_deliveries(self_ptr self,
   if (!parse_limit(call.limit, limit))
     return make_error(ec::bad_request,
                       "'limit' must be a whole number from 1 to "
-                        + std::to_string(defaults::deliveries_page_max));
+                          + std::to_string(defaults::deliveries_page_max));
   auto prefix = keys::history_prefix(self->state.hook.id);
   std::string start;
   if (!call.continuation.empty()) {
     if (call.continuation.size() != 16
         || call.continuation.find_first_not_of("0123456789abcdef")
-             != std::string::npos)
+               != std::string::npos)
       return make_error(ec::bad_request, "invalid 'continuationToken'");
     // Records are "<seq>/<event id>": start at the last one of this seq.
     start = prefix + call.continuation + "/\xff";
@@ -528,25 +531,24 @@ caf::expected<api_response> read_deliveries(self_ptr self,
   std::size_t count = 0;
   std::string next;
   auto err = self->state.setup.db->scan(
-    prefix, start, true, [&](std::string_view key, std::string_view value) {
-      if (count == limit) {
-        next = std::string{key.substr(prefix.size(), 16)};
-        return false;
-      }
-      body += body.empty() ? '[' : ',';
-      body.append(value.data(), value.size());
-      ++count;
-      return true;
-    });
+      prefix, start, true, [&](std::string_view key, std::string_view value) {
+        if (count == limit) {
+          next = std::string{key.substr(prefix.size(), 16)};
+          return false;
+        }
+        body += body.empty() ? '[' : ',';
+        body.append(value.data(), value.size());
+        ++count;
+        return true;
+      });
   if (err)
     return err;
   body += body.empty() ? "[]" : "]";
   header_list headers;
   if (!next.empty())
-    headers.emplace_back("Link", "<" + call.base_path + "?limit="
-                                   + std::to_string(limit)
-                                   + "&continuationToken=" + next
-                                   + ">; rel=\"next\"");
+    headers.emplace_back(
+        "Link", "<" + call.base_path + "?limit=" + std::to_string(limit)
+                    + "&continuationToken=" + next + ">; rel=\"next\"");
   return api_response{success::ok, std::move(body), std::move(headers)};
 }
 
@@ -573,27 +575,25 @@ caf::error recover(self_ptr self) {
   auto& st = self->state;
   auto& db = *st.setup.db;
   auto history = keys::history_prefix(st.hook.id);
-  auto err = db.scan(history, {}, false,
-                     [&](std::string_view key, std::string_view) {
-                       ++st.history_count;
-                       st.last_seq = std::max(
-                         st.last_seq,
-                         domain::seq_value(key.substr(history.size(), 16)));
-                       return true;
-                     });
+  auto err = db.scan(
+      history, {}, false, [&](std::string_view key, std::string_view) {
+        ++st.history_count;
+        st.last_seq = std::max(
+            st.last_seq, domain::seq_value(key.substr(history.size(), 16)));
+        return true;
+      });
   if (err)
     return err;
   std::vector<std::pair<std::string, std::uint32_t>> queue;
   auto queue_prefix = keys::queue_prefix(st.hook.id);
-  err = db.scan(queue_prefix, {}, false,
-                [&](std::string_view key, std::string_view value) {
-                  auto marker = record_json::parse(value, nullptr, false);
-                  auto hops = marker.is_object() ? marker.value("hops", 0u)
-                                                 : 0u;
-                  queue.emplace_back(
-                    std::string{key.substr(queue_prefix.size())}, hops);
-                  return true;
-                });
+  err = db.scan(
+      queue_prefix, {}, false,
+      [&](std::string_view key, std::string_view value) {
+        auto marker = record_json::parse(value, nullptr, false);
+        auto hops = marker.is_object() ? marker.value("hops", 0u) : 0u;
+        queue.emplace_back(std::string{key.substr(queue_prefix.size())}, hops);
+        return true;
+      });
   if (err)
     return err;
   auto now = now_seconds();
@@ -609,8 +609,8 @@ caf::error recover(self_ptr self) {
         return std::move(found.error());
       text = std::move(*found);
     }
-    auto record = text ? record_json::parse(*text, nullptr, false)
-                       : record_json{};
+    auto record
+        = text ? record_json::parse(*text, nullptr, false) : record_json{};
     if (!record.is_object()) {
       // A missing or damaged record cannot be delivered again; leave it in
       // the history rather than crash on every start.
@@ -619,8 +619,8 @@ caf::error recover(self_ptr self) {
     }
     queued q{std::move(record), **seq, hops};
     auto next = q.record["nextAttemptAt"].is_number()
-                  ? q.record["nextAttemptAt"].get<std::int64_t>()
-                  : now;
+                    ? q.record["nextAttemptAt"].get<std::int64_t>()
+                    : now;
     st.pending.emplace(id, std::move(q));
     if (next > now)
       self->delayed_send(self, std::chrono::seconds{next - now},
@@ -629,7 +629,8 @@ caf::error recover(self_ptr self) {
       st.ready.push_back(id);
   }
   if (!dropped.empty())
-    write(self, std::move(dropped), [] {}, [](caf::error&) {});
+    write(
+        self, std::move(dropped), [] {}, [](caf::error&) {});
   tell_registry(self, static_cast<std::int64_t>(st.pending.size()));
   pump(self);
   return caf::none;
@@ -639,8 +640,8 @@ void arm_idle_timer(self_ptr self) {
   self->delayed_send(self, defaults::webhook_idle_timeout, atom::idle::value);
 }
 
-webhook_actor::behavior_type
-webhook_behavior(self_ptr self, std::string stored, webhook_setup setup) {
+webhook_actor::behavior_type webhook_behavior(self_ptr self, std::string stored,
+                                              webhook_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
   st.draining = st.setup.draining;
@@ -662,69 +663,72 @@ webhook_behavior(self_ptr self, std::string stored, webhook_setup setup) {
       arm_idle_timer(self);
   }
   return {
-    [=](api_call& call) -> caf::result<api_response> {
-      ++self->state.activity;
-      switch (call.op) {
-        case operation::list_deliveries: return list_deliveries(self, call);
-        case operation::ping_hook: return ping(self);
-        case operation::redeliver: return redeliver(self, call);
+      [=](api_call& call) -> caf::result<api_response> {
+        ++self->state.activity;
+        switch (call.op) {
+        case operation::list_deliveries:
+          return list_deliveries(self, call);
+        case operation::ping_hook:
+          return ping(self);
+        case operation::redeliver:
+          return redeliver(self, call);
         default:
           return make_error(ec::internal, "unexpected request for a webhook");
-      }
-    },
-    [=](atom::update, std::string& text) {
-      ++self->state.activity;
-      if (auto hook = from_storage_json(text, *self->state.setup.sealer))
-        self->state.hook = std::move(*hook);
-    },
-    [=](event_batch& batch) -> caf::result<std::size_t> {
-      ++self->state.activity;
-      return take_events(self, batch);
-    },
-    [=](atom::retry, std::string& id) {
-      ++self->state.activity;
-      if (self->state.pending.count(id) > 0) {
-        self->state.ready.push_back(std::move(id));
-        pump(self);
-      }
-    },
-    [=](atom::drain) { self->state.draining = true; },
-    [=](atom::deleted) {
-      auto& st = self->state;
-      st.outbox = {};
-      st.pending.clear();
-      write_batch b;
-      b.delete_prefixes = {keys::history_prefix(st.hook.id),
-                           keys::history_index_prefix(st.hook.id),
-                           keys::queue_prefix(st.hook.id)};
-      // Sent after every earlier write of this actor, so nothing it wrote
-      // late outlives the hook.
-      caf::anon_send(st.setup.writer, atom::write::value, std::move(b));
-      self->send(st.setup.deployments, atom::forget::value, st.hook.id);
-      self->quit();
-    },
-    [=](atom::flush) {
-      self->state.flush_scheduled = false;
-      flush(self, [](const caf::error&) {
-        // Outcomes lost with a failed write only cause a redelivery.
-      });
-    },
-    [=](atom::crash) {
-      if (self->state.setup.testing)
-        throw std::runtime_error("crash requested by a test");
-    },
-    [=](atom::idle) {
-      auto& st = self->state;
-      // Stop only when idle and owing nothing: the registry spawns this
-      // actor again on demand.
-      if (st.activity == 0 && st.pending.empty() && st.in_flight == 0
-          && st.sync_in_flight == 0 && st.outbox.empty()) {
+        }
+      },
+      [=](atom::update, std::string& text) {
+        ++self->state.activity;
+        if (auto hook = from_storage_json(text, *self->state.setup.sealer))
+          self->state.hook = std::move(*hook);
+      },
+      [=](event_batch& batch) -> caf::result<std::size_t> {
+        ++self->state.activity;
+        return take_events(self, batch);
+      },
+      [=](atom::retry, std::string& id) {
+        ++self->state.activity;
+        if (self->state.pending.count(id) > 0) {
+          self->state.ready.push_back(std::move(id));
+          pump(self);
+        }
+      },
+      [=](atom::drain) { self->state.draining = true; },
+      [=](atom::deleted) {
+        auto& st = self->state;
+        st.outbox = {};
+        st.pending.clear();
+        write_batch b;
+        b.delete_prefixes = {keys::history_prefix(st.hook.id),
+                             keys::history_index_prefix(st.hook.id),
+                             keys::queue_prefix(st.hook.id)};
+        // Sent after every earlier write of this actor, so nothing it wrote
+        // late outlives the hook.
+        caf::anon_send(st.setup.writer, atom::write::value, std::move(b));
+        self->send(st.setup.deployments, atom::forget::value, st.hook.id);
         self->quit();
-        return;
-      }
-      st.activity = 0;
-      arm_idle_timer(self);
-    },
+      },
+      [=](atom::flush) {
+        self->state.flush_scheduled = false;
+        flush(self, [](const caf::error&) {
+          // Outcomes lost with a failed write only cause a redelivery.
+        });
+      },
+      [=](atom::crash) {
+        if (self->state.setup.testing)
+          throw std::runtime_error("crash requested by a test");
+      },
+      [=](atom::idle) {
+        auto& st = self->state;
+        // Stop only when idle and owing nothing: the registry spawns this
+        // actor again on demand.
+        if (st.activity == 0 && st.pending.empty() && st.in_flight == 0
+            && st.sync_in_flight == 0 && st.outbox.empty()) {
+          self->quit();
+          return;
+        }
+        st.activity = 0;
+        arm_idle_timer(self);
+      },
   };
 }
 

@@ -34,10 +34,19 @@ bool parse_bool(const std::string& v, bool& out) {
 
 // The settings, by their config-file key; the variable is HOOKD_<KEY>.
 const char* const setting_keys[] = {
-  "bind",          "http_port",        "data_dir",
-  "admin_token",   "master_key",       "retry_schedule",
-  "delivery_timeout", "slack_url_prefix", "ca_file",
-  "allow_private_targets", "sync", "shutdown_timeout", "max_pending",
+    "bind",
+    "http_port",
+    "data_dir",
+    "admin_token",
+    "master_key",
+    "retry_schedule",
+    "delivery_timeout",
+    "slack_url_prefix",
+    "ca_file",
+    "allow_private_targets",
+    "sync",
+    "shutdown_timeout",
+    "max_pending",
 };
 
 std::string env_name(const std::string& key) {
@@ -157,9 +166,8 @@ bool parse_duration_list(const std::string& text,
   std::size_t start = 0;
   while (start <= text.size()) {
     auto comma = text.find(',', start);
-    auto item = text.substr(start, comma == std::string::npos
-                                     ? std::string::npos
-                                     : comma - start);
+    auto item = text.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
     std::chrono::milliseconds d{0};
     if (!parse_duration(item, d))
       return false;

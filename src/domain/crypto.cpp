@@ -24,7 +24,9 @@ unsigned char* bytes(std::string& s) {
 
 struct cipher_ctx {
   EVP_CIPHER_CTX* ptr = EVP_CIPHER_CTX_new();
-  ~cipher_ctx() { EVP_CIPHER_CTX_free(ptr); }
+  ~cipher_ctx() {
+    EVP_CIPHER_CTX_free(ptr);
+  }
 };
 
 } // namespace
@@ -86,7 +88,8 @@ std::optional<std::string> from_hex(std::string_view hex) {
 
 std::string to_base64(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(bytes(out), bytes(data), static_cast<int>(data.size()));
+  int n
+      = EVP_EncodeBlock(bytes(out), bytes(data), static_cast<int>(data.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -95,7 +98,8 @@ std::optional<std::string> from_base64(std::string_view text) {
   if (text.size() % 4 != 0)
     return std::nullopt;
   std::string out(3 * text.size() / 4 + 1, '\0');
-  int n = EVP_DecodeBlock(bytes(out), bytes(text), static_cast<int>(text.size()));
+  int n
+      = EVP_DecodeBlock(bytes(out), bytes(text), static_cast<int>(text.size()));
   if (n < 0)
     return std::nullopt;
   // EVP_DecodeBlock counts padding as zero bytes; take them off.
@@ -122,8 +126,8 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
   char digest_name[] = "SHA256";
   OSSL_PARAM params[] = {
-    OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
-    OSSL_PARAM_construct_end(),
+      OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
+      OSSL_PARAM_construct_end(),
   };
   std::string out(32, '\0');
   std::size_t len = 0;
@@ -158,17 +162,17 @@ std::string sealer::seal(std::string_view plain, std::string_view aad) const {
   auto* cipher = bytes(out) + gcm_nonce_bytes;
   bool ok = EVP_EncryptInit_ex2(ctx.ptr, EVP_aes_256_gcm(), bytes(key_),
                                 bytes(nonce), nullptr)
-              == 1
+                == 1
             && EVP_EncryptUpdate(ctx.ptr, nullptr, &len, bytes(aad),
                                  static_cast<int>(aad.size()))
-                 == 1
+                   == 1
             && EVP_EncryptUpdate(ctx.ptr, cipher, &len, bytes(plain),
                                  static_cast<int>(plain.size()))
-                 == 1
+                   == 1
             && EVP_EncryptFinal_ex(ctx.ptr, cipher + len, &len) == 1
-            && EVP_CIPHER_CTX_ctrl(ctx.ptr, EVP_CTRL_GCM_GET_TAG,
-                                   gcm_tag_bytes, cipher + plain.size())
-                 == 1;
+            && EVP_CIPHER_CTX_ctrl(ctx.ptr, EVP_CTRL_GCM_GET_TAG, gcm_tag_bytes,
+                                   cipher + plain.size())
+                   == 1;
   if (!ok)
     throw std::runtime_error("AES-256-GCM encryption failed");
   return out;
@@ -187,16 +191,16 @@ std::optional<std::string> sealer::open(std::string_view sealed,
   int len = 0;
   bool ok = EVP_DecryptInit_ex2(ctx.ptr, EVP_aes_256_gcm(), bytes(key_),
                                 bytes(nonce), nullptr)
-              == 1
+                == 1
             && EVP_DecryptUpdate(ctx.ptr, nullptr, &len, bytes(aad),
                                  static_cast<int>(aad.size()))
-                 == 1
+                   == 1
             && EVP_DecryptUpdate(ctx.ptr, bytes(plain), &len, bytes(cipher),
                                  static_cast<int>(cipher.size()))
-                 == 1
-            && EVP_CIPHER_CTX_ctrl(ctx.ptr, EVP_CTRL_GCM_SET_TAG,
-                                   gcm_tag_bytes, tag.data())
-                 == 1
+                   == 1
+            && EVP_CIPHER_CTX_ctrl(ctx.ptr, EVP_CTRL_GCM_SET_TAG, gcm_tag_bytes,
+                                   tag.data())
+                   == 1
             && EVP_DecryptFinal_ex(ctx.ptr, bytes(plain) + len, &len) == 1;
   if (!ok)
     return std::nullopt;

@@ -5,20 +5,12 @@ namespace hookd::domain {
 record_json new_record(const std::string& event_id, const std::string& kind,
                        const std::string& payload, const std::string& url,
                        std::int64_t now_s) {
-  return record_json{{"id", event_id},
-                     {"kind", kind},
-                     {"payload", payload},
-                     {"timestamp", now_s},
-                     {"duration", 0},
-                     {"requestUrl", url},
-                     {"requestHeaders", ""},
-                     {"responseCode", 0},
-                     {"responseHeaders", ""},
-                     {"responseBody", ""},
-                     {"attempts", 0},
-                     {"status", "pending"},
-                     {"nextAttemptAt", now_s},
-                     {"error", ""}};
+  return record_json{
+      {"id", event_id},         {"kind", kind},      {"payload", payload},
+      {"timestamp", now_s},     {"duration", 0},     {"requestUrl", url},
+      {"requestHeaders", ""},   {"responseCode", 0}, {"responseHeaders", ""},
+      {"responseBody", ""},     {"attempts", 0},     {"status", "pending"},
+      {"nextAttemptAt", now_s}, {"error", ""}};
 }
 
 void apply_result(record_json& rec, const header_list& sent,
@@ -31,8 +23,8 @@ void apply_result(record_json& rec, const header_list& sent,
   rec["responseHeaders"] = r.response_headers;
   rec["responseBody"] = r.response_body;
   rec["error"] = r.error.empty() && (r.code < 200 || r.code > 299)
-                   ? "HTTP " + std::to_string(r.code)
-                   : r.error;
+                     ? "HTTP " + std::to_string(r.code)
+                     : r.error;
 }
 
 void finish_record(record_json& rec, bool succeeded) {

@@ -34,16 +34,17 @@ ordered_json derived_fields(const event_info& ev) {
   if (kind == "stack" || kind == "environment") {
     j["action"] = std::string{suffix};
   } else if (kind == "stack_update" || kind == "stack_preview") {
-    j["kind"] = kind == "stack_preview" ? "update"
-                                        : std::string{name.substr(0, name.find('_'))};
+    j["kind"] = kind == "stack_preview"
+                    ? "update"
+                    : std::string{name.substr(0, name.find('_'))};
     j["result"] = std::string{outcome(name)};
     j["isPreview"] = kind == "stack_preview";
   } else if (kind == "deployment") {
     j["status"] = suffix == "started" ? "running" : std::string{suffix};
     j["operation"] = "update";
   } else if (kind == "drift_detection" || kind == "drift_remediation") {
-    j["status"] = name == "drift_detected" ? "detected"
-                                           : std::string{outcome(name)};
+    j["status"]
+        = name == "drift_detected" ? "detected" : std::string{outcome(name)};
   } else if (kind == "policy_violation") {
     j["level"] = std::string{suffix};
   } else if (kind == "environment_rotation") {
@@ -78,9 +79,8 @@ std::string render_body(const event& ev, const ordered_json* user,
   ordered_json body = ordered_json::object();
   if (user != nullptr)
     body["user"] = *user;
-  body["organization"] = {{"name", ev.org},
-                          {"githubLogin", ev.org},
-                          {"avatarUrl", ""}};
+  body["organization"]
+      = {{"name", ev.org}, {"githubLogin", ev.org}, {"avatarUrl", ""}};
   bool env_kind = std::strncmp(info.group, "environments", 12) == 0;
   if (!ev.project.empty())
     body["projectName"] = ev.project;
@@ -119,8 +119,8 @@ bool parse_one(const ordered_json& j, const std::string& org, event& ev,
     return false;
   if (ev.project.empty() || ev.subject.empty())
     return fail(err, std::string{"'"} + ev.info().name
-                       + "' events need 'projectName' and '" + subject_field
-                       + "'");
+                         + "' events need 'projectName' and '" + subject_field
+                         + "'");
   const ordered_json* user = nullptr;
   if (auto u = j.find("user"); u != j.end() && !u->is_null()) {
     if (!u->is_object())
@@ -140,8 +140,8 @@ bool parse_one(const ordered_json& j, const std::string& org, event& ev,
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 } // namespace
@@ -196,8 +196,8 @@ caf::expected<parsed_events> parse_events(std::string_view body,
     return make_error(ec::bad_request, "the batch is empty");
   if (batch && j.size() > max_batch)
     return make_error(ec::bad_request, "a batch holds at most "
-                                         + std::to_string(max_batch)
-                                         + " events");
+                                           + std::to_string(max_batch)
+                                           + " events");
   auto now = now_seconds();
   auto add = [&](const ordered_json& item) {
     event ev;
@@ -246,7 +246,7 @@ std::string event_storage_json(const event& ev) {
               {"body", ev.body},
               {"created", ev.created_at},
               {"hops", ev.hops}}
-    .dump();
+      .dump();
 }
 
 bool event_from_storage(std::string_view text, event& out) {

@@ -13,54 +13,56 @@ constexpr auto env = scope_kind::env;
 // Pulumi's event catalogue. The order is part of the store format (filter
 // masks are kept by index): append only.
 const event_info catalogue[] = {
-  {"stack_created", "stack", "stacks", org},
-  {"stack_deleted", "stack", "stacks", org},
-  {"preview_succeeded", "stack_preview", "stacks", stack},
-  {"preview_failed", "stack_preview", "stacks", stack},
-  {"update_succeeded", "stack_update", "stacks", stack},
-  {"update_failed", "stack_update", "stacks", stack},
-  {"destroy_succeeded", "stack_update", "stacks", stack},
-  {"destroy_failed", "stack_update", "stacks", stack},
-  {"refresh_succeeded", "stack_update", "stacks", stack},
-  {"refresh_failed", "stack_update", "stacks", stack},
-  {"import_succeeded", "stack_update", "stacks", stack},
-  {"import_failed", "stack_update", "stacks", stack},
-  {"deployment_queued", "deployment", "deployments", stack},
-  {"deployment_started", "deployment", "deployments", stack},
-  {"deployment_succeeded", "deployment", "deployments", stack},
-  {"deployment_failed", "deployment", "deployments", stack},
-  {"drift_detected", "drift_detection", "deployments", stack},
-  {"drift_detection_succeeded", "drift_detection", "deployments", stack},
-  {"drift_detection_failed", "drift_detection", "deployments", stack},
-  {"drift_remediation_succeeded", "drift_remediation", "deployments", stack},
-  {"drift_remediation_failed", "drift_remediation", "deployments", stack},
-  {"policy_violation_mandatory", "policy_violation", "policies", stack},
-  {"policy_violation_advisory", "policy_violation", "policies", stack},
-  {"environment_created", "environment", "environments", org},
-  {"environment_deleted", "environment", "environments", org},
-  {"environment_revision_created", "environment_revision", "environments", env},
-  {"environment_revision_retracted", "environment_revision", "environments",
-   env},
-  {"environment_revision_tag_created", "environment_revision_tag",
-   "environments", env},
-  {"environment_revision_tag_deleted", "environment_revision_tag",
-   "environments", env},
-  {"environment_revision_tag_updated", "environment_revision_tag",
-   "environments", env},
-  {"environment_tag_created", "environment_tag", "environments", env},
-  {"environment_tag_deleted", "environment_tag", "environments", env},
-  {"environment_tag_updated", "environment_tag", "environments", env},
-  {"imported_environment_changed", "imported_environment_changed",
-   "environments", env},
-  {"environment_rotation_succeeded", "environment_rotation", "environments",
-   env},
-  {"environment_rotation_failed", "environment_rotation", "environments", env},
+    {"stack_created", "stack", "stacks", org},
+    {"stack_deleted", "stack", "stacks", org},
+    {"preview_succeeded", "stack_preview", "stacks", stack},
+    {"preview_failed", "stack_preview", "stacks", stack},
+    {"update_succeeded", "stack_update", "stacks", stack},
+    {"update_failed", "stack_update", "stacks", stack},
+    {"destroy_succeeded", "stack_update", "stacks", stack},
+    {"destroy_failed", "stack_update", "stacks", stack},
+    {"refresh_succeeded", "stack_update", "stacks", stack},
+    {"refresh_failed", "stack_update", "stacks", stack},
+    {"import_succeeded", "stack_update", "stacks", stack},
+    {"import_failed", "stack_update", "stacks", stack},
+    {"deployment_queued", "deployment", "deployments", stack},
+    {"deployment_started", "deployment", "deployments", stack},
+    {"deployment_succeeded", "deployment", "deployments", stack},
+    {"deployment_failed", "deployment", "deployments", stack},
+    {"drift_detected", "drift_detection", "deployments", stack},
+    {"drift_detection_succeeded", "drift_detection", "deployments", stack},
+    {"drift_detection_failed", "drift_detection", "deployments", stack},
+    {"drift_remediation_succeeded", "drift_remediation", "deployments", stack},
+    {"drift_remediation_failed", "drift_remediation", "deployments", stack},
+    {"policy_violation_mandatory", "policy_violation", "policies", stack},
+    {"policy_violation_advisory", "policy_violation", "policies", stack},
+    {"environment_created", "environment", "environments", org},
+    {"environment_deleted", "environment", "environments", org},
+    {"environment_revision_created", "environment_revision", "environments",
+     env},
+    {"environment_revision_retracted", "environment_revision", "environments",
+     env},
+    {"environment_revision_tag_created", "environment_revision_tag",
+     "environments", env},
+    {"environment_revision_tag_deleted", "environment_revision_tag",
+     "environments", env},
+    {"environment_revision_tag_updated", "environment_revision_tag",
+     "environments", env},
+    {"environment_tag_created", "environment_tag", "environments", env},
+    {"environment_tag_deleted", "environment_tag", "environments", env},
+    {"environment_tag_updated", "environment_tag", "environments", env},
+    {"imported_environment_changed", "imported_environment_changed",
+     "environments", env},
+    {"environment_rotation_succeeded", "environment_rotation", "environments",
+     env},
+    {"environment_rotation_failed", "environment_rotation", "environments",
+     env},
 };
 
 static_assert(std::size(catalogue) <= 64, "filter masks are 64 bits");
 
-const char* const groups[] = {"stacks", "deployments", "policies",
-                              "environments"};
+const char* const groups[]
+    = {"stacks", "deployments", "policies", "environments"};
 
 } // namespace
 
@@ -101,9 +103,12 @@ bool event_allowed_in(const event_info& ev, scope_kind kind) {
 bool group_allowed_in(int group, scope_kind kind) {
   std::string_view g = groups[group];
   switch (kind) {
-    case scope_kind::org: return true;
-    case scope_kind::stack: return g != "environments";
-    case scope_kind::env: return g == "environments";
+  case scope_kind::org:
+    return true;
+  case scope_kind::stack:
+    return g != "environments";
+  case scope_kind::env:
+    return g == "environments";
   }
   return false;
 }

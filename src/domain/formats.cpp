@@ -50,7 +50,8 @@ std::string humanize(std::string_view name) {
     if (c == '_')
       c = ' ';
   if (!out.empty())
-    out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
+    out[0]
+        = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
   return out;
 }
 
@@ -64,12 +65,13 @@ std::string slack(const event& ev) {
                         {"text", std::string{"*"} + title + "*\n" + value}});
   };
   field("User", f.user);
-  field(ev.info().scoped == scope_kind::env ? "Environment" : "Stack", f.target);
+  field(ev.info().scoped == scope_kind::env ? "Environment" : "Stack",
+        f.target);
   field("Resource changes", f.changes);
   field("Link", f.link.empty() ? "" : "<" + f.link + "|Open in Pulumi>");
   ordered_json blocks = ordered_json::array();
-  blocks.push_back({{"type", "section"},
-                    {"text", {{"type", "mrkdwn"}, {"text", text}}}});
+  blocks.push_back(
+      {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", text}}}});
   if (!fields.empty())
     blocks.push_back({{"type", "section"}, {"fields", fields}});
   return ordered_json{{"text", text}, {"blocks", blocks}}.dump();
@@ -93,19 +95,22 @@ std::string teams(const event& ev) {
                   {"wrap", true}});
   if (!facts_list.empty())
     body.push_back({{"type", "FactSet"}, {"facts", facts_list}});
-  ordered_json card{{"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
-                    {"type", "AdaptiveCard"},
-                    {"version", "1.4"},
-                    {"body", body}};
+  ordered_json card{
+      {"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
+      {"type", "AdaptiveCard"},
+      {"version", "1.4"},
+      {"body", body}};
   if (!f.link.empty())
-    card["actions"] = ordered_json::array(
-      {{{"type", "Action.OpenUrl"}, {"title", "Open in Pulumi"}, {"url", f.link}}});
-  ordered_json attachment{{"contentType", "application/vnd.microsoft.card.adaptive"},
-                          {"contentUrl", nullptr},
-                          {"content", card}};
+    card["actions"] = ordered_json::array({{{"type", "Action.OpenUrl"},
+                                            {"title", "Open in Pulumi"},
+                                            {"url", f.link}}});
+  ordered_json attachment{
+      {"contentType", "application/vnd.microsoft.card.adaptive"},
+      {"contentUrl", nullptr},
+      {"content", card}};
   return ordered_json{{"type", "message"},
                       {"attachments", ordered_json::array({attachment})}}
-    .dump();
+      .dump();
 }
 
 } // namespace
@@ -130,7 +135,7 @@ std::string render_payload(const std::string& format, const event& ev) {
 std::string ping_body(std::int64_t unix_seconds) {
   return ordered_json{{"timestamp", unix_seconds},
                       {"message", "🍹 Just a friendly ping from Pulumi 🍹"}}
-    .dump();
+      .dump();
 }
 
 } // namespace hookd

@@ -26,7 +26,8 @@ std::string pulumi_signature(const std::string& secret,
 }
 
 std::string standard_signature(const std::string& secret, const std::string& id,
-                               std::int64_t timestamp, const std::string& body) {
+                               std::int64_t timestamp,
+                               const std::string& body) {
   std::string key = secret;
   constexpr std::string_view prefix = "whsec_";
   if (secret.compare(0, prefix.size(), prefix) == 0)
@@ -36,8 +37,9 @@ std::string standard_signature(const std::string& secret, const std::string& id,
   return "v1," + crypto::to_base64(crypto::hmac_sha256(key, signed_content));
 }
 
-header_list delivery_headers(const std::string& event_id, const std::string& kind,
-                             const std::string& body, const std::string& secret,
+header_list delivery_headers(const std::string& event_id,
+                             const std::string& kind, const std::string& body,
+                             const std::string& secret,
                              std::int64_t timestamp) {
   header_list h{{"Accept", "*/*"},
                 {"Content-Type", "application/json"},

@@ -18,8 +18,8 @@ namespace {
 
 constexpr std::size_t secret_max = 4096;
 constexpr const char* remove_secret = "__remove-secret";
-constexpr const char* formats[] = {"raw", "slack", "ms_teams",
-                                   "pulumi_deployments"};
+constexpr const char* formats[]
+    = {"raw", "slack", "ms_teams", "pulumi_deployments"};
 
 bool fail(caf::error& err, std::string message) {
   err = make_error(ec::bad_request, std::move(message));
@@ -71,7 +71,8 @@ bool string_list(const json& j, const char* field,
   if (it == j.end() || it->is_null())
     return true;
   if (!it->is_array())
-    return fail(err, std::string{"'"} + field + "' must be an array of strings");
+    return fail(err,
+                std::string{"'"} + field + "' must be an array of strings");
   for (const auto& item : *it) {
     if (!item.is_string())
       return fail(err,
@@ -142,8 +143,9 @@ bool valid_http_url(std::string_view url) {
     return false;
   if (!port.empty()) {
     if (port.size() > 5
-        || !std::all_of(port.begin(), port.end(),
-                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })
+        || !std::all_of(
+            port.begin(), port.end(),
+            [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })
         || std::stoi(std::string{port}) > 65535)
       return false;
   }
@@ -163,28 +165,29 @@ bool valid_stack_ref(std::string_view ref) {
 }
 
 bool check_scope_fields(const json& j, const scope& where, caf::error& err) {
-  auto check = [&](const char* field, const std::string& expected,
-                   const char* what) {
-    std::string value;
-    bool present = false;
-    if (!optional_string(j, field, value, present, err))
-      return false;
-    if (present && value != expected)
-      return fail(err, std::string{what} + " name '" + value
-                         + "' in the request body does not match '" + expected
-                         + "' in the URL");
-    return true;
-  };
+  auto check
+      = [&](const char* field, const std::string& expected, const char* what) {
+          std::string value;
+          bool present = false;
+          if (!optional_string(j, field, value, present, err))
+            return false;
+          if (present && value != expected)
+            return fail(err, std::string{what} + " name '" + value
+                                 + "' in the request body does not match '"
+                                 + expected + "' in the URL");
+          return true;
+        };
   if (!check("organizationName", where.org, "organization"))
     return false;
   switch (where.kind) {
-    case scope_kind::org: return true;
-    case scope_kind::stack:
-      return check("projectName", where.project, "project")
-             && check("stackName", where.name, "stack");
-    case scope_kind::env:
-      return check("projectName", where.project, "project")
-             && check("envName", where.name, "environment");
+  case scope_kind::org:
+    return true;
+  case scope_kind::stack:
+    return check("projectName", where.project, "project")
+           && check("stackName", where.name, "stack");
+  case scope_kind::env:
+    return check("projectName", where.project, "project")
+           && check("envName", where.name, "environment");
   }
   return true;
 }
@@ -213,8 +216,8 @@ bool read_format(const json& j, webhook& hook, caf::error& err) {
   if (std::find(std::begin(formats), std::end(formats), format)
       == std::end(formats))
     return fail(err, "'" + format
-                       + "' is not a webhook format; expected raw, slack, "
-                         "ms_teams or pulumi_deployments");
+                         + "' is not a webhook format; expected raw, slack, "
+                           "ms_teams or pulumi_deployments");
   hook.format = format;
   return true;
 }
@@ -231,20 +234,21 @@ bool read_secret(const json& j, webhook& hook, caf::error& err) {
     return true;
   }
   if (secret.size() > secret_max)
-    return fail(err, "'secret' is longer than "
-                       + std::to_string(secret_max) + " bytes");
+    return fail(err, "'secret' is longer than " + std::to_string(secret_max)
+                         + " bytes");
   hook.secret = std::move(secret);
   return true;
 }
 
 /// Checks a complete webhook against every rule that spans fields.
-bool validate(const webhook& hook, const webhook_rules& rules, caf::error& err) {
+bool validate(const webhook& hook, const webhook_rules& rules,
+              caf::error& err) {
   if (hook.display_name.empty())
     return fail(err, "'displayName' is required");
   if (utf8_length(hook.display_name) > defaults::display_name_max)
     return fail(err, "'displayName' is longer than "
-                       + std::to_string(defaults::display_name_max)
-                       + " characters");
+                         + std::to_string(defaults::display_name_max)
+                         + " characters");
   if (has_control(hook.display_name))
     return fail(err, "'displayName' contains control characters");
   if (hook.format == "pulumi_deployments") {
@@ -258,30 +262,32 @@ bool validate(const webhook& hook, const webhook_rules& rules, caf::error& err) 
     if (!valid_http_url(hook.payload_url)
         || hook.payload_url.rfind(rules.slack_url_prefix, 0) != 0)
       return fail(err, "'payloadUrl' of a slack webhook must start with '"
-                         + rules.slack_url_prefix + "'");
+                           + rules.slack_url_prefix + "'");
   } else if (!valid_http_url(hook.payload_url)) {
     return fail(err, "'payloadUrl' must be an absolute http or https URL with "
                      "a host, at most "
-                       + std::to_string(defaults::payload_url_max)
-                       + " characters");
+                         + std::to_string(defaults::payload_url_max)
+                         + " characters");
   }
   for (const auto& f : hook.filters) {
     auto i = event_index(f);
     if (i < 0 || !event_allowed_in(event_at(i), hook.where.kind))
-      return fail(err, "'" + f + "' is not an event filter allowed on "
-                         + (hook.where.kind == scope_kind::org   ? "organization"
-                            : hook.where.kind == scope_kind::stack ? "stack"
-                                                                   : "environment")
-                         + " webhooks");
+      return fail(err,
+                  "'" + f + "' is not an event filter allowed on "
+                      + (hook.where.kind == scope_kind::org     ? "organization"
+                         : hook.where.kind == scope_kind::stack ? "stack"
+                                                                : "environment")
+                      + " webhooks");
   }
   for (const auto& g : hook.groups) {
     auto i = group_index(g);
     if (i < 0 || !group_allowed_in(i, hook.where.kind))
-      return fail(err, "'" + g + "' is not an event group allowed on "
-                         + (hook.where.kind == scope_kind::org   ? "organization"
-                            : hook.where.kind == scope_kind::stack ? "stack"
-                                                                   : "environment")
-                         + " webhooks");
+      return fail(err,
+                  "'" + g + "' is not an event group allowed on "
+                      + (hook.where.kind == scope_kind::org     ? "organization"
+                         : hook.where.kind == scope_kind::stack ? "stack"
+                                                                : "environment")
+                      + " webhooks");
   }
   return true;
 }
@@ -303,8 +309,8 @@ ordered_json response_object(const webhook& hook) {
   j["filters"] = hook.filters;
   j["groups"] = hook.groups;
   j["hasSecret"] = !hook.secret.empty();
-  j["secretCiphertext"] = hook.secret.empty() ? std::string{}
-                                              : crypto::sha256_hex(hook.secret);
+  j["secretCiphertext"]
+      = hook.secret.empty() ? std::string{} : crypto::sha256_hex(hook.secret);
   return j;
 }
 
@@ -328,9 +334,12 @@ credential credential_of_token(std::string_view token) {
 
 std::string scope::key() const {
   switch (kind) {
-    case scope_kind::org: return "o/" + org;
-    case scope_kind::stack: return "s/" + org + '/' + project + '/' + name;
-    case scope_kind::env: return "e/" + org + '/' + project + '/' + name;
+  case scope_kind::org:
+    return "o/" + org;
+  case scope_kind::stack:
+    return "s/" + org + '/' + project + '/' + name;
+  case scope_kind::env:
+    return "e/" + org + '/' + project + '/' + name;
   }
   return {};
 }

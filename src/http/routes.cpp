@@ -98,8 +98,8 @@ struct builder {
   route& hooks(const std::vector<std::string>& seg, std::size_t i) {
     auto n = seg.size() - i;
     if (n == 0)
-      return methods({{"GET", operation::list_hooks},
-                      {"POST", operation::create_hook}});
+      return methods(
+          {{"GET", operation::list_hooks}, {"POST", operation::create_hook}});
     if (!valid_hook_name(seg[i])) {
       result.what = route::target::bad_name;
       result.message = "invalid webhook name: use 1 to 32 letters, digits, "
@@ -181,8 +181,8 @@ route match_route(std::string_view method, std::string_view path,
   if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "metrics")) {
     if (method != "GET")
       return b.methods({{"GET", operation::list_hooks}});
-    b.result.what = seg[0] == "healthz" ? route::target::healthz
-                                        : route::target::metrics;
+    b.result.what
+        = seg[0] == "healthz" ? route::target::healthz : route::target::metrics;
     return b.result;
   }
   if (seg.size() < 3 || seg[0] != "api")
@@ -210,8 +210,8 @@ route match_route(std::string_view method, std::string_view path,
     if (seg[3] == "events" && seg.size() == 4)
       return b.methods({{"POST", operation::ingest_events}});
     if (seg[3] == "tokens" && seg.size() == 4)
-      return b.methods({{"GET", operation::list_tokens},
-                        {"POST", operation::create_token}});
+      return b.methods(
+          {{"GET", operation::list_tokens}, {"POST", operation::create_token}});
     if (seg[3] == "tokens" && seg.size() == 5) {
       b.result.call.item = seg[4];
       return b.methods({{"DELETE", operation::delete_token}});

@@ -14,9 +14,9 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-#include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <restinio/all.hpp>
@@ -38,14 +38,14 @@ constexpr std::size_t io_threads = 2;
 std::string error_body(int status, std::string_view message) {
   // Messages may quote what a client sent, which need not be UTF-8.
   return nlohmann::json{{"code", status}, {"message", message}}.dump(
-    -1, ' ', false, nlohmann::json::error_handler_t::replace);
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void send(const restinio::request_handle_t& req, int status, std::string body,
           const header_list& headers = {}) {
   auto resp = req->create_response(restinio::http_status_line_t{
-    restinio::http_status_code_t{static_cast<std::uint16_t>(status)},
-    http::reason_of(status)});
+      restinio::http_status_code_t{static_cast<std::uint16_t>(status)},
+      http::reason_of(status)});
   for (const auto& [name, value] : headers)
     resp.append_header(name, value);
   if (status != 204) {
@@ -66,8 +66,7 @@ void send_error(const restinio::request_handle_t& req, int status,
 /// cannot come.
 class http_reply {
 public:
-  explicit http_reply(restinio::request_handle_t req) : req_(std::move(req)) {
-  }
+  explicit http_reply(restinio::request_handle_t req) : req_(std::move(req)) {}
 
   ~http_reply() {
     fail(make_error(ec::unavailable,
@@ -95,10 +94,10 @@ public:
     if (answered_.exchange(true))
       return;
     req_->create_response()
-      .append_header(restinio::http_field::content_type,
-                     "text/plain; version=0.0.4")
-      .set_body(std::move(body))
-      .done();
+        .append_header(restinio::http_field::content_type,
+                       "text/plain; version=0.0.4")
+        .set_body(std::move(body))
+        .done();
   }
 
 private:
@@ -119,11 +118,12 @@ namespace {
 
 /// How long an API call may take inside hookd before its client gets 503.
 caf::timespan deadline_of(const config& cfg, operation op) {
-  auto base = std::chrono::duration_cast<caf::timespan>(
-    defaults::request_timeout);
+  auto base
+      = std::chrono::duration_cast<caf::timespan>(defaults::request_timeout);
   // Ping and redeliver answer after a delivery attempt: leave it room.
   if (op == operation::ping_hook || op == operation::redeliver)
-    return base + std::chrono::duration_cast<caf::timespan>(cfg.delivery_timeout);
+    return base
+           + std::chrono::duration_cast<caf::timespan>(cfg.delivery_timeout);
   return base;
 }
 
@@ -140,39 +140,38 @@ caf::behavior bridge(caf::stateful_actor<bridge_state>* self, node_actor node,
   auto forward = [=](api_call call, reply_ptr reply) {
     auto deadline = deadline_of(cfg, call.op);
     self->request(self->state.entry, deadline, std::move(call))
-      .then([=](api_response& r) { reply->respond(std::move(r)); },
-            [=](caf::error& err) { reply->fail(err); });
-  };
-  return {
-    [=](api_call& call, reply_ptr& reply) {
-      if (self->state.entry)
-        return forward(std::move(call), std::move(reply));
-      // The entry actor is (re)starting: ask the node for the current one.
-      self
-        ->request(node, deadline_of(cfg, operation::list_hooks),
-                  atom::entry::value)
-        .then(
-          [=](access_actor& entry) {
-            if (self->state.entry != entry) {
-              self->state.entry = entry;
-              self->monitor(entry);
-            }
-            forward(std::move(call), reply);
-          },
-          [=](caf::error& err) { reply->fail(err); });
-    },
-    [=](atom::health, reply_ptr& reply) {
-      self->request(node, deadline_of(cfg, operation::list_hooks),
-                    atom::health::value)
         .then([=](api_response& r) { reply->respond(std::move(r)); },
               [=](caf::error& err) { reply->fail(err); });
-    },
-    [=](atom::metrics, reply_ptr& reply) {
-      self->request(node, deadline_of(cfg, operation::list_hooks),
-                    atom::metrics::value)
-        .then([=](std::string& text) { reply->text(std::move(text)); },
-              [=](caf::error& err) { reply->fail(err); });
-    },
+  };
+  return {
+      [=](api_call& call, reply_ptr& reply) {
+        if (self->state.entry)
+          return forward(std::move(call), std::move(reply));
+        // The entry actor is (re)starting: ask the node for the current one.
+        self->request(node, deadline_of(cfg, operation::list_hooks),
+                      atom::entry::value)
+            .then(
+                [=](access_actor& entry) {
+                  if (self->state.entry != entry) {
+                    self->state.entry = entry;
+                    self->monitor(entry);
+                  }
+                  forward(std::move(call), reply);
+                },
+                [=](caf::error& err) { reply->fail(err); });
+      },
+      [=](atom::health, reply_ptr& reply) {
+        self->request(node, deadline_of(cfg, operation::list_hooks),
+                      atom::health::value)
+            .then([=](api_response& r) { reply->respond(std::move(r)); },
+                  [=](caf::error& err) { reply->fail(err); });
+      },
+      [=](atom::metrics, reply_ptr& reply) {
+        self->request(node, deadline_of(cfg, operation::list_hooks),
+                      atom::metrics::value)
+            .then([=](std::string& text) { reply->text(std::move(text)); },
+                  [=](caf::error& err) { reply->fail(err); });
+      },
   };
 }
 
@@ -193,44 +192,46 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
 
   auto handler = [&](restinio::request_handle_t req) {
     if (closing.load()) {
-      send_error(req, 503, "hookd is shutting down",
-                 {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
+      send_error(
+          req, 503, "hookd is shutting down",
+          {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
       return restinio::request_accepted();
     }
     const auto& head = req->header();
-    auto route = http::match_route(head.method().c_str(), head.path(),
-                                   head.query());
+    auto route
+        = http::match_route(head.method().c_str(), head.path(), head.query());
     using target = http::route::target;
     switch (route.what) {
-      case target::not_found:
-        send_error(req, 404, route.message);
-        return restinio::request_accepted();
-      case target::method_not_allowed:
-        send_error(req, 405, route.message, {{"Allow", route.allow}});
-        return restinio::request_accepted();
-      case target::bad_name:
-        send_error(req, 400, route.message);
-        return restinio::request_accepted();
-      case target::healthz:
-        caf::anon_send(pick(), atom::health::value,
-                       std::make_shared<http_reply>(req));
-        return restinio::request_accepted();
-      case target::metrics:
-        caf::anon_send(pick(), atom::metrics::value,
-                       std::make_shared<http_reply>(req));
-        return restinio::request_accepted();
-      case target::api: break;
+    case target::not_found:
+      send_error(req, 404, route.message);
+      return restinio::request_accepted();
+    case target::method_not_allowed:
+      send_error(req, 405, route.message, {{"Allow", route.allow}});
+      return restinio::request_accepted();
+    case target::bad_name:
+      send_error(req, 400, route.message);
+      return restinio::request_accepted();
+    case target::healthz:
+      caf::anon_send(pick(), atom::health::value,
+                     std::make_shared<http_reply>(req));
+      return restinio::request_accepted();
+    case target::metrics:
+      caf::anon_send(pick(), atom::metrics::value,
+                     std::make_shared<http_reply>(req));
+      return restinio::request_accepted();
+    case target::api:
+      break;
     }
     if (req->body().size() > defaults::max_body_bytes) {
       send_error(req, 413,
                  "the request body is larger than "
-                   + std::to_string(defaults::max_body_bytes) + " bytes");
+                     + std::to_string(defaults::max_body_bytes) + " bytes");
       return restinio::request_accepted();
     }
     route.call.body = req->body();
     // The token itself stays here: the actors get its digest.
     route.call.who = credential_of_token(http::credential_of(
-      head.get_field_or(restinio::http_field::authorization, "")));
+        head.get_field_or(restinio::http_field::authorization, "")));
     caf::anon_send(pick(), std::move(route.call),
                    std::make_shared<http_reply>(req));
     return restinio::request_accepted();
@@ -243,21 +244,22 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
   limits.max_body_size(defaults::max_wire_body_bytes);
 
   server_t server{
-    restinio::external_io_context(ioctx),
-    [&](auto& settings) {
-      settings.address(cfg.bind)
-        .port(cfg.http_port)
-        .incoming_http_msg_limits(limits)
-        // Later than any actor deadline: hookd answers 503 itself first.
-        .handle_request_timeout(std::chrono::duration_cast<
-                                  std::chrono::steady_clock::duration>(
-          deadline_of(cfg, operation::ping_hook) + defaults::request_timeout))
-        .read_next_http_message_timelimit(std::chrono::seconds{60})
-        .request_handler(handler)
-        .acceptor_post_bind_hook([&port](asio::ip::tcp::acceptor& acceptor) {
-          port = acceptor.local_endpoint().port();
-        });
-    }};
+      restinio::external_io_context(ioctx), [&](auto& settings) {
+        settings.address(cfg.bind)
+            .port(cfg.http_port)
+            .incoming_http_msg_limits(limits)
+            // Later than any actor deadline: hookd answers 503 itself first.
+            .handle_request_timeout(
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    deadline_of(cfg, operation::ping_hook)
+                    + defaults::request_timeout))
+            .read_next_http_message_timelimit(std::chrono::seconds{60})
+            .request_handler(handler)
+            .acceptor_post_bind_hook(
+                [&port](asio::ip::tcp::acceptor& acceptor) {
+                  port = acceptor.local_endpoint().port();
+                });
+      }};
 
   bool ok = true;
   std::thread drainer;
@@ -269,33 +271,33 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
     // Drain off the I/O threads, which keep answering 503 meanwhile.
     drainer = std::thread{[&] {
       caf::scoped_actor self{sys};
-      auto deadline = std::chrono::duration_cast<caf::timespan>(
-        cfg.shutdown_timeout);
+      auto deadline
+          = std::chrono::duration_cast<caf::timespan>(cfg.shutdown_timeout);
       self->request(node, deadline + std::chrono::seconds{1},
                     atom::drain::value, deadline)
-        .receive([](bool) {}, [](caf::error&) {});
+          .receive([](bool) {}, [](caf::error&) {});
       asio::post(ioctx, [&] {
         server.close_async([&] { ioctx.stop(); },
                            [&](std::exception_ptr) { ioctx.stop(); });
       });
     }};
   });
-  server.open_async([&] {
-                      std::cout << "hookd listening on http://" << cfg.bind
-                                << ':' << port << std::endl;
-                    },
-                    [&](std::exception_ptr ex) {
-                      try {
-                        std::rethrow_exception(ex);
-                      } catch (const std::exception& e) {
-                        std::cerr << "hookd: cannot listen on " << cfg.bind
-                                  << ':' << cfg.http_port << ": " << e.what()
-                                  << std::endl;
-                      }
-                      ok = false;
-                      signals.cancel();
-                      ioctx.stop();
-                    });
+  server.open_async(
+      [&] {
+        std::cout << "hookd listening on http://" << cfg.bind << ':' << port
+                  << std::endl;
+      },
+      [&](std::exception_ptr ex) {
+        try {
+          std::rethrow_exception(ex);
+        } catch (const std::exception& e) {
+          std::cerr << "hookd: cannot listen on " << cfg.bind << ':'
+                    << cfg.http_port << ": " << e.what() << std::endl;
+        }
+        ok = false;
+        signals.cancel();
+        ioctx.stop();
+      });
   std::vector<std::thread> pool;
   for (std::size_t i = 1; i < io_threads; ++i)
     pool.emplace_back([&] { ioctx.run(); });

@@ -39,13 +39,11 @@ std::string prefix_end(std::string prefix) {
 
 class rocks_store final : public store {
 public:
-  rocks_store(std::unique_ptr<rocksdb::DB> db, bool sync)
-    : db_(std::move(db)) {
+  rocks_store(std::unique_ptr<rocksdb::DB> db, bool sync) : db_(std::move(db)) {
     write_.sync = sync;
   }
 
-  caf::expected<std::optional<std::string>>
-  get(std::string_view key) override {
+  caf::expected<std::optional<std::string>> get(std::string_view key) override {
     std::string value;
     auto st = db_->Get(rocksdb::ReadOptions{}, slice(key), &value);
     if (st.IsNotFound())
@@ -75,8 +73,8 @@ public:
     return caf::none;
   }
 
-  caf::error scan(std::string_view prefix, std::string_view start,
-                  bool reverse, const visitor& visit) override {
+  caf::error scan(std::string_view prefix, std::string_view start, bool reverse,
+                  const visitor& visit) override {
     rocksdb::ReadOptions ro;
     std::string upper = prefix_end(std::string{prefix});
     rocksdb::Slice upper_slice{upper};
@@ -131,7 +129,7 @@ caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
   std::filesystem::create_directories(dir, fs_err);
   if (fs_err)
     return make_error(ec::internal, "cannot create data directory '" + dir
-                                      + "': " + fs_err.message());
+                                        + "': " + fs_err.message());
   rocksdb::Options options;
   options.create_if_missing = true;
   // Small values, point reads and prefix scans: a bloom filter and a
@@ -148,10 +146,10 @@ caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(options, dir + "/db", &raw);
   if (!st.ok())
-    return make_error(ec::internal,
-                      "cannot open the store in '" + dir + "': " + st.ToString());
+    return make_error(ec::internal, "cannot open the store in '" + dir
+                                        + "': " + st.ToString());
   return std::shared_ptr<store>{
-    std::make_shared<rocks_store>(std::unique_ptr<rocksdb::DB>{raw}, sync)};
+      std::make_shared<rocks_store>(std::unique_ptr<rocksdb::DB>{raw}, sync)};
 }
 
 } // namespace hookd

@@ -34,12 +34,12 @@ namespace {
 using namespace hookd_test;
 using ojson = nlohmann::ordered_json;
 using env_list
-  = std::vector<std::pair<std::string, std::optional<std::string>>>;
+    = std::vector<std::pair<std::string, std::optional<std::string>>>;
 
 constexpr const char* org_hooks = "/api/orgs/acme/hooks";
 constexpr const char* stack_hooks = "/api/stacks/acme/web/prod/hooks";
 constexpr const char* env_hooks
-  = "/api/esc/environments/acme/default/dev/hooks";
+    = "/api/esc/environments/acme/default/dev/hooks";
 constexpr const char* default_schedule = "0s,100ms,100ms,100ms";
 constexpr const char* ping_message = "🍹 Just a friendly ping from Pulumi 🍹";
 constexpr auto deadline = 10s;
@@ -99,13 +99,13 @@ std::string from_base64(const std::string& text) {
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 bool is_uuid(const std::string& s) {
-  static const std::regex re{
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"};
+  static const std::regex re{"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-"
+                             "9a-fA-F]{4}-[0-9a-fA-F]{12}$"};
   return std::regex_match(s, re);
 }
 
@@ -116,7 +116,6 @@ std::string lower(std::string s) {
 }
 
 // -- HTTP helpers ------------------------------------------------------------
-
 
 json user_ann() {
   return {{"name", "Ann"}, {"githubLogin", "ann"}, {"avatarUrl", ""}};
@@ -167,8 +166,8 @@ std::string make_hook(const http_client& c, const std::string& collection,
   for (auto& [k, v] : extra.items())
     body[k] = v;
   auto r = c.post(collection, body);
-  EXPECT_EQ(r.status, 201) << "creating " << body.dump() << " in "
-                           << collection << ": " << show(r);
+  EXPECT_EQ(r.status, 201) << "creating " << body.dump() << " in " << collection
+                           << ": " << show(r);
   return collection + std::string{"/"} + name;
 }
 
@@ -180,8 +179,8 @@ json history(const http_client& c, const std::string& hook,
                            << show(r);
   auto j = r.body_json();
   if (!j.is_array()) {
-    ADD_FAILURE() << "deliveries of " << hook << " is not an array: "
-                  << show(r);
+    ADD_FAILURE() << "deliveries of " << hook
+                  << " is not an array: " << show(r);
     return json::array();
   }
   return j;
@@ -242,20 +241,20 @@ std::vector<std::string> ids_at(const receiver& rcv, const std::string& path) {
                                    const std::string& id,
                                    std::chrono::milliseconds limit = deadline) {
   bool ok = rcv.wait_for(
-    [&](const std::vector<received_request>& all) {
-      return std::any_of(all.begin(), all.end(), [&](const auto& r) {
-        return r.path == path && r.header("Pulumi-Webhook-Id") == id;
-      });
-    },
-    limit);
+      [&](const std::vector<received_request>& all) {
+        return std::any_of(all.begin(), all.end(), [&](const auto& r) {
+          return r.path == path && r.header("Pulumi-Webhook-Id") == id;
+        });
+      },
+      limit);
   if (ok)
     return ::testing::AssertionSuccess();
   std::string got;
   for (const auto& i : ids_at(rcv, path))
     got += i + ' ';
   return ::testing::AssertionFailure()
-         << "event " << id << " never reached " << path
-         << "; ids that did: [" << got << "]";
+         << "event " << id << " never reached " << path << "; ids that did: ["
+         << got << "]";
 }
 
 std::multiset<std::string> as_set(std::initializer_list<std::string> ids) {
@@ -306,8 +305,7 @@ std::optional<std::string> find_header(const header_list& h,
 ::testing::AssertionResult matches_delivery_schema(const json& rec) {
   std::ifstream in{openapi_path()};
   if (!in)
-    return ::testing::AssertionFailure()
-           << "cannot read " << openapi_path();
+    return ::testing::AssertionFailure() << "cannot read " << openapi_path();
   auto spec = json::parse(in, nullptr, false);
   if (spec.is_discarded() || !spec.contains("schemas")
       || !spec["schemas"].contains("WebhookDelivery"))
@@ -315,8 +313,8 @@ std::optional<std::string> find_header(const header_list& h,
            << openapi_path() << " has no schemas.WebhookDelivery";
   const auto& schema = spec["schemas"]["WebhookDelivery"];
   if (!rec.is_object())
-    return ::testing::AssertionFailure() << "record is not an object: "
-                                         << rec.dump();
+    return ::testing::AssertionFailure()
+           << "record is not an object: " << rec.dump();
   const auto& props = schema["properties"];
   for (const auto& field : schema["required"]) {
     auto name = field.get<std::string>();
@@ -353,7 +351,8 @@ std::uint16_t dead_port() {
   return ntohs(addr.sin_port);
 }
 
-// -- fixture -------------------------------------------------------------------
+// -- fixture
+// -------------------------------------------------------------------
 
 /// A receiver, and one hookd per test started with `start()`.
 class delivery_base : public ::testing::Test {
@@ -409,15 +408,16 @@ json update_data() {
           {"resourceChanges", {{"create", 3}, {"update", 1}}}};
 }
 
-// -- raw deliveries --------------------------------------------------------------
+// -- raw deliveries
+// --------------------------------------------------------------
 
 TEST_F(delivery_raw, signed_delivery_has_pulumi_and_standard_headers) {
   ASSERT_TRUE(start());
   auto c = api();
   const std::string secret = "s3cr3t-key";
   make_hook(c, org_hooks, "signed", rcv_.url("/signed"), {{"secret", secret}});
-  auto id = post_event(c, stack_event("update_succeeded", "web", "prod",
-                                      update_data()));
+  auto id = post_event(
+      c, stack_event("update_succeeded", "web", "prod", update_data()));
   ASSERT_TRUE(arrives(rcv_, "/signed", id));
   auto reqs = rcv_.requests_to("/signed");
   ASSERT_EQ(reqs.size(), 1u);
@@ -430,16 +430,16 @@ TEST_F(delivery_raw, signed_delivery_has_pulumi_and_standard_headers) {
   EXPECT_EQ(req.header("Pulumi-Webhook-Kind"), "stack_update");
   EXPECT_EQ(req.header("Pulumi-Webhook-Signature"),
             to_hex(hmac_sha256(secret, req.body)))
-    << "body: " << req.body;
+      << "body: " << req.body;
   EXPECT_EQ(req.header("webhook-id"), id);
   auto ts = req.header("webhook-timestamp");
   ASSERT_TRUE(ts.has_value());
   ASSERT_TRUE(std::regex_match(*ts, std::regex{"^[0-9]{1,12}$"})) << *ts;
   EXPECT_LE(std::llabs(std::stoll(*ts) - now_seconds()), 30)
-    << "webhook-timestamp " << *ts << " is not close to now";
-  EXPECT_EQ(req.header("webhook-signature"),
-            "v1," + to_base64(hmac_sha256(secret, id + '.' + *ts + '.'
-                                                    + req.body)));
+      << "webhook-timestamp " << *ts << " is not close to now";
+  EXPECT_EQ(
+      req.header("webhook-signature"),
+      "v1," + to_base64(hmac_sha256(secret, id + '.' + *ts + '.' + req.body)));
   auto ua = req.header("User-Agent");
   ASSERT_TRUE(ua.has_value());
   EXPECT_EQ(ua->rfind("hookd/", 0), 0u) << "User-Agent: " << *ua;
@@ -451,11 +451,11 @@ TEST_F(delivery_raw, body_is_compact_pulumi_shape_in_order) {
   make_hook(c, stack_hooks, "shape", rcv_.url("/shape"));
   // Sent as text: the data fields in this order (json would sort them).
   auto r = c.request(
-    "POST", "/api/orgs/acme/events",
-    R"({"event":"update_succeeded","projectName":"web","stackName":"prod",)"
-    R"("user":{"name":"Ann","githubLogin":"ann","avatarUrl":""},)"
-    R"("data":{"updateUrl":"https://app.pulumi.com/acme/web/prod/updates/4",)"
-    R"("resourceChanges":{"create":3,"update":1}}})");
+      "POST", "/api/orgs/acme/events",
+      R"({"event":"update_succeeded","projectName":"web","stackName":"prod",)"
+      R"("user":{"name":"Ann","githubLogin":"ann","avatarUrl":""},)"
+      R"("data":{"updateUrl":"https://app.pulumi.com/acme/web/prod/updates/4",)"
+      R"("resourceChanges":{"create":3,"update":1}}})");
   ASSERT_EQ(r.status, 202) << show(r);
   auto id = r.body_json().value("id", "");
   ASSERT_TRUE(arrives(rcv_, "/shape", id));
@@ -466,10 +466,11 @@ TEST_F(delivery_raw, body_is_compact_pulumi_shape_in_order) {
   std::vector<std::string> keys;
   for (auto& [k, v] : body.items())
     keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{
-                    "user", "organization", "projectName", "stackName", "kind",
-                    "result", "isPreview", "updateUrl", "resourceChanges"}))
-    << body_text;
+  EXPECT_EQ(keys, (std::vector<std::string>{"user", "organization",
+                                            "projectName", "stackName", "kind",
+                                            "result", "isPreview", "updateUrl",
+                                            "resourceChanges"}))
+      << body_text;
   EXPECT_EQ(json::parse(body["user"].dump()), user_ann());
   ASSERT_TRUE(body["organization"].is_object()) << body_text;
   std::vector<std::string> org_keys;
@@ -501,7 +502,7 @@ TEST_F(delivery_raw, whsec_secret_signs_with_the_decoded_key) {
   auto ts = req.header("webhook-timestamp").value_or("");
   EXPECT_EQ(req.header("webhook-signature"),
             "v1," + to_base64(hmac_sha256(key, id + '.' + ts + '.' + req.body)))
-    << "the key must be the base64-decoded part after whsec_";
+      << "the key must be the base64-decoded part after whsec_";
   // The Pulumi signature keys with the secret as given.
   EXPECT_EQ(req.header("Pulumi-Webhook-Signature"),
             to_hex(hmac_sha256(secret, req.body)));
@@ -519,7 +520,7 @@ TEST_F(delivery_raw, no_secret_means_no_signature_headers) {
   for (const char* h : {"Pulumi-Webhook-Signature", "webhook-id",
                         "webhook-timestamp", "webhook-signature"})
     EXPECT_FALSE(req.header(h).has_value())
-      << h << ": " << req.header(h).value_or("");
+        << h << ": " << req.header(h).value_or("");
 }
 
 TEST_F(delivery_raw, record_mirrors_the_exchange_and_fits_the_schema) {
@@ -535,8 +536,8 @@ TEST_F(delivery_raw, record_mirrors_the_exchange_and_fits_the_schema) {
   auto c = api();
   auto hook = make_hook(c, org_hooks, "rec", rcv_.url("/rec"),
                         {{"secret", "rec-secret"}});
-  auto id = post_event(c, stack_event("update_succeeded", "web", "prod",
-                                      update_data()));
+  auto id = post_event(
+      c, stack_event("update_succeeded", "web", "prod", update_data()));
   auto rec = wait_record(c, hook, id);
   ASSERT_TRUE(rec.is_object());
   auto reqs = rcv_.requests_to("/rec");
@@ -566,14 +567,14 @@ TEST_F(delivery_raw, record_mirrors_the_exchange_and_fits_the_schema) {
         "webhook-signature", "webhook-timestamp"}) {
     auto recorded = find_header(sent, name);
     EXPECT_TRUE(recorded.has_value())
-      << name << " missing from requestHeaders: " << rec["requestHeaders"];
+        << name << " missing from requestHeaders: " << rec["requestHeaders"];
     EXPECT_EQ(recorded, req.header(name))
-      << name << ": requestHeaders differs from what arrived";
+        << name << ": requestHeaders differs from what arrived";
   }
   header_list got;
   ASSERT_TRUE(parse_header_block(rec.value("responseHeaders", ""), got));
   EXPECT_EQ(find_header(got, "X-Receiver"), "yes")
-    << "responseHeaders: " << rec["responseHeaders"];
+      << "responseHeaders: " << rec["responseHeaders"];
   EXPECT_EQ(find_header(got, "Content-Type"), "application/json");
 
   // The same record in the history.
@@ -582,7 +583,8 @@ TEST_F(delivery_raw, record_mirrors_the_exchange_and_fits_the_schema) {
   EXPECT_EQ(list[0], rec);
 }
 
-// -- fan-out -------------------------------------------------------------------
+// -- fan-out
+// -------------------------------------------------------------------
 
 TEST_F(delivery_fanout, org_hook_gets_stack_and_environment_events) {
   ASSERT_TRUE(start());
@@ -592,13 +594,14 @@ TEST_F(delivery_fanout, org_hook_gets_stack_and_environment_events) {
   auto e2 = post_event(c, env_event("environment_revision_created"));
   auto e3 = post_event(c, stack_event("stack_created"));
   auto e4 = post_event(c, env_event("environment_created"));
-  auto e5 = post_event(c, stack_event("policy_violation_advisory", "api", "dev"));
+  auto e5
+      = post_event(c, stack_event("policy_violation_advisory", "api", "dev"));
   for (const auto& id : {e1, e2, e3, e4, e5})
     EXPECT_TRUE(arrives(rcv_, "/all", id));
   std::map<std::string, std::string> kinds;
   for (const auto& r : rcv_.requests_to("/all"))
     kinds[r.header("Pulumi-Webhook-Id").value_or("")]
-      = r.header("Pulumi-Webhook-Kind").value_or("");
+        = r.header("Pulumi-Webhook-Kind").value_or("");
   EXPECT_EQ(kinds[e1], "stack_update");
   EXPECT_EQ(kinds[e2], "environment_revision");
   EXPECT_EQ(kinds[e3], "stack");
@@ -651,10 +654,11 @@ TEST_F(delivery_fanout, env_hook_gets_events_of_its_environment_only) {
   auto c = api();
   auto hook = make_hook(c, env_hooks, "envh", rcv_.url("/env"));
   auto mine = post_event(c, env_event("environment_revision_created"));
-  post_event(c, env_event("environment_revision_created", "default", "staging"));
+  post_event(c,
+             env_event("environment_revision_created", "default", "staging"));
   post_event(c, env_event("environment_tag_created", "other", "dev"));
-  post_event(c, env_event("environment_created"));  // org-only
-  post_event(c, env_event("environment_deleted"));  // org-only
+  post_event(c, env_event("environment_created")); // org-only
+  post_event(c, env_event("environment_deleted")); // org-only
   post_event(c, stack_event("update_succeeded", "default", "dev"));
   auto last = post_event(c, env_event("environment_tag_created"));
   ASSERT_TRUE(arrives(rcv_, "/env", last));
@@ -732,8 +736,8 @@ TEST_F(delivery_fanout, inactive_hook_gets_nothing) {
 TEST_F(delivery_fanout, hook_of_another_org_gets_nothing) {
   ASSERT_TRUE(start());
   auto c = api();
-  auto theirs = make_hook(c, "/api/orgs/other/hooks", "theirs",
-                          rcv_.url("/theirs"));
+  auto theirs
+      = make_hook(c, "/api/orgs/other/hooks", "theirs", rcv_.url("/theirs"));
   auto theirs_stack = make_hook(c, "/api/stacks/other/web/prod/hooks",
                                 "theirs-stack", rcv_.url("/theirs-stack"));
   make_hook(c, org_hooks, "ours", rcv_.url("/ours"));
@@ -746,20 +750,21 @@ TEST_F(delivery_fanout, hook_of_another_org_gets_nothing) {
   ASSERT_TRUE(arrives(rcv_, "/theirs-stack", last));
   EXPECT_EQ(history_ids(c, theirs), as_set({last}));
   EXPECT_EQ(history_ids(c, theirs_stack), as_set({last}));
-  auto body = json::parse(rcv_.requests_to("/theirs").at(0).body, nullptr,
-                          false);
+  auto body
+      = json::parse(rcv_.requests_to("/theirs").at(0).body, nullptr, false);
   EXPECT_EQ(body["organization"]["name"], "other");
 }
 
-// -- retries -------------------------------------------------------------------
+// -- retries
+// -------------------------------------------------------------------
 
 TEST_F(delivery_retry, server_errors_then_success_retries_same_delivery) {
   ASSERT_TRUE(start({{"HOOKD_RETRY_SCHEDULE", "0s,100ms,100ms,100ms"}}));
   rcv_.reply_on("/flaky", {reply::with_status(500), reply::with_status(500),
                            reply::with_status(200)});
   auto c = api();
-  auto hook = make_hook(c, org_hooks, "flaky", rcv_.url("/flaky"),
-                        {{"secret", "k"}});
+  auto hook
+      = make_hook(c, org_hooks, "flaky", rcv_.url("/flaky"), {{"secret", "k"}});
   auto id = post_event(c, stack_event("update_succeeded"));
   auto rec = wait_record(c, hook, id);
   ASSERT_TRUE(rec.is_object());
@@ -778,10 +783,10 @@ TEST_F(delivery_retry, server_errors_then_success_retries_same_delivery) {
   // 100 ms -20% jitter at the least between attempts.
   for (std::size_t i = 1; i < reqs.size(); ++i)
     EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(
-                reqs[i].arrived - reqs[i - 1].arrived)
-                .count(),
+                  reqs[i].arrived - reqs[i - 1].arrived)
+                  .count(),
               70)
-      << "attempt " << i + 1 << " came too soon (ms after the previous)";
+        << "attempt " << i + 1 << " came too soon (ms after the previous)";
   EXPECT_EQ(history(c, hook).size(), 1u) << "one record per event";
 }
 
@@ -798,7 +803,7 @@ TEST_F(delivery_retry, always_500_fails_when_the_schedule_is_used_up) {
   EXPECT_EQ(rec["responseCode"], 500);
   EXPECT_EQ(rec["responseBody"], "boom");
   EXPECT_NE(rec.value("error", "").find("500"), std::string::npos)
-    << rec.dump();
+      << rec.dump();
   EXPECT_EQ(rcv_.requests_to("/broken").size(), 3u);
 }
 
@@ -832,7 +837,7 @@ TEST_F(delivery_retry, redirect_is_not_followed_and_fails) {
   EXPECT_EQ(rec["responseCode"], 302);
   EXPECT_EQ(rcv_.requests_to("/moved").size(), 1u);
   EXPECT_TRUE(rcv_.requests_to("/elsewhere").empty())
-    << "the redirect was followed";
+      << "the redirect was followed";
 }
 
 TEST_F(delivery_retry, retry_after_on_429_is_honoured) {
@@ -850,9 +855,10 @@ TEST_F(delivery_retry, retry_after_on_429_is_honoured) {
   auto reqs = rcv_.requests_to("/limited");
   ASSERT_EQ(reqs.size(), 2u);
   auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(
-    reqs[1].arrived - reqs[0].arrived);
-  EXPECT_GE(gap.count(), 900) << "ms between attempts; Retry-After: 1 was not honoured (the schedule "
-                           "said 10 ms)";
+      reqs[1].arrived - reqs[0].arrived);
+  EXPECT_GE(gap.count(), 900)
+      << "ms between attempts; Retry-After: 1 was not honoured (the schedule "
+         "said 10 ms)";
 }
 
 TEST_F(delivery_retry, no_answer_is_retried) {
@@ -886,11 +892,12 @@ TEST_F(delivery_retry, timeouts_are_retried_then_fail_with_a_reason) {
   EXPECT_EQ(rec.value("attempts", -1), 2) << rec.dump();
   EXPECT_EQ(rec["responseCode"], 0);
   EXPECT_NE(lower(rec.value("error", "")).find("time"), std::string::npos)
-    << "the error should say it timed out: " << rec.dump();
+      << "the error should say it timed out: " << rec.dump();
   EXPECT_EQ(rcv_.requests_to("/slow").size(), 2u);
 }
 
-// -- ping ----------------------------------------------------------------------
+// -- ping
+// ----------------------------------------------------------------------
 
 TEST_F(delivery_ping, ping_reaches_the_receiver_and_is_recorded) {
   ASSERT_TRUE(start());
@@ -904,17 +911,17 @@ TEST_F(delivery_ping, ping_reaches_the_receiver_and_is_recorded) {
   EXPECT_TRUE(matches_delivery_schema(rec));
   EXPECT_EQ(rec["kind"], "ping");
   EXPECT_TRUE(rec["id"].is_string() && is_uuid(rec["id"].get<std::string>()))
-    << rec.dump();
+      << rec.dump();
   EXPECT_EQ(rec.value("status", ""), "succeeded");
   EXPECT_EQ(rec["responseCode"], 200);
   auto payload = json::parse(rec.value("payload", ""), nullptr, false);
   ASSERT_TRUE(payload.is_object()) << rec.dump();
   EXPECT_EQ(payload.value("message", ""), ping_message);
   ASSERT_TRUE(payload["timestamp"].is_number_integer()) << rec["payload"];
-  EXPECT_LE(std::llabs(payload["timestamp"].get<std::int64_t>() - now_seconds()),
-            30);
+  EXPECT_LE(
+      std::llabs(payload["timestamp"].get<std::int64_t>() - now_seconds()), 30);
   EXPECT_EQ(rec["payload"].get<std::string>().rfind(R"({"timestamp":)", 0), 0u)
-    << "ping body: " << rec["payload"];
+      << "ping body: " << rec["payload"];
 
   auto reqs = rcv_.requests_to("/pinged");
   ASSERT_EQ(reqs.size(), 1u) << "ping is synchronous: it must have arrived";
@@ -964,22 +971,23 @@ TEST_F(delivery_ping, ping_works_on_an_inactive_hook) {
 TEST_F(delivery_ping, ping_of_an_unknown_hook_is_404) {
   ASSERT_TRUE(start());
   auto c = api();
-  EXPECT_TRUE(is_error(c.request("POST", std::string{org_hooks} + "/nope/ping"),
-                       404));
   EXPECT_TRUE(
-    is_error(c.request("POST", std::string{stack_hooks} + "/nope/ping"), 404));
+      is_error(c.request("POST", std::string{org_hooks} + "/nope/ping"), 404));
+  EXPECT_TRUE(is_error(
+      c.request("POST", std::string{stack_hooks} + "/nope/ping"), 404));
   EXPECT_EQ(rcv_.count(), 0u);
 }
 
-// -- redelivery ----------------------------------------------------------------
+// -- redelivery
+// ----------------------------------------------------------------
 
 TEST_F(delivery_redeliver, redeliver_sends_the_same_id_and_body) {
   ASSERT_TRUE(start());
   auto c = api();
   auto hook = make_hook(c, org_hooks, "again", rcv_.url("/again"),
                         {{"secret", "again-secret"}});
-  auto id = post_event(c, stack_event("update_succeeded", "web", "prod",
-                                      update_data()));
+  auto id = post_event(
+      c, stack_event("update_succeeded", "web", "prod", update_data()));
   auto first = wait_record(c, hook, id);
   ASSERT_TRUE(first.is_object());
   ASSERT_EQ(first.value("status", ""), "succeeded") << first.dump();
@@ -1010,24 +1018,26 @@ TEST_F(delivery_redeliver, unknown_event_or_hook_is_404) {
   auto c = api();
   auto hook = make_hook(c, org_hooks, "again", rcv_.url("/again"));
   EXPECT_TRUE(is_error(
-    c.request("POST", hook
-                        + "/deliveries/8c0a8b6e-3f1e-4d7a-9b2c-5e6f7a8b9c0d/"
-                          "redeliver"),
-    404));
+      c.request("POST",
+                hook
+                    + "/deliveries/8c0a8b6e-3f1e-4d7a-9b2c-5e6f7a8b9c0d/"
+                      "redeliver"),
+      404));
   auto id = post_event(c, stack_event("update_succeeded"));
   ASSERT_TRUE(wait_record(c, hook, id).is_object());
-  EXPECT_TRUE(is_error(
-    c.request("POST", std::string{org_hooks} + "/nope/deliveries/" + id
-                        + "/redeliver"),
-    404));
+  EXPECT_TRUE(
+      is_error(c.request("POST", std::string{org_hooks} + "/nope/deliveries/"
+                                     + id + "/redeliver"),
+               404));
   // An event the hook never took.
   auto other = make_hook(c, stack_hooks, "other", rcv_.url("/other"),
                          {{"filters", {"update_failed"}}});
   EXPECT_TRUE(is_error(
-    c.request("POST", other + "/deliveries/" + id + "/redeliver"), 404));
+      c.request("POST", other + "/deliveries/" + id + "/redeliver"), 404));
 }
 
-// -- batches and validation ------------------------------------------------------
+// -- batches and validation
+// ------------------------------------------------------
 
 TEST_F(delivery_batch, array_answers_ids_in_order_and_delivers_all) {
   ASSERT_TRUE(start());
@@ -1035,7 +1045,8 @@ TEST_F(delivery_batch, array_answers_ids_in_order_and_delivers_all) {
   make_hook(c, org_hooks, "batch", rcv_.url("/batch"));
   json batch = json::array();
   batch.push_back(stack_event("update_succeeded", "web", "prod", {{"seq", 0}}));
-  batch.push_back(stack_event("deployment_queued", "web", "prod", {{"seq", 1}}));
+  batch.push_back(
+      stack_event("deployment_queued", "web", "prod", {{"seq", 1}}));
   auto env = env_event("environment_revision_created");
   env["data"] = {{"seq", 2}};
   batch.push_back(env);
@@ -1044,7 +1055,7 @@ TEST_F(delivery_batch, array_answers_ids_in_order_and_delivers_all) {
   auto j = r.body_json();
   ASSERT_TRUE(j.is_object() && j.contains("ids") && j["ids"].is_array()
               && j["ids"].size() == 3)
-    << show(r);
+      << show(r);
   std::vector<std::string> ids;
   for (const auto& i : j["ids"]) {
     ASSERT_TRUE(i.is_string() && is_uuid(i.get<std::string>())) << show(r);
@@ -1059,7 +1070,7 @@ TEST_F(delivery_batch, array_answers_ids_in_order_and_delivers_all) {
     ASSERT_NE(pos, ids.end());
     auto body = json::parse(req.body, nullptr, false);
     EXPECT_EQ(body.value("seq", -1), pos - ids.begin())
-      << "ids[" << pos - ids.begin() << "] delivered body " << req.body;
+        << "ids[" << pos - ids.begin() << "] delivered body " << req.body;
   }
 }
 
@@ -1073,15 +1084,16 @@ TEST_F(delivery_batch, invalid_element_rejects_the_whole_batch) {
   first["id"] = x0;
   auto third = stack_event("update_failed");
   third["id"] = x2;
-  json batch = json::array(
-    {first, {{"event", "update_exploded"}, {"projectName", "web"},
-             {"stackName", "prod"}},
-     third});
+  json batch = json::array({first,
+                            {{"event", "update_exploded"},
+                             {"projectName", "web"},
+                             {"stackName", "prod"}},
+                            third});
   auto r = c.post("/api/orgs/acme/events", batch);
   ASSERT_TRUE(is_error(r, 400));
   auto msg = r.body_json()["message"].get<std::string>();
   EXPECT_TRUE(std::regex_search(msg, std::regex{"(^|[^0-9])1([^0-9]|$)"}))
-    << "the message should name index 1: " << msg;
+      << "the message should name index 1: " << msg;
 
   auto sentinel = post_event(c, stack_event("stack_created"));
   ASSERT_TRUE(arrives(rcv_, "/batch", sentinel));
@@ -1099,9 +1111,9 @@ TEST_F(delivery_batch, more_than_1000_events_is_400) {
   auto hook = make_hook(c, org_hooks, "batch", rcv_.url("/batch"));
   json batch = json::array();
   for (int i = 0; i < 1001; ++i)
-    batch.push_back(
-      json{{"event", "update_succeeded"}, {"projectName", "web"},
-           {"stackName", "prod"}});
+    batch.push_back(json{{"event", "update_succeeded"},
+                         {"projectName", "web"},
+                         {"stackName", "prod"}});
   EXPECT_TRUE(is_error(c.post("/api/orgs/acme/events", batch), 400));
   // 1000 is the limit itself (to an org without hooks).
   batch.erase(batch.begin());
@@ -1119,33 +1131,34 @@ TEST_F(delivery_batch, malformed_events_are_400) {
   auto c = api();
   auto hook = make_hook(c, org_hooks, "strict", rcv_.url("/strict"));
   const std::vector<std::string> bodies = {
-    R"({"event":"update_exploded","projectName":"web","stackName":"prod"})",
-    R"({"event":"update_succeeded","projectName":"web"})",
-    R"({"event":"update_succeeded","stackName":"prod"})",
-    R"({"projectName":"web","stackName":"prod"})",
-    R"({"event":42,"projectName":"web","stackName":"prod"})",
-    R"({"event":"update_succeeded","projectName":7,"stackName":"prod"})",
-    R"({"event":"update_succeeded","projectName":"web","stackName":["prod"]})",
-    R"({"event":"update_succeeded","projectName":"web","stackName":"prod","data":"x"})",
-    R"({"event":"update_succeeded","projectName":"web","stackName":"prod","user":3})",
-    R"({"event":"update_succeeded","projectName":"web","stackName":"prod","id":"not-a-uuid"})",
-    R"({"event":"environment_revision_created","projectName":"default"})",
-    R"({"event":"environment_revision_created","projectName":"default","stackName":"dev"})",
-    R"([{"event":"update_succeeded","projectName":"web","stackName":"prod"},7])",
-    R"("update_succeeded")",
-    R"({"event":"update_succeeded",)",
-    "not json",
+      R"({"event":"update_exploded","projectName":"web","stackName":"prod"})",
+      R"({"event":"update_succeeded","projectName":"web"})",
+      R"({"event":"update_succeeded","stackName":"prod"})",
+      R"({"projectName":"web","stackName":"prod"})",
+      R"({"event":42,"projectName":"web","stackName":"prod"})",
+      R"({"event":"update_succeeded","projectName":7,"stackName":"prod"})",
+      R"({"event":"update_succeeded","projectName":"web","stackName":["prod"]})",
+      R"({"event":"update_succeeded","projectName":"web","stackName":"prod","data":"x"})",
+      R"({"event":"update_succeeded","projectName":"web","stackName":"prod","user":3})",
+      R"({"event":"update_succeeded","projectName":"web","stackName":"prod","id":"not-a-uuid"})",
+      R"({"event":"environment_revision_created","projectName":"default"})",
+      R"({"event":"environment_revision_created","projectName":"default","stackName":"dev"})",
+      R"([{"event":"update_succeeded","projectName":"web","stackName":"prod"},7])",
+      R"("update_succeeded")",
+      R"({"event":"update_succeeded",)",
+      "not json",
   };
   for (const auto& body : bodies)
     EXPECT_TRUE(is_error(c.request("POST", "/api/orgs/acme/events", body), 400))
-      << "body: " << body;
+        << "body: " << body;
   auto sentinel = post_event(c, stack_event("update_succeeded"));
   ASSERT_TRUE(arrives(rcv_, "/strict", sentinel));
   EXPECT_EQ(history_ids(c, hook), as_set({sentinel}));
   EXPECT_EQ(ids_at(rcv_, "/strict"), std::vector<std::string>{sentinel});
 }
 
-// -- idempotency ---------------------------------------------------------------
+// -- idempotency
+// ---------------------------------------------------------------
 
 TEST_F(delivery_idempotency, repeated_client_id_is_delivered_once) {
   ASSERT_TRUE(start());
@@ -1172,24 +1185,24 @@ TEST_F(delivery_idempotency, repeated_client_id_is_delivered_once) {
   EXPECT_EQ(history_ids(c, hook), as_set({x, y, sentinel}));
 }
 
-// -- private targets -------------------------------------------------------------
+// -- private targets
+// -------------------------------------------------------------
 
 TEST_F(delivery_ssrf, loopback_target_is_refused_without_opt_in) {
   ASSERT_TRUE(start({{"HOOKD_ALLOW_PRIVATE_TARGETS", std::nullopt}}));
   auto c = api();
   auto by_ip = make_hook(c, org_hooks, "loop", rcv_.url("/loop"));
-  auto by_name = make_hook(
-    c, org_hooks, "local",
-    "http://localhost:" + std::to_string(rcv_.port()) + "/local");
+  auto by_name
+      = make_hook(c, org_hooks, "local",
+                  "http://localhost:" + std::to_string(rcv_.port()) + "/local");
   auto id = post_event(c, stack_event("update_succeeded"));
   for (const auto& hook : {by_ip, by_name}) {
     auto rec = wait_record(c, hook, id);
     ASSERT_TRUE(rec.is_object());
     EXPECT_EQ(rec.value("status", ""), "failed") << rec.dump();
     EXPECT_EQ(rec["responseCode"], 0);
-    EXPECT_NE(rec.value("error", "").find("private address"),
-              std::string::npos)
-      << rec.dump();
+    EXPECT_NE(rec.value("error", "").find("private address"), std::string::npos)
+        << rec.dump();
   }
   EXPECT_EQ(rcv_.count(), 0u) << "a refused target must get nothing";
   EXPECT_EQ(rcv_.connections(), 0u);
@@ -1205,20 +1218,21 @@ TEST_F(delivery_ssrf, ping_to_loopback_is_refused_without_opt_in) {
   EXPECT_EQ(rec.value("status", ""), "failed") << show(r);
   EXPECT_EQ(rec["responseCode"], 0);
   EXPECT_NE(rec.value("error", "").find("private address"), std::string::npos)
-    << show(r);
+      << show(r);
   EXPECT_EQ(rcv_.count(), 0u);
   EXPECT_EQ(rcv_.connections(), 0u);
 }
 
-// -- formats -------------------------------------------------------------------
+// -- formats
+// -------------------------------------------------------------------
 
 TEST_F(delivery_formats, slack_gets_text_and_blocks) {
   ASSERT_TRUE(start());
   auto c = api();
   auto hook = make_hook(c, stack_hooks, "slack", rcv_.url("/slack"),
                         {{"format", "slack"}});
-  auto id = post_event(c, stack_event("update_succeeded", "web", "prod",
-                                      update_data()));
+  auto id = post_event(
+      c, stack_event("update_succeeded", "web", "prod", update_data()));
   ASSERT_TRUE(arrives(rcv_, "/slack", id));
   auto req = rcv_.requests_to("/slack").at(0);
   EXPECT_EQ(req.header("Content-Type"), "application/json");
@@ -1232,10 +1246,10 @@ TEST_F(delivery_formats, slack_gets_text_and_blocks) {
   EXPECT_EQ(text.find('\n'), std::string::npos) << "one line: " << text;
   ASSERT_TRUE(body.contains("blocks") && body["blocks"].is_array()
               && !body["blocks"].empty())
-    << req.body;
+      << req.body;
   for (const auto& b : body["blocks"])
     EXPECT_TRUE(b.is_object() && b.contains("type") && b["type"].is_string())
-      << b.dump();
+        << b.dump();
   EXPECT_EQ(body["blocks"][0]["type"], "section");
   auto rec = wait_record(c, hook, id);
   EXPECT_EQ(rec.value("status", ""), "succeeded") << rec.dump();
@@ -1247,15 +1261,15 @@ TEST_F(delivery_formats, ms_teams_gets_an_adaptive_card) {
   auto c = api();
   make_hook(c, org_hooks, "teams", rcv_.url("/teams"),
             {{"format", "ms_teams"}});
-  auto id = post_event(c, stack_event("update_failed", "web", "prod",
-                                      update_data()));
+  auto id = post_event(
+      c, stack_event("update_failed", "web", "prod", update_data()));
   ASSERT_TRUE(arrives(rcv_, "/teams", id));
-  auto body =
-    json::parse(rcv_.requests_to("/teams").at(0).body, nullptr, false);
+  auto body
+      = json::parse(rcv_.requests_to("/teams").at(0).body, nullptr, false);
   ASSERT_TRUE(body.is_object()) << body;
   EXPECT_EQ(body["type"], "message");
   ASSERT_TRUE(body["attachments"].is_array() && !body["attachments"].empty())
-    << body;
+      << body;
   const auto& att = body["attachments"][0];
   EXPECT_EQ(att["contentType"], "application/vnd.microsoft.card.adaptive");
   ASSERT_TRUE(att["content"].is_object()) << body;
@@ -1263,10 +1277,11 @@ TEST_F(delivery_formats, ms_teams_gets_an_adaptive_card) {
   EXPECT_EQ(att["content"]["version"], "1.4");
   EXPECT_TRUE(att["content"]["body"].is_array()
               && !att["content"]["body"].empty())
-    << body;
+      << body;
 }
 
-// -- pulumi_deployments -----------------------------------------------------------
+// -- pulumi_deployments
+// -----------------------------------------------------------
 
 json deployments_of(const http_client& c, const std::string& project,
                     const std::string& stack) {
@@ -1292,9 +1307,9 @@ TEST_F(delivery_deployments, hook_queues_a_deployment_and_raises_its_event) {
   ASSERT_TRUE(start());
   auto c = api();
   make_hook(c, org_hooks, "org", rcv_.url("/org"));
-  auto deployer = make_hook(c, stack_hooks, "deployer", "web/staging",
-                            {{"format", "pulumi_deployments"},
-                             {"filters", {"update_succeeded"}}});
+  auto deployer = make_hook(
+      c, stack_hooks, "deployer", "web/staging",
+      {{"format", "pulumi_deployments"}, {"filters", {"update_succeeded"}}});
   for (int version = 1; version <= 2; ++version) {
     SCOPED_TRACE("deployment version " + std::to_string(version));
     auto id = post_event(c, stack_event("update_succeeded"));
@@ -1319,16 +1334,17 @@ TEST_F(delivery_deployments, hook_queues_a_deployment_and_raises_its_event) {
 
     // The org hook hears of it as deployment_queued for web/staging.
     bool heard = rcv_.wait_for(
-      [&](const std::vector<received_request>& all) {
-        return std::any_of(all.begin(), all.end(), [&](const auto& r) {
-          if (r.path != "/org" || r.header("Pulumi-Webhook-Kind") != "deployment")
-            return false;
-          auto b = json::parse(r.body, nullptr, false);
-          return b.is_object() && b.value("stackName", "") == "staging"
-                 && b.value("version", -1) == version;
-        });
-      },
-      deadline);
+        [&](const std::vector<received_request>& all) {
+          return std::any_of(all.begin(), all.end(), [&](const auto& r) {
+            if (r.path != "/org"
+                || r.header("Pulumi-Webhook-Kind") != "deployment")
+              return false;
+            auto b = json::parse(r.body, nullptr, false);
+            return b.is_object() && b.value("stackName", "") == "staging"
+                   && b.value("version", -1) == version;
+          });
+        },
+        deadline);
     EXPECT_TRUE(heard) << "no deployment_queued version " << version
                        << " for web/staging reached the org hook";
   }
@@ -1346,12 +1362,12 @@ TEST_F(delivery_deployments, hook_queues_a_deployment_and_raises_its_event) {
 TEST_F(delivery_deployments, loop_between_stacks_ends_after_8_hops) {
   ASSERT_TRUE(start());
   auto c = api();
-  auto to_b = make_hook(c, "/api/stacks/acme/web/a/hooks", "to-b", "web/b",
-                        {{"format", "pulumi_deployments"},
-                         {"filters", {"deployment_queued"}}});
-  auto to_a = make_hook(c, "/api/stacks/acme/web/b/hooks", "to-a", "web/a",
-                        {{"format", "pulumi_deployments"},
-                         {"filters", {"deployment_queued"}}});
+  auto to_b = make_hook(
+      c, "/api/stacks/acme/web/a/hooks", "to-b", "web/b",
+      {{"format", "pulumi_deployments"}, {"filters", {"deployment_queued"}}});
+  auto to_a = make_hook(
+      c, "/api/stacks/acme/web/b/hooks", "to-a", "web/a",
+      {{"format", "pulumi_deployments"}, {"filters", {"deployment_queued"}}});
   post_event(c, stack_event("deployment_queued", "web", "a"));
 
   auto until = std::chrono::steady_clock::now() + deadline;
@@ -1370,7 +1386,7 @@ TEST_F(delivery_deployments, loop_between_stacks_ends_after_8_hops) {
       std::this_thread::sleep_for(20ms);
   }
   ASSERT_FALSE(stopped.is_null())
-    << "no failed record mentioning hops; records: " << all.dump();
+      << "no failed record mentioning hops; records: " << all.dump();
   auto total = deployments_of(c, "web", "a").size()
                + deployments_of(c, "web", "b").size();
   EXPECT_GE(total, 1u);
@@ -1381,7 +1397,8 @@ TEST_F(delivery_deployments, loop_between_stacks_ends_after_8_hops) {
   EXPECT_EQ(failed, 1u) << all.dump();
 }
 
-// -- history -------------------------------------------------------------------
+// -- history
+// -------------------------------------------------------------------
 
 TEST_F(delivery_history, pages_with_limit_and_link_header) {
   ASSERT_TRUE(start());
@@ -1398,13 +1415,13 @@ TEST_F(delivery_history, pages_with_limit_and_link_header) {
   auto page1 = first.body_json();
   ASSERT_TRUE(page1.is_array()) << show(first);
   EXPECT_EQ(record_ids(page1), (std::vector<std::string>{ids[2], ids[1]}))
-    << "newest first";
+      << "newest first";
   auto link = first.header("Link");
   ASSERT_TRUE(link.has_value()) << "no Link header with 3 records, limit 2";
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(*link, m,
-                                std::regex{R"re(<([^>]*)>\s*;\s*rel="next")re"}))
-    << "Link: " << *link;
+  ASSERT_TRUE(std::regex_search(
+      *link, m, std::regex{R"re(<([^>]*)>\s*;\s*rel="next")re"}))
+      << "Link: " << *link;
   std::string next = m[1].str();
   EXPECT_NE(next.find("limit=2"), std::string::npos) << next;
   EXPECT_NE(next.find("continuationToken="), std::string::npos) << next;
@@ -1415,7 +1432,7 @@ TEST_F(delivery_history, pages_with_limit_and_link_header) {
   auto page2 = second.body_json();
   EXPECT_EQ(record_ids(page2), std::vector<std::string>{ids[0]});
   EXPECT_FALSE(second.header("Link").has_value())
-    << "nothing remains, yet Link: " << *second.header("Link");
+      << "nothing remains, yet Link: " << *second.header("Link");
 
   auto whole = history(c, hook, "");
   EXPECT_EQ(record_ids(whole),
@@ -1457,11 +1474,12 @@ TEST_F(delivery_history, bad_limit_is_400) {
   auto hook = make_hook(c, org_hooks, "lim", rcv_.url("/lim"));
   for (const char* q : {"0", "1001", "x", "-1", "2.5", "1e3"})
     EXPECT_TRUE(is_error(c.get(hook + "/deliveries?limit=" + q), 400))
-      << "limit=" << q;
+        << "limit=" << q;
   for (const char* q : {"1", "1000"})
     EXPECT_EQ(c.get(hook + "/deliveries?limit=" + q).status, 200)
-      << "limit=" << q;
-  EXPECT_TRUE(is_error(c.get(std::string{org_hooks} + "/nope/deliveries"), 404));
+        << "limit=" << q;
+  EXPECT_TRUE(
+      is_error(c.get(std::string{org_hooks} + "/nope/deliveries"), 404));
 }
 
 } // namespace

@@ -39,26 +39,46 @@ std::string trim(std::string_view s) {
 
 const char* reason_of(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 410: return "Gone";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+  case 100:
+    return "Continue";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 307:
+    return "Temporary Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 408:
+    return "Request Timeout";
+  case 410:
+    return "Gone";
+  case 429:
+    return "Too Many Requests";
+  case 500:
+    return "Internal Server Error";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  default:
+    return "Status";
   }
 }
 
@@ -87,8 +107,8 @@ received_request::header(std::string_view name) const {
 
 std::size_t received_request::header_count(std::string_view name) const {
   return static_cast<std::size_t>(
-    std::count_if(headers.begin(), headers.end(),
-                  [&](const auto& h) { return iequals(h.first, name); }));
+      std::count_if(headers.begin(), headers.end(),
+                    [&](const auto& h) { return iequals(h.first, name); }));
 }
 
 receiver::receiver() {
@@ -164,15 +184,16 @@ std::size_t receiver::connections() const {
   return connections_;
 }
 
-bool receiver::wait_for(std::size_t n, std::chrono::milliseconds deadline) const {
+bool receiver::wait_for(std::size_t n,
+                        std::chrono::milliseconds deadline) const {
   return wait_for(
-    [n](const std::vector<received_request>& all) { return all.size() >= n; },
-    deadline);
+      [n](const std::vector<received_request>& all) { return all.size() >= n; },
+      deadline);
 }
 
 bool receiver::wait_for(
-  const std::function<bool(const std::vector<received_request>&)>& done,
-  std::chrono::milliseconds deadline) const {
+    const std::function<bool(const std::vector<received_request>&)>& done,
+    std::chrono::milliseconds deadline) const {
   auto until = std::chrono::steady_clock::now() + deadline;
   std::unique_lock<std::mutex> lock{mtx_};
   for (;;) {
@@ -190,13 +211,13 @@ bool receiver::wait_for_path(std::string_view path, std::size_t n,
                              std::chrono::milliseconds deadline) const {
   std::string p{path};
   return wait_for(
-    [&](const std::vector<received_request>& all) {
-      return static_cast<std::size_t>(
-               std::count_if(all.begin(), all.end(),
-                             [&](const auto& r) { return r.path == p; }))
-             >= n;
-    },
-    deadline);
+      [&](const std::vector<received_request>& all) {
+        return static_cast<std::size_t>(
+                   std::count_if(all.begin(), all.end(),
+                                 [&](const auto& r) { return r.path == p; }))
+               >= n;
+      },
+      deadline);
 }
 
 void receiver::stop() {
@@ -255,7 +276,7 @@ bool receiver::pause(std::chrono::milliseconds d) const {
     if (stopping_)
       return false;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
+        until - std::chrono::steady_clock::now());
     if (left.count() <= 0)
       return true;
     pollfd p{stop_pipe_[0], POLLIN, 0};
@@ -324,8 +345,9 @@ void receiver::serve(int fd, std::size_t connection) {
       req.target = std::string{line.substr(sp1 + 1, sp2 - sp1 - 1)};
       req.version = std::string{line.substr(sp2 + 1)};
       req.path = req.target.substr(0, req.target.find('?'));
-      std::string_view rest
-        = eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
+      std::string_view rest = eol == std::string_view::npos
+                                  ? std::string_view{}
+                                  : head.substr(eol + 2);
       while (!rest.empty()) {
         auto e = rest.find("\r\n");
         auto h = rest.substr(0, e);

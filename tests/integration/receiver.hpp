@@ -74,7 +74,7 @@ public:
   /// Computes the answer to a request; `nth_on_path` counts the earlier
   /// requests to the same path (0 for the first).
   using responder
-    = std::function<reply(const received_request&, std::size_t nth_on_path)>;
+      = std::function<reply(const received_request&, std::size_t nth_on_path)>;
 
   receiver();
   ~receiver();
@@ -107,8 +107,8 @@ public:
   bool wait_for(std::size_t n, std::chrono::milliseconds deadline = 10s) const;
   /// Waits until `done` holds for the requests so far; false at the deadline.
   bool wait_for(
-    const std::function<bool(const std::vector<received_request>&)>& done,
-    std::chrono::milliseconds deadline = 10s) const;
+      const std::function<bool(const std::vector<received_request>&)>& done,
+      std::chrono::milliseconds deadline = 10s) const;
   /// Waits until at least `n` requests to `path` arrived.
   bool wait_for_path(std::string_view path, std::size_t n,
                      std::chrono::milliseconds deadline = 10s) const;

@@ -36,8 +36,9 @@ void create_hook(const http_client& c, const std::string& name,
   ASSERT_EQ(r.status, 201) << r.body;
 }
 
-process_options delivering(
-  std::vector<std::pair<std::string, std::optional<std::string>>> extra = {}) {
+process_options
+delivering(std::vector<std::pair<std::string, std::optional<std::string>>> extra
+           = {}) {
   process_options o;
   o.env = {{"HOOKD_ALLOW_PRIVATE_TARGETS", "1"}};
   for (auto& e : extra)
@@ -113,8 +114,8 @@ TEST(reliability, every_acknowledged_event_survives_kill_9_under_load) {
     ++successes[{req.path, req.header("Pulumi-Webhook-Id").value_or("")}];
     return reply::with_status(200);
   });
-  auto proc = std::make_unique<hookd_process>(
-    delivering({{"HOOKD_RETRY_SCHEDULE", "0s,200ms,400ms,800ms,1s,1s,1s,1s,1s,1s"}}));
+  auto proc = std::make_unique<hookd_process>(delivering(
+      {{"HOOKD_RETRY_SCHEDULE", "0s,200ms,400ms,800ms,1s,1s,1s,1s,1s,1s"}}));
   ASSERT_TRUE(proc->listening()) << proc->start_error();
   for (auto name : {"a", "b", "c"})
     create_hook(proc->client(), name, rx.url(std::string{"/"} + name));
@@ -154,15 +155,16 @@ TEST(reliability, every_acknowledged_event_survives_kill_9_under_load) {
   std::size_t owed = acked.size() * 3;
   ASSERT_GT(acked.size(), 100u);
   bool complete = eventually(
-    [&] {
-      for (auto path : {"/a", "/b", "/c"}) {
-        auto got = ids_at(rx, path);
-        if (!std::includes(got.begin(), got.end(), acked.begin(), acked.end()))
-          return false;
-      }
-      return true;
-    },
-    60s);
+      [&] {
+        for (auto path : {"/a", "/b", "/c"}) {
+          auto got = ids_at(rx, path);
+          if (!std::includes(got.begin(), got.end(), acked.begin(),
+                             acked.end()))
+            return false;
+        }
+        return true;
+      },
+      60s);
   std::size_t missing = 0;
   for (auto path : {"/a", "/b", "/c"}) {
     auto got = ids_at(rx, path);
@@ -178,7 +180,8 @@ TEST(reliability, every_acknowledged_event_survives_kill_9_under_load) {
   std::cout << "kill -9 x5: " << acked.size() << " events acknowledged, "
             << owed << " deliveries owed, " << missing << " missing, "
             << duplicates << " duplicates ("
-            << 100.0 * static_cast<double>(duplicates) / static_cast<double>(owed)
+            << 100.0 * static_cast<double>(duplicates)
+                   / static_cast<double>(owed)
             << "%)\n";
   EXPECT_TRUE(complete);
   EXPECT_EQ(missing, 0u);
@@ -190,7 +193,8 @@ TEST(reliability, a_crashed_webhook_actor_resumes_its_queue) {
   receiver rx;
   rx.reply_on("/flaky", {reply::with_status(500), reply::with_status(500),
                          reply::with_status(200)});
-  hookd_process proc{delivering({{"HOOKD_RETRY_SCHEDULE", "0s,400ms,400ms,400ms"}})};
+  hookd_process proc{
+      delivering({{"HOOKD_RETRY_SCHEDULE", "0s,400ms,400ms,400ms"}})};
   ASSERT_TRUE(proc.listening()) << proc.start_error();
   auto c = proc.client();
   create_hook(c, "flaky", rx.url("/flaky"));
@@ -205,15 +209,18 @@ TEST(reliability, a_crashed_webhook_actor_resumes_its_queue) {
   // Crash it while its retry is pending.
   auto crash = c.request("POST", stack_hooks + "/flaky/crash");
   ASSERT_EQ(crash.status, 202) << crash.body;
-  auto second = c.post("/api/orgs/acme/events", event_body(2)).body_json()["id"];
+  auto second
+      = c.post("/api/orgs/acme/events", event_body(2)).body_json()["id"];
 
   // The org webhook never noticed; the crashed one resumed its retries.
   EXPECT_TRUE(rx.wait_for_path("/other", 2));
   ASSERT_TRUE(eventually([&] {
-    return delivery_record(c, "flaky", id.get<std::string>()).value("status", "")
+    return delivery_record(c, "flaky", id.get<std::string>())
+               .value("status", "")
            == "succeeded";
   }));
-  EXPECT_TRUE(eventually([&] { return ids_at(rx, "/flaky").count(second) == 1; }));
+  EXPECT_TRUE(
+      eventually([&] { return ids_at(rx, "/flaky").count(second) == 1; }));
   auto rec = delivery_record(c, "flaky", id.get<std::string>());
   EXPECT_GE(rec["attempts"].get<int>(), 2);
 }
@@ -240,11 +247,11 @@ TEST(reliability, sigterm_lets_deliveries_in_flight_finish) {
   ::kill(proc.pid(), SIGTERM);
   // While it drains, new requests are refused with a hint to come back.
   auto refused = eventually(
-    [&] {
-      auto r = c.get(stack_hooks);
-      return r.status == 503 && r.header("Retry-After").has_value();
-    },
-    1000ms);
+      [&] {
+        auto r = c.get(stack_hooks);
+        return r.status == 503 && r.header("Retry-After").has_value();
+      },
+      1000ms);
   EXPECT_TRUE(refused);
   auto st = proc.stop(SIGTERM);
   EXPECT_TRUE(st.clean()) << st;
@@ -275,7 +282,7 @@ TEST(reliability, sigterm_past_the_deadline_keeps_the_rest_for_the_next_start) {
   ASSERT_TRUE(rx.wait_for_path("/stuck", 2));
   EXPECT_TRUE(eventually([&] {
     return delivery_record(again->client(), "stuck", id.get<std::string>())
-             .value("status", "")
+               .value("status", "")
            == "succeeded";
   }));
 }
@@ -291,8 +298,8 @@ TEST(reliability, overload_answers_429_and_recovers_by_itself) {
   std::string schedule = "0s";
   for (int i = 0; i < 120; ++i)
     schedule += ",500ms";
-  hookd_process proc{delivering({{"HOOKD_MAX_PENDING", "20"},
-                                 {"HOOKD_RETRY_SCHEDULE", schedule}})};
+  hookd_process proc{delivering(
+      {{"HOOKD_MAX_PENDING", "20"}, {"HOOKD_RETRY_SCHEDULE", schedule}})};
   auto c = proc.client();
   create_hook(c, "down", rx.url("/down"));
 
@@ -322,8 +329,9 @@ TEST(reliability, overload_answers_429_and_recovers_by_itself) {
   EXPECT_LT(after - before, 8 * 1024) << before << " kB -> " << after << " kB";
 
   down = false;
-  EXPECT_TRUE(eventually(
-    [&] { return c.post("/api/orgs/acme/events", event_body(-1)).status == 202; }));
+  EXPECT_TRUE(eventually([&] {
+    return c.post("/api/orgs/acme/events", event_body(-1)).status == 202;
+  }));
 }
 
 TEST(reliability, broken_receivers_cost_only_their_own_slots) {
@@ -336,8 +344,9 @@ TEST(reliability, broken_receivers_cost_only_their_own_slots) {
   dripping.set_default_reply(drip);
   resetting.set_default_reply(reply::hang_up());
   failing.set_default_reply(reply::with_status(500));
-  hookd_process proc{delivering({{"HOOKD_DELIVERY_TIMEOUT", "10s"},
-                                 {"HOOKD_RETRY_SCHEDULE", "0s,50ms,50ms,50ms"}})};
+  hookd_process proc{
+      delivering({{"HOOKD_DELIVERY_TIMEOUT", "10s"},
+                  {"HOOKD_RETRY_SCHEDULE", "0s,50ms,50ms,50ms"}})};
   auto c = proc.client();
   create_hook(c, "hanging", hanging.url("/h"));
   create_hook(c, "resetting", resetting.url("/r"));
@@ -348,8 +357,8 @@ TEST(reliability, broken_receivers_cost_only_their_own_slots) {
   std::set<std::string> ids;
   for (int i = 0; i < 40; ++i)
     ids.insert(c.post("/api/orgs/acme/events", event_body(i))
-                 .body_json()["id"]
-                 .get<std::string>());
+                   .body_json()["id"]
+                   .get<std::string>());
   // Every healthy delivery arrives while the hanging receiver still holds
   // the connections it was given, and no more than its webhook's share.
   ASSERT_TRUE(eventually([&] { return ids_at(healthy, "/ok") == ids; }, 8s));

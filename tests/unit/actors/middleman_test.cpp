@@ -50,17 +50,17 @@ outcome ask(caf::actor_system& sys, const access_actor& entry, api_call c) {
   outcome o;
   caf::scoped_actor self{sys};
   self->request(entry, 10s, std::move(c))
-    .receive(
-      [&](api_response& r) {
-        o.ok = true;
-        o.code = static_cast<int>(r.status);
-        o.body = std::move(r.body);
-        o.headers = std::move(r.headers);
-      },
-      [&](caf::error& err) {
-        o.code = static_cast<int>(code_of(err));
-        o.body = message_of(err);
-      });
+      .receive(
+          [&](api_response& r) {
+            o.ok = true;
+            o.code = static_cast<int>(r.status);
+            o.body = std::move(r.body);
+            o.headers = std::move(r.headers);
+          },
+          [&](caf::error& err) {
+            o.code = static_cast<int>(code_of(err));
+            o.body = message_of(err);
+          });
   return o;
 }
 
@@ -109,7 +109,7 @@ TEST(middleman, a_remote_system_gets_the_same_answers) {
     auto until = std::chrono::steady_clock::now() + 10s;
     while (!entry && std::chrono::steady_clock::now() < until) {
       self->request(n, 5s, atom::entry::value)
-        .receive([&](access_actor& a) { entry = a; }, [](caf::error&) {});
+          .receive([&](access_actor& a) { entry = a; }, [](caf::error&) {});
       if (!entry)
         std::this_thread::sleep_for(10ms);
     }
@@ -135,10 +135,10 @@ TEST(middleman, a_remote_system_gets_the_same_answers) {
     EXPECT_EQ(here, there);
   }
   // Errors cross with their code and message.
-  for (auto call : {make_call(operation::read_hook, prod, "nope"),
-                    make_call(operation::list_hooks, org, {}, {},
-                              "hookd_bad_token-value"),
-                    make_call(operation::create_hook, prod, {}, "{")}) {
+  for (auto call :
+       {make_call(operation::read_hook, prod, "nope"),
+        make_call(operation::list_hooks, org, {}, {}, "hookd_bad_token-value"),
+        make_call(operation::create_hook, prod, {}, "{")}) {
     auto here = ask(home, local_entry, call);
     auto there = ask(away, remote_entry, call);
     EXPECT_FALSE(here.ok) << here;
@@ -160,8 +160,8 @@ TEST(middleman, a_remote_system_gets_the_same_answers) {
     caf::scoped_actor self{away};
     self->request(*remote, 5s, atom::stats::value,
                   shard_of(prod, defaults::registry_shards))
-      .receive([&](registry_actor& r) { shard = r; },
-               [&](caf::error& err) { ADD_FAILURE() << away.render(err); });
+        .receive([&](registry_actor& r) { shard = r; },
+                 [&](caf::error& err) { ADD_FAILURE() << away.render(err); });
   }
   ASSERT_TRUE(shard);
   auto ev = make_event("update_failed", "acme", "web", "prod", "{}", 0);
@@ -171,8 +171,8 @@ TEST(middleman, a_remote_system_gets_the_same_answers) {
   {
     caf::scoped_actor self{away};
     self->request(shard, 10s, atom::fanout::value, batch, prod)
-      .receive([&](std::size_t n) { recorded = n; },
-               [&](caf::error& err) { ADD_FAILURE() << away.render(err); });
+        .receive([&](std::size_t n) { recorded = n; },
+                 [&](caf::error& err) { ADD_FAILURE() << away.render(err); });
   }
   EXPECT_EQ(recorded, 1u);
 

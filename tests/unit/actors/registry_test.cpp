@@ -61,7 +61,7 @@ protected:
     caf::scoped_actor self{sys_};
     bool ok = false;
     self->request(node_, 5s, atom::health::value)
-      .receive([&](api_response&) { ok = true; }, [&](caf::error&) {});
+        .receive([&](api_response&) { ok = true; }, [&](caf::error&) {});
     return ok;
   }
 
@@ -69,8 +69,8 @@ protected:
     caf::scoped_actor self{sys_};
     access_actor result;
     self->request(node_, 5s, atom::entry::value)
-      .receive([&](access_actor& a) { result = a; },
-               [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
+        .receive([&](access_actor& a) { result = a; },
+                 [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
     return result;
   }
 
@@ -85,15 +85,15 @@ protected:
     answer a;
     caf::scoped_actor self{sys_};
     self->request(entry(), 10s, std::move(c))
-      .receive(
-        [&](api_response& r) {
-          a.status = http_status(r.status);
-          a.body = std::move(r.body);
-        },
-        [&](caf::error& err) {
-          a.status = 1000 + static_cast<int>(code_of(err));
-          a.body = message_of(err);
-        });
+        .receive(
+            [&](api_response& r) {
+              a.status = http_status(r.status);
+              a.body = std::move(r.body);
+            },
+            [&](caf::error& err) {
+              a.status = 1000 + static_cast<int>(code_of(err));
+              a.body = message_of(err);
+            });
     return a;
   }
 
@@ -101,8 +101,8 @@ protected:
     caf::scoped_actor self{sys_};
     registry_actor result;
     self->request(node_, 5s, atom::stats::value, n)
-      .receive([&](registry_actor& r) { result = r; },
-               [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
+        .receive([&](registry_actor& r) { result = r; },
+                 [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
     return result;
   }
 
@@ -112,24 +112,23 @@ protected:
     caf::scoped_actor self{sys_};
     for (std::size_t n = 0; n < defaults::registry_shards; ++n)
       self->request(shard(n), 5s, atom::stats::value)
-        .receive(
-          [&](std::size_t h, std::size_t r, std::size_t v) {
-            hooks += h;
-            running += r;
-            revived += v;
-          },
-          [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
+          .receive(
+              [&](std::size_t h, std::size_t r, std::size_t v) {
+                hooks += h;
+                running += r;
+                revived += v;
+              },
+              [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
     return {hooks, running, revived};
   }
 
   webhook_actor actor_of(const scope& where, const std::string& name) {
     caf::scoped_actor self{sys_};
     webhook_actor result;
-    self
-      ->request(shard(shard_of(where, defaults::registry_shards)), 5s,
-                atom::crash::value, where.key(), name)
-      .receive([&](webhook_actor& h) { result = h; },
-               [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
+    self->request(shard(shard_of(where, defaults::registry_shards)), 5s,
+                  atom::crash::value, where.key(), name)
+        .receive([&](webhook_actor& h) { result = h; },
+                 [&](caf::error& err) { ADD_FAILURE() << sys_.render(err); });
     return result;
   }
 
@@ -167,7 +166,7 @@ TEST_F(registry_test, crashed_webhook_actor_is_revived_from_the_store) {
   ASSERT_EQ(made.status, 201) << made.body;
   ASSERT_EQ(call(operation::create_hook, org, {},
                  R"({"name":"o1","displayName":"O","payloadUrl":"http://o"})")
-              .status,
+                .status,
             201);
 
   auto before = actor_of(prod, "h1");
@@ -194,7 +193,7 @@ TEST_F(registry_test, crashed_webhook_actor_is_revived_from_the_store) {
 TEST_F(registry_test, repeated_crashes_back_off) {
   ASSERT_EQ(call(operation::create_hook, prod, {},
                  R"({"name":"h1","displayName":"D","payloadUrl":"http://h"})")
-              .status,
+                .status,
             201);
   for (std::size_t n = 1; n <= 3; ++n) {
     auto actor = actor_of(prod, "h1");
@@ -216,12 +215,12 @@ TEST_F(registry_test, crud_through_the_actors) {
   EXPECT_EQ(name.size(), 8u);
   EXPECT_EQ(call(operation::create_hook, prod, {},
                  R"({"name":")" + name
-                   + R"(","displayName":"D","payloadUrl":"http://h"})")
-              .status,
+                     + R"(","displayName":"D","payloadUrl":"http://h"})")
+                .status,
             error_status(ec::conflict));
   EXPECT_EQ(call(operation::update_hook, prod, name,
                  R"({"displayName":"E","payloadUrl":"http://e","active":true})")
-              .status,
+                .status,
             200);
   EXPECT_EQ(std::get<0>(stats()), 1u);
   EXPECT_EQ(call(operation::delete_hook, prod, name).status, 204);
@@ -238,15 +237,15 @@ TEST_F(registry_test, a_foreign_or_missing_token_is_refused_as_a_value) {
   caf::scoped_actor self{sys_};
   caf::error got;
   self->request(entry(), 5s, std::move(c))
-    .receive([](api_response&) { ADD_FAILURE() << "answered"; },
-             [&](caf::error& err) { got = err; });
+      .receive([](api_response&) { ADD_FAILURE() << "answered"; },
+               [&](caf::error& err) { got = err; });
   EXPECT_EQ(code_of(got), ec::unauthenticated);
 }
 
 TEST_F(registry_test, the_node_revives_a_dead_component_and_those_after_it) {
   ASSERT_EQ(call(operation::create_hook, prod, {},
                  R"({"name":"h1","displayName":"D","payloadUrl":"http://h"})")
-              .status,
+                .status,
             201);
   auto old_entry = entry();
   auto victim = shard(0);

@@ -37,9 +37,9 @@ TEST(config, environment_overrides_file) {
   auto path = testing::TempDir() + "hookd-config-test.conf";
   std::ofstream{path} << "# comment\nhttp_port = 9000\nsync = 1\n"
                          "retry_schedule = 0s, 200ms ,1s\n";
-  auto loaded = load_config(path,
-                            env_of({{"HOOKD_HTTP_PORT", "0"},
-                                    {"HOOKD_ALLOW_PRIVATE_TARGETS", "1"}}));
+  auto loaded = load_config(
+      path,
+      env_of({{"HOOKD_HTTP_PORT", "0"}, {"HOOKD_ALLOW_PRIVATE_TARGETS", "1"}}));
   ASSERT_TRUE(loaded) << message_of(loaded.error());
   auto& cfg = *loaded;
   EXPECT_EQ(cfg.http_port, 0);
@@ -54,14 +54,12 @@ TEST(config, bad_settings_are_named) {
     const char* var;
     const char* value;
   };
-  for (auto [var, value] : {bad{"HOOKD_HTTP_PORT", "http"},
-                            bad{"HOOKD_HTTP_PORT", "70000"},
-                            bad{"HOOKD_RETRY_SCHEDULE", "1s,soon"},
-                            bad{"HOOKD_DELIVERY_TIMEOUT", "0s"},
-                            bad{"HOOKD_MASTER_KEY", "abcd"},
-                            bad{"HOOKD_ADMIN_TOKEN", "short"},
-                            bad{"HOOKD_SYNC", "maybe"},
-                            bad{"HOOKD_CA_FILE", "/nonexistent/ca.pem"}}) {
+  for (auto [var, value] :
+       {bad{"HOOKD_HTTP_PORT", "http"}, bad{"HOOKD_HTTP_PORT", "70000"},
+        bad{"HOOKD_RETRY_SCHEDULE", "1s,soon"},
+        bad{"HOOKD_DELIVERY_TIMEOUT", "0s"}, bad{"HOOKD_MASTER_KEY", "abcd"},
+        bad{"HOOKD_ADMIN_TOKEN", "short"}, bad{"HOOKD_SYNC", "maybe"},
+        bad{"HOOKD_CA_FILE", "/nonexistent/ca.pem"}}) {
     auto loaded = load_config("", env_of({{var, value}}));
     ASSERT_FALSE(loaded) << var;
     auto message = message_of(loaded.error());
@@ -93,8 +91,7 @@ TEST(config, the_shipped_config_files_load) {
     ASSERT_TRUE(loaded) << name << ": " << message_of(loaded.error());
     auto& cfg = *loaded;
     EXPECT_EQ(cfg.http_port, 8080) << name;
-    EXPECT_EQ(cfg.allow_private_targets,
-              std::string{name} == "quickstart.conf")
-      << name;
+    EXPECT_EQ(cfg.allow_private_targets, std::string{name} == "quickstart.conf")
+        << name;
   }
 }

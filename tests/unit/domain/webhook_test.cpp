@@ -62,8 +62,8 @@ TEST(webhook, create_reads_every_field) {
   EXPECT_EQ(hook.format, "ms_teams");
   EXPECT_EQ(hook.secret, "s");
   EXPECT_EQ(hook.filters, std::vector<std::string>{"update_succeeded"});
-  EXPECT_EQ(hook.filter_mask(), std::uint64_t{1}
-                                  << event_index("update_succeeded"));
+  EXPECT_EQ(hook.filter_mask(),
+            std::uint64_t{1} << event_index("update_succeeded"));
   EXPECT_EQ(hook.group_mask(), 1u << group_index("deployments"));
 }
 
@@ -88,16 +88,17 @@ TEST(webhook, bad_bodies_are_rejected_with_reasons) {
   EXPECT_NE(create_error(R"("text")").find("JSON object"), std::string::npos);
   EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"http://h",
                              "active":"yes"})")
-              .find("'active' must be a boolean"),
+                .find("'active' must be a boolean"),
             std::string::npos);
   EXPECT_NE(create_error(R"({"payloadUrl":"http://h"})").find("displayName"),
             std::string::npos);
   EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"http://h",
                              "filters":"update_succeeded"})")
-              .find("array"),
+                .find("array"),
             std::string::npos);
-  EXPECT_NE(create_error("{\"displayName\":\"\xff\",\"payloadUrl\":\"http://h\"}"),
-            "");
+  EXPECT_NE(
+      create_error("{\"displayName\":\"\xff\",\"payloadUrl\":\"http://h\"}"),
+      "");
 }
 
 TEST(webhook, names) {
@@ -117,12 +118,16 @@ TEST(webhook, names) {
 
 TEST(webhook, payload_url_depends_on_format) {
   EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"ftp://h/"})"), "");
-  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"https:///x"})"), "");
-  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"/relative"})"), "");
-  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"http://h:99999/"})"),
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"https:///x"})"),
             "");
-  EXPECT_EQ(create_error(R"({"displayName":"D","payloadUrl":"http://[::1]:8080/x"})"),
+  EXPECT_NE(create_error(R"({"displayName":"D","payloadUrl":"/relative"})"),
             "");
+  EXPECT_NE(
+      create_error(R"({"displayName":"D","payloadUrl":"http://h:99999/"})"),
+      "");
+  EXPECT_EQ(
+      create_error(R"({"displayName":"D","payloadUrl":"http://[::1]:8080/x"})"),
+      "");
   EXPECT_NE(create_error(R"({"displayName":"D","format":"slack",
                              "payloadUrl":"https://example.com/x"})"),
             "");
@@ -140,10 +145,13 @@ TEST(webhook, payload_url_depends_on_format) {
                          org_scope()),
             "'pulumi_deployments' format can only be used on stack or "
             "environment webhooks.");
-  EXPECT_NE(create_error(R"({"displayName":"D","format":"","payloadUrl":"http://h"})"),
+  EXPECT_NE(create_error(
+                R"({"displayName":"D","format":"","payloadUrl":"http://h"})"),
             "");
-  EXPECT_NE(create_error(R"({"displayName":"D","format":"xml","payloadUrl":"http://h"})"),
-            "");
+  EXPECT_NE(
+      create_error(
+          R"({"displayName":"D","format":"xml","payloadUrl":"http://h"})"),
+      "");
 }
 
 TEST(webhook, filters_and_groups_follow_the_scope) {
@@ -154,8 +162,9 @@ TEST(webhook, filters_and_groups_follow_the_scope) {
   EXPECT_EQ(create_error(body("filters", "stack_created"), org_scope()), "");
   EXPECT_NE(create_error(body("filters", "stack_created")), "");
   EXPECT_NE(create_error(body("filters", "update_succeeded"), env_scope()), "");
-  EXPECT_EQ(create_error(body("filters", "environment_tag_created"), env_scope()),
-            "");
+  EXPECT_EQ(
+      create_error(body("filters", "environment_tag_created"), env_scope()),
+      "");
   EXPECT_NE(create_error(body("filters", "no_such_event")), "");
   EXPECT_EQ(create_error(body("groups", "policies")), "");
   EXPECT_NE(create_error(body("groups", "environments")), "");
@@ -166,7 +175,7 @@ TEST(webhook, filters_and_groups_follow_the_scope) {
 TEST(webhook, scope_fields_must_match_the_path) {
   EXPECT_NE(create_error(R"({"organizationName":"other","displayName":"D",
                              "payloadUrl":"http://h"})")
-              .find("does not match"),
+                .find("does not match"),
             std::string::npos);
   EXPECT_NE(create_error(R"({"stackName":"dev","displayName":"D",
                              "payloadUrl":"http://h"})"),
@@ -191,14 +200,17 @@ TEST(webhook, patch_is_a_full_replace_except_format_and_secret) {
   EXPECT_EQ(hook.name, "h");
 
   ASSERT_TRUE(patch(R"({"displayName":"E","payloadUrl":"http://i",
-                               "secret":"","format":null})", hook));
+                               "secret":"","format":null})",
+                    hook));
   EXPECT_EQ(hook.secret, "one");
   ASSERT_TRUE(patch(R"({"displayName":"E","payloadUrl":"http://i",
-                               "secret":"two","format":"raw"})", hook));
+                               "secret":"two","format":"raw"})",
+                    hook));
   EXPECT_EQ(hook.secret, "two");
   EXPECT_EQ(hook.format, "raw");
   ASSERT_TRUE(patch(R"({"displayName":"E","payloadUrl":"http://i",
-                               "secret":"__remove-secret"})", hook));
+                               "secret":"__remove-secret"})",
+                    hook));
   EXPECT_TRUE(hook.secret.empty());
 
   auto before = hook;

@@ -18,7 +18,8 @@ TEST(routes, scopes_and_operations) {
   EXPECT_EQ(r.call.where.key(), "s/acme/web/prod");
   EXPECT_EQ(r.call.hook, "h1");
 
-  r = match_route("POST", "/api/esc/environments/acme/proj/dev/hooks/h1/ping", "");
+  r = match_route("POST", "/api/esc/environments/acme/proj/dev/hooks/h1/ping",
+                  "");
   ASSERT_EQ(r.what, target::api);
   EXPECT_EQ(r.call.op, operation::ping_hook);
   EXPECT_EQ(r.call.where.key(), "e/acme/proj/dev");
@@ -66,7 +67,7 @@ TEST(routes, hostile_names_are_refused) {
                     "/api/stacks/acme/we b/prod/hooks"}) {
     auto r = match_route("GET", path, "");
     EXPECT_TRUE(r.what == target::bad_name || r.what == target::not_found)
-      << path;
+        << path;
     EXPECT_NE(r.what, target::api) << path;
   }
   auto long_name = "/api/orgs/acme/hooks/" + std::string(33, 'a');

@@ -11,7 +11,8 @@ using namespace hookd;
 namespace {
 
 struct temp_dir {
-  std::string path = testing::TempDir() + "hookd-store-" + crypto::random_hex(6);
+  std::string path
+      = testing::TempDir() + "hookd-store-" + crypto::random_hex(6);
   ~temp_dir() {
     std::filesystem::remove_all(path);
   }
