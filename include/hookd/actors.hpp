@@ -13,7 +13,8 @@
 //   webhook ──(http_request)──► delivery (libcurl multi)
 //           ──(deploy)──► deployments ──(raise)──► ingest
 //           ──(pending)──► its registry ──(pending)──► ingest
-//   every component ──► store writer (group commit); node supervises them
+//   every component ──► store writer (group commit), store readers (reads
+//   for the API); the node supervises them all
 //
 // Dependencies run one way: a component gets at spawn the handles of the
 // components spawned before it (node.hpp lists the order); registries
@@ -87,6 +88,8 @@ using pending = caf::atom_constant<caf::atom("pending")>;
 using subscribe = caf::atom_constant<caf::atom("subscribe")>;
 using forget = caf::atom_constant<caf::atom("forget")>;
 using write = caf::atom_constant<caf::atom("write")>;
+using get = caf::atom_constant<caf::atom("get")>;
+using scan = caf::atom_constant<caf::atom("scan")>;
 using status = caf::atom_constant<caf::atom("status")>;
 using health = caf::atom_constant<caf::atom("health")>;
 using metrics = caf::atom_constant<caf::atom("metrics")>;
@@ -111,6 +114,15 @@ using store_writer_actor = caf::typed_actor<
     caf::replies_to<atom::status>::with<component_status>,
     // Internal: commit what has arrived.
     caf::reacts_to<atom::flush>>;
+
+/// Store reads on threads of their own (a pool of detached actors), so a
+/// slow disk holds none of CAF's shared workers.
+using store_reader_actor = caf::typed_actor<
+    // Read keys; one result per key, in order.
+    caf::replies_to<atom::get, read_request>::with<read_results>,
+    // Read a range of keys.
+    caf::replies_to<atom::scan, scan_request>::with<scan_result>,
+    caf::replies_to<atom::status>::with<component_status>>;
 
 /// The outbound HTTP client: libcurl multi on one transfer thread.
 using delivery_actor = caf::typed_actor<

@@ -22,23 +22,29 @@ namespace hookd {
 /// The store writer, on a thread of its own.
 store_writer_actor spawn_store_writer(caf::actor_system& sys, store_ptr db);
 
+/// Store readers: `threads` detached actors behind one round-robin handle.
+store_reader_actor spawn_store_readers(caf::actor_system& sys, store_ptr db,
+                                       std::size_t threads);
+
 delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
 
 /// Ingestion. It fans out to the `shard_count` registry shards that
 /// subscribe to it, and re-runs fan-outs left unfinished by a crash once
 /// they all have. Past `max_pending` unfinished deliveries it answers 429.
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
-                          store_writer_actor writer, std::size_t shard_count,
-                          std::int64_t max_pending);
+                          store_writer_actor writer, store_reader_actor reader,
+                          std::size_t shard_count, std::int64_t max_pending);
 
 deployments_actor spawn_deployments(caf::actor_system& sys, store_ptr db,
                                     store_writer_actor writer,
+                                    store_reader_actor reader,
                                     ingest_actor ingest);
 
 /// What a registry shard (and the webhook actors it spawns) works with.
 struct registry_setup {
   store_ptr db;
   store_writer_actor writer;
+  store_reader_actor reader;
   delivery_actor delivery;
   ingest_actor ingest;
   deployments_actor deployments;
@@ -58,6 +64,7 @@ registry_actor spawn_registry(caf::actor_system& sys, registry_setup setup);
 struct webhook_setup {
   store_ptr db;
   store_writer_actor writer;
+  store_reader_actor reader;
   delivery_actor delivery;
   deployments_actor deployments;
   /// Its registry, told of changes to the unfinished deliveries.

@@ -33,10 +33,10 @@ caf::expected<node_setup> prepare_node(const config& cfg);
 caf::expected<std::string> load_master_key(const config& cfg);
 
 /// Spawns the node, the root supervisor. It spawns its components in
-/// dependency order: store writer, delivery client, ingest, deployments,
-/// the registry shards, access. It monitors each; one that dies is revived
-/// after a back-off together with every component spawned after it (they
-/// hold its handle), and stopped components go in reverse order when the
+/// dependency order: store writer, store readers, delivery client, ingest,
+/// deployments, the registry shards, access. It monitors each; one that dies is
+/// revived after a back-off together with every component spawned after it
+/// (they hold its handle), and stopped components go in reverse order when the
 /// node gets an exit message.
 node_actor spawn_node(caf::actor_system& sys, node_setup setup);
 

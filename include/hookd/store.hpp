@@ -33,6 +33,60 @@ typename Inspector::result_type inspect(Inspector& f, write_batch& x) {
            x.delete_prefixes);
 }
 
+/// A key read: found or not, and its value.
+struct read_result {
+  bool found = false;
+  std::string value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_result& x) {
+  return f(caf::meta::type_name("hookd.read_result"), x.found, x.value);
+}
+
+/// Keys to read together; the answer holds one result per key, in order.
+struct read_request {
+  std::vector<std::string> keys;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_request& x) {
+  return f(caf::meta::type_name("hookd.read_request"), x.keys);
+}
+
+struct read_results {
+  std::vector<read_result> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_results& x) {
+  return f(caf::meta::type_name("hookd.read_results"), x.items);
+}
+
+/// A range of keys under a prefix, from `start` (inclusive; the prefix when
+/// empty), forward or in reverse, at most `limit` of them (0: all).
+struct scan_request {
+  std::string prefix;
+  std::string start;
+  bool reverse = false;
+  std::size_t limit = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_request& x) {
+  return f(caf::meta::type_name("hookd.scan_request"), x.prefix, x.start,
+           x.reverse, x.limit);
+}
+
+struct scan_result {
+  std::vector<std::pair<std::string, std::string>> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_result& x) {
+  return f(caf::meta::type_name("hookd.scan_result"), x.items);
+}
+
 /// The embedded store: an ordered key-value map on disk (RocksDB). It is
 /// thread-safe. Every key prefix has one owning actor, the only one that
 /// writes it (src/store/keys.hpp); writes go through the store writer actor,

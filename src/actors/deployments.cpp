@@ -13,6 +13,7 @@
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
+#include "reads.hpp"
 
 namespace hookd {
 
@@ -24,6 +25,7 @@ struct deployments_state {
   static inline const char* name = "hookd.deployments";
   store_ptr db;
   store_writer_actor writer;
+  store_reader_actor reader;
   ingest_actor ingest;
   /// Last deployment version per stack, read from the store once.
   std::unordered_map<std::string, std::uint64_t> versions;
@@ -121,30 +123,35 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   return rp;
 }
 
-deployments_actor::behavior_type deployments_behavior(self_ptr self,
-                                                      store_ptr db,
-                                                      store_writer_actor writer,
-                                                      ingest_actor ingest) {
+deployments_actor::behavior_type
+deployments_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
+                     store_reader_actor reader, ingest_actor ingest) {
   self->state.db = std::move(db);
   self->state.writer = std::move(writer);
+  self->state.reader = std::move(reader);
   self->state.ingest = std::move(ingest);
   return {
       [=](api_call& call) -> caf::result<api_response> {
         if (call.op != operation::list_deployments)
           return make_error(ec::internal, "unexpected request for deployments");
-        std::string body;
-        auto err = self->state.db->scan(
-            keys::deployments_prefix(call.where.org + '/' + call.where.project
-                                     + '/' + call.where.name),
-            {}, true, [&](std::string_view, std::string_view value) {
-              body += body.empty() ? '[' : ',';
-              body.append(value.data(), value.size());
-              return true;
-            });
-        if (err)
-          return err;
-        body += body.empty() ? "[]" : "]";
-        return api_response{success::ok, std::move(body), {}};
+        auto rp = self->make_response_promise<api_response>();
+        scan_request req;
+        req.prefix = keys::deployments_prefix(
+            call.where.org + '/' + call.where.project + '/' + call.where.name);
+        req.reverse = true;
+        scan_range(self, self->state.reader, std::move(req),
+                   [=](caf::expected<scan_result> found) mutable {
+                     if (!found)
+                       return rp.deliver(found.error()), void();
+                     std::string body;
+                     for (const auto& [key, value] : found->items) {
+                       body += body.empty() ? '[' : ',';
+                       body += value;
+                     }
+                     body += body.empty() ? "[]" : "]";
+                     rp.deliver(api_response{success::ok, std::move(body), {}});
+                   });
+        return rp;
       },
       [=](atom::deploy, deployment_request& req) { return deploy(self, req); },
       [=](atom::forget, std::string& hook_id) {
@@ -167,9 +174,10 @@ deployments_actor::behavior_type deployments_behavior(self_ptr self,
 
 deployments_actor spawn_deployments(caf::actor_system& sys, store_ptr db,
                                     store_writer_actor writer,
+                                    store_reader_actor reader,
                                     ingest_actor ingest) {
   return sys.spawn(deployments_behavior, std::move(db), std::move(writer),
-                   std::move(ingest));
+                   std::move(reader), std::move(ingest));
 }
 
 } // namespace hookd

@@ -28,6 +28,7 @@ struct ingest_state {
   static inline const char* name = "hookd.ingest";
   store_ptr db;
   store_writer_actor writer;
+  store_reader_actor reader;
   /// Registry shards by number, as they subscribe.
   std::vector<fanout_actor> shards;
   /// Unfinished deliveries per shard, as each last reported.
@@ -134,20 +135,16 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
   }
 }
 
-caf::result<api_response> ingest(self_ptr self, const api_call& call) {
+/// Earlier events under the ids a client chose, read before accepting.
+using earlier_events = std::unordered_map<std::string, std::string>;
+
+/// Writes the new events of a parsed request, then fans them out and
+/// answers 202.
+void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
+            caf::typed_response_promise<api_response> rp) {
   auto& st = self->state;
-  auto backlog = st.pending() + st.fanning;
-  if (backlog >= st.max_pending)
-    return make_error(ec::too_many_requests,
-                      "hookd has " + std::to_string(backlog)
-                          + " deliveries pending (limit "
-                          + std::to_string(st.max_pending) + "); retry later");
-  auto parsed
-      = parse_events(call.body, call.where.org, defaults::max_event_batch);
-  if (!parsed)
-    return std::move(parsed.error());
-  auto& events = parsed->events;
-  auto batch = parsed->batch;
+  auto& events = parsed.events;
+  auto batch = parsed.batch;
   write_batch b;
   std::vector<event_ptr> fresh;
   std::unordered_set<std::string> seen;
@@ -162,16 +159,15 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
     if (ev.maybe_seen) {
       if (st.committing.count(ev.id) > 0)
         continue;
-      auto stored = st.db->get(keys::event(ev.id));
-      if (!stored)
-        return std::move(stored.error());
-      if (*stored) {
-        event earlier;
-        if (event_from_storage(**stored, earlier) && earlier.org != ev.org)
-          return make_error(ec::conflict,
-                            (batch ? "event " + std::to_string(i) + ": " : "")
-                                + "id '" + ev.id
-                                + "' is taken by another organization's event");
+      if (auto it = earlier.find(ev.id); it != earlier.end()) {
+        event before;
+        if (event_from_storage(it->second, before) && before.org != ev.org) {
+          rp.deliver(make_error(
+              ec::conflict,
+              (batch ? "event " + std::to_string(i) + ": " : "") + "id '"
+                  + ev.id + "' is taken by another organization's event"));
+          return;
+        }
         continue;
       }
     }
@@ -183,14 +179,15 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
                         batch ? nlohmann::json{{"ids", ids}}.dump()
                               : nlohmann::json{{"id", ids[0]}}.dump(),
                         {}};
-  if (fresh.empty())
-    return accepted;
+  if (fresh.empty()) {
+    rp.deliver(std::move(accepted));
+    return;
+  }
   take_markers(self, b);
   auto count = static_cast<std::int64_t>(fresh.size());
   st.fanning += count;
   for (const auto& ev : fresh)
     st.committing.insert(ev->id);
-  auto rp = self->make_response_promise<api_response>();
   auto forget = [=] {
     for (const auto& ev : fresh)
       self->state.committing.erase(ev->id);
@@ -210,6 +207,50 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
           [=](caf::error& err) mutable {
             forget();
             self->state.fanning -= count;
+            rp.deliver(make_error(
+                ec::unavailable, "the store failed (" + message_of(err)
+                                     + "); nothing was accepted; retry later"));
+          });
+}
+
+caf::result<api_response> ingest(self_ptr self, const api_call& call) {
+  auto& st = self->state;
+  auto backlog = st.pending() + st.fanning;
+  if (backlog >= st.max_pending)
+    return make_error(ec::too_many_requests,
+                      "hookd has " + std::to_string(backlog)
+                          + " deliveries pending (limit "
+                          + std::to_string(st.max_pending) + "); retry later");
+  auto parsed
+      = parse_events(call.body, call.where.org, defaults::max_event_batch);
+  if (!parsed)
+    return std::move(parsed.error());
+  auto rp = self->make_response_promise<api_response>();
+  // Ids the client chose may name events stored before: read them (on the
+  // store readers) before deciding what is new.
+  read_request lookups;
+  for (const auto& ev : parsed->events)
+    if (ev.maybe_seen && st.committing.count(ev.id) == 0)
+      lookups.keys.push_back(keys::event(ev.id));
+  if (lookups.keys.empty()) {
+    accept(self, std::move(*parsed), {}, rp);
+    return rp;
+  }
+  auto keys_read = lookups.keys;
+  self->request(st.reader, defaults::store_timeout, atom::get::value,
+                std::move(lookups))
+      .then(
+          [=](read_results& found) mutable {
+            earlier_events earlier;
+            auto prefix_len = keys::event("").size();
+            for (std::size_t i = 0;
+                 i < found.items.size() && i < keys_read.size(); ++i)
+              if (found.items[i].found)
+                earlier.emplace(keys_read[i].substr(prefix_len),
+                                std::move(found.items[i].value));
+            accept(self, std::move(*parsed), earlier, rp);
+          },
+          [=](caf::error& err) mutable {
             rp.deliver(make_error(
                 ec::unavailable, "the store failed (" + message_of(err)
                                      + "); nothing was accepted; retry later"));
@@ -273,11 +314,13 @@ void recover(self_ptr self) {
 
 ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
                                             store_writer_actor writer,
+                                            store_reader_actor reader,
                                             std::size_t shard_count,
                                             std::int64_t max_pending) {
   auto& st = self->state;
   st.db = std::move(db);
   st.writer = std::move(writer);
+  st.reader = std::move(reader);
   st.max_pending = max_pending;
   st.shards.resize(shard_count);
   st.shard_pending.resize(shard_count);
@@ -323,10 +366,10 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
 } // namespace
 
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
-                          store_writer_actor writer, std::size_t shard_count,
-                          std::int64_t max_pending) {
+                          store_writer_actor writer, store_reader_actor reader,
+                          std::size_t shard_count, std::int64_t max_pending) {
   return sys.spawn(ingest_behavior, std::move(db), std::move(writer),
-                   shard_count, max_pending);
+                   std::move(reader), shard_count, max_pending);
 }
 
 } // namespace hookd

@@ -55,12 +55,14 @@ struct node_state {
   node_setup setup;
   std::vector<component> components;
   store_writer_actor writer;
+  store_reader_actor reader;
   delivery_actor delivery;
   ingest_actor ingest;
   deployments_actor deployments;
   std::vector<registry_actor> shards;
   access_actor access;
   bool stopping = false;
+  caf::error stop_reason;
   std::vector<caf::typed_response_promise<bool>> draining;
   clock::time_point drain_until;
 };
@@ -68,10 +70,13 @@ struct node_state {
 using self_ptr = node_actor::stateful_pointer<node_state>;
 
 constexpr std::size_t writer_index = 0;
-constexpr std::size_t delivery_index = 1;
-constexpr std::size_t ingest_index = 2;
-constexpr std::size_t deployments_index = 3;
-constexpr std::size_t first_shard_index = 4;
+constexpr std::size_t reader_index = 1;
+constexpr std::size_t delivery_index = 2;
+constexpr std::size_t ingest_index = 3;
+constexpr std::size_t deployments_index = 4;
+constexpr std::size_t first_shard_index = 5;
+/// Store reads in parallel: one scan does not hold up other reads.
+constexpr std::size_t reader_threads = 2;
 
 std::size_t access_index(self_ptr self) {
   return self->state.components.size() - 1;
@@ -87,6 +92,10 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     st.writer = spawn_store_writer(sys, st.setup.db);
     return caf::actor_cast<caf::actor>(st.writer);
   }
+  if (i == reader_index) {
+    st.reader = spawn_store_readers(sys, st.setup.db, reader_threads);
+    return caf::actor_cast<caf::actor>(st.reader);
+  }
   if (i == delivery_index) {
     delivery_options options;
     options.allow_private_targets = cfg.allow_private_targets;
@@ -95,18 +104,20 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     return caf::actor_cast<caf::actor>(st.delivery);
   }
   if (i == ingest_index) {
-    st.ingest = spawn_ingest(sys, st.setup.db, st.writer, shard_count,
-                             cfg.max_pending);
+    st.ingest = spawn_ingest(sys, st.setup.db, st.writer, st.reader,
+                             shard_count, cfg.max_pending);
     return caf::actor_cast<caf::actor>(st.ingest);
   }
   if (i == deployments_index) {
-    st.deployments = spawn_deployments(sys, st.setup.db, st.writer, st.ingest);
+    st.deployments
+        = spawn_deployments(sys, st.setup.db, st.writer, st.reader, st.ingest);
     return caf::actor_cast<caf::actor>(st.deployments);
   }
   if (i < first_shard_index + shard_count) {
     registry_setup rs;
     rs.db = st.setup.db;
     rs.writer = st.writer;
+    rs.reader = st.reader;
     rs.delivery = st.delivery;
     rs.ingest = st.ingest;
     rs.deployments = st.deployments;
@@ -148,10 +159,29 @@ void stop_from(self_ptr self, std::size_t from, caf::error reason) {
   }
 }
 
+/// Shutting down: stops the last component still running and waits for
+/// it to be gone before the next, so that what one still sends on its way
+/// out (a webhook's last outcomes) reaches those before it (the writer).
+void stop_next(self_ptr self) {
+  auto& comps = self->state.components;
+  for (auto i = comps.size(); i-- > 0;) {
+    if (comps[i].handle) {
+      self->send_exit(comps[i].handle, self->state.stop_reason);
+      return;
+    }
+  }
+  self->quit(self->state.stop_reason);
+}
+
 void on_down(self_ptr self, const caf::down_msg& dm) {
   auto& st = self->state;
-  if (st.stopping)
+  if (st.stopping) {
+    for (auto& c : st.components)
+      if (c.handle && c.handle.address() == dm.source)
+        c.handle = nullptr;
+    stop_next(self);
     return;
+  }
   auto& comps = st.components;
   auto it = std::find_if(comps.begin(), comps.end(), [&](const component& c) {
     return c.handle && c.handle.address() == dm.source;
@@ -253,16 +283,20 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
   st.shards.resize(defaults::registry_shards);
-  st.components = {{"store"}, {"delivery"}, {"ingest"}, {"deployments"}};
+  st.components = {
+      {"store"}, {"store-readers"}, {"delivery"}, {"ingest"}, {"deployments"}};
   for (std::size_t i = 0; i < defaults::registry_shards; ++i)
     st.components.push_back({"registry-" + std::to_string(i)});
   st.components.push_back({"access"});
   start_from(self, 0);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) {
-    self->state.stopping = true;
-    stop_from(self, 0, msg.reason);
-    self->quit(msg.reason);
+    auto& st = self->state;
+    if (st.stopping)
+      return;
+    st.stopping = true;
+    st.stop_reason = msg.reason;
+    stop_next(self);
   });
   return {
       [=](atom::entry) -> caf::result<access_actor> {

@@ -13,6 +13,7 @@
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
+#include "reads.hpp"
 
 namespace hookd {
 
@@ -47,6 +48,8 @@ struct registry_state {
   std::int64_t reported = 0;
   bool report_scheduled = false;
   bool draining = false;
+  bool stopping = false;
+  caf::error stop_reason;
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -123,6 +126,7 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
   webhook_setup ws;
   ws.db = setup.db;
   ws.writer = setup.writer;
+  ws.reader = setup.reader;
   ws.delivery = setup.delivery;
   ws.deployments = setup.deployments;
   ws.registry = caf::actor_cast<registry_actor>(self);
@@ -152,25 +156,43 @@ void commit(self_ptr self, write_batch b,
 }
 
 caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
-  std::string body;
-  caf::error broken;
-  auto err = self->state.setup.db->scan(
-      keys::hook_config(call.where.key() + '/'), {}, false,
-      [&](std::string_view, std::string_view value) {
-        auto hook = from_storage_json(value, *self->state.setup.sealer);
-        if (!hook) {
-          broken = std::move(hook.error());
-          return false;
-        }
-        append_response_json(body, *hook);
-        return true;
-      });
-  if (err)
-    return err;
-  if (broken)
-    return broken;
-  body += body.empty() ? "[]" : "]";
-  return api_response{success::ok, std::move(body), {}};
+  auto rp = self->make_response_promise<api_response>();
+  scan_request req;
+  req.prefix = keys::hook_config(call.where.key() + '/');
+  scan_range(self, self->state.setup.reader, std::move(req),
+             [=](caf::expected<scan_result> found) mutable {
+               if (!found)
+                 return rp.deliver(found.error()), void();
+               std::string body;
+               for (const auto& [key, value] : found->items) {
+                 auto hook
+                     = from_storage_json(value, *self->state.setup.sealer);
+                 if (!hook)
+                   return rp.deliver(hook.error()), void();
+                 append_response_json(body, *hook);
+               }
+               body += body.empty() ? "[]" : "]";
+               rp.deliver(api_response{success::ok, std::move(body), {}});
+             });
+  return rp;
+}
+
+caf::result<api_response> read_hook(self_ptr self, const std::string& key) {
+  auto rp = self->make_response_promise<api_response>();
+  read_key(self, self->state.setup.reader, keys::hook_config(key),
+           [=](caf::expected<std::optional<std::string>> text) mutable {
+             if (!text)
+               return rp.deliver(text.error()), void();
+             if (!*text)
+               return rp.deliver(
+                          make_error(ec::not_found, "webhook not found")),
+                      void();
+             auto hook = from_storage_json(**text, *self->state.setup.sealer);
+             if (!hook)
+               return rp.deliver(hook.error()), void();
+             rp.deliver(api_response{success::ok, response_json(*hook), {}});
+           });
+  return rp;
 }
 
 caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
@@ -205,28 +227,39 @@ caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
 
 caf::result<api_response> update_hook(self_ptr self, const api_call& call,
                                       const std::string& key) {
-  auto& st = self->state;
-  auto stored = stored_config(self, key);
-  if (!stored)
-    return std::move(stored.error());
-  auto hook = from_storage_json(*stored, *st.setup.sealer);
-  if (!hook)
-    return std::move(hook.error());
-  auto updated = apply_update(call.body, st.setup.rules, *hook);
-  if (!updated)
-    return std::move(updated.error());
-  auto text = storage_json(*updated, *st.setup.sealer);
-  write_batch b;
-  b.puts.emplace_back(keys::hook_config(key), text);
   auto rp = self->make_response_promise<api_response>();
-  auto next = std::move(*updated);
-  commit(self, std::move(b), rp, [=] {
-    index_hook(self, key, next);
-    auto it = self->state.hooks.find(key);
-    if (it != self->state.hooks.end() && it->second.actor)
-      self->send(it->second.actor, atom::update::value, text);
-    return api_response{success::ok, response_json(next), {}};
-  });
+  read_request req;
+  req.keys.push_back(keys::hook_config(key));
+  // Awaited: no other change of this shard's hooks may slip in between the
+  // read and the write (the worker thread is free meanwhile).
+  self->request(self->state.setup.reader, defaults::store_timeout,
+                atom::get::value, std::move(req))
+      .await(
+          [=](read_results& r) mutable {
+            auto& st = self->state;
+            if (r.items.empty() || !r.items.front().found)
+              return rp.deliver(make_error(ec::not_found, "webhook not found")),
+                     void();
+            auto hook
+                = from_storage_json(r.items.front().value, *st.setup.sealer);
+            if (!hook)
+              return rp.deliver(hook.error()), void();
+            auto updated = apply_update(call.body, st.setup.rules, *hook);
+            if (!updated)
+              return rp.deliver(updated.error()), void();
+            auto text = storage_json(*updated, *st.setup.sealer);
+            write_batch b;
+            b.puts.emplace_back(keys::hook_config(key), text);
+            auto next = std::move(*updated);
+            commit(self, std::move(b), rp, [=] {
+              index_hook(self, key, next);
+              auto it = self->state.hooks.find(key);
+              if (it != self->state.hooks.end() && it->second.actor)
+                self->send(it->second.actor, atom::update::value, text);
+              return api_response{success::ok, response_json(next), {}};
+            });
+          },
+          [=](caf::error& err) mutable { rp.deliver(err); });
   return rp;
 }
 
@@ -307,6 +340,11 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     return;
   auto key = std::move(it->second);
   st.keys_by_actor.erase(it);
+  if (st.stopping) {
+    if (st.keys_by_actor.empty())
+      self->quit(st.stop_reason);
+    return;
+  }
   auto entry_it = st.hooks.find(key);
   if (entry_it == st.hooks.end())
     return;
@@ -440,10 +478,16 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
   }
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) {
-    for (auto& [key, entry] : self->state.hooks)
+    // Stops once every webhook actor has: their last writes reach the
+    // store writer before the node stops it.
+    auto& st = self->state;
+    st.stopping = true;
+    st.stop_reason = msg.reason;
+    for (auto& [key, entry] : st.hooks)
       if (entry.actor)
         self->send_exit(entry.actor, msg.reason);
-    self->quit(msg.reason);
+    if (st.keys_by_actor.empty())
+      self->quit(msg.reason);
   });
   return {
       [=](api_call& call) -> caf::result<api_response> {

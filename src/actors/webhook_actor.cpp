@@ -18,6 +18,7 @@
 #include "hookd/formats.hpp"
 #include "hookd/keys.hpp"
 #include "hookd/signature.hpp"
+#include "reads.hpp"
 #include "retry_policy.hpp"
 
 namespace hookd {
@@ -438,28 +439,12 @@ caf::result<api_response> ping(self_ptr self) {
   return rp;
 }
 
-caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
-  auto& st = self->state;
-  auto id = call.item;
-  auto not_found = make_error(ec::not_found, "no delivery of event '" + id
-                                                 + "' to this webhook");
-  auto seq = st.setup.db->get(index_key(self, id));
-  if (!seq)
-    return std::move(seq.error());
-  if (!*seq)
-    return not_found;
-  auto text = st.setup.db->get(record_key(self, **seq, id));
-  if (!text)
-    return std::move(text.error());
-  if (!*text)
-    return not_found;
-  auto parsed = record_json::parse(**text, nullptr, false);
-  if (!parsed.is_object())
-    return make_error(ec::internal, "the delivery record is damaged");
+/// Attempts a recorded delivery again, now, and answers with its record.
+void attempt_again(self_ptr self, const std::string& id,
+                   const std::string& record_seq, record_json parsed,
+                   caf::typed_response_promise<api_response> rp) {
   auto rec = std::make_shared<record_json>(std::move(parsed));
-  auto rp = self->make_response_promise<api_response>();
-  auto record_seq = **seq;
-  ++st.sync_in_flight;
+  ++self->state.sync_in_flight;
   send_attempt(self, id, (*rec)["kind"].get<std::string>(),
                (*rec)["payload"].get<std::string>(), 0, true,
                [=](const header_list& sent, http_result r) mutable {
@@ -495,6 +480,45 @@ caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
                      },
                      [=](caf::error& err) mutable { rp.deliver(err); });
                });
+}
+
+caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
+  auto id = call.item;
+  auto rp = self->make_response_promise<api_response>();
+  auto not_found = [=]() mutable {
+    rp.deliver(make_error(ec::not_found,
+                          "no delivery of event '" + id + "' to this webhook"));
+  };
+  // Every outcome so far is written first, then the record read back (on
+  // the store readers) and attempted again.
+  flush(self, [=](const caf::error& err) mutable {
+    if (err)
+      return rp.deliver(err), void();
+    auto& reader = self->state.setup.reader;
+    read_key(
+        self, reader, index_key(self, id),
+        [=](caf::expected<std::optional<std::string>> seq) mutable {
+          if (!seq)
+            return rp.deliver(seq.error()), void();
+          if (!*seq)
+            return not_found();
+          auto record_seq = **seq;
+          read_key(
+              self, self->state.setup.reader, record_key(self, record_seq, id),
+              [=](caf::expected<std::optional<std::string>> text) mutable {
+                if (!text)
+                  return rp.deliver(text.error()), void();
+                if (!*text)
+                  return not_found();
+                auto parsed = record_json::parse(**text, nullptr, false);
+                if (!parsed.is_object())
+                  return rp.deliver(make_error(
+                             ec::internal, "the delivery record is damaged")),
+                         void();
+                attempt_again(self, id, record_seq, std::move(parsed), rp);
+              });
+        });
+  });
   return rp;
 }
 
@@ -510,46 +534,58 @@ bool parse_limit(const std::string& text, std::size_t& out) {
   return out >= 1 && out <= defaults::deliveries_page_max;
 }
 
-caf::expected<api_response> read_deliveries(self_ptr self,
-                                            const api_call& call) {
+/// Reads a page of the history, newest first, on the store readers.
+void read_deliveries(self_ptr self, const api_call& call,
+                     caf::typed_response_promise<api_response> rp) {
   std::size_t limit = 0;
   if (!parse_limit(call.limit, limit))
-    return make_error(ec::bad_request,
-                      "'limit' must be a whole number from 1 to "
-                          + std::to_string(defaults::deliveries_page_max));
+    return rp.deliver(
+               make_error(ec::bad_request,
+                          "'limit' must be a whole number from 1 to "
+                              + std::to_string(defaults::deliveries_page_max))),
+           void();
   auto prefix = keys::history_prefix(self->state.hook.id);
-  std::string start;
+  scan_request req;
+  req.prefix = prefix;
+  req.reverse = true;
+  // One more than the page: its key says where the next page starts.
+  req.limit = limit + 1;
   if (!call.continuation.empty()) {
     if (call.continuation.size() != 16
         || call.continuation.find_first_not_of("0123456789abcdef")
                != std::string::npos)
-      return make_error(ec::bad_request, "invalid 'continuationToken'");
+      return rp.deliver(
+                 make_error(ec::bad_request, "invalid 'continuationToken'")),
+             void();
     // Records are "<seq>/<event id>": start at the last one of this seq.
-    start = prefix + call.continuation + "/\xff";
+    req.start = prefix + call.continuation + "/\xff";
   }
-  std::string body;
-  std::size_t count = 0;
-  std::string next;
-  auto err = self->state.setup.db->scan(
-      prefix, start, true, [&](std::string_view key, std::string_view value) {
-        if (count == limit) {
-          next = std::string{key.substr(prefix.size(), 16)};
-          return false;
-        }
-        body += body.empty() ? '[' : ',';
-        body.append(value.data(), value.size());
-        ++count;
-        return true;
-      });
-  if (err)
-    return err;
-  body += body.empty() ? "[]" : "]";
-  header_list headers;
-  if (!next.empty())
-    headers.emplace_back(
-        "Link", "<" + call.base_path + "?limit=" + std::to_string(limit)
-                    + "&continuationToken=" + next + ">; rel=\"next\"");
-  return api_response{success::ok, std::move(body), std::move(headers)};
+  auto base_path = call.base_path;
+  scan_range(self, self->state.setup.reader, std::move(req),
+             [=](caf::expected<scan_result> found) mutable {
+               if (!found)
+                 return rp.deliver(found.error()), void();
+               auto& items = found->items;
+               std::string next;
+               if (items.size() > limit) {
+                 next = items[limit].first.substr(prefix.size(), 16);
+                 items.resize(limit);
+               }
+               std::string body;
+               for (const auto& [key, value] : items) {
+                 body += body.empty() ? '[' : ',';
+                 body += value;
+               }
+               body += body.empty() ? "[]" : "]";
+               header_list headers;
+               if (!next.empty())
+                 headers.emplace_back("Link", "<" + base_path + "?limit="
+                                                  + std::to_string(limit)
+                                                  + "&continuationToken=" + next
+                                                  + ">; rel=\"next\"");
+               rp.deliver(api_response{success::ok, std::move(body),
+                                       std::move(headers)});
+             });
 }
 
 caf::result<api_response> list_deliveries(self_ptr self, api_call& call) {
@@ -557,15 +593,10 @@ caf::result<api_response> list_deliveries(self_ptr self, api_call& call) {
   // written first.
   auto rp = self->make_response_promise<api_response>();
   flush(self, [=](const caf::error& err) mutable {
-    if (err) {
+    if (err)
       rp.deliver(err);
-      return;
-    }
-    auto page = read_deliveries(self, call);
-    if (page)
-      rp.deliver(std::move(*page));
     else
-      rp.deliver(page.error());
+      read_deliveries(self, call, rp);
   });
   return rp;
 }
