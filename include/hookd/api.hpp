@@ -50,6 +50,7 @@ enum class operation : std::uint8_t {
   ingest_events,
   list_deployments,
   crash_hook, ///< test builds only
+  stall_hook, ///< test builds only: the webhook actor never answers
 };
 
 /// A presented token, as it travels inside hookd: the token itself stays in

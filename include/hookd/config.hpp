@@ -23,6 +23,9 @@ struct config {
   std::string master_key;  ///< 64 hex digits; empty: key file in data_dir
   std::vector<std::chrono::milliseconds> retry_schedule;
   std::chrono::milliseconds delivery_timeout{0};
+  /// How long an API request may take inside hookd before its client gets
+  /// 503 (ping and redeliver get the delivery timeout on top).
+  std::chrono::milliseconds request_timeout{0};
   std::string slack_url_prefix;
   std::string ca_file;
   bool allow_private_targets = false;

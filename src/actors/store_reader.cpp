@@ -24,39 +24,39 @@ using self_ptr = store_reader_actor::stateful_pointer<reader_state>;
 store_reader_actor::behavior_type reader_behavior(self_ptr self, store_ptr db) {
   self->state.db = std::move(db);
   return {
-    [=](atom::get, read_request& req) -> caf::result<read_results> {
-      read_results out;
-      out.items.reserve(req.keys.size());
-      for (const auto& key : req.keys) {
-        auto value = self->state.db->get(key);
-        if (!value)
-          return std::move(value.error());
-        read_result r;
-        r.found = value->has_value();
-        if (r.found)
-          r.value = std::move(**value);
-        out.items.push_back(std::move(r));
-      }
-      return out;
-    },
-    [=](atom::scan, scan_request& req) -> caf::result<scan_result> {
-      scan_result out;
-      auto err = self->state.db->scan(
-        req.prefix, req.start, req.reverse,
-        [&](std::string_view key, std::string_view value) {
-          out.items.emplace_back(std::string{key}, std::string{value});
-          return req.limit == 0 || out.items.size() < req.limit;
-        });
-      if (err)
-        return err;
-      return out;
-    },
-    [=](atom::status) {
-      component_status s{"store-readers", self->state.db->healthy(), {}};
-      if (!s.ready)
-        s.detail = "the store does not answer reads";
-      return s;
-    },
+      [=](atom::get, read_request& req) -> caf::result<read_results> {
+        read_results out;
+        out.items.reserve(req.keys.size());
+        for (const auto& key : req.keys) {
+          auto value = self->state.db->get(key);
+          if (!value)
+            return std::move(value.error());
+          read_result r;
+          r.found = value->has_value();
+          if (r.found)
+            r.value = std::move(**value);
+          out.items.push_back(std::move(r));
+        }
+        return out;
+      },
+      [=](atom::scan, scan_request& req) -> caf::result<scan_result> {
+        scan_result out;
+        auto err = self->state.db->scan(
+            req.prefix, req.start, req.reverse,
+            [&](std::string_view key, std::string_view value) {
+              out.items.emplace_back(std::string{key}, std::string{value});
+              return req.limit == 0 || out.items.size() < req.limit;
+            });
+        if (err)
+          return err;
+        return out;
+      },
+      [=](atom::status) {
+        component_status s{"store-readers", self->state.db->healthy(), {}};
+        if (!s.ready)
+          s.detail = "the store does not answer reads";
+        return s;
+      },
   };
 }
 
@@ -67,7 +67,7 @@ store_reader_actor spawn_store_readers(caf::actor_system& sys, store_ptr db,
   caf::scoped_execution_unit context{&sys};
   auto factory = [&sys, db] {
     return caf::actor_cast<caf::actor>(
-      sys.spawn<caf::detached>(reader_behavior, db));
+        sys.spawn<caf::detached>(reader_behavior, db));
   };
   auto pool = caf::actor_pool::make(&context, threads, factory,
                                     caf::actor_pool::round_robin());

@@ -70,6 +70,8 @@ struct webhook_state {
   std::string prune_cursor;
   std::uint64_t activity = 0;
   bool draining = false;
+  /// Requests held unanswered on purpose (test builds, stall_hook).
+  std::vector<caf::typed_response_promise<api_response>> stalled;
   /// Pings and redeliveries under way.
   std::size_t sync_in_flight = 0;
   std::minstd_rand rng{std::random_device{}()};
@@ -703,6 +705,15 @@ webhook_actor::behavior_type webhook_behavior(self_ptr self, std::string stored,
           return ping(self);
         case operation::redeliver:
           return redeliver(self, call);
+        case operation::stall_hook: {
+          // Test builds only: alive but never answering, as a stuck
+          // handler would be; the front end's deadline must answer.
+          if (!self->state.setup.testing)
+            return make_error(ec::not_found, "no such route");
+          auto rp = self->make_response_promise<api_response>();
+          self->state.stalled.push_back(rp);
+          return rp;
+        }
         default:
           return make_error(ec::internal, "unexpected request for a webhook");
         }

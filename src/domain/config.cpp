@@ -41,6 +41,7 @@ const char* const setting_keys[] = {
     "master_key",
     "retry_schedule",
     "delivery_timeout",
+    "request_timeout",
     "slack_url_prefix",
     "ca_file",
     "allow_private_targets",
@@ -96,6 +97,12 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
       return bad("expected a positive duration such as 10s, got '" + value
                  + "'");
     cfg.delivery_timeout = d;
+  } else if (key == "request_timeout") {
+    std::chrono::milliseconds d{0};
+    if (!parse_duration(value, d) || d.count() <= 0)
+      return bad("expected a positive duration such as 10s, got '" + value
+                 + "'");
+    cfg.request_timeout = d;
   } else if (key == "slack_url_prefix") {
     if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
       return bad("expected an http(s) URL prefix");
@@ -187,6 +194,7 @@ caf::expected<config> load_config(const std::string& path,
   cfg.http_port = defaults::http_port;
   cfg.data_dir = defaults::data_dir;
   cfg.delivery_timeout = defaults::delivery_timeout;
+  cfg.request_timeout = defaults::request_timeout;
   cfg.slack_url_prefix = defaults::slack_url_prefix;
   cfg.shutdown_timeout = defaults::shutdown_timeout;
   cfg.max_pending = defaults::max_pending;

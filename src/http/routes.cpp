@@ -116,6 +116,8 @@ struct builder {
 #ifdef HOOKD_TEST_HOOKS
     if (n == 2 && seg[i + 1] == "crash")
       return methods({{"POST", operation::crash_hook}});
+    if (n == 2 && seg[i + 1] == "stall")
+      return methods({{"POST", operation::stall_hook}});
 #endif
     if (seg[i + 1] != "deliveries")
       return not_found();

@@ -118,8 +118,7 @@ namespace {
 
 /// How long an API call may take inside hookd before its client gets 503.
 caf::timespan deadline_of(const config& cfg, operation op) {
-  auto base
-      = std::chrono::duration_cast<caf::timespan>(defaults::request_timeout);
+  auto base = std::chrono::duration_cast<caf::timespan>(cfg.request_timeout);
   // Ping and redeliver answer after a delivery attempt: leave it room.
   if (op == operation::ping_hook || op == operation::redeliver)
     return base
@@ -252,7 +251,7 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
             .handle_request_timeout(
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     deadline_of(cfg, operation::ping_hook)
-                    + defaults::request_timeout))
+                    + cfg.request_timeout))
             .read_next_http_message_timelimit(std::chrono::seconds{60})
             .request_handler(handler)
             .acceptor_post_bind_hook(

@@ -225,12 +225,37 @@ TEST(reliability, a_crashed_webhook_actor_resumes_its_queue) {
   EXPECT_GE(rec["attempts"].get<int>(), 2);
 }
 
+TEST(reliability, an_actor_that_never_answers_gets_its_client_a_503) {
+  testing_binary use_testing_build;
+  receiver rx;
+  hookd_process proc{delivering({{"HOOKD_REQUEST_TIMEOUT", "500ms"}})};
+  ASSERT_TRUE(proc.listening()) << proc.start_error();
+  auto c = proc.client();
+  create_hook(c, "stuck", rx.url("/stuck"));
+  // The webhook actor takes the request and never answers, as a stuck
+  // handler would: the deadline answers, in the usual error shape.
+  auto started = std::chrono::steady_clock::now();
+  auto r = c.request("POST", stack_hooks + "/stuck/stall");
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(is_json_status(r, 503)) << r.body;
+  EXPECT_TRUE(r.header("Retry-After").has_value());
+  auto body = r.body_json();
+  EXPECT_EQ(body.value("code", 0), 503);
+  EXPECT_NE(body.value("message", "").find("safe to retry"), std::string::npos)
+      << r.body;
+  // Long before RESTinio's own timeout would have closed the connection.
+  EXPECT_LT(took, 5s);
+  // The rest of hookd goes on, that webhook included.
+  EXPECT_TRUE(is_json_status(c.get(stack_hooks + "/stuck/deliveries"), 200));
+}
+
 TEST(reliability, the_crash_route_does_not_exist_in_the_release_build) {
   receiver rx;
   hookd_process proc{delivering()};
   auto c = proc.client();
   create_hook(c, "h", rx.url("/h"));
   EXPECT_EQ(c.request("POST", stack_hooks + "/h/crash").status, 404);
+  EXPECT_EQ(c.request("POST", stack_hooks + "/h/stall").status, 404);
 }
 
 TEST(reliability, sigterm_lets_deliveries_in_flight_finish) {
