@@ -57,7 +57,8 @@ TEST(config, bad_settings_are_named) {
   for (auto [var, value] :
        {bad{"HOOKD_HTTP_PORT", "http"}, bad{"HOOKD_HTTP_PORT", "70000"},
         bad{"HOOKD_RETRY_SCHEDULE", "1s,soon"},
-        bad{"HOOKD_DELIVERY_TIMEOUT", "0s"}, bad{"HOOKD_MASTER_KEY", "abcd"},
+        bad{"HOOKD_DELIVERY_TIMEOUT", "0s"},
+        bad{"HOOKD_REQUEST_TIMEOUT", "soon"}, bad{"HOOKD_MASTER_KEY", "abcd"},
         bad{"HOOKD_ADMIN_TOKEN", "short"}, bad{"HOOKD_SYNC", "maybe"},
         bad{"HOOKD_CA_FILE", "/nonexistent/ca.pem"}}) {
     auto loaded = load_config("", env_of({{var, value}}));
