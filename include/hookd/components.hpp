@@ -53,6 +53,8 @@ struct registry_setup {
   std::vector<std::chrono::milliseconds> retry_schedule;
   std::chrono::milliseconds delivery_timeout{0};
   bool testing = false;
+  /// Spawned while the node shuts down: its webhooks start no attempts.
+  bool draining = false;
   std::size_t shard = 0;
   std::size_t shard_count = 1;
 };

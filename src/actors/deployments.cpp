@@ -66,8 +66,10 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   // A retried attempt (a lost answer, a crash) gets the deployment its
   // first try queued: one event never deploys a stack twice.
   auto attempt_key = keys::deployment_attempt(req.attempt_key);
-  auto rp = self->make_response_promise<std::string>();
+  // A promise takes over the request's reply: made only on the paths that
+  // answer through it.
   if (auto it = st.queueing.find(attempt_key); it != st.queueing.end()) {
+    auto rp = self->make_response_promise<std::string>();
     it->second.push_back(rp);
     return rp;
   }
@@ -104,7 +106,17 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   auto ev = make_event("deployment_queued", req.org, req.project, req.stack,
                        data.dump(), req.hops + 1);
   auto text = deployment.dump();
+  auto rp = self->make_response_promise<std::string>();
   st.queueing[attempt_key].push_back(rp);
+  // A failure gives the version back, unless a later deployment took the
+  // next one already.
+  auto failed = [=](const caf::error& err) {
+    auto& versions = self->state.versions;
+    if (auto v = versions.find(stack_key);
+        v != versions.end() && v->second == version)
+      --v->second;
+    settle(self, attempt_key, err);
+  };
   write_batch b;
   b.puts.emplace_back(keys::deployment_version(stack_key),
                       std::to_string(version));
@@ -117,9 +129,9 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
             self->request(self->state.writer, defaults::store_timeout,
                           atom::write::value, std::move(b))
                 .then([=](std::uint64_t) { settle(self, attempt_key, text); },
-                      [=](caf::error& err) { settle(self, attempt_key, err); });
+                      [=](caf::error& err) { failed(err); });
           },
-          [=](caf::error& err) { settle(self, attempt_key, err); });
+          [=](caf::error& err) { failed(err); });
   return rp;
 }
 

@@ -38,7 +38,21 @@ struct ingest_state {
   /// any shard, but owed all the same, so they count against the bound.
   std::int64_t fanning = 0;
   /// Ids being written: a repeat arriving meanwhile is not written twice.
-  std::unordered_set<std::string> committing;
+  /// The organization of each id being written, and of ids written while
+  /// reads of client-chosen ids were under way (those reads may have
+  /// missed them): a repeat, or another organization's use, is seen here.
+  std::unordered_map<std::string, std::string> committing;
+  std::unordered_map<std::string, std::string> recent;
+  std::size_t lookups_in_flight = 0;
+
+  /// The organization whose event holds `id` per memory, or nullptr.
+  const std::string* known_org(const std::string& id) const {
+    if (auto it = committing.find(id); it != committing.end())
+      return &it->second;
+    if (auto it = recent.find(id); it != recent.end())
+      return &it->second;
+    return nullptr;
+  }
   /// Markers of finished fan-outs, deleted together with the next write or
   /// by a short timer: one write for many events instead of one each.
   std::vector<std::string> finished_markers;
@@ -157,11 +171,15 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
     // A repeated id is acknowledged again and delivered once, within its
     // organization; another organization's id is refused.
     if (ev.maybe_seen) {
-      if (st.committing.count(ev.id) > 0)
-        continue;
-      if (auto it = earlier.find(ev.id); it != earlier.end()) {
+      std::string owner;
+      if (auto org = st.known_org(ev.id)) {
+        owner = *org;
+      } else if (auto it = earlier.find(ev.id); it != earlier.end()) {
         event before;
-        if (event_from_storage(it->second, before) && before.org != ev.org) {
+        owner = event_from_storage(it->second, before) ? before.org : ev.org;
+      }
+      if (!owner.empty()) {
+        if (owner != ev.org) {
           rp.deliver(make_error(
               ec::conflict,
               (batch ? "event " + std::to_string(i) + ": " : "") + "id '"
@@ -187,16 +205,20 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
   auto count = static_cast<std::int64_t>(fresh.size());
   st.fanning += count;
   for (const auto& ev : fresh)
-    st.committing.insert(ev->id);
-  auto forget = [=] {
-    for (const auto& ev : fresh)
-      self->state.committing.erase(ev->id);
+    st.committing.emplace(ev->id, ev->org);
+  auto forget = [=](bool written) {
+    auto& st = self->state;
+    for (const auto& ev : fresh) {
+      st.committing.erase(ev->id);
+      if (written && st.lookups_in_flight > 0)
+        st.recent.emplace(ev->id, ev->org);
+    }
   };
   self->request(st.writer, defaults::store_timeout, atom::write::value,
                 std::move(b))
       .then(
           [=](std::uint64_t) mutable {
-            forget();
+            forget(true);
             // Fan out before answering: a client that acts on the 202 (say,
             // changes a webhook) is then ordered after the event in every
             // registry shard. fan_out() counts the events from here on.
@@ -205,7 +227,7 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
             rp.deliver(std::move(accepted));
           },
           [=](caf::error& err) mutable {
-            forget();
+            forget(false);
             self->state.fanning -= count;
             rp.deliver(make_error(
                 ec::unavailable, "the store failed (" + message_of(err)
@@ -230,17 +252,24 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
   // store readers) before deciding what is new.
   read_request lookups;
   for (const auto& ev : parsed->events)
-    if (ev.maybe_seen && st.committing.count(ev.id) == 0)
+    if (ev.maybe_seen && !st.known_org(ev.id))
       lookups.keys.push_back(keys::event(ev.id));
   if (lookups.keys.empty()) {
     accept(self, std::move(*parsed), {}, rp);
     return rp;
   }
   auto keys_read = lookups.keys;
+  ++st.lookups_in_flight;
+  auto done = [=] {
+    auto& st = self->state;
+    if (--st.lookups_in_flight == 0)
+      st.recent.clear();
+  };
   self->request(st.reader, defaults::store_timeout, atom::get::value,
                 std::move(lookups))
       .then(
           [=](read_results& found) mutable {
+            done();
             earlier_events earlier;
             auto prefix_len = keys::event("").size();
             for (std::size_t i = 0;
@@ -251,6 +280,7 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
             accept(self, std::move(*parsed), earlier, rp);
           },
           [=](caf::error& err) mutable {
+            done();
             rp.deliver(make_error(
                 ec::unavailable, "the store failed (" + message_of(err)
                                      + "); nothing was accepted; retry later"));
@@ -324,6 +354,14 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.max_pending = max_pending;
   st.shards.resize(shard_count);
   st.shard_pending.resize(shard_count);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (std::size_t n = 0; n < st.shards.size(); ++n)
+      if (st.shards[n] && st.shards[n].address() == dm.source) {
+        st.shards[n] = nullptr;
+        st.shard_pending[n] = 0;
+      }
+  });
   return {
       [=](api_call& call) -> caf::result<api_response> {
         if (call.op != operation::ingest_events)
@@ -335,14 +373,21 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         auto& st = self->state;
         if (n >= st.shards.size())
           return;
+        // Watched: fan-outs to a shard that is gone wait for its successor.
+        self->monitor(shard);
         st.shards[n] = std::move(shard);
         st.shard_pending[n] = 0;
         if (!st.recovered && st.all_subscribed())
           recover(self);
       },
       [=](atom::pending, std::size_t n, std::int64_t total) {
-        if (n < self->state.shard_pending.size())
-          self->state.shard_pending[n] = total;
+        auto& st = self->state;
+        // Only the shard's current registry counts; one still stopping
+        // does not.
+        auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (n < st.shard_pending.size() && st.shards[n]
+            && st.shards[n].address() == sender)
+          st.shard_pending[n] = total;
       },
       [=](atom::stats) { return self->state.pending(); },
       [=](atom::status) {

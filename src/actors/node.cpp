@@ -62,6 +62,7 @@ struct node_state {
   std::vector<registry_actor> shards;
   access_actor access;
   bool stopping = false;
+  bool drain_requested = false;
   caf::error stop_reason;
   std::vector<caf::typed_response_promise<bool>> draining;
   clock::time_point drain_until;
@@ -126,6 +127,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     rs.retry_schedule = cfg.retry_schedule;
     rs.delivery_timeout = cfg.delivery_timeout;
     rs.testing = cfg.testing;
+    rs.draining = st.drain_requested;
     rs.shard = i - first_shard_index;
     rs.shard_count = shard_count;
     auto& slot = st.shards[rs.shard];
@@ -198,7 +200,8 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     c.deaths = 0;
   c.last_death = now;
   ++c.deaths;
-  auto delay = first_backoff * (1u << std::min<std::uint32_t>(c.deaths, 12));
+  auto delay
+      = first_backoff * (1u << std::min<std::uint32_t>(c.deaths - 1, 12));
   if (delay > defaults::component_backoff_max)
     delay = std::chrono::duration_cast<std::chrono::milliseconds>(
         defaults::component_backoff_max);
@@ -323,6 +326,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
       },
       [=](atom::drain, caf::timespan deadline) -> caf::result<bool> {
         auto& st = self->state;
+        st.drain_requested = true;
         for (auto& shard : st.shards)
           if (shard)
             self->send(shard, atom::drain::value);

@@ -87,7 +87,7 @@ void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
 void report_pending(self_ptr self) {
   auto& st = self->state;
   st.report_scheduled = false;
-  if (st.reported == st.pending)
+  if (st.reported == st.pending || st.stopping)
     return;
   st.reported = st.pending;
   self->send(st.setup.ingest, atom::pending::value, st.setup.shard, st.pending);
@@ -119,6 +119,9 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
                                           hook_entry& entry) {
   if (entry.actor)
     return entry.actor;
+  // Stopping: nothing new starts, or it would outlive its registry.
+  if (self->state.stopping)
+    return make_error(ec::unavailable, "hookd is shutting down");
   auto stored = stored_config(self, key);
   if (!stored)
     return std::move(stored.error());
@@ -265,27 +268,33 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
 
 caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
                                       const std::string& key) {
-  auto& st = self->state;
-  auto it = st.hooks.find(key);
-  // The webhook actor owns the history and queue: it drops them and stops.
-  // One is spawned for that if none runs.
-  if (auto actor = ensure_actor(self, key, it->second)) {
-    self->demonitor(actor->address());
-    st.keys_by_actor.erase(actor->address());
-    add_pending(self, it->second, -it->second.pending);
-    self->send(*actor, atom::deleted::value);
-  }
-  st.hooks.erase(it);
-  auto scope_it = st.scopes.find(call.where.key());
-  if (scope_it != st.scopes.end()) {
-    scope_it->second.erase(call.hook);
-    if (scope_it->second.empty())
-      st.scopes.erase(scope_it);
-  }
+  // The webhook actor owns the history and queue: once the configuration
+  // is gone it drops them and stops. One is spawned for that if none runs
+  // (its configuration is read now, while it exists).
+  auto actor = ensure_actor(self, key, self->state.hooks[key]);
   write_batch b;
   b.deletes.push_back(keys::hook_config(key));
   auto rp = self->make_response_promise<api_response>();
-  commit(self, std::move(b), rp, [] {
+  auto scope_key = call.where.key();
+  auto name = call.hook;
+  commit(self, std::move(b), rp, [=] {
+    auto& st = self->state;
+    auto it = st.hooks.find(key);
+    if (it != st.hooks.end()) {
+      if (actor) {
+        self->demonitor(actor->address());
+        st.keys_by_actor.erase(actor->address());
+        add_pending(self, it->second, -it->second.pending);
+        self->send(*actor, atom::deleted::value);
+      }
+      st.hooks.erase(it);
+    }
+    auto scope_it = st.scopes.find(scope_key);
+    if (scope_it != st.scopes.end()) {
+      scope_it->second.erase(name);
+      if (scope_it->second.empty())
+        st.scopes.erase(scope_it);
+    }
     return api_response{success::no_content, {}, {}};
   });
   return rp;
@@ -302,15 +311,8 @@ caf::result<api_response> serve(self_ptr self, api_call& call) {
     return make_error(ec::not_found, "webhook '" + call.hook + "' not found in "
                                          + call.where.path());
   switch (call.op) {
-  case operation::read_hook: {
-    auto stored = stored_config(self, key);
-    if (!stored)
-      return std::move(stored.error());
-    auto hook = from_storage_json(*stored, *self->state.setup.sealer);
-    if (!hook)
-      return std::move(hook.error());
-    return api_response{success::ok, response_json(*hook), {}};
-  }
+  case operation::read_hook:
+    return read_hook(self, key);
   case operation::update_hook:
     return update_hook(self, call, key);
   case operation::delete_hook:
@@ -429,8 +431,11 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
         taken.events.push_back(ev);
     if (taken.events.empty())
       continue;
-    if (auto actor = ensure_actor(self, key, entry))
-      targets.emplace_back(*actor, std::move(taken));
+    auto actor = ensure_actor(self, key, entry);
+    if (!actor)
+      // Ingest keeps the event's marker and tries again.
+      return std::move(actor.error());
+    targets.emplace_back(*actor, std::move(taken));
   }
   if (targets.empty())
     return std::size_t{0};
@@ -469,6 +474,7 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
 registry_actor::behavior_type registry_behavior(self_ptr self,
                                                 registry_setup setup) {
   self->state.setup = std::move(setup);
+  self->state.draining = self->state.setup.draining;
   if (auto err = load_index(self); err || (err = resume_owing(self))) {
     // The node revives a component that quits, backing off.
     self->quit(err);

@@ -56,7 +56,9 @@ store_writer_actor::behavior_type writer_behavior(self_ptr self, store_ptr db) {
       [=](atom::write, write_batch& b) {
         auto& st = self->state;
         auto rp = self->make_response_promise<std::uint64_t>();
-        if (b.empty()) {
+        // An empty batch is a barrier: it is answered once everything sent
+        // before it is on disk.
+        if (b.empty() && st.group.empty()) {
           rp.deliver(st.db->sequence());
           return rp;
         }

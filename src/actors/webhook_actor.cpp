@@ -155,38 +155,61 @@ std::string next_seq(self_ptr self) {
 /// Unfinished deliveries stay, however old. It runs once the limit is passed
 /// by a slack, so that its scan is paid once per many records, and resumes
 /// where the last one stopped rather than walking over what it deleted.
-void prune(self_ptr self, write_batch& b, std::size_t adding) {
+/// What a prune changed in memory, to take back when its write fails.
+struct prune_step {
+  std::size_t added = 0;
+  std::size_t removed = 0;
+  std::string cursor_before;
+  std::string cursor_after;
+};
+
+prune_step prune(self_ptr self, write_batch& b, std::size_t adding) {
   auto& st = self->state;
+  prune_step step{adding, 0, st.prune_cursor, st.prune_cursor};
   st.history_count += adding;
   auto limit = st.setup.history_limit;
   auto slack = std::max<std::size_t>(16, limit / 10);
-  auto finished = [&] { return st.history_count - st.pending.size(); };
-  if (st.history_count < st.pending.size() || finished() <= limit + slack)
-    return;
+  auto count = st.history_count;
+  auto finished = [&] { return count - st.pending.size(); };
+  if (count < st.pending.size() || finished() <= limit + slack)
+    return step;
   // Final outcomes still in the outbox are written first (the writer
   // commits one sender's writes in order), so what this deletes stays
   // deleted.
   if (!st.outbox.empty())
     flush(self, [](const caf::error&) {});
   std::vector<std::string> deletes;
+  auto cursor = st.prune_cursor;
   auto prefix = keys::history_prefix(st.hook.id);
-  auto err = st.setup.db->scan(prefix, st.prune_cursor, false,
-                               [&](std::string_view key, std::string_view) {
-                                 if (finished() <= limit)
-                                   return false;
-                                 auto id = std::string{
-                                     key.substr(key.rfind('/') + 1)};
-                                 if (st.pending.count(id) > 0)
-                                   return true;
-                                 deletes.emplace_back(key);
-                                 deletes.push_back(index_key(self, id));
-                                 st.prune_cursor = std::string{key};
-                                 --st.history_count;
-                                 return true;
-                               });
+  auto err = st.setup.db->scan(
+      prefix, cursor, false, [&](std::string_view key, std::string_view) {
+        if (finished() <= limit)
+          return false;
+        auto id = std::string{key.substr(key.rfind('/') + 1)};
+        if (st.pending.count(id) > 0)
+          return true;
+        deletes.emplace_back(key);
+        deletes.push_back(index_key(self, id));
+        cursor = std::string{key};
+        --count;
+        return true;
+      });
   if (err)
-    return; // tried again with the next records
+    return step; // tried again with the next records
+  step.removed = st.history_count - count;
+  step.cursor_after = cursor;
+  st.history_count = count;
+  st.prune_cursor = cursor;
   b.deletes.insert(b.deletes.end(), deletes.begin(), deletes.end());
+  return step;
+}
+
+/// The write of a prune failed: what it counted and skipped is back.
+void undo_prune(self_ptr self, const prune_step& step) {
+  auto& st = self->state;
+  st.history_count = st.history_count + step.removed - step.added;
+  if (st.prune_cursor == step.cursor_after)
+    st.prune_cursor = step.cursor_before;
 }
 
 void pump(self_ptr self);
@@ -348,11 +371,15 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
     return std::size_t{0};
   write_batch b;
   std::vector<std::string> taken;
+  // Queued only once every read succeeded: a failed read leaves no trace,
+  // and the fan-out is tried again.
+  std::vector<std::pair<std::string, queued>> fresh;
   auto now = now_seconds();
   for (const auto& ptr : batch.events) {
     const auto& ev = *ptr;
     // Recorded before: a replayed fan-out delivers once.
-    if (st.pending.count(ev.id) > 0)
+    if (st.pending.count(ev.id) > 0
+        || std::find(taken.begin(), taken.end(), ev.id) != taken.end())
       continue;
     if (ev.maybe_seen) {
       auto existing = st.setup.db->get(index_key(self, ev.id));
@@ -372,14 +399,16 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
     b.puts.emplace_back(index_key(self, ev.id), q.seq);
     b.puts.emplace_back(queue_key(self, ev.id),
                         record_json{{"hops", ev.hops}}.dump());
-    st.pending.emplace(ev.id, std::move(q));
+    fresh.emplace_back(ev.id, std::move(q));
     taken.push_back(ev.id);
   }
+  for (auto& [id, q] : fresh)
+    st.pending.emplace(id, std::move(q));
   auto considered = batch.events.size();
   if (taken.empty())
     return considered;
   tell_registry(self, static_cast<std::int64_t>(taken.size()));
-  prune(self, b, taken.size());
+  auto step = prune(self, b, taken.size());
   auto rp = self->make_response_promise<std::size_t>();
   write(
       self, std::move(b),
@@ -394,7 +423,7 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
         auto& st = self->state;
         for (auto& id : taken)
           st.pending.erase(id);
-        st.history_count -= taken.size();
+        undo_prune(self, step);
         tell_registry(self, -static_cast<std::int64_t>(taken.size()));
         rp.deliver(err);
       });
@@ -419,13 +448,16 @@ caf::result<api_response> ping(self_ptr self) {
     write_batch b;
     b.puts.emplace_back(record_key(self, seq, id), out);
     b.puts.emplace_back(index_key(self, id), seq);
-    prune(self, b, 1);
+    auto step = prune(self, b, 1);
     write(
         self, std::move(b),
         [=]() mutable {
           rp.deliver(api_response{success::ok, out, {}});
         },
-        [=](caf::error& err) mutable { rp.deliver(err); });
+        [=](caf::error& err) mutable {
+          undo_prune(self, step);
+          rp.deliver(err);
+        });
   };
   if (hook.format == "pulumi_deployments") {
     // Nothing to reach over HTTP: deployments are queued inside hookd, and
