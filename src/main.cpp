@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
 
   hookd::system_config sys_cfg;
   caf::actor_system sys{sys_cfg};
+  auto sealer = setup->sealer;
   auto node = hookd::spawn_node(sys, std::move(*setup));
   wait_until_ready(sys, node);
   auto stop = [&] {
@@ -88,6 +89,6 @@ int main(int argc, char** argv) {
     node = nullptr;
     sys.await_all_actors_done();
   };
-  bool ok = hookd::serve_http(sys, *cfg, node, stop);
+  bool ok = hookd::serve_http(sys, *cfg, node, std::move(sealer), stop);
   return ok ? 0 : 1;
 }

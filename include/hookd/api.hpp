@@ -63,6 +63,9 @@ struct credential {
 /// Digests a token as presented in the Authorization header.
 credential credential_of_token(std::string_view token);
 
+/// A new organization token, "hookd_<id>_<secret>", from random bytes.
+std::string new_org_token();
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, credential& x) {
   return f(caf::meta::type_name("hookd.credential"), x.token_id, x.digest);
@@ -73,10 +76,13 @@ typename Inspector::result_type inspect(Inspector& f, credential& x) {
 struct api_call {
   operation op = operation::list_hooks;
   scope where;
-  std::string hook;         ///< webhook name, for per-hook operations
-  std::string item;         ///< event id (redeliver) or token id
-  std::string body;         ///< request body, at most defaults::max_body_bytes
-  credential who;           ///< cleared once checked
+  std::string hook; ///< webhook name, for per-hook operations
+  std::string item; ///< event id (redeliver) or token id
+  std::string body; ///< request body, at most defaults::max_body_bytes
+  credential who;   ///< cleared once checked
+  /// create_token: the new token's id and digest. The front end makes the
+  /// token and keeps it: it never travels between actors.
+  credential issued;
   std::string limit;        ///< raw ?limit=
   std::string continuation; ///< raw ?continuationToken=
   std::string base_path;    ///< the request path, for Link headers
@@ -85,7 +91,8 @@ struct api_call {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, api_call& x) {
   return f(caf::meta::type_name("hookd.api_call"), x.op, x.where, x.hook,
-           x.item, x.body, x.who, x.limit, x.continuation, x.base_path);
+           x.item, x.body, x.who, x.issued, x.limit, x.continuation,
+           x.base_path);
 }
 
 /// Success statuses an actor can answer with.

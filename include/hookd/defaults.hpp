@@ -33,6 +33,8 @@ constexpr std::size_t payload_url_max = 2048;
 constexpr std::size_t path_name_max = 100;
 /// Organization tokens are "hookd_<id>_<secret>".
 constexpr const char* token_prefix = "hookd_";
+constexpr std::size_t token_id_bytes = 8;
+constexpr std::size_t token_secret_bytes = 24;
 constexpr std::size_t token_name_max = 100;
 constexpr std::size_t token_description_max = 1024;
 

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include <caf/fwd.hpp>
 
 #include "hookd/actors.hpp"
 #include "hookd/config.hpp"
+#include "hookd/crypto.hpp"
 
 namespace hookd {
 
@@ -15,7 +17,10 @@ namespace hookd {
 /// On a signal it answers new requests 503, lets the node drain, then calls
 /// `stop` (which must end every actor) while answers can still be written.
 /// Returns false (after printing why) when it cannot listen.
+/// `sealer` seals webhook secrets at the door, so that none travels in
+/// clear between actors.
 bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
+                std::shared_ptr<const crypto::sealer> sealer,
                 const std::function<void()>& stop);
 
 } // namespace hookd

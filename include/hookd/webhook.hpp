@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +36,15 @@ struct webhook {
 /// Rules that depend on configuration.
 struct webhook_rules {
   std::string slack_url_prefix;
+  /// Opens secrets the front end sealed (seal_body_secret); null: none.
+  std::shared_ptr<const crypto::sealer> transit;
 };
+
+/// Replaces the secret of a create or update body by its sealed form, so
+/// that it never travels in clear between actors; the registry opens it
+/// when it reads the body. Malformed bodies get the registry's own errors.
+caf::expected<std::string> seal_body_secret(std::string_view body,
+                                            const crypto::sealer& sealer);
 
 /// A webhook name: 1 to 32 of [A-Za-z0-9._-], and not "." or "..".
 bool valid_hook_name(std::string_view name);

@@ -21,9 +21,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::size_t token_id_bytes = 8;
-constexpr std::size_t token_secret_bytes = 24;
-
 struct org_token {
   std::string id;
   std::string org;
@@ -120,13 +117,14 @@ caf::result<api_response> create_token(self_ptr self, const api_call& call) {
   if (!parsed)
     return std::move(parsed.error());
   auto t = std::move(*parsed);
-  do
-    t.id = crypto::random_hex(token_id_bytes);
-  while (self->state.tokens.count(t.id) > 0);
-  auto value = defaults::token_prefix + t.id + '_'
-               + crypto::random_hex(token_secret_bytes);
+  // The front end made the token; only its id and digest are here.
+  t.id = call.issued.token_id;
+  t.hash = call.issued.digest;
+  if (t.id.empty() || t.hash.empty())
+    return make_error(ec::internal, "no token was issued for this request");
+  if (self->state.tokens.count(t.id) > 0)
+    return make_error(ec::conflict, "token id taken; retry");
   t.org = call.where.org;
-  t.hash = crypto::sha256_hex(value);
   t.created_at = std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
@@ -138,10 +136,9 @@ caf::result<api_response> create_token(self_ptr self, const api_call& call) {
       .then(
           [=](std::uint64_t) mutable {
             self->state.tokens.emplace(t.id, t);
+            // The front end adds "tokenValue".
             rp.deliver(
-                api_response{success::created,
-                             json{{"id", t.id}, {"tokenValue", value}}.dump(),
-                             {}});
+                api_response{success::created, json{{"id", t.id}}.dump(), {}});
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;

@@ -124,6 +124,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     rs.deployments = st.deployments;
     rs.sealer = st.setup.sealer;
     rs.rules.slack_url_prefix = cfg.slack_url_prefix;
+    rs.rules.transit = st.setup.sealer;
     rs.retry_schedule = cfg.retry_schedule;
     rs.delivery_timeout = cfg.delivery_timeout;
     rs.testing = cfg.testing;

@@ -18,6 +18,9 @@ namespace {
 
 constexpr std::size_t secret_max = 4096;
 constexpr const char* remove_secret = "__remove-secret";
+/// Where the front end puts a secret it sealed, and what it binds it to.
+constexpr const char* transit_field = "hookd.sealedSecret";
+constexpr const char* transit_aad = "hookd transit";
 constexpr const char* formats[]
     = {"raw", "slack", "ms_teams", "pulumi_deployments"};
 
@@ -222,11 +225,23 @@ bool read_format(const json& j, webhook& hook, caf::error& err) {
   return true;
 }
 
-bool read_secret(const json& j, webhook& hook, caf::error& err) {
+bool read_secret(const json& j, webhook& hook, const webhook_rules& rules,
+                 caf::error& err) {
   std::string secret;
   bool present = false;
   if (!optional_string(j, "secret", secret, present, err))
     return false;
+  // Sealed by the front end: opened here, where it is used.
+  if (auto sealed = j.find(transit_field);
+      sealed != j.end() && sealed->is_string() && rules.transit) {
+    auto bytes = crypto::from_base64(sealed->get<std::string>());
+    auto opened = bytes ? rules.transit->open(*bytes, transit_aad)
+                        : std::optional<std::string>{};
+    if (!opened)
+      return fail(err, "'secret' could not be read");
+    secret = std::move(*opened);
+    present = true;
+  }
   if (!present || secret.empty())
     return true;
   if (secret == remove_secret) {
@@ -316,6 +331,30 @@ ordered_json response_object(const webhook& hook) {
 
 } // namespace
 
+caf::expected<std::string> seal_body_secret(std::string_view body,
+                                            const crypto::sealer& sealer) {
+  json j;
+  caf::error err;
+  if (!parse_object(body, j, err))
+    return err;
+  // Only the front end may put a sealed secret here.
+  j.erase(transit_field);
+  auto it = j.find("secret");
+  if (it == j.end() || !it->is_string())
+    return j.dump();
+  auto secret = it->get<std::string>();
+  if (secret.empty() || secret == remove_secret)
+    return j.dump();
+  j.erase(it);
+  j[transit_field] = crypto::to_base64(sealer.seal(secret, transit_aad));
+  return j.dump();
+}
+
+std::string new_org_token() {
+  return defaults::token_prefix + crypto::random_hex(defaults::token_id_bytes)
+         + '_' + crypto::random_hex(defaults::token_secret_bytes);
+}
+
 credential credential_of_token(std::string_view token) {
   credential out;
   if (token.empty())
@@ -404,7 +443,7 @@ caf::expected<webhook> parse_create(std::string_view body, const scope& where,
                       "'name' must be 1 to 32 letters, digits, '.', '_' or "
                       "'-' (and not '.' or '..')");
   if (!read_replaced_fields(j, hook, err) || !read_format(j, hook, err)
-      || !read_secret(j, hook, err) || !validate(hook, rules, err))
+      || !read_secret(j, hook, rules, err) || !validate(hook, rules, err))
     return err;
   return hook;
 }
@@ -418,7 +457,7 @@ caf::expected<webhook> apply_update(std::string_view body,
     return err;
   webhook next = hook;
   if (!read_replaced_fields(j, next, err) || !read_format(j, next, err)
-      || !read_secret(j, next, err) || !validate(next, rules, err))
+      || !read_secret(j, next, rules, err) || !validate(next, rules, err))
     return err;
   return next;
 }

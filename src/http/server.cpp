@@ -22,6 +22,7 @@
 #include <restinio/all.hpp>
 
 #include "hookd/defaults.hpp"
+#include "hookd/webhook.hpp"
 #include "routes.hpp"
 #include "status.hpp"
 
@@ -74,9 +75,23 @@ public:
                     "restarted); it is safe to retry"));
   }
 
+  /// A token this front end made for a create_token request: it goes to
+  /// the client in the answer and nowhere else.
+  void issue(std::string token) {
+    issued_ = std::move(token);
+  }
+
   void respond(api_response r) {
-    if (!answered_.exchange(true))
-      send(req_, http::status_of(r.status), std::move(r.body), r.headers);
+    if (answered_.exchange(true))
+      return;
+    if (!issued_.empty() && r.status == success::created) {
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      if (j.is_object()) {
+        j["tokenValue"] = issued_;
+        r.body = j.dump();
+      }
+    }
+    send(req_, http::status_of(r.status), std::move(r.body), r.headers);
   }
 
   void fail(const caf::error& err) {
@@ -102,6 +117,7 @@ public:
 
 private:
   restinio::request_handle_t req_;
+  std::string issued_;
   std::atomic<bool> answered_{false};
 };
 
@@ -177,6 +193,7 @@ caf::behavior bridge(caf::stateful_actor<bridge_state>* self, node_actor node,
 } // namespace
 
 bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
+                std::shared_ptr<const crypto::sealer> sealer,
                 const std::function<void()>& stop) {
   asio::io_context ioctx;
   std::atomic<bool> closing{false};
@@ -227,12 +244,26 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                      + std::to_string(defaults::max_body_bytes) + " bytes");
       return restinio::request_accepted();
     }
+    auto reply = std::make_shared<http_reply>(req);
     route.call.body = req->body();
-    // The token itself stays here: the actors get its digest.
+    // Secrets stay here: the actors get a token's digest, a webhook's
+    // secret sealed, and a new token's id and digest.
     route.call.who = credential_of_token(http::credential_of(
         head.get_field_or(restinio::http_field::authorization, "")));
-    caf::anon_send(pick(), std::move(route.call),
-                   std::make_shared<http_reply>(req));
+    auto op = route.call.op;
+    if (op == operation::create_hook || op == operation::update_hook) {
+      auto sealed = seal_body_secret(route.call.body, *sealer);
+      if (!sealed) {
+        reply->fail(sealed.error());
+        return restinio::request_accepted();
+      }
+      route.call.body = std::move(*sealed);
+    } else if (op == operation::create_token) {
+      auto token = new_org_token();
+      route.call.issued = credential_of_token(token);
+      reply->issue(std::move(token));
+    }
+    caf::anon_send(pick(), std::move(route.call), std::move(reply));
     return restinio::request_accepted();
   };
 

@@ -650,8 +650,7 @@ TEST_F(webhook_actor_test, a_new_actor_resumes_what_the_store_has_queued) {
 // A prune moves its cursor and lowers its count while it builds deletes;
 // when the write carrying them fails, both are taken back, so the next
 // prune deletes those records instead of stepping over them.
-TEST_F(webhook_actor_test,
-       a_failed_write_strands_no_record_past_the_limit) {
+TEST_F(webhook_actor_test, a_failed_write_strands_no_record_past_the_limit) {
   history_limit_ = 1; // slack 16: pruned once more than 17 are finished
   auto wh = spawn();
   auto records = [&] {

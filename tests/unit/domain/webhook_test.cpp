@@ -238,3 +238,34 @@ TEST(webhook, storage_round_trip_seals_the_secret) {
   EXPECT_EQ(summary->filters, hook.filter_mask());
   EXPECT_EQ(summary->id, "id-1");
 }
+
+TEST(webhook, a_secret_is_sealed_at_the_door_and_opened_by_the_registry) {
+  auto sealer = std::make_shared<const crypto::sealer>(std::string(32, 'k'));
+  auto sealed = seal_body_secret(
+      R"({"name":"h","displayName":"D","payloadUrl":"http://h",
+        "secret":"very-secret-value"})",
+      *sealer);
+  ASSERT_TRUE(sealed);
+  EXPECT_EQ(sealed->find("very-secret-value"), std::string::npos);
+  auto with_transit = rules;
+  with_transit.transit = sealer;
+  auto hook = parse_create(*sealed, stack_scope(), with_transit);
+  ASSERT_TRUE(hook) << message_of(hook.error());
+  EXPECT_EQ(hook->secret, "very-secret-value");
+
+  // A client cannot hand in a sealed secret of its own.
+  auto forged = seal_body_secret(
+      R"({"name":"h","displayName":"D","payloadUrl":"http://h",
+        "hookd.sealedSecret":"AAAA"})",
+      *sealer);
+  ASSERT_TRUE(forged);
+  auto plain = parse_create(*forged, stack_scope(), with_transit);
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->secret.empty());
+
+  // Malformed bodies get the registry's own error, at the door.
+  auto bad = seal_body_secret("{", *sealer);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(code_of(bad.error()), ec::bad_request);
+  EXPECT_NE(message_of(bad.error()).find("malformed JSON"), std::string::npos);
+}
