@@ -94,6 +94,7 @@ using status = caf::atom_constant<caf::atom("status")>;
 using health = caf::atom_constant<caf::atom("health")>;
 using metrics = caf::atom_constant<caf::atom("metrics")>;
 using entry = caf::atom_constant<caf::atom("entry")>;
+using resume = caf::atom_constant<caf::atom("resume")>;
 } // namespace atom
 
 /// Anything that serves API requests: the answer is a value (or an error).
@@ -206,6 +207,8 @@ using registry_actor = fanout_actor::extend<
     caf::reacts_to<atom::revive, std::string>,
     // Internal: report this shard's unfinished deliveries to ingest.
     caf::reacts_to<atom::flush>,
+    // Internal: start the next webhook actors that owe deliveries.
+    caf::reacts_to<atom::resume>,
     // Counts for tests and metrics: hooks indexed, webhook actors alive,
     // revivals so far.
     caf::replies_to<atom::stats>::with<std::size_t, std::size_t, std::size_t>,

@@ -113,6 +113,15 @@ public:
   virtual caf::error scan(std::string_view prefix, std::string_view start,
                           bool reverse, const visitor& visit)
       = 0;
+  /// Reads a key from memory only (memtables and block cache), never
+  /// waiting for the disk: std::nullopt when the answer needs the disk.
+  virtual std::optional<caf::expected<std::optional<std::string>>>
+  get_cached(std::string_view key) = 0;
+  /// Scans from memory only; false when the scan needs the disk (what was
+  /// visited by then is to be thrown away).
+  virtual bool scan_cached(std::string_view prefix, std::string_view start,
+                           bool reverse, const visitor& visit)
+      = 0;
   /// True when the store answers reads.
   virtual bool healthy() = 0;
   /// The sequence number of the last commit.

@@ -151,7 +151,7 @@ deployments_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
         req.prefix = keys::deployments_prefix(
             call.where.org + '/' + call.where.project + '/' + call.where.name);
         req.reverse = true;
-        scan_range(self, self->state.reader, std::move(req),
+        scan_range(self, *self->state.db, self->state.reader, std::move(req),
                    [=](caf::expected<scan_result> found) mutable {
                      if (!found)
                        return rp.deliver(found.error()), void();

@@ -44,6 +44,7 @@ bool write_private_file(const std::string& path, const std::string& content) {
 using clock = std::chrono::steady_clock;
 
 struct component {
+  component(std::string n) : name(std::move(n)) {}
   std::string name;
   caf::actor handle; ///< null while down
   std::uint32_t deaths = 0;

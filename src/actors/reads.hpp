@@ -1,7 +1,9 @@
 #pragma once
 
-// Reads through the store readers, for actors: the answer arrives as a
-// message, and the actor's worker thread is free meanwhile.
+// Reads for actors that never wait for the disk on a shared worker: what
+// memory holds (memtables, block cache) is read at once; anything that
+// needs the disk goes to the store readers, and the answer arrives as a
+// message while the worker thread does other work.
 
 #include <optional>
 #include <string>
@@ -9,14 +11,19 @@
 
 #include "hookd/actors.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/store.hpp"
 
 namespace hookd {
 
 /// Reads one key; `then` gets the value (std::nullopt when absent) or an
-/// error.
+/// error, at once when memory has the answer.
 template <class Self, class Then>
-void read_key(Self* self, const store_reader_actor& reader, std::string key,
-              Then then) {
+void read_key(Self* self, store& db, const store_reader_actor& reader,
+              std::string key, Then then) {
+  if (auto cached = db.get_cached(key)) {
+    then(std::move(*cached));
+    return;
+  }
   read_request req;
   req.keys.push_back(std::move(key));
   self->request(reader, defaults::store_timeout, atom::get::value,
@@ -33,10 +40,23 @@ void read_key(Self* self, const store_reader_actor& reader, std::string key,
           });
 }
 
-/// Scans a range; `then` gets the keys and values or an error.
+/// Scans a range; `then` gets the keys and values or an error, at once
+/// when memory has them all.
 template <class Self, class Then>
-void scan_range(Self* self, const store_reader_actor& reader, scan_request req,
-                Then then) {
+void scan_range(Self* self, store& db, const store_reader_actor& reader,
+                scan_request req, Then then) {
+  scan_result cached;
+  auto limit = req.limit;
+  auto complete = db.scan_cached(
+      req.prefix, req.start, req.reverse,
+      [&](std::string_view key, std::string_view value) {
+        cached.items.emplace_back(std::string{key}, std::string{value});
+        return limit == 0 || cached.items.size() < limit;
+      });
+  if (complete) {
+    then(caf::expected<scan_result>{std::move(cached)});
+    return;
+  }
   self->request(reader, defaults::store_timeout, atom::scan::value,
                 std::move(req))
       .then(

@@ -50,6 +50,8 @@ struct registry_state {
   bool draining = false;
   bool stopping = false;
   caf::error stop_reason;
+  /// Webhooks that owe deliveries, still to be started after a restart.
+  std::vector<std::string> to_resume;
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -57,6 +59,8 @@ using self_ptr = registry_actor::stateful_pointer<registry_state>;
 /// Crashes further apart than this start the back-off afresh.
 constexpr auto crash_window = std::chrono::minutes{1};
 constexpr auto first_backoff = std::chrono::milliseconds{100};
+/// Webhook actors resumed at start per turn of the registry.
+constexpr std::size_t resume_chunk = 64;
 
 std::string index_key(const scope& where, const std::string& name) {
   return where.key() + '/' + name;
@@ -162,8 +166,8 @@ caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
   auto rp = self->make_response_promise<api_response>();
   scan_request req;
   req.prefix = keys::hook_config(call.where.key() + '/');
-  scan_range(self, self->state.setup.reader, std::move(req),
-             [=](caf::expected<scan_result> found) mutable {
+  scan_range(self, *self->state.setup.db, self->state.setup.reader,
+             std::move(req), [=](caf::expected<scan_result> found) mutable {
                if (!found)
                  return rp.deliver(found.error()), void();
                std::string body;
@@ -182,7 +186,8 @@ caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
 
 caf::result<api_response> read_hook(self_ptr self, const std::string& key) {
   auto rp = self->make_response_promise<api_response>();
-  read_key(self, self->state.setup.reader, keys::hook_config(key),
+  read_key(self, *self->state.setup.db, self->state.setup.reader,
+           keys::hook_config(key),
            [=](caf::expected<std::optional<std::string>> text) mutable {
              if (!text)
                return rp.deliver(text.error()), void();
@@ -407,8 +412,25 @@ caf::error resume_owing(self_ptr self) {
     return err;
   for (auto& [key, entry] : self->state.hooks)
     if (owing.count(entry.id) > 0)
-      ensure_actor(self, key, entry);
+      self->state.to_resume.push_back(key);
+  if (!self->state.to_resume.empty())
+    self->send(self, atom::resume::value);
   return caf::none;
+}
+
+/// Starts the next few webhooks that owe deliveries. A few at a time, each
+/// turn a message of its own: requests and fan-outs are served in between,
+/// so a node with many queues answers while it resumes them.
+void resume_some(self_ptr self) {
+  auto& st = self->state;
+  for (std::size_t n = 0; n < resume_chunk && !st.to_resume.empty(); ++n) {
+    auto key = std::move(st.to_resume.back());
+    st.to_resume.pop_back();
+    if (auto it = st.hooks.find(key); it != st.hooks.end())
+      ensure_actor(self, key, it->second);
+  }
+  if (!st.to_resume.empty())
+    self->send(self, atom::resume::value);
 }
 
 /// Hands events to every subscribed webhook of a scope, each webhook the
@@ -512,6 +534,7 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
           add_pending(self, e->second, delta);
       },
       [=](atom::flush) { report_pending(self); },
+      [=](atom::resume) { resume_some(self); },
       [=](atom::drain) {
         self->state.draining = true;
         for (auto& [key, entry] : self->state.hooks)

@@ -529,29 +529,30 @@ caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
     if (err)
       return rp.deliver(err), void();
     auto& reader = self->state.setup.reader;
-    read_key(
-        self, reader, index_key(self, id),
-        [=](caf::expected<std::optional<std::string>> seq) mutable {
-          if (!seq)
-            return rp.deliver(seq.error()), void();
-          if (!*seq)
-            return not_found();
-          auto record_seq = **seq;
-          read_key(
-              self, self->state.setup.reader, record_key(self, record_seq, id),
-              [=](caf::expected<std::optional<std::string>> text) mutable {
-                if (!text)
-                  return rp.deliver(text.error()), void();
-                if (!*text)
-                  return not_found();
-                auto parsed = record_json::parse(**text, nullptr, false);
-                if (!parsed.is_object())
-                  return rp.deliver(make_error(
-                             ec::internal, "the delivery record is damaged")),
-                         void();
-                attempt_again(self, id, record_seq, std::move(parsed), rp);
-              });
-        });
+    read_key(self, *self->state.setup.db, reader, index_key(self, id),
+             [=](caf::expected<std::optional<std::string>> seq) mutable {
+               if (!seq)
+                 return rp.deliver(seq.error()), void();
+               if (!*seq)
+                 return not_found();
+               auto record_seq = **seq;
+               read_key(
+                   self, *self->state.setup.db, self->state.setup.reader,
+                   record_key(self, record_seq, id),
+                   [=](caf::expected<std::optional<std::string>> text) mutable {
+                     if (!text)
+                       return rp.deliver(text.error()), void();
+                     if (!*text)
+                       return not_found();
+                     auto parsed = record_json::parse(**text, nullptr, false);
+                     if (!parsed.is_object())
+                       return rp.deliver(
+                                  make_error(ec::internal,
+                                             "the delivery record is damaged")),
+                              void();
+                     attempt_again(self, id, record_seq, std::move(parsed), rp);
+                   });
+             });
   });
   return rp;
 }
@@ -595,8 +596,8 @@ void read_deliveries(self_ptr self, const api_call& call,
     req.start = prefix + call.continuation + "/\xff";
   }
   auto base_path = call.base_path;
-  scan_range(self, self->state.setup.reader, std::move(req),
-             [=](caf::expected<scan_result> found) mutable {
+  scan_range(self, *self->state.setup.db, self->state.setup.reader,
+             std::move(req), [=](caf::expected<scan_result> found) mutable {
                if (!found)
                  return rp.deliver(found.error()), void();
                auto& items = found->items;

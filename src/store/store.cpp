@@ -75,7 +75,49 @@ public:
 
   caf::error scan(std::string_view prefix, std::string_view start, bool reverse,
                   const visitor& visit) override {
+    auto st = iterate(rocksdb::ReadOptions{}, prefix, start, reverse, visit);
+    if (!st.ok())
+      return failed(st);
+    return caf::none;
+  }
+
+  std::optional<caf::expected<std::optional<std::string>>>
+  get_cached(std::string_view key) override {
     rocksdb::ReadOptions ro;
+    ro.read_tier = rocksdb::kBlockCacheTier;
+    std::string value;
+    auto st = db_->Get(ro, slice(key), &value);
+    if (st.IsIncomplete())
+      return std::nullopt;
+    if (st.IsNotFound())
+      return caf::expected<std::optional<std::string>>{std::nullopt};
+    if (!st.ok())
+      return caf::expected<std::optional<std::string>>{failed(st)};
+    return caf::expected<std::optional<std::string>>{std::move(value)};
+  }
+
+  bool scan_cached(std::string_view prefix, std::string_view start,
+                   bool reverse, const visitor& visit) override {
+    rocksdb::ReadOptions ro;
+    ro.read_tier = rocksdb::kBlockCacheTier;
+    return iterate(ro, prefix, start, reverse, visit).ok();
+  }
+
+  std::uint64_t sequence() override {
+    return db_->GetLatestSequenceNumber();
+  }
+
+  bool healthy() override {
+    std::string ignored;
+    auto st = db_->Get(rocksdb::ReadOptions{}, "m/health", &ignored);
+    return st.ok() || st.IsNotFound();
+  }
+
+private:
+  /// Visits a prefix's keys with `ro`; answers the iterator's final status.
+  rocksdb::Status iterate(rocksdb::ReadOptions ro, std::string_view prefix,
+                          std::string_view start, bool reverse,
+                          const visitor& visit) {
     std::string upper = prefix_end(std::string{prefix});
     rocksdb::Slice upper_slice{upper};
     if (!upper.empty())
@@ -101,22 +143,9 @@ public:
         it->SeekForPrev(slice(start));
       visit_all([&] { it->Prev(); });
     }
-    if (!it->status().ok())
-      return failed(it->status());
-    return caf::none;
+    return it->status();
   }
 
-  std::uint64_t sequence() override {
-    return db_->GetLatestSequenceNumber();
-  }
-
-  bool healthy() override {
-    std::string ignored;
-    auto st = db_->Get(rocksdb::ReadOptions{}, "m/health", &ignored);
-    return st.ok() || st.IsNotFound();
-  }
-
-private:
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions write_;
 };
