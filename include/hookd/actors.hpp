@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/atom.hpp>
@@ -245,5 +246,7 @@ using node_actor = caf::typed_actor<
 
 /// Which registry shard owns a scope.
 std::size_t shard_of(const scope& where, std::size_t shard_count);
+/// The same, from the scope's key (scope::key()).
+std::size_t shard_of_key(std::string_view scope_key, std::size_t shard_count);
 
 } // namespace hookd

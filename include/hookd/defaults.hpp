@@ -70,8 +70,6 @@ constexpr auto retry_after_max
 /// What a 429 or 503 asks clients to wait, in seconds.
 constexpr int retry_after_seconds = 5;
 
-/// How long an actor waits for the store writer to commit a write.
-constexpr auto store_timeout = 30s;
 /// How long the node waits for a component to say it is ready.
 constexpr auto component_start_timeout = 60s;
 /// Revival of a node component that keeps dying backs off up to this.

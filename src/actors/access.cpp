@@ -131,7 +131,7 @@ caf::result<api_response> create_token(self_ptr self, const api_call& call) {
   write_batch b;
   b.puts.emplace_back(keys::token(t.id), token_json(t, true).dump());
   auto rp = self->make_response_promise<api_response>();
-  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+  self->request(self->state.writer, caf::infinite, atom::write::value,
                 std::move(b))
       .then(
           [=](std::uint64_t) mutable {
@@ -168,7 +168,7 @@ caf::result<api_response> delete_token(self_ptr self, const api_call& call) {
   write_batch b;
   b.deletes.push_back(keys::token(call.item));
   auto rp = self->make_response_promise<api_response>();
-  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+  self->request(self->state.writer, caf::infinite, atom::write::value,
                 std::move(b))
       .then(
           [=](std::uint64_t) mutable {

@@ -123,11 +123,11 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   b.puts.emplace_back(
       keys::deployments_prefix(stack_key) + version_text(version), text);
   b.puts.emplace_back(attempt_key, text);
-  self->request(st.ingest, defaults::store_timeout, atom::raise::value, ev)
+  self->request(st.ingest, caf::infinite, atom::raise::value, ev)
       .then(
           [=](std::string&) mutable {
-            self->request(self->state.writer, defaults::store_timeout,
-                          atom::write::value, std::move(b))
+            self->request(self->state.writer, caf::infinite, atom::write::value,
+                          std::move(b))
                 .then([=](std::uint64_t) { settle(self, attempt_key, text); },
                       [=](caf::error& err) { failed(err); });
           },
@@ -169,8 +169,8 @@ deployments_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
       [=](atom::forget, std::string& hook_id) {
         write_batch b;
         b.delete_prefixes.push_back(keys::deployment_attempts_prefix(hook_id));
-        self->request(self->state.writer, defaults::store_timeout,
-                      atom::write::value, std::move(b))
+        self->request(self->state.writer, caf::infinite, atom::write::value,
+                      std::move(b))
             .then([](std::uint64_t) {},
                   [](caf::error&) {
                     // Left under an id no hook has any more; harmless.

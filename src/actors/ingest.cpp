@@ -84,7 +84,7 @@ void take_markers(self_ptr self, write_batch& b) {
 }
 
 void write(self_ptr self, write_batch b) {
-  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+  self->request(self->state.writer, caf::infinite, atom::write::value,
                 std::move(b))
       .then([](std::uint64_t) {},
             [](caf::error&) {
@@ -214,8 +214,7 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
         st.recent.emplace(ev->id, ev->org);
     }
   };
-  self->request(st.writer, defaults::store_timeout, atom::write::value,
-                std::move(b))
+  self->request(st.writer, caf::infinite, atom::write::value, std::move(b))
       .then(
           [=](std::uint64_t) mutable {
             forget(true);
@@ -265,8 +264,7 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
     if (--st.lookups_in_flight == 0)
       st.recent.clear();
   };
-  self->request(st.reader, defaults::store_timeout, atom::get::value,
-                std::move(lookups))
+  self->request(st.reader, caf::infinite, atom::get::value, std::move(lookups))
       .then(
           [=](read_results& found) mutable {
             done();
@@ -295,7 +293,7 @@ caf::result<std::string> raise(self_ptr self, event& ev) {
   take_markers(self, b);
   auto ptr = std::make_shared<const event>(std::move(ev));
   auto rp = self->make_response_promise<std::string>();
-  self->request(self->state.writer, defaults::store_timeout, atom::write::value,
+  self->request(self->state.writer, caf::infinite, atom::write::value,
                 std::move(b))
       .then(
           [=](std::uint64_t) mutable {

@@ -4,6 +4,12 @@
 // memory holds (memtables, block cache) is read at once; anything that
 // needs the disk goes to the store readers, and the answer arrives as a
 // message while the worker thread does other work.
+//
+// Requests to the store writer and readers carry no deadline of their own
+// (caf::infinite): they live in this process under the node's supervision,
+// a dead one answers at once with an error, and a deadline per request
+// would keep a timer alive in CAF's clock for every write. Clients are
+// bounded by the front end's deadline instead.
 
 #include <optional>
 #include <string>
@@ -26,8 +32,7 @@ void read_key(Self* self, store& db, const store_reader_actor& reader,
   }
   read_request req;
   req.keys.push_back(std::move(key));
-  self->request(reader, defaults::store_timeout, atom::get::value,
-                std::move(req))
+  self->request(reader, caf::infinite, atom::get::value, std::move(req))
       .then(
           [=](read_results& r) mutable {
             std::optional<std::string> value;
@@ -57,8 +62,7 @@ void scan_range(Self* self, store& db, const store_reader_actor& reader,
     then(caf::expected<scan_result>{std::move(cached)});
     return;
   }
-  self->request(reader, defaults::store_timeout, atom::scan::value,
-                std::move(req))
+  self->request(reader, caf::infinite, atom::scan::value, std::move(req))
       .then(
           [=](scan_result& r) mutable {
             then(caf::expected<scan_result>{std::move(r)});

@@ -156,8 +156,8 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
 template <class OnDone>
 void commit(self_ptr self, write_batch b,
             caf::typed_response_promise<api_response> rp, OnDone on_done) {
-  self->request(self->state.setup.writer, defaults::store_timeout,
-                atom::write::value, std::move(b))
+  self->request(self->state.setup.writer, caf::infinite, atom::write::value,
+                std::move(b))
       .await([=](std::uint64_t) mutable { rp.deliver(on_done()); },
              [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
@@ -240,8 +240,8 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
   req.keys.push_back(keys::hook_config(key));
   // Awaited: no other change of this shard's hooks may slip in between the
   // read and the write (the worker thread is free meanwhile).
-  self->request(self->state.setup.reader, defaults::store_timeout,
-                atom::get::value, std::move(req))
+  self->request(self->state.setup.reader, caf::infinite, atom::get::value,
+                std::move(req))
       .await(
           [=](read_results& r) mutable {
             auto& st = self->state;
@@ -386,14 +386,21 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
 /// opening any secret.
 caf::error load_index(self_ptr self) {
   auto& setup = self->state.setup;
+  auto prefix_len = std::string_view{keys::hook_configs_prefix()}.size();
   return setup.db->scan(keys::hook_configs_prefix(), {}, false,
                         [&](std::string_view key, std::string_view value) {
+                          // "c/<scope key>/<name>": the key says the shard, so
+                          // only this shard's hooks are parsed.
+                          auto index = key.substr(prefix_len);
+                          auto scope_key = index.substr(0, index.rfind('/'));
+                          if (shard_of_key(scope_key, setup.shard_count)
+                              != setup.shard)
+                            return true;
                           auto hook = summary_from_storage(value);
-                          if (!hook)
-                            return true; // reported when read via the API
-                          if (shard_of(hook->where, setup.shard_count)
-                              == setup.shard)
-                            index_hook(self, std::string{key.substr(2)}, *hook);
+                          if (hook)
+                            index_hook(self, std::string{index}, *hook);
+                          // A damaged record is reported when read through the
+                          // API.
                           return true;
                         });
 }
@@ -571,14 +578,18 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
 
 } // namespace
 
-std::size_t shard_of(const scope& where, std::size_t shard_count) {
+std::size_t shard_of_key(std::string_view scope_key, std::size_t shard_count) {
   // FNV-1a: stable across builds and nodes, unlike std::hash.
   std::uint64_t h = 14695981039346656037ull;
-  for (char c : where.key()) {
+  for (char c : scope_key) {
     h ^= static_cast<unsigned char>(c);
     h *= 1099511628211ull;
   }
   return static_cast<std::size_t>(h % shard_count);
+}
+
+std::size_t shard_of(const scope& where, std::size_t shard_count) {
+  return shard_of_key(where.key(), shard_count);
 }
 
 registry_actor spawn_registry(caf::actor_system& sys, registry_setup setup) {

@@ -47,6 +47,13 @@ std::uint64_t now_micros() {
           .count());
 }
 
+/// A seed for a webhook's jitter. Opening a random_device per actor made
+/// starting 100,000 of them slow: one per thread seeds the rest.
+std::uint32_t seed() {
+  thread_local std::mt19937 seeder{std::random_device{}()};
+  return static_cast<std::uint32_t>(seeder());
+}
+
 struct queued {
   record_json record;
   std::string seq;
@@ -74,7 +81,7 @@ struct webhook_state {
   std::vector<caf::typed_response_promise<api_response>> stalled;
   /// Pings and redeliveries under way.
   std::size_t sync_in_flight = 0;
-  std::minstd_rand rng{std::random_device{}()};
+  std::minstd_rand rng{seed()};
   /// Outcomes of attempts, written together a moment later: one store write
   /// for many deliveries. Lost in a crash, they only cause a redelivery.
   write_batch outbox;
@@ -113,8 +120,8 @@ void tell_registry(self_ptr self, std::int64_t delta) {
 /// Sends a batch to the writer; `done` runs once it is on disk.
 template <class OnOk, class OnError>
 void write(self_ptr self, write_batch b, OnOk on_ok, OnError on_error) {
-  self->request(self->state.setup.writer, defaults::store_timeout,
-                atom::write::value, std::move(b))
+  self->request(self->state.setup.writer, caf::infinite, atom::write::value,
+                std::move(b))
       .then([=](std::uint64_t) mutable { on_ok(); },
             [=](caf::error& err) mutable { on_error(err); });
 }
