@@ -98,10 +98,6 @@ using entry = caf::atom_constant<caf::atom("entry")>;
 using resume = caf::atom_constant<caf::atom("resume")>;
 } // namespace atom
 
-/// Anything that serves API requests: the answer is a value (or an error).
-using api_actor
-    = caf::typed_actor<caf::replies_to<api_call>::with<api_response>>;
-
 /// What every component of the node answers: is it ready?
 using status_actor
     = caf::typed_actor<caf::replies_to<atom::status>::with<component_status>>;

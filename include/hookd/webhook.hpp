@@ -85,6 +85,8 @@ struct webhook_summary {
   bool active = false;
 };
 
+webhook_summary summary_of(const webhook& hook);
+
 /// Reads the stored form without opening the secret.
 caf::expected<webhook_summary> summary_from_storage(std::string_view text);
 

@@ -151,18 +151,13 @@ deployments_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
         req.prefix = keys::deployments_prefix(
             call.where.org + '/' + call.where.project + '/' + call.where.name);
         req.reverse = true;
-        scan_range(self, *self->state.db, self->state.reader, std::move(req),
-                   [=](caf::expected<scan_result> found) mutable {
-                     if (!found)
-                       return rp.deliver(found.error()), void();
-                     std::string body;
-                     for (const auto& [key, value] : found->items) {
-                       body += body.empty() ? '[' : ',';
-                       body += value;
-                     }
-                     body += body.empty() ? "[]" : "]";
-                     rp.deliver(api_response{success::ok, std::move(body), {}});
-                   });
+        scan_range(
+            self, *self->state.db, self->state.reader, std::move(req),
+            [=](caf::expected<scan_result> found) mutable {
+              if (!found)
+                return rp.deliver(found.error()), void();
+              rp.deliver(api_response{success::ok, json_array_of(*found), {}});
+            });
         return rp;
       },
       [=](atom::deploy, deployment_request& req) { return deploy(self, req); },

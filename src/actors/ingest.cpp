@@ -83,6 +83,12 @@ void take_markers(self_ptr self, write_batch& b) {
   markers.clear();
 }
 
+/// An accepted event is written with its fan-out marker, together.
+void put_event(write_batch& b, const event& ev) {
+  b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
+  b.puts.emplace_back(keys::fanout_marker(ev.id), "");
+}
+
 void write(self_ptr self, write_batch b) {
   self->request(self->state.writer, caf::infinite, atom::write::value,
                 std::move(b))
@@ -189,8 +195,7 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
         continue;
       }
     }
-    b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
-    b.puts.emplace_back(keys::fanout_marker(ev.id), "");
+    put_event(b, ev);
     fresh.push_back(std::make_shared<const event>(std::move(ev)));
   }
   api_response accepted{success::accepted,
@@ -288,8 +293,7 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
 
 caf::result<std::string> raise(self_ptr self, event& ev) {
   write_batch b;
-  b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
-  b.puts.emplace_back(keys::fanout_marker(ev.id), "");
+  put_event(b, ev);
   take_markers(self, b);
   auto ptr = std::make_shared<const event>(std::move(ev));
   auto rp = self->make_response_promise<std::string>();

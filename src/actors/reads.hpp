@@ -21,6 +21,17 @@
 
 namespace hookd {
 
+/// The values of a scan as a JSON array (each value is a JSON document).
+inline std::string json_array_of(const scan_result& r) {
+  std::string body;
+  for (const auto& [key, value] : r.items) {
+    body += body.empty() ? '[' : ',';
+    body += value;
+  }
+  body += body.empty() ? "[]" : "]";
+  return body;
+}
+
 /// Reads one key; `then` gets the value (std::nullopt when absent) or an
 /// error, at once when memory has the answer.
 template <class Self, class Then>

@@ -77,14 +77,7 @@ void index_hook(self_ptr self, const std::string& key,
 }
 
 void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
-  webhook_summary s;
-  s.where = hook.where;
-  s.name = hook.name;
-  s.id = hook.id;
-  s.filters = hook.filter_mask();
-  s.groups = hook.group_mask();
-  s.active = hook.active;
-  index_hook(self, key, s);
+  index_hook(self, key, summary_of(hook));
 }
 
 /// Tells ingest this shard's count of unfinished deliveries.

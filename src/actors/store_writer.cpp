@@ -19,8 +19,6 @@ struct writer_state {
   std::vector<write_batch> group;
   std::vector<caf::typed_response_promise<std::uint64_t>> waiting;
   bool flush_queued = false;
-  std::uint64_t commits = 0;
-  std::uint64_t batches = 0;
 };
 
 using self_ptr = store_writer_actor::stateful_pointer<writer_state>;
@@ -33,8 +31,6 @@ void commit(self_ptr self) {
     return;
   auto err = st.db->commit(st.group);
   auto seq = err ? 0 : st.db->sequence();
-  ++st.commits;
-  st.batches += st.group.size();
   for (auto& rp : st.waiting) {
     if (err)
       rp.deliver(err);

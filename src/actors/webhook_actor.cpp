@@ -613,12 +613,7 @@ void read_deliveries(self_ptr self, const api_call& call,
                  next = items[limit].first.substr(prefix.size(), 16);
                  items.resize(limit);
                }
-               std::string body;
-               for (const auto& [key, value] : items) {
-                 body += body.empty() ? '[' : ',';
-                 body += value;
-               }
-               body += body.empty() ? "[]" : "]";
+               auto body = json_array_of(*found);
                header_list headers;
                if (!next.empty())
                  headers.emplace_back("Link", "<" + base_path + "?limit="

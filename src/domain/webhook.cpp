@@ -539,17 +539,20 @@ caf::expected<webhook> from_storage_json(std::string_view text,
   }
 }
 
+webhook_summary summary_of(const webhook& hook) {
+  webhook_summary out;
+  out.where = hook.where;
+  out.name = hook.name;
+  out.id = hook.id;
+  out.filters = hook.filter_mask();
+  out.groups = hook.group_mask();
+  out.active = hook.active;
+  return out;
+}
+
 caf::expected<webhook_summary> summary_from_storage(std::string_view text) {
   try {
-    auto hook = read_stored(json::parse(text.begin(), text.end()));
-    webhook_summary out;
-    out.filters = hook.filter_mask();
-    out.groups = hook.group_mask();
-    out.where = std::move(hook.where);
-    out.name = std::move(hook.name);
-    out.id = std::move(hook.id);
-    out.active = hook.active;
-    return out;
+    return summary_of(read_stored(json::parse(text.begin(), text.end())));
   } catch (const json::exception&) {
     return damaged();
   }
