@@ -31,7 +31,7 @@ using namespace std::chrono_literals;
 /// The delivery client answers within the request timeout; this margin
 /// covers queueing inside hookd.
 constexpr auto reply_margin = 5s;
-constexpr auto outbox_delay = std::chrono::milliseconds{5};
+constexpr auto outbox_delay = std::chrono::milliseconds{1};
 constexpr std::size_t outbox_max = 256;
 
 std::int64_t now_seconds() {
