@@ -204,8 +204,9 @@ using registry_actor = fanout_actor::extend<
     caf::reacts_to<atom::revive, std::string>,
     // Internal: report this shard's unfinished deliveries to ingest.
     caf::reacts_to<atom::flush>,
-    // Internal: start the next webhook actors that owe deliveries.
-    caf::reacts_to<atom::resume>,
+    // From a webhook actor of this shard: it has read its queue back and
+    // owes this many deliveries.
+    caf::reacts_to<atom::resume, std::int64_t>,
     // Counts for tests and metrics: hooks indexed, webhook actors alive,
     // revivals so far.
     caf::replies_to<atom::stats>::with<std::size_t, std::size_t, std::size_t>,

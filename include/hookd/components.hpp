@@ -82,13 +82,14 @@ struct webhook_setup {
   bool draining = false;
 };
 
-/// The actor of one webhook, from its stored form; it resumes the
-/// deliveries it had queued.
-webhook_actor spawn_webhook(caf::actor_system& sys, std::string stored,
+/// The actor of one webhook, whose configuration is stored under
+/// `config_key` ("<scope key>/<name>"); it reads it, then resumes the
+/// deliveries it had queued, handling nothing else before.
+webhook_actor spawn_webhook(caf::actor_system& sys, std::string config_key,
                             webhook_setup setup);
 
 /// Access control. `admin_hash` is the hex SHA-256 of the admin token.
-access_actor spawn_access(caf::actor_system& sys, store_ptr db,
+access_actor spawn_access(caf::actor_system& sys, store_reader_actor reader,
                           store_writer_actor writer,
                           std::vector<registry_actor> shards,
                           ingest_actor ingest, deployments_actor deployments,

@@ -48,6 +48,8 @@ constexpr auto webhook_idle_timeout = 60s;
 constexpr std::size_t max_in_flight = 16;
 /// Deliveries kept per webhook, newest first.
 constexpr std::size_t history_limit = 1000;
+/// Items a start-up load reads from the store in one request.
+constexpr std::size_t load_page = 8192;
 constexpr std::size_t deliveries_page_default = 100;
 constexpr std::size_t deliveries_page_max = 1000;
 

@@ -64,27 +64,39 @@ typename Inspector::result_type inspect(Inspector& f, read_results& x) {
 }
 
 /// A range of keys under a prefix, from `start` (inclusive; the prefix when
-/// empty), forward or in reverse, at most `limit` of them (0: all).
+/// empty), forward or in reverse, at most `limit` of them (0: all); with
+/// `keys_only` the values stay behind (answered empty). With `shards`
+/// above 0, only keys of the scopes that registry shard `shard` owns are
+/// answered (the scope key is what lies between the prefix and the key's
+/// last '/'), and `limit` counts the keys looked at: a shard loading its
+/// part pages through the whole range without copying the rest.
 struct scan_request {
   std::string prefix;
   std::string start;
   bool reverse = false;
   std::size_t limit = 0;
+  bool keys_only = false;
+  std::uint32_t shards = 0;
+  std::uint32_t shard = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scan_request& x) {
   return f(caf::meta::type_name("hookd.scan_request"), x.prefix, x.start,
-           x.reverse, x.limit);
+           x.reverse, x.limit, x.keys_only, x.shards, x.shard);
 }
 
 struct scan_result {
   std::vector<std::pair<std::string, std::string>> items;
+  /// Stopped by its limit: the range goes on after `last_seen`.
+  bool truncated = false;
+  std::string last_seen;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scan_result& x) {
-  return f(caf::meta::type_name("hookd.scan_result"), x.items);
+  return f(caf::meta::type_name("hookd.scan_result"), x.items, x.truncated,
+           x.last_seen);
 }
 
 /// The embedded store: an ordered key-value map on disk (RocksDB). It is

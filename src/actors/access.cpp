@@ -14,6 +14,7 @@
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
 #include "json_error.hpp"
+#include "reads.hpp"
 
 namespace hookd {
 
@@ -32,7 +33,7 @@ struct org_token {
 
 struct access_state {
   static inline const char* name = "hookd.access";
-  store_ptr db;
+  store_reader_actor reader;
   store_writer_actor writer;
   std::vector<registry_actor> shards;
   ingest_actor ingest;
@@ -178,12 +179,16 @@ caf::result<api_response> delete_token(self_ptr self, const api_call& call) {
   return rp;
 }
 
-caf::error load_tokens(self_ptr self) {
-  return self->state.db->scan(
-      keys::tokens_prefix(), {}, false,
-      [&](std::string_view, std::string_view value) {
+/// Reads the org tokens (their hashes) on the store readers; nothing is
+/// authenticated before they are all in.
+void load_tokens(self_ptr self) {
+  scan_request req;
+  req.prefix = keys::tokens_prefix();
+  load_range(
+      self, self->state.reader, std::move(req),
+      [=](const std::string&, const std::string& value) {
         try {
-          auto j = json::parse(value.begin(), value.end());
+          auto j = json::parse(value);
           org_token t;
           t.id = j.at("id").get<std::string>();
           t.org = j.at("org").get<std::string>();
@@ -195,7 +200,12 @@ caf::error load_tokens(self_ptr self) {
         } catch (const json::exception&) {
           // A damaged token record authenticates nobody.
         }
-        return true;
+      },
+      [=](const caf::error& err) {
+        // Without its tokens it would refuse every org token: die, and let
+        // the node revive it.
+        if (err)
+          self->quit(err);
       });
 }
 
@@ -231,21 +241,18 @@ caf::result<api_response> serve(self_ptr self, api_call& call) {
 }
 
 access_actor::behavior_type
-access_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
-                std::vector<registry_actor> shards, ingest_actor ingest,
-                deployments_actor deployments, std::string admin_hash) {
+access_behavior(self_ptr self, store_reader_actor reader,
+                store_writer_actor writer, std::vector<registry_actor> shards,
+                ingest_actor ingest, deployments_actor deployments,
+                std::string admin_hash) {
   auto& st = self->state;
-  st.db = std::move(db);
+  st.reader = std::move(reader);
   st.writer = std::move(writer);
   st.shards = std::move(shards);
   st.ingest = std::move(ingest);
   st.deployments = std::move(deployments);
   st.admin_hash = std::move(admin_hash);
-  if (auto err = load_tokens(self)) {
-    // Without its tokens it would refuse every org token: die, and let the
-    // node revive it.
-    self->quit(err);
-  }
+  load_tokens(self);
   return {
       [=](api_call& call) -> caf::result<api_response> {
         return serve(self, call);
@@ -258,12 +265,12 @@ access_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
 
 } // namespace
 
-access_actor spawn_access(caf::actor_system& sys, store_ptr db,
+access_actor spawn_access(caf::actor_system& sys, store_reader_actor reader,
                           store_writer_actor writer,
                           std::vector<registry_actor> shards,
                           ingest_actor ingest, deployments_actor deployments,
                           std::string admin_hash) {
-  return sys.spawn(access_behavior, std::move(db), std::move(writer),
+  return sys.spawn(access_behavior, std::move(reader), std::move(writer),
                    std::move(shards), std::move(ingest), std::move(deployments),
                    std::move(admin_hash));
 }

@@ -57,6 +57,11 @@ void settle(self_ptr self, const std::string& attempt,
   self->state.queueing.erase(it);
 }
 
+void queue_deployment(self_ptr self, const deployment_request& req,
+                      const std::string& stack_key,
+                      const std::string& attempt_key,
+                      const read_result& stored_version);
+
 caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   auto& st = self->state;
   if (!valid_path_name(req.project) || !valid_path_name(req.stack))
@@ -73,17 +78,43 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
     it->second.push_back(rp);
     return rp;
   }
-  auto earlier = st.db->get(attempt_key);
-  if (!earlier)
-    return std::move(earlier.error());
-  if (*earlier)
-    return std::move(**earlier);
+  auto rp = self->make_response_promise<std::string>();
+  st.queueing[attempt_key].push_back(rp);
+  // The attempt's earlier answer and the stack's last version, from memory
+  // or on the store readers; awaited, so that no other deployment of the
+  // stack takes a version in between.
+  std::vector<std::string> lookups{attempt_key,
+                                   keys::deployment_version(stack_key)};
+  read_keys(self, *st.db, st.reader, std::move(lookups), order::in_order,
+            [=](caf::expected<read_results> found) {
+              if (!found)
+                return settle(self, attempt_key, found.error());
+              if (found->items[0].found)
+                return settle(self, attempt_key, found->items[0].value);
+              queue_deployment(self, req, stack_key, attempt_key,
+                               found->items[1]);
+            });
+  return rp;
+}
+
+/// Queues a deployment of the stack at its next version, raises its event,
+/// then writes it; every request waiting on the attempt gets the answer.
+void queue_deployment(self_ptr self, const deployment_request& req,
+                      const std::string& stack_key,
+                      const std::string& attempt_key,
+                      const read_result& stored_version) {
+  auto& st = self->state;
   auto vit = st.versions.find(stack_key);
   if (vit == st.versions.end()) {
-    auto text = st.db->get(keys::deployment_version(stack_key));
-    if (!text)
-      return std::move(text.error());
-    std::uint64_t last = *text ? std::stoull(**text) : 0;
+    std::uint64_t last = 0;
+    if (stored_version.found)
+      try {
+        last = std::stoull(stored_version.value);
+      } catch (const std::exception&) {
+        return settle(self, attempt_key,
+                      make_error(ec::internal,
+                                 "the stack's deployment version is damaged"));
+      }
     vit = st.versions.emplace(stack_key, last).first;
   }
   auto version = ++vit->second;
@@ -106,8 +137,6 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   auto ev = make_event("deployment_queued", req.org, req.project, req.stack,
                        data.dump(), req.hops + 1);
   auto text = deployment.dump();
-  auto rp = self->make_response_promise<std::string>();
-  st.queueing[attempt_key].push_back(rp);
   // A failure gives the version back, unless a later deployment took the
   // next one already.
   auto failed = [=](const caf::error& err) {
@@ -132,7 +161,6 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
                       [=](caf::error& err) { failed(err); });
           },
           [=](caf::error& err) { failed(err); });
-  return rp;
 }
 
 deployments_actor::behavior_type
@@ -153,7 +181,7 @@ deployments_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
         req.reverse = true;
         scan_range(
             self, *self->state.db, self->state.reader, std::move(req),
-            [=](caf::expected<scan_result> found) mutable {
+            order::interleaved, [=](caf::expected<scan_result> found) mutable {
               if (!found)
                 return rp.deliver(found.error()), void();
               rp.deliver(api_response{success::ok, json_array_of(*found), {}});

@@ -17,6 +17,7 @@
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
+#include "reads.hpp"
 
 namespace hookd {
 
@@ -310,38 +311,48 @@ caf::result<std::string> raise(self_ptr self, event& ev) {
 
 /// Fans out an event whose marker is left (a crash, a failed fan-out).
 void refan(self_ptr self, const std::string& id) {
-  auto text = self->state.db->get(keys::event(id));
-  if (!text) {
-    self->delayed_send(self, defaults::fanout_retry, atom::retry::value, id);
-    return;
-  }
-  event ev;
-  if (*text && event_from_storage(**text, ev)) {
-    ev.maybe_seen = true;
-    fan_out(self, {std::make_shared<const event>(std::move(ev))});
-    return;
-  }
-  write_batch b;
-  b.deletes.push_back(keys::fanout_marker(id));
-  write(self, std::move(b));
+  auto& st = self->state;
+  read_key(self, *st.db, st.reader, keys::event(id), order::interleaved,
+           [=](caf::expected<std::optional<std::string>> text) {
+             if (!text) {
+               self->delayed_send(self, defaults::fanout_retry,
+                                  atom::retry::value, id);
+               return;
+             }
+             event ev;
+             if (*text && event_from_storage(**text, ev)) {
+               ev.maybe_seen = true;
+               fan_out(self, {std::make_shared<const event>(std::move(ev))});
+               return;
+             }
+             write_batch b;
+             b.deletes.push_back(keys::fanout_marker(id));
+             write(self, std::move(b));
+           });
 }
 
+/// Once every shard is there: fans out again the events whose fan-out a
+/// crash or a stop left unfinished (their markers, keys only).
 void recover(self_ptr self) {
   auto& st = self->state;
   st.recovered = true;
-  std::vector<std::string> unfinished;
-  auto err = st.db->scan(keys::fanout_markers_prefix(), {}, false,
-                         [&](std::string_view key, std::string_view) {
-                           unfinished.emplace_back(key.substr(3));
-                           return true;
-                         });
-  if (err) {
-    // Tried again by the node, which revives a component that quits.
-    self->quit(err);
-    return;
-  }
-  for (auto& id : unfinished)
-    refan(self, id);
+  scan_request req;
+  req.prefix = keys::fanout_markers_prefix();
+  req.keys_only = true;
+  auto unfinished = std::make_shared<std::vector<std::string>>();
+  load_range(
+      self, st.reader, std::move(req),
+      [unfinished](const std::string& key, const std::string&) {
+        unfinished->push_back(
+            key.substr(std::string_view{keys::fanout_markers_prefix()}.size()));
+      },
+      [=](const caf::error& err) {
+        // Tried again by the node, which revives a component that quits.
+        if (err)
+          return self->quit(err);
+        for (auto& id : *unfinished)
+          refan(self, id);
+      });
 }
 
 ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,

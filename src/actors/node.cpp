@@ -136,7 +136,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     slot = spawn_registry(sys, std::move(rs));
     return caf::actor_cast<caf::actor>(slot);
   }
-  st.access = spawn_access(sys, st.setup.db, st.writer, st.shards, st.ingest,
+  st.access = spawn_access(sys, st.reader, st.writer, st.shards, st.ingest,
                            st.deployments, st.setup.admin_hash);
   return caf::actor_cast<caf::actor>(st.access);
 }

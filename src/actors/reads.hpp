@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "hookd/actors.hpp"
 #include "hookd/defaults.hpp"
@@ -32,55 +33,140 @@ inline std::string json_array_of(const scan_result& r) {
   return body;
 }
 
+/// How an actor takes an answer from the store readers: `interleaved`
+/// handles other messages while it waits (a GET, a list); `in_order` holds
+/// every other message back until the answer is in (CAF's await), for steps
+/// that must finish before anything else is seen: recovery at start, a
+/// check that decides what a write holds.
+enum class order { interleaved, in_order };
+
+namespace detail {
+
+template <class Self, class Atom, class Request, class OnOk, class OnError>
+void ask_reader(Self* self, const store_reader_actor& reader, order o,
+                Atom what, Request req, OnOk on_ok, OnError on_error) {
+  auto handle = self->request(reader, caf::infinite, what, std::move(req));
+  if (o == order::in_order)
+    handle.await(std::move(on_ok), std::move(on_error));
+  else
+    handle.then(std::move(on_ok), std::move(on_error));
+}
+
+} // namespace detail
+
+/// Reads several keys; `then` gets one result per key, in order, or an
+/// error; at once when memory has every answer.
+template <class Self, class Then>
+void read_keys(Self* self, store& db, const store_reader_actor& reader,
+               std::vector<std::string> keys, order o, Then then) {
+  read_results cached;
+  cached.items.reserve(keys.size());
+  for (const auto& key : keys) {
+    auto value = db.get_cached(key);
+    if (!value)
+      break;
+    if (!*value) {
+      then(caf::expected<read_results>{std::move(value->error())});
+      return;
+    }
+    read_result r;
+    r.found = value->value().has_value();
+    if (r.found)
+      r.value = std::move(*value->value());
+    cached.items.push_back(std::move(r));
+  }
+  if (cached.items.size() == keys.size()) {
+    then(caf::expected<read_results>{std::move(cached)});
+    return;
+  }
+  read_request req;
+  req.keys = std::move(keys);
+  detail::ask_reader(
+      self, reader, o, atom::get::value, std::move(req),
+      [=](read_results& r) mutable {
+        then(caf::expected<read_results>{std::move(r)});
+      },
+      [=](caf::error& err) mutable {
+        then(caf::expected<read_results>{std::move(err)});
+      });
+}
+
 /// Reads one key; `then` gets the value (std::nullopt when absent) or an
 /// error, at once when memory has the answer.
 template <class Self, class Then>
 void read_key(Self* self, store& db, const store_reader_actor& reader,
-              std::string key, Then then) {
-  if (auto cached = db.get_cached(key)) {
-    then(std::move(*cached));
-    return;
-  }
-  read_request req;
-  req.keys.push_back(std::move(key));
-  self->request(reader, caf::infinite, atom::get::value, std::move(req))
-      .then(
-          [=](read_results& r) mutable {
-            std::optional<std::string> value;
-            if (!r.items.empty() && r.items.front().found)
-              value = std::move(r.items.front().value);
-            then(caf::expected<std::optional<std::string>>{std::move(value)});
-          },
-          [=](caf::error& err) mutable {
-            then(caf::expected<std::optional<std::string>>{std::move(err)});
-          });
+              std::string key, order o, Then then) {
+  std::vector<std::string> keys;
+  keys.push_back(std::move(key));
+  read_keys(
+      self, db, reader, std::move(keys), o,
+      [then](caf::expected<read_results> r) mutable {
+        if (!r) {
+          then(caf::expected<std::optional<std::string>>{std::move(r.error())});
+          return;
+        }
+        std::optional<std::string> value;
+        if (!r->items.empty() && r->items.front().found)
+          value = std::move(r->items.front().value);
+        then(caf::expected<std::optional<std::string>>{std::move(value)});
+      });
 }
 
 /// Scans a range; `then` gets the keys and values or an error, at once
-/// when memory has them all.
+/// when memory has them all. (A request for one shard's keys goes to
+/// load_range.)
 template <class Self, class Then>
 void scan_range(Self* self, store& db, const store_reader_actor& reader,
-                scan_request req, Then then) {
+                scan_request req, order o, Then then) {
   scan_result cached;
   auto limit = req.limit;
+  auto keys_only = req.keys_only;
   auto complete = db.scan_cached(
       req.prefix, req.start, req.reverse,
       [&](std::string_view key, std::string_view value) {
-        cached.items.emplace_back(std::string{key}, std::string{value});
+        cached.items.emplace_back(
+            std::string{key}, keys_only ? std::string{} : std::string{value});
         return limit == 0 || cached.items.size() < limit;
       });
   if (complete) {
     then(caf::expected<scan_result>{std::move(cached)});
     return;
   }
-  self->request(reader, caf::infinite, atom::scan::value, std::move(req))
-      .then(
-          [=](scan_result& r) mutable {
-            then(caf::expected<scan_result>{std::move(r)});
-          },
-          [=](caf::error& err) mutable {
-            then(caf::expected<scan_result>{std::move(err)});
-          });
+  detail::ask_reader(
+      self, reader, o, atom::scan::value, std::move(req),
+      [=](scan_result& r) mutable {
+        then(caf::expected<scan_result>{std::move(r)});
+      },
+      [=](caf::error& err) mutable {
+        then(caf::expected<scan_result>{std::move(err)});
+      });
+}
+
+/// Visits a whole range a page at a time through the readers, holding the
+/// actor's other messages back until the last page (a start-up load that
+/// nothing may see half done). `visit(key, value)` for each item, then
+/// `done(error)` once.
+template <class Self, class Visit, class Done>
+void load_range(Self* self, const store_reader_actor& reader, scan_request req,
+                Visit visit, Done done) {
+  if (req.limit == 0)
+    req.limit = defaults::load_page;
+  auto next = req;
+  detail::ask_reader(
+      self, reader, order::in_order, atom::scan::value, std::move(req),
+      [=](scan_result& r) mutable {
+        for (auto& [key, value] : r.items)
+          visit(key, value);
+        if (!r.truncated) {
+          done(caf::error{});
+          return;
+        }
+        next.start = std::move(r.last_seen);
+        next.start.push_back('\0');
+        load_range(self, reader, std::move(next), std::move(visit),
+                   std::move(done));
+      },
+      [=](caf::error& err) mutable { done(std::move(err)); });
 }
 
 } // namespace hookd

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -52,6 +53,8 @@ struct registry_state {
   caf::error stop_reason;
   /// Webhooks that owe deliveries, still to be started after a restart.
   std::vector<std::string> to_resume;
+  /// Webhook actors started for that, still reading their queues back.
+  std::unordered_set<caf::actor_addr> resuming;
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -59,8 +62,10 @@ using self_ptr = registry_actor::stateful_pointer<registry_state>;
 /// Crashes further apart than this start the back-off afresh.
 constexpr auto crash_window = std::chrono::minutes{1};
 constexpr auto first_backoff = std::chrono::milliseconds{100};
-/// Webhook actors resumed at start per turn of the registry.
-constexpr std::size_t resume_chunk = 64;
+/// Webhook actors of a shard reading their queues back at once, after a
+/// restart: the next starts when one is done, so the readers' answers to
+/// requests never queue behind a whole node's recovery.
+constexpr std::size_t resume_window = 64;
 
 std::string index_key(const scope& where, const std::string& name) {
   return where.key() + '/' + name;
@@ -101,16 +106,6 @@ void add_pending(self_ptr self, hook_entry& entry, std::int64_t delta) {
   }
 }
 
-caf::expected<std::string> stored_config(self_ptr self,
-                                         const std::string& key) {
-  auto text = self->state.setup.db->get(keys::hook_config(key));
-  if (!text)
-    return std::move(text.error());
-  if (!*text)
-    return make_error(ec::not_found, "webhook not found");
-  return std::move(**text);
-}
-
 /// The webhook's actor, spawned from the store if it is not running.
 caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
                                           hook_entry& entry) {
@@ -119,9 +114,6 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
   // Stopping: nothing new starts, or it would outlive its registry.
   if (self->state.stopping)
     return make_error(ec::unavailable, "hookd is shutting down");
-  auto stored = stored_config(self, key);
-  if (!stored)
-    return std::move(stored.error());
   auto& setup = self->state.setup;
   webhook_setup ws;
   ws.db = setup.db;
@@ -137,8 +129,7 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
   ws.max_in_flight = defaults::max_in_flight;
   ws.testing = setup.testing;
   ws.draining = self->state.draining;
-  entry.actor
-      = spawn_webhook(self->system(), std::move(*stored), std::move(ws));
+  entry.actor = spawn_webhook(self->system(), key, std::move(ws));
   self->monitor(entry.actor);
   self->state.keys_by_actor.emplace(entry.actor.address(), key);
   return entry.actor;
@@ -159,28 +150,28 @@ caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
   auto rp = self->make_response_promise<api_response>();
   scan_request req;
   req.prefix = keys::hook_config(call.where.key() + '/');
-  scan_range(self, *self->state.setup.db, self->state.setup.reader,
-             std::move(req), [=](caf::expected<scan_result> found) mutable {
-               if (!found)
-                 return rp.deliver(found.error()), void();
-               std::string body;
-               for (const auto& [key, value] : found->items) {
-                 auto hook
-                     = from_storage_json(value, *self->state.setup.sealer);
-                 if (!hook)
-                   return rp.deliver(hook.error()), void();
-                 append_response_json(body, *hook);
-               }
-               body += body.empty() ? "[]" : "]";
-               rp.deliver(api_response{success::ok, std::move(body), {}});
-             });
+  scan_range(
+      self, *self->state.setup.db, self->state.setup.reader, std::move(req),
+      order::interleaved, [=](caf::expected<scan_result> found) mutable {
+        if (!found)
+          return rp.deliver(found.error()), void();
+        std::string body;
+        for (const auto& [key, value] : found->items) {
+          auto hook = from_storage_json(value, *self->state.setup.sealer);
+          if (!hook)
+            return rp.deliver(hook.error()), void();
+          append_response_json(body, *hook);
+        }
+        body += body.empty() ? "[]" : "]";
+        rp.deliver(api_response{success::ok, std::move(body), {}});
+      });
   return rp;
 }
 
 caf::result<api_response> read_hook(self_ptr self, const std::string& key) {
   auto rp = self->make_response_promise<api_response>();
   read_key(self, *self->state.setup.db, self->state.setup.reader,
-           keys::hook_config(key),
+           keys::hook_config(key), order::interleaved,
            [=](caf::expected<std::optional<std::string>> text) mutable {
              if (!text)
                return rp.deliver(text.error()), void();
@@ -333,6 +324,8 @@ caf::result<api_response> serve(self_ptr self, api_call& call) {
   return self->delegate(*actor, std::move(call));
 }
 
+void resume_some(self_ptr self);
+
 void on_down(self_ptr self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto it = st.keys_by_actor.find(dm.source);
@@ -340,6 +333,8 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     return;
   auto key = std::move(it->second);
   st.keys_by_actor.erase(it);
+  if (st.resuming.erase(dm.source) > 0)
+    resume_some(self);
   if (st.stopping) {
     if (st.keys_by_actor.empty())
       self->quit(st.stop_reason);
@@ -375,62 +370,84 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   self->delayed_send(self, delay, atom::revive::value, key);
 }
 
-/// Builds the index of the hooks whose scope this shard owns, without
-/// opening any secret.
-caf::error load_index(self_ptr self) {
-  auto& setup = self->state.setup;
-  auto prefix_len = std::string_view{keys::hook_configs_prefix()}.size();
-  return setup.db->scan(keys::hook_configs_prefix(), {}, false,
-                        [&](std::string_view key, std::string_view value) {
-                          // "c/<scope key>/<name>": the key says the shard, so
-                          // only this shard's hooks are parsed.
-                          auto index = key.substr(prefix_len);
-                          auto scope_key = index.substr(0, index.rfind('/'));
-                          if (shard_of_key(scope_key, setup.shard_count)
-                              != setup.shard)
-                            return true;
-                          auto hook = summary_from_storage(value);
-                          if (hook)
-                            index_hook(self, std::string{index}, *hook);
-                          // A damaged record is reported when read through the
-                          // API.
-                          return true;
-                        });
-}
-
-/// Webhooks with unfinished deliveries start now and resume them.
-caf::error resume_owing(self_ptr self) {
-  std::set<std::string> owing;
-  auto err = self->state.setup.db->scan(
-      keys::queues_prefix(), {}, false,
-      [&](std::string_view key, std::string_view) {
-        auto rest = key.substr(2);
-        owing.emplace(rest.substr(0, rest.find('/')));
-        return true;
-      });
-  if (err)
-    return err;
-  for (auto& [key, entry] : self->state.hooks)
-    if (owing.count(entry.id) > 0)
-      self->state.to_resume.push_back(key);
-  if (!self->state.to_resume.empty())
-    self->send(self, atom::resume::value);
-  return caf::none;
-}
-
-/// Starts the next few webhooks that owe deliveries. A few at a time, each
-/// turn a message of its own: requests and fan-outs are served in between,
-/// so a node with many queues answers while it resumes them.
+/// Starts webhooks that owe deliveries, a window at a time (see
+/// resume_window).
 void resume_some(self_ptr self) {
   auto& st = self->state;
-  for (std::size_t n = 0; n < resume_chunk && !st.to_resume.empty(); ++n) {
+  while (st.resuming.size() < resume_window && !st.to_resume.empty()
+         && !st.stopping) {
     auto key = std::move(st.to_resume.back());
     st.to_resume.pop_back();
-    if (auto it = st.hooks.find(key); it != st.hooks.end())
-      ensure_actor(self, key, it->second);
+    auto it = st.hooks.find(key);
+    if (it == st.hooks.end() || it->second.actor)
+      continue;
+    if (auto actor = ensure_actor(self, key, it->second))
+      st.resuming.insert(actor->address());
   }
-  if (!st.to_resume.empty())
-    self->send(self, atom::resume::value);
+}
+
+/// Start-up, second step: the webhooks of this shard with queued
+/// deliveries (the queue's keys, only), which start and resume them, a
+/// window at a time. Then the shard subscribes to ingest.
+void load_owing(self_ptr self) {
+  // Each shard reads every queue key: looked up by id without copying it,
+  // and forgotten once found, so a webhook is resumed once. The views point
+  // into the index, which nothing changes while the load holds every other
+  // message back.
+  auto mine = std::make_shared<
+      std::unordered_map<std::string_view, const std::string*>>();
+  for (auto& [key, entry] : self->state.hooks)
+    mine->emplace(entry.id, &key);
+  scan_request req;
+  req.prefix = keys::queues_prefix();
+  req.keys_only = true;
+  load_range(
+      self, self->state.setup.reader, std::move(req),
+      [=](const std::string& key, const std::string&) {
+        auto rest = std::string_view{key}.substr(
+            std::string_view{keys::queues_prefix()}.size());
+        auto it = mine->find(rest.substr(0, rest.find('/')));
+        if (it == mine->end())
+          return;
+        self->state.to_resume.push_back(*it->second);
+        mine->erase(it);
+      },
+      [=](const caf::error& err) {
+        auto& st = self->state;
+        if (err)
+          return self->quit(err); // the node revives it, backing off
+        resume_some(self);
+        self->send(st.setup.ingest, atom::subscribe::value, st.setup.shard,
+                   caf::actor_cast<fanout_actor>(self));
+      });
+}
+
+/// Start-up, first step: the index of the hooks whose scope this shard
+/// owns, read on the store readers a page at a time (the readers pass on
+/// this shard's hooks only), without opening any secret. Nothing else is
+/// handled before it is complete.
+void load_index(self_ptr self) {
+  auto& setup = self->state.setup;
+  scan_request req;
+  req.prefix = keys::hook_configs_prefix();
+  req.shards = static_cast<std::uint32_t>(setup.shard_count);
+  req.shard = static_cast<std::uint32_t>(setup.shard);
+  load_range(
+      self, setup.reader, std::move(req),
+      [=](const std::string& key, const std::string& value) {
+        // "c/<scope key>/<name>"; a damaged record is reported when read
+        // through the API.
+        if (auto hook = summary_from_storage(value))
+          index_hook(
+              self,
+              key.substr(std::string_view{keys::hook_configs_prefix()}.size()),
+              *hook);
+      },
+      [=](const caf::error& err) {
+        if (err)
+          return self->quit(err); // the node revives it, backing off
+        load_owing(self);
+      });
 }
 
 /// Hands events to every subscribed webhook of a scope, each webhook the
@@ -497,13 +514,7 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
                                                 registry_setup setup) {
   self->state.setup = std::move(setup);
   self->state.draining = self->state.setup.draining;
-  if (auto err = load_index(self); err || (err = resume_owing(self))) {
-    // The node revives a component that quits, backing off.
-    self->quit(err);
-  } else {
-    self->send(self->state.setup.ingest, atom::subscribe::value,
-               self->state.setup.shard, caf::actor_cast<fanout_actor>(self));
-  }
+  load_index(self);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) {
     // Stops once every webhook actor has: their last writes reach the
@@ -534,7 +545,18 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
           add_pending(self, e->second, delta);
       },
       [=](atom::flush) { report_pending(self); },
-      [=](atom::resume) { resume_some(self); },
+      [=](atom::resume, std::int64_t owed) {
+        // A webhook actor read its queue back: it owes `owed` deliveries.
+        auto& st = self->state;
+        auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        auto it = st.keys_by_actor.find(sender);
+        if (it == st.keys_by_actor.end())
+          return;
+        if (auto e = st.hooks.find(it->second); e != st.hooks.end())
+          add_pending(self, e->second, owed);
+        if (st.resuming.erase(sender) > 0)
+          resume_some(self);
+      },
       [=](atom::drain) {
         self->state.draining = true;
         for (auto& [key, entry] : self->state.hooks)

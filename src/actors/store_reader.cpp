@@ -41,11 +41,29 @@ store_reader_actor::behavior_type reader_behavior(self_ptr self, store_ptr db) {
       },
       [=](atom::scan, scan_request& req) -> caf::result<scan_result> {
         scan_result out;
+        std::size_t seen = 0;
+        auto skip = req.prefix.size();
         auto err = self->state.db->scan(
             req.prefix, req.start, req.reverse,
             [&](std::string_view key, std::string_view value) {
-              out.items.emplace_back(std::string{key}, std::string{value});
-              return req.limit == 0 || out.items.size() < req.limit;
+              ++seen;
+              auto wanted = true;
+              if (req.shards > 0) {
+                auto rest = key.substr(skip);
+                wanted
+                    = shard_of_key(rest.substr(0, rest.rfind('/')), req.shards)
+                      == req.shard;
+              }
+              if (wanted)
+                out.items.emplace_back(std::string{key},
+                                       req.keys_only ? std::string{}
+                                                     : std::string{value});
+              if (req.limit > 0 && seen >= req.limit) {
+                out.truncated = true;
+                out.last_seen = std::string{key};
+                return false;
+              }
+              return true;
             });
         if (err)
           return err;

@@ -6,6 +6,7 @@
 #include <deque>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -75,6 +76,8 @@ struct webhook_state {
   std::size_t history_count = 0;
   /// Where the next prune scan starts: everything before it is gone.
   std::string prune_cursor;
+  /// A prune's scan or write is under way.
+  bool pruning = false;
   std::uint64_t activity = 0;
   bool draining = false;
   /// Requests held unanswered on purpose (test builds, stall_hook).
@@ -158,65 +161,72 @@ std::string next_seq(self_ptr self) {
   return domain::seq_text(seq);
 }
 
-/// Adds the deletes that keep the finished history within its limit.
-/// Unfinished deliveries stay, however old. It runs once the limit is passed
-/// by a slack, so that its scan is paid once per many records, and resumes
-/// where the last one stopped rather than walking over what it deleted.
-/// What a prune changed in memory, to take back when its write fails.
-struct prune_step {
-  std::size_t added = 0;
-  std::size_t removed = 0;
-  std::string cursor_before;
-  std::string cursor_after;
-};
-
-prune_step prune(self_ptr self, write_batch& b, std::size_t adding) {
+/// Keeps the finished history within its limit: deletes the oldest
+/// finished records, never an unfinished delivery however old. It runs
+/// after a write once the limit is passed by a slack, so that its scan is
+/// paid once per many records, and resumes where the last one stopped
+/// rather than walking over what it deleted. The scan reads keys only,
+/// from memory or on the store readers; what it deletes is decided when
+/// the keys arrive, from the queue as it is then.
+void prune(self_ptr self) {
   auto& st = self->state;
-  prune_step step{adding, 0, st.prune_cursor, st.prune_cursor};
-  st.history_count += adding;
   auto limit = st.setup.history_limit;
   auto slack = std::max<std::size_t>(16, limit / 10);
-  auto count = st.history_count;
-  auto finished = [&] { return count - st.pending.size(); };
-  if (count < st.pending.size() || finished() <= limit + slack)
-    return step;
-  // Final outcomes still in the outbox are written first (the writer
-  // commits one sender's writes in order), so what this deletes stays
-  // deleted.
-  if (!st.outbox.empty())
-    flush(self, [](const caf::error&) {});
-  std::vector<std::string> deletes;
-  auto cursor = st.prune_cursor;
-  auto prefix = keys::history_prefix(st.hook.id);
-  auto err = st.setup.db->scan(
-      prefix, cursor, false, [&](std::string_view key, std::string_view) {
-        if (finished() <= limit)
-          return false;
-        auto id = std::string{key.substr(key.rfind('/') + 1)};
-        if (st.pending.count(id) > 0)
-          return true;
-        deletes.emplace_back(key);
-        deletes.push_back(index_key(self, id));
-        cursor = std::string{key};
-        --count;
-        return true;
-      });
-  if (err)
-    return step; // tried again with the next records
-  step.removed = st.history_count - count;
-  step.cursor_after = cursor;
-  st.history_count = count;
-  st.prune_cursor = cursor;
-  b.deletes.insert(b.deletes.end(), deletes.begin(), deletes.end());
-  return step;
-}
-
-/// The write of a prune failed: what it counted and skipped is back.
-void undo_prune(self_ptr self, const prune_step& step) {
-  auto& st = self->state;
-  st.history_count = st.history_count + step.removed - step.added;
-  if (st.prune_cursor == step.cursor_after)
-    st.prune_cursor = step.cursor_before;
+  auto finished = [self] {
+    auto& s = self->state;
+    return s.history_count > s.pending.size()
+               ? s.history_count - s.pending.size()
+               : 0;
+  };
+  if (st.pruning || finished() <= limit + slack)
+    return;
+  st.pruning = true;
+  scan_request req;
+  req.prefix = keys::history_prefix(st.hook.id);
+  req.start = st.prune_cursor;
+  req.keys_only = true;
+  req.limit = finished() - limit + st.pending.size();
+  scan_range(self, *st.setup.db, st.setup.reader, std::move(req),
+             order::interleaved, [=](caf::expected<scan_result> found) {
+               auto& st = self->state;
+               if (!found) {
+                 st.pruning = false; // tried again after the next write
+                 return;
+               }
+               write_batch b;
+               std::size_t removed = 0;
+               auto cursor = st.prune_cursor;
+               for (auto& [key, unused] : found->items) {
+                 if (finished() - removed <= limit)
+                   break;
+                 auto id = key.substr(key.rfind('/') + 1);
+                 if (st.pending.count(id) > 0)
+                   continue;
+                 b.deletes.push_back(index_key(self, id));
+                 b.deletes.push_back(key);
+                 cursor = key;
+                 ++removed;
+               }
+               if (removed == 0) {
+                 st.pruning = false;
+                 return;
+               }
+               // Final outcomes still in the outbox are written first (the
+               // writer commits one sender's writes in order), so what this
+               // deletes stays deleted.
+               if (!st.outbox.empty())
+                 flush(self, [](const caf::error&) {});
+               write(
+                   self, std::move(b),
+                   [=] {
+                     auto& st = self->state;
+                     st.pruning = false;
+                     st.history_count -= std::min(st.history_count, removed);
+                     st.prune_cursor = cursor;
+                     prune(self);
+                   },
+                   [=](caf::error&) { self->state.pruning = false; });
+             });
 }
 
 void pump(self_ptr self);
@@ -370,31 +380,21 @@ void pump(self_ptr self) {
   }
 }
 
-/// Records and queues a delivery of each event this webhook has not seen,
-/// in one store write; answers how many it took once they are on disk.
-caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
+/// Records and queues a delivery of each event of `batch` this webhook has
+/// not seen (`seen`: ids found in its history), in one store write;
+/// answers how many it took once they are on disk.
+void record_events(self_ptr self, const event_batch& batch,
+                   const std::unordered_set<std::string>& seen,
+                   caf::typed_response_promise<std::size_t> rp) {
   auto& st = self->state;
-  if (!st.hook.active)
-    return std::size_t{0};
   write_batch b;
   std::vector<std::string> taken;
-  // Queued only once every read succeeded: a failed read leaves no trace,
-  // and the fan-out is tried again.
-  std::vector<std::pair<std::string, queued>> fresh;
   auto now = now_seconds();
   for (const auto& ptr : batch.events) {
     const auto& ev = *ptr;
     // Recorded before: a replayed fan-out delivers once.
-    if (st.pending.count(ev.id) > 0
-        || std::find(taken.begin(), taken.end(), ev.id) != taken.end())
+    if (st.pending.count(ev.id) > 0 || seen.count(ev.id) > 0)
       continue;
-    if (ev.maybe_seen) {
-      auto existing = st.setup.db->get(index_key(self, ev.id));
-      if (!existing)
-        return std::move(existing.error());
-      if (*existing)
-        continue;
-    }
     auto payload = st.hook.format == "pulumi_deployments"
                        ? ev.body
                        : render_payload(st.hook.format, ev);
@@ -406,23 +406,23 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
     b.puts.emplace_back(index_key(self, ev.id), q.seq);
     b.puts.emplace_back(queue_key(self, ev.id),
                         record_json{{"hops", ev.hops}}.dump());
-    fresh.emplace_back(ev.id, std::move(q));
+    st.pending.emplace(ev.id, std::move(q));
     taken.push_back(ev.id);
   }
-  for (auto& [id, q] : fresh)
-    st.pending.emplace(id, std::move(q));
   auto considered = batch.events.size();
-  if (taken.empty())
-    return considered;
+  if (taken.empty()) {
+    rp.deliver(considered);
+    return;
+  }
   tell_registry(self, static_cast<std::int64_t>(taken.size()));
-  auto step = prune(self, b, taken.size());
-  auto rp = self->make_response_promise<std::size_t>();
+  st.history_count += taken.size();
   write(
       self, std::move(b),
       [=]() mutable {
         for (auto& id : taken)
           self->state.ready.push_back(id);
         pump(self);
+        prune(self);
         rp.deliver(considered);
       },
       [=](caf::error& err) mutable {
@@ -430,10 +430,43 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
         auto& st = self->state;
         for (auto& id : taken)
           st.pending.erase(id);
-        undo_prune(self, step);
+        st.history_count -= std::min(st.history_count, taken.size());
         tell_registry(self, -static_cast<std::int64_t>(taken.size()));
         rp.deliver(err);
       });
+}
+
+/// Takes a batch of events. Events that may have reached this webhook
+/// before (a fan-out replayed after a crash) are looked up in its history
+/// first, holding other messages back meanwhile, so that nothing else
+/// records them in between.
+caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
+  auto& st = self->state;
+  if (!st.hook.active)
+    return std::size_t{0};
+  auto rp = self->make_response_promise<std::size_t>();
+  std::vector<std::string> ids;
+  std::vector<std::string> lookups;
+  for (const auto& ptr : batch.events)
+    if (ptr->maybe_seen && st.pending.count(ptr->id) == 0) {
+      ids.push_back(ptr->id);
+      lookups.push_back(index_key(self, ptr->id));
+    }
+  if (lookups.empty()) {
+    record_events(self, batch, {}, rp);
+    return rp;
+  }
+  read_keys(self, *st.setup.db, st.setup.reader, std::move(lookups),
+            order::in_order, [=](caf::expected<read_results> found) mutable {
+              // A failed read records nothing; the fan-out is tried again.
+              if (!found)
+                return rp.deliver(std::move(found.error())), void();
+              std::unordered_set<std::string> seen;
+              for (std::size_t i = 0; i < ids.size(); ++i)
+                if (found->items[i].found)
+                  seen.insert(ids[i]);
+              record_events(self, batch, seen, rp);
+            });
   return rp;
 }
 
@@ -455,14 +488,15 @@ caf::result<api_response> ping(self_ptr self) {
     write_batch b;
     b.puts.emplace_back(record_key(self, seq, id), out);
     b.puts.emplace_back(index_key(self, id), seq);
-    auto step = prune(self, b, 1);
+    ++self->state.history_count;
     write(
         self, std::move(b),
         [=]() mutable {
+          prune(self);
           rp.deliver(api_response{success::ok, out, {}});
         },
         [=](caf::error& err) mutable {
-          undo_prune(self, step);
+          --self->state.history_count;
           rp.deliver(err);
         });
   };
@@ -537,6 +571,7 @@ caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
       return rp.deliver(err), void();
     auto& reader = self->state.setup.reader;
     read_key(self, *self->state.setup.db, reader, index_key(self, id),
+             order::interleaved,
              [=](caf::expected<std::optional<std::string>> seq) mutable {
                if (!seq)
                  return rp.deliver(seq.error()), void();
@@ -545,7 +580,7 @@ caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
                auto record_seq = **seq;
                read_key(
                    self, *self->state.setup.db, self->state.setup.reader,
-                   record_key(self, record_seq, id),
+                   record_key(self, record_seq, id), order::interleaved,
                    [=](caf::expected<std::optional<std::string>> text) mutable {
                      if (!text)
                        return rp.deliver(text.error()), void();
@@ -603,26 +638,26 @@ void read_deliveries(self_ptr self, const api_call& call,
     req.start = prefix + call.continuation + "/\xff";
   }
   auto base_path = call.base_path;
-  scan_range(self, *self->state.setup.db, self->state.setup.reader,
-             std::move(req), [=](caf::expected<scan_result> found) mutable {
-               if (!found)
-                 return rp.deliver(found.error()), void();
-               auto& items = found->items;
-               std::string next;
-               if (items.size() > limit) {
-                 next = items[limit].first.substr(prefix.size(), 16);
-                 items.resize(limit);
-               }
-               auto body = json_array_of(*found);
-               header_list headers;
-               if (!next.empty())
-                 headers.emplace_back("Link", "<" + base_path + "?limit="
-                                                  + std::to_string(limit)
-                                                  + "&continuationToken=" + next
-                                                  + ">; rel=\"next\"");
-               rp.deliver(api_response{success::ok, std::move(body),
-                                       std::move(headers)});
-             });
+  scan_range(
+      self, *self->state.setup.db, self->state.setup.reader, std::move(req),
+      order::interleaved, [=](caf::expected<scan_result> found) mutable {
+        if (!found)
+          return rp.deliver(found.error()), void();
+        auto& items = found->items;
+        std::string next;
+        if (items.size() > limit) {
+          next = items[limit].first.substr(prefix.size(), 16);
+          items.resize(limit);
+        }
+        auto body = json_array_of(*found);
+        header_list headers;
+        if (!next.empty())
+          headers.emplace_back(
+              "Link", "<" + base_path + "?limit=" + std::to_string(limit)
+                          + "&continuationToken=" + next + ">; rel=\"next\"");
+        rp.deliver(
+            api_response{success::ok, std::move(body), std::move(headers)});
+      });
 }
 
 caf::result<api_response> list_deliveries(self_ptr self, api_call& call) {
@@ -638,78 +673,158 @@ caf::result<api_response> list_deliveries(self_ptr self, api_call& call) {
   return rp;
 }
 
-/// Loads the history position and count, and resumes unfinished deliveries.
-caf::error recover(self_ptr self) {
+void arm_idle_timer(self_ptr self);
+
+// Recovery at start, a step at a time, each read from memory or on the
+// store readers and awaited: the actor handles nothing else until it knows
+// its configuration, its history and its queue.
+
+/// Last step: the unfinished deliveries are back; the registry hears how
+/// many (and that this actor is up), and the due ones start.
+void recovered(self_ptr self) {
   auto& st = self->state;
-  auto& db = *st.setup.db;
-  auto history = keys::history_prefix(st.hook.id);
-  auto err = db.scan(
-      history, {}, false, [&](std::string_view key, std::string_view) {
-        ++st.history_count;
-        st.last_seq = std::max(
-            st.last_seq, domain::seq_value(key.substr(history.size(), 16)));
-        return true;
-      });
-  if (err)
-    return err;
-  std::vector<std::pair<std::string, std::uint32_t>> queue;
-  auto queue_prefix = keys::queue_prefix(st.hook.id);
-  err = db.scan(
-      queue_prefix, {}, false,
-      [&](std::string_view key, std::string_view value) {
-        auto marker = record_json::parse(value, nullptr, false);
-        auto hops = marker.is_object() ? marker.value("hops", 0u) : 0u;
-        queue.emplace_back(std::string{key.substr(queue_prefix.size())}, hops);
-        return true;
-      });
-  if (err)
-    return err;
-  auto now = now_seconds();
-  write_batch dropped;
-  for (auto& [id, hops] : queue) {
-    auto seq = db.get(index_key(self, id));
-    if (!seq)
-      return std::move(seq.error());
-    std::optional<std::string> text;
-    if (*seq) {
-      auto found = db.get(record_key(self, **seq, id));
-      if (!found)
-        return std::move(found.error());
-      text = std::move(*found);
-    }
-    auto record
-        = text ? record_json::parse(*text, nullptr, false) : record_json{};
-    if (!record.is_object()) {
-      // A missing or damaged record cannot be delivered again; leave it in
-      // the history rather than crash on every start.
-      dropped.deletes.push_back(queue_key(self, id));
-      continue;
-    }
-    queued q{std::move(record), **seq, hops};
-    auto next = q.record["nextAttemptAt"].is_number()
-                    ? q.record["nextAttemptAt"].get<std::int64_t>()
-                    : now;
-    st.pending.emplace(id, std::move(q));
-    if (next > now)
-      self->delayed_send(self, std::chrono::seconds{next - now},
-                         atom::retry::value, id);
-    else
-      st.ready.push_back(id);
-  }
-  if (!dropped.empty())
-    write(
-        self, std::move(dropped), [] {}, [](caf::error&) {});
-  tell_registry(self, static_cast<std::int64_t>(st.pending.size()));
+  self->send(st.setup.registry, atom::resume::value,
+             static_cast<std::int64_t>(st.pending.size()));
   pump(self);
-  return caf::none;
+  arm_idle_timer(self);
+}
+
+/// Reads the delivery records of the queued events (`queue`: event id and
+/// hops) through their history index.
+void load_records(self_ptr self,
+                  std::vector<std::pair<std::string, std::uint32_t>> queue) {
+  auto& st = self->state;
+  std::vector<std::string> lookups;
+  for (auto& [id, hops] : queue)
+    lookups.push_back(index_key(self, id));
+  read_keys(
+      self, *st.setup.db, st.setup.reader, std::move(lookups), order::in_order,
+      [=](caf::expected<read_results> seqs) {
+        if (!seqs)
+          return self->quit(seqs.error());
+        std::vector<std::string> records;
+        std::vector<std::size_t> which;
+        for (std::size_t i = 0; i < queue.size(); ++i)
+          if (seqs->items[i].found) {
+            records.push_back(
+                record_key(self, seqs->items[i].value, queue[i].first));
+            which.push_back(i);
+          }
+        auto results = *seqs;
+        read_keys(
+            self, *self->state.setup.db, self->state.setup.reader,
+            std::move(records), order::in_order,
+            [=](caf::expected<read_results> texts) {
+              if (!texts)
+                return self->quit(texts.error());
+              auto& st = self->state;
+              auto now = now_seconds();
+              std::vector<std::optional<std::string>> text_of(queue.size());
+              for (std::size_t k = 0; k < which.size(); ++k)
+                if (texts->items[k].found)
+                  text_of[which[k]] = std::move(texts->items[k].value);
+              write_batch dropped;
+              for (std::size_t i = 0; i < queue.size(); ++i) {
+                auto& [id, hops] = queue[i];
+                auto record = text_of[i] ? record_json::parse(*text_of[i],
+                                                              nullptr, false)
+                                         : record_json{};
+                if (!record.is_object()) {
+                  // A missing or damaged record cannot be delivered again;
+                  // leave it in the history rather than crash on every
+                  // start.
+                  dropped.deletes.push_back(queue_key(self, id));
+                  continue;
+                }
+                auto next = record["nextAttemptAt"].is_number()
+                                ? record["nextAttemptAt"].get<std::int64_t>()
+                                : now;
+                st.pending.emplace(id, queued{std::move(record),
+                                              results.items[i].value, hops});
+                if (next > now)
+                  self->delayed_send(self, std::chrono::seconds{next - now},
+                                     atom::retry::value, id);
+                else
+                  st.ready.push_back(id);
+              }
+              if (!dropped.empty())
+                write(
+                    self, std::move(dropped), [] {}, [](caf::error&) {});
+              recovered(self);
+            });
+      });
+}
+
+/// Reads the queue of unfinished deliveries.
+void load_queue(self_ptr self) {
+  auto& st = self->state;
+  scan_request req;
+  req.prefix = keys::queue_prefix(st.hook.id);
+  scan_range(self, *st.setup.db, st.setup.reader, std::move(req),
+             order::in_order, [=](caf::expected<scan_result> found) {
+               if (!found)
+                 return self->quit(found.error());
+               if (found->items.empty())
+                 return recovered(self);
+               auto skip = keys::queue_prefix(self->state.hook.id).size();
+               std::vector<std::pair<std::string, std::uint32_t>> queue;
+               for (auto& [key, value] : found->items) {
+                 auto marker = record_json::parse(value, nullptr, false);
+                 auto hops = marker.is_object() ? marker.value("hops", 0u) : 0u;
+                 queue.emplace_back(key.substr(skip), hops);
+               }
+               load_records(self, std::move(queue));
+             });
+}
+
+/// Counts the history and finds its last position (keys only).
+void load_history(self_ptr self) {
+  auto& st = self->state;
+  scan_request req;
+  req.prefix = keys::history_prefix(st.hook.id);
+  req.keys_only = true;
+  scan_range(self, *st.setup.db, st.setup.reader, std::move(req),
+             order::in_order, [=](caf::expected<scan_result> found) {
+               if (!found)
+                 return self->quit(found.error());
+               auto& st = self->state;
+               auto skip = keys::history_prefix(st.hook.id).size();
+               for (auto& [key, unused] : found->items) {
+                 ++st.history_count;
+                 st.last_seq = std::max(
+                     st.last_seq,
+                     domain::seq_value(std::string_view{key}.substr(skip, 16)));
+               }
+               load_queue(self);
+             });
+}
+
+/// First step: the configuration, stored under `config_key`.
+void recover(self_ptr self, const std::string& config_key) {
+  auto& st = self->state;
+  read_key(
+      self, *st.setup.db, st.setup.reader, keys::hook_config(config_key),
+      order::in_order, [=](caf::expected<std::optional<std::string>> text) {
+        // A failed read quits: what is queued stays on disk, and the
+        // registry spawns this actor again.
+        if (!text)
+          return self->quit(text.error());
+        if (!*text)
+          return self->quit(make_error(ec::not_found, "webhook not found"));
+        auto hook = from_storage_json(**text, *self->state.setup.sealer);
+        if (!hook)
+          return self->quit(hook.error());
+        self->state.hook = std::move(*hook);
+        load_history(self);
+      });
 }
 
 void arm_idle_timer(self_ptr self) {
   self->delayed_send(self, defaults::webhook_idle_timeout, atom::idle::value);
 }
 
-webhook_actor::behavior_type webhook_behavior(self_ptr self, std::string stored,
-                                              webhook_setup setup) {
+webhook_actor::behavior_type
+webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
   st.draining = st.setup.draining;
@@ -718,18 +833,7 @@ webhook_actor::behavior_type webhook_behavior(self_ptr self, std::string stored,
   // webhooks anew.
   self->monitor(st.setup.registry);
   self->set_down_handler([=](caf::down_msg& dm) { self->quit(dm.reason); });
-  auto hook = from_storage_json(stored, *st.setup.sealer);
-  if (!hook) {
-    self->quit(hook.error());
-  } else {
-    st.hook = std::move(*hook);
-    if (auto err = recover(self))
-      // The store failed: what is queued stays on disk, and the registry
-      // spawns this actor again.
-      self->quit(err);
-    else
-      arm_idle_timer(self);
-  }
+  recover(self, config_key);
   return {
       [=](api_call& call) -> caf::result<api_response> {
         ++self->state.activity;
@@ -811,9 +915,9 @@ webhook_actor::behavior_type webhook_behavior(self_ptr self, std::string stored,
 
 } // namespace
 
-webhook_actor spawn_webhook(caf::actor_system& sys, std::string stored,
+webhook_actor spawn_webhook(caf::actor_system& sys, std::string config_key,
                             webhook_setup setup) {
-  return sys.spawn(webhook_behavior, std::move(stored), std::move(setup));
+  return sys.spawn(webhook_behavior, std::move(config_key), std::move(setup));
 }
 
 } // namespace hookd

@@ -43,6 +43,14 @@ public:
     write_.sync = sync;
   }
 
+  /// A clean stop writes the memtables out, so that the next start does
+  /// not replay the whole write-ahead log (after a crash it does).
+  ~rocks_store() override {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    db_->Flush(fo).PermitUncheckedError();
+  }
+
   caf::expected<std::optional<std::string>> get(std::string_view key) override {
     std::string value;
     auto st = db_->Get(rocksdb::ReadOptions{}, slice(key), &value);

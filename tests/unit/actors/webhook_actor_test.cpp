@@ -52,6 +52,8 @@ struct writer_log {
   store_ptr db;
   /// Batches committed, in order.
   std::vector<write_batch> committed;
+  /// Writes to let through before refusing `refuse` of them.
+  std::size_t pass = 0;
   /// Writes still to refuse with an error (and not commit).
   std::size_t refuse = 0;
   std::size_t refused = 0;
@@ -61,7 +63,9 @@ store_writer_actor::behavior_type fake_writer(store_writer_actor::pointer,
                                               std::shared_ptr<writer_log> log) {
   return {
       [=](atom::write, write_batch& b) -> caf::result<std::uint64_t> {
-        if (log->refuse > 0) {
+        if (log->pass > 0) {
+          --log->pass;
+        } else if (log->refuse > 0) {
           --log->refuse;
           ++log->refused;
           return make_error(ec::unavailable, "the disk is full");
@@ -101,7 +105,9 @@ store_reader_actor::behavior_type fake_reader(store_reader_actor::pointer,
         auto err = db->scan(
             req.prefix, req.start, req.reverse,
             [&](std::string_view key, std::string_view value) {
-              out.items.emplace_back(std::string{key}, std::string{value});
+              out.items.emplace_back(std::string{key},
+                                     req.keys_only ? std::string{}
+                                                   : std::string{value});
               return req.limit == 0 || out.items.size() < req.limit;
             });
         if (err)
@@ -170,17 +176,30 @@ fake_deployments(deployments_actor::pointer,
   };
 }
 
-/// The one message a webhook actor sends its registry. The webhook holds a
+/// The messages a webhook actor sends its registry. The webhook holds a
 /// registry_actor handle: this actor is cast to one, which is fine for as
 /// long as nothing else is sent to it.
 using pending_sink
-    = caf::typed_actor<caf::reacts_to<atom::pending, std::int64_t>>;
+    = caf::typed_actor<caf::reacts_to<atom::pending, std::int64_t>,
+                       caf::reacts_to<atom::resume, std::int64_t>>;
 
-pending_sink::behavior_type
-fake_registry(pending_sink::pointer,
-              std::shared_ptr<std::vector<std::int64_t>> deltas) {
+/// Changes to a webhook's unfinished deliveries, as its registry counts
+/// them (what it owes after recovery is one), and how often it said it had
+/// recovered.
+struct registry_log {
+  std::vector<std::int64_t> deltas;
+  std::size_t recoveries = 0;
+};
+
+pending_sink::behavior_type fake_registry(pending_sink::pointer,
+                                          std::shared_ptr<registry_log> log) {
   return {
-      [=](atom::pending, std::int64_t delta) { deltas->push_back(delta); },
+      [=](atom::pending, std::int64_t delta) { log->deltas.push_back(delta); },
+      [=](atom::resume, std::int64_t owed) {
+        ++log->recoveries;
+        if (owed != 0)
+          log->deltas.push_back(owed);
+      },
   };
 }
 
@@ -224,7 +243,7 @@ protected:
     delivery_ = keep(caf_->sys.spawn(fake_delivery, deliveries_));
     deployments_ = keep(caf_->sys.spawn(fake_deployments, deploys_));
     registry_ = caf::actor_cast<registry_actor>(
-        keep(caf_->sys.spawn(fake_registry, deltas_)));
+        keep(caf_->sys.spawn(fake_registry, registry_log_)));
     step();
 
     hook_.where = {scope_kind::stack, "acme", "web", "prod"};
@@ -295,9 +314,14 @@ protected:
     return s;
   }
 
-  /// Spawns a webhook actor from the stored form and lets it start.
+  /// Stores the webhook's configuration, spawns its actor and lets it
+  /// start (it reads the configuration back, then its queue).
   webhook_actor spawn() {
-    auto hdl = spawn_webhook(caf_->sys, stored_, setup());
+    auto key = hook_.where.key() + '/' + hook_.name;
+    write_batch b;
+    b.puts.emplace_back(keys::hook_config(key), stored_);
+    EXPECT_FALSE(db_->commit(std::move(b)));
+    auto hdl = spawn_webhook(caf_->sys, key, setup());
     webhooks_.push_back(caf::actor_cast<caf::actor>(hdl));
     step();
     return hdl;
@@ -383,8 +407,8 @@ protected:
   std::shared_ptr<delivery_log> deliveries_ = std::make_shared<delivery_log>();
   std::shared_ptr<deployments_log> deploys_
       = std::make_shared<deployments_log>();
-  std::shared_ptr<std::vector<std::int64_t>> deltas_
-      = std::make_shared<std::vector<std::int64_t>>();
+  std::shared_ptr<registry_log> registry_log_
+      = std::make_shared<registry_log>();
   store_writer_actor writer_;
   store_reader_actor reader_;
   delivery_actor delivery_;
@@ -415,7 +439,7 @@ TEST_F(webhook_actor_test, a_failed_attempt_is_retried_on_schedule) {
   ASSERT_EQ(writes_->committed.size(), 1u);
   EXPECT_EQ(writes_->committed[0].puts.size(), 3u);
   EXPECT_TRUE(queued_in_store(ev.id));
-  EXPECT_EQ(*deltas_, deltas({1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1}));
   ASSERT_EQ(deliveries_->requests.size(), 1u);
   EXPECT_EQ(deliveries_->requests[0].url, hook_.payload_url);
   EXPECT_EQ(header(deliveries_->requests[0], "Pulumi-Webhook-Id"), ev.id);
@@ -439,7 +463,7 @@ TEST_F(webhook_actor_test, a_failed_attempt_is_retried_on_schedule) {
   EXPECT_EQ(rec["error"], "HTTP 500");
   EXPECT_TRUE(rec["nextAttemptAt"].is_number());
   EXPECT_TRUE(queued_in_store(ev.id));
-  EXPECT_EQ(*deltas_, deltas({1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1}));
 
   // Not a moment before its time ...
   advance(wait - 10ms - 1ms);
@@ -453,7 +477,7 @@ TEST_F(webhook_actor_test, a_failed_attempt_is_retried_on_schedule) {
 
   // The 200 finishes it: written with the outbox, and the registry told.
   advance(10ms);
-  EXPECT_EQ(*deltas_, deltas({1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, -1}));
   rec = stored_record(ev.id);
   ASSERT_TRUE(rec.is_object());
   EXPECT_EQ(rec["status"], "succeeded");
@@ -468,7 +492,7 @@ TEST_F(webhook_actor_test, a_failed_attempt_is_retried_on_schedule) {
   // And nothing more happens for it.
   advance(1min - 1s);
   EXPECT_EQ(deliveries_->requests.size(), 2u);
-  EXPECT_EQ(*deltas_, deltas({1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, -1}));
 }
 
 TEST_F(webhook_actor_test, the_last_scheduled_attempt_fails_the_delivery) {
@@ -498,7 +522,7 @@ TEST_F(webhook_actor_test, the_last_scheduled_attempt_fails_the_delivery) {
   EXPECT_EQ(rec["attempts"], 3);
   EXPECT_EQ(rec["responseCode"], 500);
   EXPECT_FALSE(queued_in_store(ev.id));
-  EXPECT_EQ(*deltas_, deltas({1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, -1}));
 }
 
 TEST_F(webhook_actor_test, a_failed_write_records_nothing_and_takes_it_later) {
@@ -514,7 +538,7 @@ TEST_F(webhook_actor_test, a_failed_write_records_nothing_and_takes_it_later) {
   EXPECT_TRUE(deliveries_->requests.empty());
   EXPECT_FALSE(queued_in_store(ev.id));
   EXPECT_TRUE(stored_record(ev.id).is_null());
-  EXPECT_EQ(*deltas_, deltas({1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, -1}));
 
   // The fan-out comes again: the event was not kept as seen.
   auto again = ask<std::size_t>(wh, batch_of(ev));
@@ -522,7 +546,7 @@ TEST_F(webhook_actor_test, a_failed_write_records_nothing_and_takes_it_later) {
   EXPECT_EQ(*again->value, 1u);
   EXPECT_EQ(deliveries_->requests.size(), 1u);
   advance(10ms);
-  EXPECT_EQ(*deltas_, deltas({1, -1, 1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, -1, 1, -1}));
   auto rec = stored_record(ev.id);
   ASSERT_TRUE(rec.is_object());
   EXPECT_EQ(rec["status"], "succeeded");
@@ -540,7 +564,7 @@ TEST_F(webhook_actor_test, redeliver_attempts_a_finished_delivery_again) {
   ASSERT_TRUE(rec.is_object());
   ASSERT_EQ(rec["status"], "succeeded");
   ASSERT_EQ(rec["attempts"], 1);
-  ASSERT_EQ(*deltas_, deltas({1, -1}));
+  ASSERT_EQ(registry_log_->deltas, deltas({1, -1}));
 
   deliveries_->script = {answer(200, "second")};
   api_call call;
@@ -565,7 +589,7 @@ TEST_F(webhook_actor_test, redeliver_attempts_a_finished_delivery_again) {
   EXPECT_EQ(header(deliveries_->requests[1], "webhook-id"), ev.id);
   // The answer is what is stored, and a finished delivery is not pending.
   EXPECT_EQ(stored_record(ev.id), body);
-  EXPECT_EQ(*deltas_, deltas({1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, -1}));
   EXPECT_TRUE(scheduled_retries(wh).empty());
 }
 
@@ -593,7 +617,7 @@ TEST_F(webhook_actor_test, redeliver_counts_an_outcome_not_yet_written) {
   EXPECT_EQ(body["responseBody"], "second");
   advance(10ms);
   EXPECT_EQ(stored_record(ev.id), body);
-  EXPECT_EQ(*deltas_, deltas({1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, -1}));
 }
 
 TEST_F(webhook_actor_test, redeliver_of_an_unknown_event_is_not_found) {
@@ -620,17 +644,18 @@ TEST_F(webhook_actor_test, a_new_actor_resumes_what_the_store_has_queued) {
   ASSERT_EQ(deliveries_->requests.size(), 1u);
   ASSERT_EQ(deliveries_->held.size(), 1u);
   ASSERT_TRUE(queued_in_store(ev.id));
-  ASSERT_EQ(*deltas_, deltas({1}));
+  ASSERT_EQ(registry_log_->deltas, deltas({1}));
   caf::anon_send_exit(first, caf::exit_reason::kill);
   step();
 
   // A new actor over the same store, and no new event.
   auto second = spawn();
   ASSERT_NE(second.address(), first.address());
+  EXPECT_EQ(registry_log_->recoveries, 2u);
   ASSERT_EQ(deliveries_->requests.size(), 2u);
   EXPECT_EQ(header(deliveries_->requests[1], "Pulumi-Webhook-Id"), ev.id);
   EXPECT_EQ(deliveries_->requests[1].body, deliveries_->requests[0].body);
-  EXPECT_EQ(*deltas_, deltas({1, 1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, 1}));
 
   // The late answer to the dead actor changes nothing; the new one's
   // answer finishes the delivery.
@@ -644,13 +669,13 @@ TEST_F(webhook_actor_test, a_new_actor_resumes_what_the_store_has_queued) {
   EXPECT_EQ(rec["attempts"], 1);
   EXPECT_EQ(rec["responseBody"], "ok");
   EXPECT_FALSE(queued_in_store(ev.id));
-  EXPECT_EQ(*deltas_, deltas({1, 1, -1}));
+  EXPECT_EQ(registry_log_->deltas, deltas({1, 1, -1}));
 }
 
-// A prune moves its cursor and lowers its count while it builds deletes;
-// when the write carrying them fails, both are taken back, so the next
-// prune deletes those records instead of stepping over them.
-TEST_F(webhook_actor_test, a_failed_write_strands_no_record_past_the_limit) {
+// The finished history is pruned after a write once it passes the limit by
+// a slack; when the prune's own write fails, its cursor and count stay, so
+// the next prune deletes those records instead of stepping over them.
+TEST_F(webhook_actor_test, a_failed_prune_strands_no_record_past_the_limit) {
   history_limit_ = 1; // slack 16: pruned once more than 17 are finished
   auto wh = spawn();
   auto records = [&] {
@@ -673,16 +698,22 @@ TEST_F(webhook_actor_test, a_failed_write_strands_no_record_past_the_limit) {
     advance(10ms);
     return r->value.has_value();
   };
+  // Pending when taken: nothing to prune yet.
   ASSERT_TRUE(deliver(18));
   ASSERT_EQ(records(), 18u);
-  // This one would prune 17 records, but its write fails.
+  // This one is recorded (the first write), and the prune that follows
+  // would delete 17 records, but its write (the second) fails.
+  writes_->pass = 1;
   writes_->refuse = 1;
-  ASSERT_FALSE(deliver(1));
-  deliveries_->script.clear();
-  ASSERT_EQ(records(), 18u);
-  // Enough finished deliveries for the next prune, and the one that runs it.
-  ASSERT_TRUE(deliver(18));
   ASSERT_TRUE(deliver(1));
-  // The limit, and the newest (it was pending when the prune ran).
-  EXPECT_LE(records(), 2u);
+  ASSERT_EQ(writes_->refused, 1u);
+  ASSERT_EQ(records(), 19u);
+  // The next write prunes what the failed one left, down to the limit and
+  // the newest (pending when the prune ran).
+  ASSERT_TRUE(deliver(1));
+  EXPECT_EQ(records(), 2u);
+  // And with every write succeeding, the history stays within the slack.
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(deliver(1));
+  EXPECT_LE(records(), 18u);
 }
