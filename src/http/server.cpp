@@ -11,6 +11,7 @@
 #include <atomic>
 #include <iostream>
 #include <thread>
+#include <unordered_map>
 
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -142,50 +143,119 @@ caf::timespan deadline_of(const config& cfg, operation op) {
   return base;
 }
 
+/// How often a bridge looks for requests past their deadline, while it
+/// has any: deadlines fire up to this late.
+constexpr auto sweep_interval = std::chrono::milliseconds{100};
+
 struct bridge_state {
   static inline const char* name = "hookd.http-bridge";
   access_actor entry;
+  /// Requests inside hookd, by number: their deadline and their reply.
+  /// One sweep timer serves them all; a timer per request would stay in
+  /// CAF's clock until it fired, long after its answer (10 s of them add up
+  /// to megabytes under load).
+  std::unordered_map<std::uint64_t,
+                     std::pair<caf::actor_clock::time_point, reply_ptr>>
+      waiting;
+  std::uint64_t next = 0;
+  bool sweeping = false;
 };
+
+using bridge_ptr = caf::stateful_actor<bridge_state>*;
+
+/// Answers 503 to every request past its deadline; a late answer then
+/// finds its reply answered and is dropped.
+void sweep(bridge_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  for (auto it = st.waiting.begin(); it != st.waiting.end();) {
+    if (it->second.first <= now) {
+      it->second.second->fail(caf::make_error(caf::sec::request_timeout));
+      it = st.waiting.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  st.sweeping = !st.waiting.empty();
+  if (st.sweeping)
+    self->delayed_send(self, sweep_interval, atom::flush::value);
+}
+
+/// Numbers a request and starts its deadline; answer it with settle().
+std::uint64_t track(bridge_ptr self, caf::timespan deadline, reply_ptr reply) {
+  auto& st = self->state;
+  auto id = st.next++;
+  st.waiting.emplace(id, std::make_pair(self->clock().now() + deadline, reply));
+  if (!st.sweeping) {
+    st.sweeping = true;
+    self->delayed_send(self, sweep_interval, atom::flush::value);
+  }
+  return id;
+}
+
+/// The request is answered (or failed): its deadline no longer applies.
+void settle(bridge_ptr self, std::uint64_t id) {
+  self->state.waiting.erase(id);
+}
+
+/// Requests `xs` of `dest` with a deadline kept by the sweep, not by CAF
+/// (see bridge_state); `on_answer` gets the answer, and an error fails
+/// the reply.
+template <class T, class Dest, class OnAnswer, class... Ts>
+void ask(bridge_ptr self, const Dest& dest, caf::timespan deadline,
+         reply_ptr reply, OnAnswer on_answer, Ts... xs) {
+  auto id = track(self, deadline, reply);
+  self->request(dest, caf::infinite, std::move(xs)...)
+      .then(
+          [=](T& answer) mutable {
+            settle(self, id);
+            on_answer(answer);
+          },
+          [=](caf::error& err) {
+            settle(self, id);
+            reply->fail(err);
+          });
+}
 
 /// Carries requests from the I/O threads into the actor system and answers
 /// back: the only actor that sees a connection.
-caf::behavior bridge(caf::stateful_actor<bridge_state>* self, node_actor node,
-                     config cfg) {
+caf::behavior bridge(bridge_ptr self, node_actor node, config cfg) {
   self->set_down_handler([=](caf::down_msg&) { self->state.entry = nullptr; });
   auto forward = [=](api_call call, reply_ptr reply) {
     auto deadline = deadline_of(cfg, call.op);
-    self->request(self->state.entry, deadline, std::move(call))
-        .then([=](api_response& r) { reply->respond(std::move(r)); },
-              [=](caf::error& err) { reply->fail(err); });
+    ask<api_response>(
+        self, self->state.entry, deadline, reply,
+        [=](api_response& r) { reply->respond(std::move(r)); },
+        std::move(call));
   };
   return {
+      [=](atom::flush) { sweep(self); },
       [=](api_call& call, reply_ptr& reply) {
         if (self->state.entry)
           return forward(std::move(call), std::move(reply));
         // The entry actor is (re)starting: ask the node for the current one.
-        self->request(node, deadline_of(cfg, operation::list_hooks),
-                      atom::entry::value)
-            .then(
-                [=](access_actor& entry) {
-                  if (self->state.entry != entry) {
-                    self->state.entry = entry;
-                    self->monitor(entry);
-                  }
-                  forward(std::move(call), reply);
-                },
-                [=](caf::error& err) { reply->fail(err); });
+        ask<access_actor>(
+            self, node, deadline_of(cfg, operation::list_hooks), reply,
+            [=](access_actor& entry) {
+              if (self->state.entry != entry) {
+                self->state.entry = entry;
+                self->monitor(entry);
+              }
+              forward(std::move(call), reply);
+            },
+            atom::entry::value);
       },
       [=](atom::health, reply_ptr& reply) {
-        self->request(node, deadline_of(cfg, operation::list_hooks),
-                      atom::health::value)
-            .then([=](api_response& r) { reply->respond(std::move(r)); },
-                  [=](caf::error& err) { reply->fail(err); });
+        ask<api_response>(
+            self, node, deadline_of(cfg, operation::list_hooks), reply,
+            [=](api_response& r) { reply->respond(std::move(r)); },
+            atom::health::value);
       },
       [=](atom::metrics, reply_ptr& reply) {
-        self->request(node, deadline_of(cfg, operation::list_hooks),
-                      atom::metrics::value)
-            .then([=](std::string& text) { reply->text(std::move(text)); },
-                  [=](caf::error& err) { reply->fail(err); });
+        ask<std::string>(
+            self, node, deadline_of(cfg, operation::list_hooks), reply,
+            [=](std::string& text) { reply->text(std::move(text)); },
+            atom::metrics::value);
       },
   };
 }
