@@ -24,17 +24,22 @@ using clock = std::chrono::steady_clock;
 
 /// What a registry keeps in memory per webhook: enough to match events and
 /// find its actor, never the whole configuration.
+/// Laid out to take 64 bytes: there is one per webhook of the node.
 struct hook_entry {
   std::string id;
   std::uint64_t filters = 0;
+  webhook_actor actor; ///< null while the webhook has no running actor
+  clock::time_point last_crash;
+  /// Unfinished deliveries its actor reported (bounded by max_pending).
+  std::int32_t pending = 0;
+  /// Crashes within crash_window of each other, counted up to 255.
+  std::uint8_t crashes = 0;
   std::uint8_t groups = 0;
   bool active = false;
-  webhook_actor actor; ///< null while the webhook has no running actor
-  /// Unfinished deliveries its actor reported.
-  std::int64_t pending = 0;
-  std::uint32_t crashes = 0;
-  clock::time_point last_crash;
 };
+
+static_assert(sizeof(void*) != 8 || sizeof(hook_entry) <= 64,
+              "a registry's entry per webhook grew past 64 bytes");
 
 struct registry_state {
   static inline const char* name = "hookd.registry";
@@ -97,7 +102,7 @@ void report_pending(self_ptr self) {
 
 void add_pending(self_ptr self, hook_entry& entry, std::int64_t delta) {
   auto& st = self->state;
-  entry.pending += delta;
+  entry.pending = static_cast<std::int32_t>(entry.pending + delta);
   st.pending += delta;
   if (!st.report_scheduled) {
     st.report_scheduled = true;
@@ -356,7 +361,8 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   if (now - entry.last_crash > crash_window)
     entry.crashes = 0;
   entry.last_crash = now;
-  ++entry.crashes;
+  if (entry.crashes < 255)
+    ++entry.crashes;
   ++st.revivals;
   if (entry.crashes == 1) {
     ensure_actor(self, key, entry);
