@@ -1,3 +1,5 @@
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <string>
 
@@ -10,6 +12,8 @@
 #include "hookd/http.hpp"
 #include "hookd/node.hpp"
 #include "hookd/type_ids.hpp"
+
+#include <sys/resource.h>
 
 namespace {
 
@@ -39,7 +43,20 @@ void wait_until_ready(caf::actor_system& sys, const hookd::node_actor& node) {
 
 } // namespace
 
+/// Takes the open-file limit up to the hard limit: the connection cap and
+/// the store's and the delivery client's descriptors all come out of it.
+void raise_open_file_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max)
+    return;
+  lim.rlim_cur = lim.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
+    std::cerr << "hookd: cannot raise the open-file limit: "
+              << std::strerror(errno) << '\n';
+}
+
 int main(int argc, char** argv) {
+  raise_open_file_limit();
   std::string config_path;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

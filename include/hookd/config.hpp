@@ -35,6 +35,9 @@ struct config {
   /// Deliveries pending across all webhooks past which ingestion answers
   /// 429 instead of taking more.
   std::int64_t max_pending = 0;
+  /// Client connections served at once; also kept below what the file
+  /// descriptor limit leaves after the store and the delivery client.
+  std::size_t max_connections = 0;
   /// Testing aid: webhook actors accept a crash message. Never set in
   /// production; only the test harness turns it on.
   bool testing = false;

@@ -65,6 +65,14 @@ constexpr auto fanout_retry = 5s;
 constexpr auto shutdown_timeout = 10s;
 /// Pending deliveries (all webhooks) past which ingestion answers 429.
 constexpr std::int64_t max_pending = 100000;
+/// Client connections served at once (HOOKD_MAX_CONNECTIONS).
+constexpr std::size_t max_connections = 4096;
+/// Files the store keeps open, and connections the delivery client keeps
+/// to receivers: with a margin for everything else (threads' event fds,
+/// pipes, logs), what the descriptor limit keeps away from clients.
+constexpr std::size_t store_open_files = 256;
+constexpr std::size_t delivery_connections = 256;
+constexpr std::size_t spare_descriptors = 64;
 /// The longest Retry-After a receiver gets honoured, unless the retry
 /// schedule itself waits longer.
 constexpr auto retry_after_max

@@ -3,6 +3,7 @@
 // keeps connections alive and reuses them per host.
 #include "address_class.hpp"
 #include "hookd/components.hpp"
+#include "hookd/defaults.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -145,7 +146,13 @@ public:
     multi_ = curl_multi_init();
     // Bounded per host so one slow receiver cannot take every socket.
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
-    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 256L);
+    // Connections to receivers, open and cached, bounded as a whole: a
+    // tenant's hooks to many hosts wait for a connection rather than take
+    // the node's file descriptors.
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS,
+                      static_cast<long>(defaults::delivery_connections));
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      static_cast<long>(defaults::delivery_connections));
     thread_ = std::thread{[this] { run(); }};
   }
 
@@ -191,6 +198,10 @@ private:
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      static_cast<long>(t->request.timeout.count()));
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    // Straight to the receiver, whatever http_proxy/https_proxy say: the
+    // address guard checks the socket's address, which through a proxy
+    // would be the proxy's, not the receiver's.
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);

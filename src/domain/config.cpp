@@ -48,6 +48,7 @@ const char* const setting_keys[] = {
     "sync",
     "shutdown_timeout",
     "max_pending",
+    "max_connections",
 };
 
 std::string env_name(const std::string& key) {
@@ -128,6 +129,12 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
     if (value.empty() || *end != '\0' || n < 1)
       return bad("expected a positive number, got '" + value + "'");
     cfg.max_pending = n;
+  } else if (key == "max_connections") {
+    char* end = nullptr;
+    long long n = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n < 1 || n > 1000000)
+      return bad("expected a number from 1 to 1000000, got '" + value + "'");
+    cfg.max_connections = static_cast<std::size_t>(n);
   } else {
     err = make_error(ec::bad_request, "unknown setting " + origin);
     return false;
@@ -198,6 +205,7 @@ caf::expected<config> load_config(const std::string& path,
   cfg.slack_url_prefix = defaults::slack_url_prefix;
   cfg.shutdown_timeout = defaults::shutdown_timeout;
   cfg.max_pending = defaults::max_pending;
+  cfg.max_connections = defaults::max_connections;
   parse_duration_list(defaults::retry_schedule, cfg.retry_schedule);
 
   if (!path.empty()) {

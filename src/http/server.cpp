@@ -11,6 +11,8 @@
 #include <atomic>
 #include <iostream>
 #include <thread>
+
+#include <sys/resource.h>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -31,8 +33,14 @@ namespace hookd {
 
 namespace {
 
-using traits = restinio::traits_t<restinio::asio_timer_manager_t,
-                                  restinio::null_logger_t>;
+struct traits : restinio::traits_t<restinio::asio_timer_manager_t,
+                                   restinio::null_logger_t> {
+  // At the cap, RESTinio stops accepting until a connection closes: a
+  // flood of connections waits in the backlog instead of exhausting the
+  // file descriptors (an accept that fails with EMFILE would stop RESTinio
+  // accepting for good).
+  static constexpr bool use_connection_count_limiter = true;
+};
 using server_t = restinio::http_server_t<traits>;
 
 constexpr std::size_t io_threads = 2;
@@ -132,6 +140,24 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::reply_ptr)
 
 namespace hookd {
 namespace {
+
+/// Client connections served at once: the setting, kept below what the
+/// open-file limit leaves after the store and the delivery client (half
+/// of it at least, on a machine whose limit is too low for both).
+std::size_t connection_cap(const config& cfg) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+    return cfg.max_connections;
+  auto limit = static_cast<std::size_t>(lim.rlim_cur);
+  auto reserve = std::min(limit / 2, defaults::store_open_files
+                                         + defaults::delivery_connections
+                                         + defaults::spare_descriptors);
+  auto cap = std::min(cfg.max_connections, limit - reserve);
+  if (cap < cfg.max_connections)
+    std::cerr << "hookd: serving at most " << cap
+              << " connections at once (open-file limit " << limit << ")\n";
+  return std::max<std::size_t>(cap, 1);
+}
 
 /// How long an API call may take inside hookd before its client gets 503.
 caf::timespan deadline_of(const config& cfg, operation op) {
@@ -354,6 +380,7 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                     deadline_of(cfg, operation::ping_hook)
                     + cfg.request_timeout))
             .read_next_http_message_timelimit(std::chrono::seconds{60})
+            .max_parallel_connections(connection_cap(cfg))
             .request_handler(handler)
             .acceptor_post_bind_hook(
                 [&port](asio::ip::tcp::acceptor& acceptor) {

@@ -1,6 +1,7 @@
 // The RocksDB store: the only translation unit that includes RocksDB. The
 // key layout is in include/hookd/keys.hpp.
 #include "hookd/store.hpp"
+#include "hookd/defaults.hpp"
 
 #include <filesystem>
 
@@ -178,7 +179,7 @@ caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   options.IncreaseParallelism(2);
-  options.max_open_files = 256;
+  options.max_open_files = static_cast<int>(defaults::store_open_files);
   options.keep_log_file_num = 3;
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(options, dir + "/db", &raw);

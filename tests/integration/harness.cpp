@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -473,6 +474,9 @@ void hookd_process::spawn(const process_options& opts) {
   }
   const pid_t parent = ::getpid();
   const char* stderr_path = stderr_path_.c_str();
+  rlimit files{};
+  if (opts.open_files)
+    files.rlim_cur = files.rlim_max = *opts.open_files;
 
   pid_ = ::fork();
   if (pid_ == 0) {
@@ -491,6 +495,11 @@ void hookd_process::spawn(const process_options& opts) {
     int err = ::open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (in < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(fds[1], 1) < 0
         || ::dup2(err, 2) < 0) {
+      int e = errno;
+      (void)!::write(exec_fds[1], &e, sizeof e);
+      ::_exit(127);
+    }
+    if (opts.open_files && ::setrlimit(RLIMIT_NOFILE, &files) != 0) {
       int e = errno;
       (void)!::write(exec_fds[1], &e, sizeof e);
       ::_exit(127);

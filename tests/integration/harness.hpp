@@ -170,6 +170,8 @@ struct process_options {
   /// Try one TCP connect from the stdout reader thread the moment the
   /// listening line arrives (see `connect_at_line()`).
   bool probe_at_line = false;
+  /// Open-file limit (soft and hard) of the process, when set.
+  std::optional<unsigned long> open_files;
 };
 
 /// One running hookd, started with fork/exec (it gets SIGKILL if the test

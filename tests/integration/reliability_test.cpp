@@ -11,6 +11,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "harness.hpp"
 #include "receiver.hpp"
 
@@ -393,4 +398,48 @@ TEST(reliability, broken_receivers_cost_only_their_own_slots) {
   EXPECT_GE(dripping.count(), 1u);
   EXPECT_GE(resetting.count(), 1u);
   EXPECT_GE(failing.count(), 1u);
+}
+
+namespace {
+
+/// A TCP connection to 127.0.0.1:port that sends nothing; -1 if it failed.
+int idle_connection(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+} // namespace
+
+// Connections past the process's file descriptors, from a client with no
+// token: hookd caps what it accepts below its limit, so the flood waits in
+// the backlog, and once it is gone hookd serves as before. (An accept that
+// failed with EMFILE would stop the server accepting for good.)
+TEST(reliability, a_flood_of_connections_never_stops_hookd_accepting) {
+  process_options opts;
+  opts.open_files = 160;
+  hookd_process proc{opts};
+  ASSERT_TRUE(proc.listening()) << proc.start_error();
+  EXPECT_NE(proc.stderr_text().find("serving at most"), std::string::npos)
+      << proc.stderr_text();
+  std::vector<int> flood;
+  for (int i = 0; i < 400; ++i)
+    if (int fd = idle_connection(proc.port()); fd >= 0)
+      flood.push_back(fd);
+  ASSERT_GT(flood.size(), 160u);
+  for (int fd : flood)
+    ::close(fd);
+  auto c = proc.client();
+  EXPECT_TRUE(eventually([&] { return c.get("/healthz").status == 200; }));
+  create_hook(c, "after-the-flood", "https://example.com/hook");
+  EXPECT_TRUE(is_json_status(c.get(stack_hooks + "/after-the-flood"), 200));
 }
