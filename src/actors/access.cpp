@@ -82,12 +82,10 @@ principal authenticate(self_ptr self, const credential& cred) {
 }
 
 caf::expected<org_token> parse_token(const api_call& call) {
-  json body;
-  try {
-    body = json::parse(call.body);
-  } catch (const json::parse_error& e) {
-    return make_error(ec::bad_request, malformed_json(e));
-  }
+  auto parsed = parse_outside_json(call.body);
+  if (!parsed)
+    return std::move(parsed.error());
+  auto& body = *parsed;
   if (!body.is_object())
     return make_error(ec::bad_request,
                       "the request body must be a JSON object");

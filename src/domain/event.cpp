@@ -179,12 +179,10 @@ caf::expected<parsed_events> parse_events(std::string_view body,
                                           const std::string& org,
                                           std::size_t max_batch) {
   caf::error err;
-  ordered_json j;
-  try {
-    j = ordered_json::parse(body.begin(), body.end());
-  } catch (const ordered_json::parse_error& e) {
-    return make_error(ec::bad_request, malformed_json(e));
-  }
+  auto parsed_body = parse_outside_json<ordered_json>(body);
+  if (!parsed_body)
+    return std::move(parsed_body.error());
+  auto& j = *parsed_body;
   parsed_events parsed;
   auto& out = parsed.events;
   auto& batch = parsed.batch;

@@ -1,17 +1,85 @@
 #pragma once
 
+// Reading JSON that comes from outside (request bodies): one way, with one
+// bound on nesting and one shape of error.
+
+#include <cstddef>
 #include <exception>
 #include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
+#include <nlohmann/json.hpp>
+
+#include "hookd/error.hpp"
 
 namespace hookd {
 
-/// The client-facing text of a JSON parse error: nlohmann's message names
-/// the byte offset and what it read; keep that, drop its internal prefix.
-inline std::string malformed_json(const std::exception& e) {
+/// Arrays and objects nested deeper than this are refused: serializing or
+/// destroying a document recurses once a level, and 65,000 levels overflow
+/// a thread's stack.
+constexpr std::size_t max_json_depth = 64;
+
+/// nlohmann's message without its internal prefix ("[json.exception…]: ").
+inline std::string json_error_detail(const std::exception& e) {
   std::string what = e.what();
   auto pos = what.find("]: ");
-  return "malformed JSON: "
-         + (pos == std::string::npos ? what : what.substr(pos + 3));
+  return pos == std::string::npos ? what : what.substr(pos + 3);
+}
+
+/// The client-facing text of a JSON parse error: nlohmann's message names
+/// the byte offset and what it read.
+inline std::string malformed_json(const std::exception& e) {
+  return "malformed JSON: " + json_error_detail(e);
+}
+
+/// The deepest nesting of arrays and objects in `text`, counted without
+/// parsing (brackets inside strings do not count); stops counting past
+/// `limit`.
+inline std::size_t json_depth(std::string_view text, std::size_t limit) {
+  std::size_t depth = 0;
+  std::size_t deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest && (deepest = depth) > limit)
+        return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+/// Parses a body from outside: a 400 (ec::bad_request) for malformed JSON,
+/// for numbers out of range (1e400) and for nesting past max_json_depth.
+template <class Json = nlohmann::json>
+caf::expected<Json> parse_outside_json(std::string_view text) {
+  if (json_depth(text, max_json_depth) > max_json_depth)
+    return make_error(ec::bad_request, "JSON nested deeper than "
+                                           + std::to_string(max_json_depth)
+                                           + " levels");
+  try {
+    return Json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::out_of_range& e) {
+    return make_error(ec::bad_request, "a number in the JSON is out of "
+                                       "range: "
+                                           + json_error_detail(e));
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ec::bad_request, malformed_json(e));
+  }
 }
 
 } // namespace hookd

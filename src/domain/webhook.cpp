@@ -30,11 +30,12 @@ bool fail(caf::error& err, std::string message) {
 }
 
 bool parse_object(std::string_view body, json& out, caf::error& err) {
-  try {
-    out = json::parse(body.begin(), body.end());
-  } catch (const json::parse_error& e) {
-    return fail(err, malformed_json(e));
+  auto parsed = parse_outside_json(body);
+  if (!parsed) {
+    err = std::move(parsed.error());
+    return false;
   }
+  out = std::move(*parsed);
   if (!out.is_object())
     return fail(err, "the request body must be a JSON object");
   return true;
@@ -225,6 +226,10 @@ bool read_format(const json& j, webhook& hook, caf::error& err) {
   return true;
 }
 
+/// The shortest key a "whsec_" secret may carry (Standard Webhooks asks for
+/// 24 to 64 bytes; generators such as Svix's make 24).
+constexpr std::size_t min_standard_key = 16;
+
 bool read_secret(const json& j, webhook& hook, const webhook_rules& rules,
                  caf::error& err) {
   std::string secret;
@@ -251,6 +256,19 @@ bool read_secret(const json& j, webhook& hook, const webhook_rules& rules,
   if (secret.size() > secret_max)
     return fail(err, "'secret' is longer than " + std::to_string(secret_max)
                          + " bytes");
+  // A Standard Webhooks secret: the key is the base64 after the prefix, and
+  // an empty or unreadable one would sign with a key anyone can guess.
+  constexpr std::string_view standard_prefix = "whsec_";
+  if (secret.compare(0, standard_prefix.size(), standard_prefix) == 0) {
+    auto key = crypto::from_base64(secret.substr(standard_prefix.size()));
+    if (!key)
+      return fail(err, "'secret' starts with 'whsec_' but what follows is "
+                       "not base64");
+    if (key->size() < min_standard_key)
+      return fail(err, "'secret' starts with 'whsec_' but its key has "
+                       "fewer than "
+                           + std::to_string(min_standard_key) + " bytes");
+  }
   hook.secret = std::move(secret);
   return true;
 }

@@ -1499,3 +1499,93 @@ TEST(integration_settings_ok, a_valid_retry_schedule_starts) {
 }
 
 } // namespace
+
+// -- hostile bodies --------------------------------------------------------
+
+// Nesting is bounded at the door for every JSON body: a deep event (which
+// once overflowed the stack when serialized) and deep hook and token
+// bodies are a 400 naming the bound, and hookd goes on serving. Numbers
+// out of range are a 400 too, not a 500.
+TEST_F(integration, deep_nesting_and_huge_numbers_are_400) {
+  auto c = admin();
+  auto nested = [](std::size_t depth) {
+    return std::string(depth, '[') + std::string(depth, ']');
+  };
+  auto event_with = [](const std::string& data) {
+    return R"({"event":"update_succeeded","projectName":"p","stackName":"s","data":)"
+           + data + "}";
+  };
+  for (std::size_t depth : {65u, 1000u, 100000u}) {
+    auto r
+        = c.request("POST", "/api/orgs/acme/events", event_with(nested(depth)));
+    EXPECT_TRUE(is_error(r, 400)) << depth;
+    EXPECT_NE(r.body.find("nested deeper than 64"), std::string::npos)
+        << r.body;
+    EXPECT_TRUE(is_error(
+        c.request("POST", stack_hooks,
+                  R"({"displayName":"x","payloadUrl":"https://e.com","x":)"
+                      + nested(depth) + "}"),
+        400));
+    EXPECT_TRUE(is_error(c.request("POST", "/api/orgs/acme/tokens",
+                                   R"({"name":"t","x":)" + nested(depth) + "}"),
+                         400));
+  }
+  // Within the bound, and brackets inside strings do not count.
+  EXPECT_TRUE(
+      is_json_status(c.request("POST", "/api/orgs/acme/events",
+                               event_with("{\"a\":" + nested(60) + ",\"s\":\""
+                                          + std::string(500, '[') + "\"}")),
+                     202));
+  for (const char* number : {"1e400", "-1e400"}) {
+    auto r = c.request("POST", "/api/orgs/acme/events",
+                       event_with(std::string{"{\"n\":"} + number + "}"));
+    EXPECT_TRUE(is_error(r, 400)) << number << ' ' << r.body;
+    EXPECT_TRUE(is_error(
+        c.request(
+            "POST", stack_hooks,
+            std::string{
+                R"({"displayName":"x","payloadUrl":"https://e.com","active":)"}
+                + number + "}"),
+        400))
+        << number;
+  }
+  auto r = c.request("POST", "/api/orgs/acme/events",
+                     event_with("{\"n\":" + std::string(100000, '7') + "}"));
+  EXPECT_TRUE(is_error(r, 400)) << r.body.substr(0, 200);
+  EXPECT_TRUE(is_json_status(c.get("/healthz"), 200));
+}
+
+// A "whsec_" secret is a Standard Webhooks key: one that is empty, not
+// base64 or too short would sign with a key anyone can guess, so it is
+// refused, on create and on update.
+TEST_F(integration, standard_webhooks_secrets_must_carry_a_real_key) {
+  auto c = admin();
+  auto body = [](const std::string& secret) {
+    return json{{"displayName", "x"},
+                {"payloadUrl", "https://example.com/hook"},
+                {"secret", secret}}
+        .dump();
+  };
+  for (const char* bad :
+       {"whsec_", "whsec_!!!not-base64!!!", "whsec_c2hvcnQ="}) {
+    auto r = c.request("POST", stack_hooks, body(bad));
+    EXPECT_TRUE(is_error(r, 400)) << bad;
+    EXPECT_NE(r.body.find("whsec_"), std::string::npos) << r.body;
+    // The error names the rule, never the secret.
+    if (std::string{bad}.size() > 6) {
+      EXPECT_EQ(r.body.find(bad + 6), std::string::npos) << r.body;
+    }
+  }
+  EXPECT_EQ(list(c, stack_hooks).size(), 0u);
+  auto created = c.request(
+      "POST", stack_hooks,
+      json{{"name", "std"},
+           {"displayName", "x"},
+           {"payloadUrl", "https://example.com/hook"},
+           {"secret", "whsec_aG9va2QtaXQtc3RkLXdlYmhvb2tzLXNlY3JldA=="}}
+          .dump());
+  ASSERT_TRUE(is_json_status(created, 201)) << created.body;
+  EXPECT_TRUE(is_error(c.request("PATCH", std::string{stack_hooks} + "/std",
+                                 R"({"secret":"whsec_"})"),
+                       400));
+}

@@ -1223,6 +1223,27 @@ TEST_F(delivery_ssrf, ping_to_loopback_is_refused_without_opt_in) {
   EXPECT_EQ(rcv_.connections(), 0u);
 }
 
+// A proxy in hookd's environment is not used: the delivery goes straight
+// to the receiver, whose address the guard checks (through a proxy it would
+// check the proxy's instead).
+TEST_F(delivery_ssrf, proxies_in_the_environment_are_ignored) {
+  receiver proxy;
+  ASSERT_TRUE(start({{"http_proxy", proxy.url("/")},
+                     {"https_proxy", proxy.url("/")},
+                     {"HTTPS_PROXY", proxy.url("/")},
+                     {"ALL_PROXY", proxy.url("/")},
+                     {"all_proxy", proxy.url("/")}}));
+  auto c = api();
+  auto hook = make_hook(c, org_hooks, "direct", rcv_.url("/direct"));
+  auto id = post_event(c, stack_event("update_succeeded"));
+  auto rec = wait_record(c, hook, id);
+  ASSERT_TRUE(rec.is_object());
+  EXPECT_EQ(rec.value("status", ""), "succeeded") << rec.dump();
+  EXPECT_EQ(rcv_.requests_to("/direct").size(), 1u);
+  EXPECT_EQ(proxy.count(), 0u);
+  EXPECT_EQ(proxy.connections(), 0u);
+}
+
 // -- formats
 // -------------------------------------------------------------------
 
