@@ -126,7 +126,12 @@ void scan_range(Self* self, store& db, const store_reader_actor& reader,
       [&](std::string_view key, std::string_view value) {
         cached.items.emplace_back(
             std::string{key}, keys_only ? std::string{} : std::string{value});
-        return limit == 0 || cached.items.size() < limit;
+        if (limit > 0 && cached.items.size() >= limit) {
+          cached.truncated = true;
+          cached.last_seen = std::string{key};
+          return false;
+        }
+        return true;
       });
   if (complete) {
     then(caf::expected<scan_result>{std::move(cached)});

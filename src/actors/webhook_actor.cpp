@@ -34,6 +34,8 @@ using namespace std::chrono_literals;
 constexpr auto reply_margin = 5s;
 constexpr auto outbox_delay = std::chrono::milliseconds{1};
 constexpr std::size_t outbox_max = 256;
+/// Keys a prune on the store readers reads past the excess it deletes.
+constexpr std::size_t prune_window_margin = 64;
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -161,71 +163,115 @@ std::string next_seq(self_ptr self) {
   return domain::seq_text(seq);
 }
 
+/// Finished history records of this webhook, past its limit: how many.
+std::size_t finished_excess(self_ptr self) {
+  auto& st = self->state;
+  auto finished = st.history_count > st.pending.size()
+                      ? st.history_count - st.pending.size()
+                      : 0;
+  return finished > st.setup.history_limit ? finished - st.setup.history_limit
+                                           : 0;
+}
+
+void prune(self_ptr self);
+
+/// Deletes the oldest finished records among `keys` (history keys from the
+/// prune cursor on, oldest first) until the history is within its limit.
+/// `window`: the scan stopped at its limit, so more keys follow.
+void prune_keys(self_ptr self, const std::vector<std::string>& keys,
+                bool window) {
+  auto& st = self->state;
+  write_batch b;
+  std::size_t removed = 0;
+  auto excess = finished_excess(self);
+  auto cursor = st.prune_cursor;
+  for (const auto& key : keys) {
+    if (removed >= excess)
+      break;
+    auto id = key.substr(key.rfind('/') + 1);
+    if (st.pending.count(id) > 0)
+      continue;
+    b.deletes.push_back(index_key(self, id));
+    b.deletes.push_back(key);
+    cursor = key;
+    ++removed;
+  }
+  if (removed == 0) {
+    st.pruning = false;
+    // A whole window of unfinished deliveries: step past it (as a scan
+    // without a window would), or the history would grow behind it.
+    if (window && !keys.empty()) {
+      st.prune_cursor = keys.back();
+      prune(self);
+    }
+    return;
+  }
+  // Final outcomes still in the outbox are written first (the writer
+  // commits one sender's writes in order), so what this deletes stays
+  // deleted.
+  if (!st.outbox.empty())
+    flush(self, [](const caf::error&) {});
+  write(
+      self, std::move(b),
+      [=] {
+        auto& st = self->state;
+        st.pruning = false;
+        st.history_count -= std::min(st.history_count, removed);
+        st.prune_cursor = cursor;
+        prune(self);
+      },
+      [=](caf::error&) { self->state.pruning = false; });
+}
+
 /// Keeps the finished history within its limit: deletes the oldest
 /// finished records, never an unfinished delivery however old. It runs
 /// after a write once the limit is passed by a slack, so that its scan is
 /// paid once per many records, and resumes where the last one stopped
-/// rather than walking over what it deleted. The scan reads keys only,
-/// from memory or on the store readers; what it deletes is decided when
-/// the keys arrive, from the queue as it is then.
+/// rather than walking over what it deleted. The scan reads keys only, and
+/// from memory as far as it can, stopping once it has enough; only when it
+/// needs the disk does it go to the store readers.
 void prune(self_ptr self) {
   auto& st = self->state;
-  auto limit = st.setup.history_limit;
-  auto slack = std::max<std::size_t>(16, limit / 10);
-  auto finished = [self] {
-    auto& s = self->state;
-    return s.history_count > s.pending.size()
-               ? s.history_count - s.pending.size()
-               : 0;
-  };
-  if (st.pruning || finished() <= limit + slack)
+  auto slack = std::max<std::size_t>(16, st.setup.history_limit / 10);
+  auto excess = finished_excess(self);
+  if (st.pruning || excess <= slack)
     return;
   st.pruning = true;
+  auto prefix = keys::history_prefix(st.hook.id);
+  std::vector<std::string> keys;
+  std::size_t finished = 0;
+  auto in_memory
+      = st.setup.db->scan_cached(prefix, st.prune_cursor, false,
+                                 [&](std::string_view key, std::string_view) {
+                                   keys.emplace_back(key);
+                                   auto id = key.substr(key.rfind('/') + 1);
+                                   if (st.pending.count(std::string{id}) == 0)
+                                     ++finished;
+                                   return finished < excess;
+                                 });
+  if (in_memory) {
+    prune_keys(self, keys, false);
+    return;
+  }
+  // On the readers, a window of keys: enough for the excess and a few
+  // unfinished ones among them; the write that follows prunes again if
+  // more is needed.
   scan_request req;
-  req.prefix = keys::history_prefix(st.hook.id);
+  req.prefix = std::move(prefix);
   req.start = st.prune_cursor;
   req.keys_only = true;
-  req.limit = finished() - limit + st.pending.size();
+  req.limit = excess + prune_window_margin;
   scan_range(self, *st.setup.db, st.setup.reader, std::move(req),
              order::interleaved, [=](caf::expected<scan_result> found) {
-               auto& st = self->state;
                if (!found) {
-                 st.pruning = false; // tried again after the next write
+                 self->state.pruning = false; // tried after the next write
                  return;
                }
-               write_batch b;
-               std::size_t removed = 0;
-               auto cursor = st.prune_cursor;
-               for (auto& [key, unused] : found->items) {
-                 if (finished() - removed <= limit)
-                   break;
-                 auto id = key.substr(key.rfind('/') + 1);
-                 if (st.pending.count(id) > 0)
-                   continue;
-                 b.deletes.push_back(index_key(self, id));
-                 b.deletes.push_back(key);
-                 cursor = key;
-                 ++removed;
-               }
-               if (removed == 0) {
-                 st.pruning = false;
-                 return;
-               }
-               // Final outcomes still in the outbox are written first (the
-               // writer commits one sender's writes in order), so what this
-               // deletes stays deleted.
-               if (!st.outbox.empty())
-                 flush(self, [](const caf::error&) {});
-               write(
-                   self, std::move(b),
-                   [=] {
-                     auto& st = self->state;
-                     st.pruning = false;
-                     st.history_count -= std::min(st.history_count, removed);
-                     st.prune_cursor = cursor;
-                     prune(self);
-                   },
-                   [=](caf::error&) { self->state.pruning = false; });
+               std::vector<std::string> keys;
+               keys.reserve(found->items.size());
+               for (auto& item : found->items)
+                 keys.push_back(std::move(item.first));
+               prune_keys(self, keys, found->truncated);
              });
 }
 
