@@ -1,5 +1,8 @@
 #include "hookd/formats.hpp"
 
+#include <algorithm>
+#include <string_view>
+
 #include <nlohmann/json.hpp>
 
 namespace hookd {
@@ -8,6 +11,78 @@ using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
 namespace {
+
+/// Limits of the chat services, in characters: a message the service
+/// refuses (a 4xx) would be lost, so text is cut to fit, with an ellipsis.
+constexpr std::size_t slack_section_max = 3000;
+constexpr std::size_t slack_field_max = 2000;
+constexpr std::size_t teams_text_max = 2000;
+
+/// The length of the UTF-8 sequence that starts with byte `c` (1 for a
+/// stray continuation byte, so that nothing loops).
+std::size_t utf8_width(unsigned char c) {
+  if (c >= 0xF0)
+    return 4;
+  if (c >= 0xE0)
+    return 3;
+  if (c >= 0xC0)
+    return 2;
+  return 1;
+}
+
+/// `text` made safe for Slack's mrkdwn and cut to `max` characters: `&`,
+/// `<` and `>` escaped, so that nobody's name can mention a channel
+/// (`<!channel>`) or plant a link (`<https://…|click>`); an entity is never
+/// cut in half.
+std::string slack_text(std::string_view text, std::size_t max) {
+  std::string out;
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    auto width = std::min(utf8_width(static_cast<unsigned char>(text[i])),
+                          text.size() - i);
+    std::string_view piece = text.substr(i, width);
+    if (piece == "&")
+      piece = "&amp;";
+    else if (piece == "<")
+      piece = "&lt;";
+    else if (piece == ">")
+      piece = "&gt;";
+    auto cost = piece.size() > 1 && piece[0] == '&' ? piece.size() : 1;
+    // Room for this piece and, if more follows, an ellipsis.
+    auto more = i + width < text.size();
+    if (chars + cost + (more ? 1 : 0) > max) {
+      out += "…";
+      return out;
+    }
+    out += piece;
+    chars += cost;
+    i += width;
+  }
+  return out;
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+std::string cut(std::string_view text, std::size_t max) {
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    auto width = std::min(utf8_width(static_cast<unsigned char>(text[i])),
+                          text.size() - i);
+    if (chars + 1 == max && i + width < text.size())
+      return std::string{text.substr(0, i)} + "…";
+    ++chars;
+    i += width;
+  }
+  return std::string{text};
+}
+
+/// A link from the event that a chat message may carry: http(s) only, and
+/// nothing that would end Slack's `<url|label>` early.
+bool safe_link(const std::string& url) {
+  auto scheme_ok
+      = url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0;
+  return scheme_ok && url.size() <= 2000
+         && url.find_first_of("|<> \"\n\r\t") == std::string::npos;
+}
 
 /// The facts chat formats show, read back from the raw payload.
 struct facts {
@@ -38,7 +113,8 @@ facts facts_of(const event& ev) {
   }
   for (auto key : {"updateUrl", "deploymentUrl", "url", "environmentUrl"})
     if (auto link = str(body, key); !link.empty()) {
-      f.link = link;
+      if (safe_link(link))
+        f.link = link;
       break;
     }
   return f;
@@ -57,18 +133,28 @@ std::string humanize(std::string_view name) {
 
 std::string slack(const event& ev) {
   auto f = facts_of(ev);
-  auto text = summary_of(ev);
+  auto text = slack_text(summary_of(ev), slack_section_max);
   ordered_json fields = ordered_json::array();
   auto field = [&](const char* title, const std::string& value) {
-    if (!value.empty())
-      fields.push_back({{"type", "mrkdwn"},
-                        {"text", std::string{"*"} + title + "*\n" + value}});
+    if (value.empty())
+      return;
+    std::string head = std::string{"*"} + title + "*\n";
+    fields.push_back(
+        {{"type", "mrkdwn"},
+         {"text", head + slack_text(value, slack_field_max - head.size())}});
   };
   field("User", f.user);
   field(ev.info().scoped == scope_kind::env ? "Environment" : "Stack",
         f.target);
   field("Resource changes", f.changes);
-  field("Link", f.link.empty() ? "" : "<" + f.link + "|Open in Pulumi>");
+  if (!f.link.empty()) {
+    // A checked link, whose `&` Slack wants escaped like any text; left
+    // out when it would not fit.
+    auto link = "*Link*\n<" + slack_text(f.link, std::size_t{1} << 20)
+                + "|Open in Pulumi>";
+    if (link.size() <= slack_field_max)
+      fields.push_back({{"type", "mrkdwn"}, {"text", link}});
+  }
   ordered_json blocks = ordered_json::array();
   blocks.push_back(
       {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", text}}}});
@@ -82,14 +168,15 @@ std::string teams(const event& ev) {
   ordered_json facts_list = ordered_json::array();
   auto fact = [&](const char* title, const std::string& value) {
     if (!value.empty())
-      facts_list.push_back({{"title", title}, {"value", value}});
+      facts_list.push_back(
+          {{"title", title}, {"value", cut(value, teams_text_max)}});
   };
   fact("User", f.user);
   fact(ev.info().scoped == scope_kind::env ? "Environment" : "Stack", f.target);
   fact("Resource changes", f.changes);
   ordered_json body = ordered_json::array();
   body.push_back({{"type", "TextBlock"},
-                  {"text", summary_of(ev)},
+                  {"text", cut(summary_of(ev), teams_text_max)},
                   {"weight", "Bolder"},
                   {"size", "Medium"},
                   {"wrap", true}});
