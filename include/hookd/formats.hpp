@@ -18,4 +18,8 @@ std::string summary_of(const event& ev);
 /// The ping body, as Pulumi sends it.
 std::string ping_body(std::int64_t unix_seconds);
 
+/// A ping in a webhook's format: the chat services refuse Pulumi's ping
+/// JSON (Slack answers "no_text"), so slack and ms_teams get a message.
+std::string ping_payload(const std::string& format, std::int64_t unix_seconds);
+
 } // namespace hookd

@@ -520,7 +520,7 @@ caf::result<api_response> ping(self_ptr self) {
   auto& hook = self->state.hook;
   auto id = crypto::uuid4();
   auto now = now_seconds();
-  auto body = ping_body(now);
+  auto body = ping_payload(hook.format, now);
   auto rec = std::make_shared<record_json>(
       domain::new_record(id, "ping", body, hook.payload_url, now));
   auto rp = self->make_response_promise<api_response>();

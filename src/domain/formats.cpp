@@ -12,6 +12,8 @@ using ordered_json = nlohmann::ordered_json;
 
 namespace {
 
+constexpr const char* ping_message = "🍹 Just a friendly ping from Pulumi 🍹";
+
 /// Limits of the chat services, in characters: a message the service
 /// refuses (a 4xx) would be lost, so text is cut to fit, with an ellipsis.
 constexpr std::size_t slack_section_max = 3000;
@@ -220,9 +222,37 @@ std::string render_payload(const std::string& format, const event& ev) {
 }
 
 std::string ping_body(std::int64_t unix_seconds) {
-  return ordered_json{{"timestamp", unix_seconds},
-                      {"message", "🍹 Just a friendly ping from Pulumi 🍹"}}
+  return ordered_json{{"timestamp", unix_seconds}, {"message", ping_message}}
       .dump();
+}
+
+std::string ping_payload(const std::string& format, std::int64_t unix_seconds) {
+  if (format == "slack")
+    return ordered_json{
+        {"text", ping_message},
+        {"blocks",
+         ordered_json::array(
+             {{{"type", "section"},
+               {"text", {{"type", "mrkdwn"}, {"text", ping_message}}}}})}}
+        .dump();
+  if (format == "ms_teams") {
+    ordered_json card{
+        {"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
+        {"type", "AdaptiveCard"},
+        {"version", "1.4"},
+        {"body", ordered_json::array({{{"type", "TextBlock"},
+                                       {"text", ping_message},
+                                       {"wrap", true}}})}};
+    return ordered_json{
+        {"type", "message"},
+        {"attachments",
+         ordered_json::array(
+             {{{"contentType", "application/vnd.microsoft.card.adaptive"},
+               {"contentUrl", nullptr},
+               {"content", card}}})}}
+        .dump();
+  }
+  return ping_body(unix_seconds);
 }
 
 } // namespace hookd

@@ -110,6 +110,16 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
   return true;
 }
 
+/// Whether an http(s) URL carries credentials ("user:password@host").
+bool has_userinfo(std::string_view url) {
+  auto start = url.find("://");
+  if (start == std::string_view::npos)
+    return false;
+  start += 3;
+  auto authority = url.substr(start, url.find_first_of("/?#", start) - start);
+  return authority.find('@') != std::string_view::npos;
+}
+
 /// An absolute http(s) URL with a host and, if given, a valid port.
 bool valid_http_url(std::string_view url) {
   if (url.size() > defaults::payload_url_max || has_control(url)
@@ -302,6 +312,11 @@ bool validate(const webhook& hook, const webhook_rules& rules,
                          + std::to_string(defaults::payload_url_max)
                          + " characters");
   }
+  // Credentials in the URL would be stored, listed and logged in clear;
+  // the error does not repeat them.
+  if (hook.format != "pulumi_deployments" && has_userinfo(hook.payload_url))
+    return fail(err, "'payloadUrl' must not carry credentials "
+                     "(user:password@host); use 'secret' to sign deliveries");
   for (const auto& f : hook.filters) {
     auto i = event_index(f);
     if (i < 0 || !event_allowed_in(event_at(i), hook.where.kind))

@@ -936,6 +936,31 @@ TEST_F(delivery_ping, ping_reaches_the_receiver_and_is_recorded) {
   EXPECT_EQ(list[0], rec);
 }
 
+// Slack and Teams refuse Pulumi's ping JSON (Slack answers "no_text"): a
+// ping to such a webhook is a message in its format.
+TEST_F(delivery_ping, a_chat_webhook_is_pinged_in_its_format) {
+  ASSERT_TRUE(start());
+  auto c = api();
+  auto slack = make_hook(c, org_hooks, "slack", rcv_.url("/slack"),
+                         {{"format", "slack"}});
+  auto teams = make_hook(c, org_hooks, "teams", rcv_.url("/teams"),
+                         {{"format", "ms_teams"}});
+  ASSERT_EQ(c.request("POST", slack + "/ping").status, 200);
+  ASSERT_EQ(c.request("POST", teams + "/ping").status, 200);
+  auto slack_body
+      = json::parse(rcv_.requests_to("/slack").at(0).body, nullptr, false);
+  ASSERT_TRUE(slack_body.is_object());
+  EXPECT_EQ(slack_body.value("text", ""), ping_message) << slack_body;
+  EXPECT_TRUE(slack_body["blocks"].is_array()) << slack_body;
+  auto teams_body
+      = json::parse(rcv_.requests_to("/teams").at(0).body, nullptr, false);
+  ASSERT_TRUE(teams_body.is_object());
+  EXPECT_EQ(teams_body.value("type", ""), "message") << teams_body;
+  EXPECT_EQ(teams_body["attachments"][0]["content"]["body"][0]["text"],
+            ping_message)
+      << teams_body;
+}
+
 TEST_F(delivery_ping, ping_to_a_dead_port_is_a_failed_record) {
   ASSERT_TRUE(start());
   auto c = api();

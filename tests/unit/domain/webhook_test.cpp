@@ -154,6 +154,24 @@ TEST(webhook, payload_url_depends_on_format) {
       "");
 }
 
+// Credentials in a payload URL would be stored and listed in clear: they
+// are refused, and the error does not repeat them. An '@' past the host is
+// only a path.
+TEST(webhook, payload_url_carries_no_credentials) {
+  for (const char* url :
+       {"https://user:pw@example.com/hook", "https://user@example.com/hook",
+        "http://a:b@[::1]:8080/x", "https://:pw@h?q=1"}) {
+    auto err = create_error(R"({"displayName":"D","payloadUrl":")"
+                            + std::string{url} + "\"}");
+    EXPECT_NE(err.find("must not carry credentials"), std::string::npos)
+        << url << ": " << err;
+    EXPECT_EQ(err.find("pw"), std::string::npos) << err;
+  }
+  EXPECT_EQ(
+      create_error(R"({"displayName":"D","payloadUrl":"https://h/a@b?c=@d"})"),
+      "");
+}
+
 TEST(webhook, filters_and_groups_follow_the_scope) {
   auto body = [](const char* field, const char* value) {
     return std::string{R"({"displayName":"D","payloadUrl":"http://h",")"}
