@@ -104,8 +104,8 @@ TEST(formats, links_are_http_and_cannot_break_out_of_their_brackets) {
 }
 
 TEST(formats, teams_text_is_cut_to_fit) {
-  auto msg
-      = json::parse(render_payload("ms_teams", event_by(std::string(9000, 'x'))));
+  auto msg = json::parse(
+      render_payload("ms_teams", event_by(std::string(9000, 'x'))));
   const auto& card = msg["attachments"][0]["content"];
   auto text = card["body"][0]["text"].get<std::string>();
   EXPECT_LE(chars(text), 2000u);
