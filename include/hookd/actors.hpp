@@ -71,6 +71,17 @@ typename Inspector::result_type inspect(Inspector& f, component_status& x) {
            x.detail);
 }
 
+/// Unfinished deliveries per organization, as one registry shard counts
+/// them: the organizations whose count changed, with their new totals.
+struct org_pending {
+  std::vector<std::pair<std::string, std::int64_t>> totals;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, org_pending& x) {
+  return f(caf::meta::type_name("hookd.org_pending"), x.totals);
+}
+
 namespace atom {
 using crash = caf::atom_constant<caf::atom("crash")>;
 using revive = caf::atom_constant<caf::atom("revive")>;
@@ -148,8 +159,9 @@ using ingest_actor = caf::typed_actor<
     caf::replies_to<atom::raise, event>::with<std::string>,
     // A registry shard (re)started: fan-outs for shard `n` go to it.
     caf::reacts_to<atom::subscribe, std::size_t, fanout_actor>,
-    // A registry shard's count of unfinished deliveries.
-    caf::reacts_to<atom::pending, std::size_t, std::int64_t>,
+    // A registry shard's count of unfinished deliveries, in all and for
+    // the organizations whose count changed.
+    caf::reacts_to<atom::pending, std::size_t, std::int64_t, org_pending>,
     // Unfinished deliveries over all shards (for /metrics).
     caf::replies_to<atom::stats>::with<std::int64_t>,
     caf::replies_to<atom::status>::with<component_status>,

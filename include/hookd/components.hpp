@@ -31,9 +31,12 @@ delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
 /// Ingestion. It fans out to the `shard_count` registry shards that
 /// subscribe to it, and re-runs fan-outs left unfinished by a crash once
 /// they all have. Past `max_pending` unfinished deliveries it answers 429.
+/// Ingestion answers 429 past `max_pending` unfinished deliveries in all,
+/// and past `max_pending_per_org` for the organization it is asked for.
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
                           store_writer_actor writer, store_reader_actor reader,
-                          std::size_t shard_count, std::int64_t max_pending);
+                          std::size_t shard_count, std::int64_t max_pending,
+                          std::int64_t max_pending_per_org);
 
 deployments_actor spawn_deployments(caf::actor_system& sys, store_ptr db,
                                     store_writer_actor writer,

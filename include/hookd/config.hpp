@@ -35,6 +35,9 @@ struct config {
   /// Deliveries pending across all webhooks past which ingestion answers
   /// 429 instead of taking more.
   std::int64_t max_pending = 0;
+  /// The same bound for one organization, so that one whose receivers are
+  /// down does not make every other organization's ingestion answer 429.
+  std::int64_t max_pending_per_org = 0;
   /// Client connections served at once; also kept below what the file
   /// descriptor limit leaves after the store and the delivery client.
   std::size_t max_connections = 0;

@@ -65,6 +65,8 @@ constexpr auto fanout_retry = 5s;
 constexpr auto shutdown_timeout = 10s;
 /// Pending deliveries (all webhooks) past which ingestion answers 429.
 constexpr std::int64_t max_pending = 100000;
+/// Pending deliveries of one organization (HOOKD_MAX_PENDING_PER_ORG).
+constexpr std::int64_t max_pending_per_org = 25000;
 /// Client connections served at once (HOOKD_MAX_CONNECTIONS).
 constexpr std::size_t max_connections = 4096;
 /// Files the store keeps open, and connections the delivery client keeps

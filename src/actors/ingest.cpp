@@ -7,6 +7,7 @@
 #include <iterator>
 #include <map>
 #include <numeric>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <caf/actor_system.hpp>
@@ -35,6 +36,9 @@ struct ingest_state {
   /// Unfinished deliveries per shard, as each last reported.
   std::vector<std::int64_t> shard_pending;
   std::int64_t max_pending = 0;
+  std::int64_t max_pending_per_org = 0;
+  /// Each shard's unfinished deliveries by organization (as last reported).
+  std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_pending;
   /// Events accepted whose fan-out has not finished: not yet counted by
   /// any shard, but owed all the same, so they count against the bound.
   std::int64_t fanning = 0;
@@ -60,6 +64,14 @@ struct ingest_state {
   bool flush_scheduled = false;
   /// Markers left by the last run were fanned out again.
   bool recovered = false;
+
+  std::int64_t org_pending(const std::string& org) const {
+    std::int64_t total = 0;
+    for (const auto& counts : shard_org_pending)
+      if (auto it = counts.find(org); it != counts.end())
+        total += it->second;
+    return total;
+  }
 
   std::int64_t pending() const {
     return std::accumulate(shard_pending.begin(), shard_pending.end(),
@@ -248,6 +260,14 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
                       "hookd has " + std::to_string(backlog)
                           + " deliveries pending (limit "
                           + std::to_string(st.max_pending) + "); retry later");
+  // One organization whose receivers are down cannot take the whole
+  // node's room.
+  if (auto own = st.org_pending(call.where.org); own >= st.max_pending_per_org)
+    return make_error(ec::too_many_requests,
+                      "organization '" + call.where.org + "' has "
+                          + std::to_string(own) + " deliveries pending (limit "
+                          + std::to_string(st.max_pending_per_org)
+                          + " an organization); retry later");
   auto parsed
       = parse_events(call.body, call.where.org, defaults::max_event_batch);
   if (!parsed)
@@ -355,24 +375,28 @@ void recover(self_ptr self) {
       });
 }
 
-ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
-                                            store_writer_actor writer,
-                                            store_reader_actor reader,
-                                            std::size_t shard_count,
-                                            std::int64_t max_pending) {
+ingest_actor::behavior_type
+ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
+                store_reader_actor reader, std::size_t shard_count,
+                std::int64_t max_pending, std::int64_t max_pending_per_org) {
   auto& st = self->state;
   st.db = std::move(db);
   st.writer = std::move(writer);
   st.reader = std::move(reader);
   st.max_pending = max_pending;
+  // Unset (0): an organization is bounded by the node's limit only.
+  st.max_pending_per_org
+      = max_pending_per_org > 0 ? max_pending_per_org : max_pending;
   st.shards.resize(shard_count);
   st.shard_pending.resize(shard_count);
+  st.shard_org_pending.resize(shard_count);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     for (std::size_t n = 0; n < st.shards.size(); ++n)
       if (st.shards[n] && st.shards[n].address() == dm.source) {
         st.shards[n] = nullptr;
         st.shard_pending[n] = 0;
+        st.shard_org_pending[n].clear();
       }
   });
   return {
@@ -390,17 +414,25 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         self->monitor(shard);
         st.shards[n] = std::move(shard);
         st.shard_pending[n] = 0;
+        st.shard_org_pending[n].clear();
         if (!st.recovered && st.all_subscribed())
           recover(self);
       },
-      [=](atom::pending, std::size_t n, std::int64_t total) {
+      [=](atom::pending, std::size_t n, std::int64_t total, org_pending& orgs) {
         auto& st = self->state;
         // Only the shard's current registry counts; one still stopping
         // does not.
         auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
-        if (n < st.shard_pending.size() && st.shards[n]
-            && st.shards[n].address() == sender)
-          st.shard_pending[n] = total;
+        if (n >= st.shard_pending.size() || !st.shards[n]
+            || st.shards[n].address() != sender)
+          return;
+        st.shard_pending[n] = total;
+        auto& counts = st.shard_org_pending[n];
+        for (auto& [org, count] : orgs.totals)
+          if (count == 0)
+            counts.erase(org);
+          else
+            counts[org] = count;
       },
       [=](atom::stats) { return self->state.pending(); },
       [=](atom::status) {
@@ -425,9 +457,11 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
 
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
                           store_writer_actor writer, store_reader_actor reader,
-                          std::size_t shard_count, std::int64_t max_pending) {
+                          std::size_t shard_count, std::int64_t max_pending,
+                          std::int64_t max_pending_per_org) {
   return sys.spawn(ingest_behavior, std::move(db), std::move(writer),
-                   std::move(reader), shard_count, max_pending);
+                   std::move(reader), shard_count, max_pending,
+                   max_pending_per_org);
 }
 
 } // namespace hookd

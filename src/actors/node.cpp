@@ -106,8 +106,9 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     return caf::actor_cast<caf::actor>(st.delivery);
   }
   if (i == ingest_index) {
-    st.ingest = spawn_ingest(sys, st.setup.db, st.writer, st.reader,
-                             shard_count, cfg.max_pending);
+    st.ingest
+        = spawn_ingest(sys, st.setup.db, st.writer, st.reader, shard_count,
+                       cfg.max_pending, cfg.max_pending_per_org);
     return caf::actor_cast<caf::actor>(st.ingest);
   }
   if (i == deployments_index) {

@@ -52,6 +52,10 @@ struct registry_state {
   std::size_t revivals = 0;
   std::int64_t pending = 0;
   std::int64_t reported = 0;
+  /// Unfinished deliveries by organization, and those changed since the
+  /// last report to ingest.
+  std::unordered_map<std::string, std::int64_t> org_pending;
+  std::unordered_set<std::string> orgs_changed;
   bool report_scheduled = false;
   bool draining = false;
   bool stopping = false;
@@ -90,20 +94,43 @@ void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
   index_hook(self, key, summary_of(hook));
 }
 
-/// Tells ingest this shard's count of unfinished deliveries.
+/// Tells ingest this shard's count of unfinished deliveries, in all and
+/// for each organization whose count changed.
 void report_pending(self_ptr self) {
   auto& st = self->state;
   st.report_scheduled = false;
-  if (st.reported == st.pending || st.stopping)
+  if ((st.reported == st.pending && st.orgs_changed.empty()) || st.stopping)
     return;
   st.reported = st.pending;
-  self->send(st.setup.ingest, atom::pending::value, st.setup.shard, st.pending);
+  org_pending changed;
+  for (const auto& org : st.orgs_changed) {
+    auto it = st.org_pending.find(org);
+    auto total = it == st.org_pending.end() ? 0 : it->second;
+    changed.totals.emplace_back(org, total);
+    if (it != st.org_pending.end() && total == 0)
+      st.org_pending.erase(it);
+  }
+  st.orgs_changed.clear();
+  self->send(st.setup.ingest, atom::pending::value, st.setup.shard, st.pending,
+             std::move(changed));
 }
 
-void add_pending(self_ptr self, hook_entry& entry, std::int64_t delta) {
+/// The organization of a hook's key ("<kind>/<org>/…/<name>").
+std::string org_of_key(const std::string& key) {
+  auto start = key.find('/') + 1;
+  return key.substr(start, key.find('/', start) - start);
+}
+
+void add_pending(self_ptr self, const std::string& key, hook_entry& entry,
+                 std::int64_t delta) {
   auto& st = self->state;
   entry.pending = static_cast<std::int32_t>(entry.pending + delta);
   st.pending += delta;
+  if (delta != 0) {
+    auto org = org_of_key(key);
+    st.org_pending[org] += delta;
+    st.orgs_changed.insert(std::move(org));
+  }
   if (!st.report_scheduled) {
     st.report_scheduled = true;
     self->delayed_send(self, defaults::pending_report_delay,
@@ -278,7 +305,7 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
       if (actor) {
         self->demonitor(actor->address());
         st.keys_by_actor.erase(actor->address());
-        add_pending(self, it->second, -it->second.pending);
+        add_pending(self, it->first, it->second, -it->second.pending);
         self->send(*actor, atom::deleted::value);
       }
       st.hooks.erase(it);
@@ -351,7 +378,7 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   auto& entry = entry_it->second;
   entry.actor = nullptr;
   // Whatever way it ended, its count goes; a revived actor reports again.
-  add_pending(self, entry, -entry.pending);
+  add_pending(self, key, entry, -entry.pending);
   if (dm.reason == caf::exit_reason::normal
       || dm.reason == caf::exit_reason::user_shutdown)
     return; // stopped when idle: spawned again on demand
@@ -548,7 +575,7 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
         if (it == st.keys_by_actor.end())
           return;
         if (auto e = st.hooks.find(it->second); e != st.hooks.end())
-          add_pending(self, e->second, delta);
+          add_pending(self, e->first, e->second, delta);
       },
       [=](atom::flush) { report_pending(self); },
       [=](atom::resume, std::int64_t owed) {
@@ -559,7 +586,7 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
         if (it == st.keys_by_actor.end())
           return;
         if (auto e = st.hooks.find(it->second); e != st.hooks.end())
-          add_pending(self, e->second, owed);
+          add_pending(self, e->first, e->second, owed);
         if (st.resuming.erase(sender) > 0)
           resume_some(self);
       },

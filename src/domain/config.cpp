@@ -48,6 +48,7 @@ const char* const setting_keys[] = {
     "sync",
     "shutdown_timeout",
     "max_pending",
+    "max_pending_per_org",
     "max_connections",
 };
 
@@ -129,6 +130,12 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
     if (value.empty() || *end != '\0' || n < 1)
       return bad("expected a positive number, got '" + value + "'");
     cfg.max_pending = n;
+  } else if (key == "max_pending_per_org") {
+    char* end = nullptr;
+    long long n = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n < 1)
+      return bad("expected a positive number, got '" + value + "'");
+    cfg.max_pending_per_org = n;
   } else if (key == "max_connections") {
     char* end = nullptr;
     long long n = std::strtoll(value.c_str(), &end, 10);
@@ -206,6 +213,7 @@ caf::expected<config> load_config(const std::string& path,
   cfg.shutdown_timeout = defaults::shutdown_timeout;
   cfg.max_pending = defaults::max_pending;
   cfg.max_connections = defaults::max_connections;
+  cfg.max_pending_per_org = defaults::max_pending_per_org;
   parse_duration_list(defaults::retry_schedule, cfg.retry_schedule);
 
   if (!path.empty()) {

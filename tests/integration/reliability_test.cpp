@@ -364,6 +364,47 @@ TEST(reliability, overload_answers_429_and_recovers_by_itself) {
   }));
 }
 
+// One organization whose receiver is down fills its own share of pending
+// work and gets 429s; another organization's events are still taken and
+// delivered.
+TEST(reliability, one_organizations_backlog_does_not_block_another) {
+  receiver down_rx, up_rx;
+  down_rx.set_default_reply(reply::with_status(503));
+  std::string schedule = "0s";
+  for (int i = 0; i < 120; ++i)
+    schedule += ",500ms";
+  hookd_process proc{delivering({{"HOOKD_MAX_PENDING", "1000"},
+                                 {"HOOKD_MAX_PENDING_PER_ORG", "20"},
+                                 {"HOOKD_RETRY_SCHEDULE", schedule}})};
+  auto c = proc.client();
+  create_hook(c, "down", down_rx.url("/down"));
+  auto created
+      = c.post("/api/orgs/other/hooks", {{"name", "up"},
+                                         {"displayName", "up"},
+                                         {"payloadUrl", up_rx.url("/up")},
+                                         {"active", true}});
+  ASSERT_EQ(created.status, 201) << created.body;
+
+  http_response last;
+  int accepted = 0;
+  for (int i = 0; i < 200 && last.status != 429; ++i) {
+    last = c.post("/api/orgs/acme/events", event_body(i));
+    accepted += last.status == 202 ? 1 : 0;
+  }
+  ASSERT_EQ(last.status, 429) << last.body;
+  EXPECT_NE(last.body.find("organization 'acme'"), std::string::npos)
+      << last.body;
+  EXPECT_LE(accepted, 30);
+  // The other organization is not refused, and its deliveries go.
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.post("/api/orgs/other/events", event_body(i));
+    EXPECT_EQ(r.status, 202) << r.body;
+  }
+  EXPECT_TRUE(eventually([&] { return up_rx.requests_to("/up").size() == 5; }));
+  // And acme is still refused.
+  EXPECT_EQ(c.post("/api/orgs/acme/events", event_body(-1)).status, 429);
+}
+
 TEST(reliability, broken_receivers_cost_only_their_own_slots) {
   receiver hanging, resetting, failing, dripping, healthy;
   reply hang = reply::with_status(200);
