@@ -22,6 +22,11 @@ namespace hookd {
 /// The store writer, on a thread of its own.
 store_writer_actor spawn_store_writer(caf::actor_system& sys, store_ptr db);
 
+/// What a store reader answers, computed on the calling thread: the
+/// readers run these, and tests run them where no reader thread may.
+caf::expected<read_results> read_now(store& db, const read_request& req);
+caf::expected<scan_result> scan_now(store& db, const scan_request& req);
+
 /// Store readers: `threads` detached actors behind one round-robin handle.
 store_reader_actor spawn_store_readers(caf::actor_system& sys, store_ptr db,
                                        std::size_t threads);

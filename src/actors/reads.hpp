@@ -42,9 +42,16 @@ enum class order { interleaved, in_order };
 
 namespace detail {
 
-template <class Self, class Atom, class Request, class OnOk, class OnError>
+/// Asks the readers; `then` gets the answer (a `Result`) or the error.
+template <class Result, class Self, class Atom, class Request, class Then>
 void ask_reader(Self* self, const store_reader_actor& reader, order o,
-                Atom what, Request req, OnOk on_ok, OnError on_error) {
+                Atom what, Request req, Then then) {
+  auto on_ok = [then](Result& r) mutable {
+    then(caf::expected<Result>{std::move(r)});
+  };
+  auto on_error = [then](caf::error& err) mutable {
+    then(caf::expected<Result>{std::move(err)});
+  };
   auto handle = self->request(reader, caf::infinite, what, std::move(req));
   if (o == order::in_order)
     handle.await(std::move(on_ok), std::move(on_error));
@@ -81,14 +88,8 @@ void read_keys(Self* self, store& db, const store_reader_actor& reader,
   }
   read_request req;
   req.keys = std::move(keys);
-  detail::ask_reader(
-      self, reader, o, atom::get::value, std::move(req),
-      [=](read_results& r) mutable {
-        then(caf::expected<read_results>{std::move(r)});
-      },
-      [=](caf::error& err) mutable {
-        then(caf::expected<read_results>{std::move(err)});
-      });
+  detail::ask_reader<read_results>(self, reader, o, atom::get::value,
+                                   std::move(req), std::move(then));
 }
 
 /// Reads one key; `then` gets the value (std::nullopt when absent) or an
@@ -137,14 +138,8 @@ void scan_range(Self* self, store& db, const store_reader_actor& reader,
     then(caf::expected<scan_result>{std::move(cached)});
     return;
   }
-  detail::ask_reader(
-      self, reader, o, atom::scan::value, std::move(req),
-      [=](scan_result& r) mutable {
-        then(caf::expected<scan_result>{std::move(r)});
-      },
-      [=](caf::error& err) mutable {
-        then(caf::expected<scan_result>{std::move(err)});
-      });
+  detail::ask_reader<scan_result>(self, reader, o, atom::scan::value,
+                                  std::move(req), std::move(then));
 }
 
 /// Visits a whole range a page at a time through the readers, holding the
@@ -157,21 +152,24 @@ void load_range(Self* self, const store_reader_actor& reader, scan_request req,
   if (req.limit == 0)
     req.limit = defaults::load_page;
   auto next = req;
-  detail::ask_reader(
+  detail::ask_reader<scan_result>(
       self, reader, order::in_order, atom::scan::value, std::move(req),
-      [=](scan_result& r) mutable {
-        for (auto& [key, value] : r.items)
+      [=](caf::expected<scan_result> r) mutable {
+        if (!r) {
+          done(std::move(r.error()));
+          return;
+        }
+        for (auto& [key, value] : r->items)
           visit(key, value);
-        if (!r.truncated) {
+        if (!r->truncated) {
           done(caf::error{});
           return;
         }
-        next.start = std::move(r.last_seen);
+        next.start = std::move(r->last_seen);
         next.start.push_back('\0');
         load_range(self, reader, std::move(next), std::move(visit),
                    std::move(done));
-      },
-      [=](caf::error& err) mutable { done(std::move(err)); });
+      });
 }
 
 } // namespace hookd

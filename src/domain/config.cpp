@@ -1,8 +1,10 @@
 #include "hookd/config.hpp"
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "hookd/crypto.hpp"
@@ -18,6 +20,17 @@ std::string trim(const std::string& s) {
     return {};
   auto e = s.find_last_not_of(" \t\r\n");
   return s.substr(b, e - b + 1);
+}
+
+/// A whole number from 1 to `max`.
+bool parse_count(const std::string& v, long long max, long long& out) {
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno == ERANGE || n < 1 || n > max)
+    return false;
+  out = n;
+  return true;
 }
 
 bool parse_bool(const std::string& v, bool& out) {
@@ -124,22 +137,17 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
     if (!parse_duration(value, d))
       return bad("expected a duration such as 10s, got '" + value + "'");
     cfg.shutdown_timeout = d;
-  } else if (key == "max_pending") {
-    char* end = nullptr;
-    long long n = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || n < 1)
+  } else if (key == "max_pending" || key == "max_pending_per_org") {
+    long long n = 0;
+    if (!parse_count(value, std::numeric_limits<long long>::max(), n))
       return bad("expected a positive number, got '" + value + "'");
-    cfg.max_pending = n;
-  } else if (key == "max_pending_per_org") {
-    char* end = nullptr;
-    long long n = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || n < 1)
-      return bad("expected a positive number, got '" + value + "'");
-    cfg.max_pending_per_org = n;
+    if (key == "max_pending")
+      cfg.max_pending = n;
+    else
+      cfg.max_pending_per_org = n;
   } else if (key == "max_connections") {
-    char* end = nullptr;
-    long long n = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || n < 1 || n > 1000000)
+    long long n = 0;
+    if (!parse_count(value, 1000000, n))
       return bad("expected a number from 1 to 1000000, got '" + value + "'");
     cfg.max_connections = static_cast<std::size_t>(n);
   } else {

@@ -32,6 +32,29 @@ json event_body(int n) {
               {"data", {{"n", n}}}};
 }
 
+/// Retries every 500 ms for a minute: deliveries to a receiver that is down
+/// stay pending for a whole test, however slow the machine, and finish soon
+/// once it is up.
+std::string retrying_a_minute() {
+  std::string schedule = "0s";
+  for (int i = 0; i < 120; ++i)
+    schedule += ",500ms";
+  return schedule;
+}
+
+/// Posts events to `org` until one is refused or `most` were posted: the
+/// last answer, and how many were accepted.
+std::pair<http_response, int>
+post_until_refused(const http_client& c, const std::string& org, int most) {
+  http_response last;
+  int accepted = 0;
+  for (int i = 0; i < most && last.status != 429; ++i) {
+    last = c.post("/api/orgs/" + org + "/events", event_body(i));
+    accepted += last.status == 202 ? 1 : 0;
+  }
+  return {last, accepted};
+}
+
 void create_hook(const http_client& c, const std::string& name,
                  const std::string& url) {
   auto r = c.post(stack_hooks, {{"name", name},
@@ -323,22 +346,13 @@ TEST(reliability, overload_answers_429_and_recovers_by_itself) {
   rx.set_responder([&](const received_request&, std::size_t) {
     return reply::with_status(down ? 503 : 200);
   });
-  // Retries every 500 ms for a minute: the deliveries stay pending for the
-  // whole test, however slow the machine, and recover soon once it is up.
-  std::string schedule = "0s";
-  for (int i = 0; i < 120; ++i)
-    schedule += ",500ms";
-  hookd_process proc{delivering(
-      {{"HOOKD_MAX_PENDING", "20"}, {"HOOKD_RETRY_SCHEDULE", schedule}})};
+  hookd_process proc{
+      delivering({{"HOOKD_MAX_PENDING", "20"},
+                  {"HOOKD_RETRY_SCHEDULE", retrying_a_minute()}})};
   auto c = proc.client();
   create_hook(c, "down", rx.url("/down"));
 
-  http_response last;
-  int accepted = 0;
-  for (int i = 0; i < 100 && last.status != 429; ++i) {
-    last = c.post("/api/orgs/acme/events", event_body(i));
-    accepted += last.status == 202 ? 1 : 0;
-  }
+  auto [last, accepted] = post_until_refused(c, "acme", 100);
   ASSERT_EQ(last.status, 429) << last.body;
   EXPECT_TRUE(last.header("Retry-After").has_value());
   EXPECT_EQ(last.body_json()["code"], 429);
@@ -370,12 +384,10 @@ TEST(reliability, overload_answers_429_and_recovers_by_itself) {
 TEST(reliability, one_organizations_backlog_does_not_block_another) {
   receiver down_rx, up_rx;
   down_rx.set_default_reply(reply::with_status(503));
-  std::string schedule = "0s";
-  for (int i = 0; i < 120; ++i)
-    schedule += ",500ms";
-  hookd_process proc{delivering({{"HOOKD_MAX_PENDING", "1000"},
-                                 {"HOOKD_MAX_PENDING_PER_ORG", "20"},
-                                 {"HOOKD_RETRY_SCHEDULE", schedule}})};
+  hookd_process proc{
+      delivering({{"HOOKD_MAX_PENDING", "1000"},
+                  {"HOOKD_MAX_PENDING_PER_ORG", "20"},
+                  {"HOOKD_RETRY_SCHEDULE", retrying_a_minute()}})};
   auto c = proc.client();
   create_hook(c, "down", down_rx.url("/down"));
   auto created
@@ -385,12 +397,7 @@ TEST(reliability, one_organizations_backlog_does_not_block_another) {
                                          {"active", true}});
   ASSERT_EQ(created.status, 201) << created.body;
 
-  http_response last;
-  int accepted = 0;
-  for (int i = 0; i < 200 && last.status != 429; ++i) {
-    last = c.post("/api/orgs/acme/events", event_body(i));
-    accepted += last.status == 202 ? 1 : 0;
-  }
+  auto [last, accepted] = post_until_refused(c, "acme", 200);
   ASSERT_EQ(last.status, 429) << last.body;
   EXPECT_NE(last.body.find("organization 'acme'"), std::string::npos)
       << last.body;

@@ -87,7 +87,6 @@ TEST(middleman, a_remote_system_gets_the_same_answers) {
   cfg.data_dir = dir;
   cfg.admin_token = admin;
   cfg.max_pending = 1000;
-  cfg.max_pending_per_org = 1000;
   cfg.delivery_timeout = 2s;
   cfg.retry_schedule = {0s};
   auto setup = prepare_node(cfg);

@@ -42,7 +42,6 @@ protected:
     cfg.data_dir = dir_;
     cfg.admin_token = "test-admin-token-0123456789";
     cfg.max_pending = 1000;
-    cfg.max_pending_per_org = 1000;
     cfg.delivery_timeout = 2s;
     cfg.retry_schedule = {0s};
     auto setup = prepare_node(cfg);

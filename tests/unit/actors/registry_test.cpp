@@ -42,7 +42,6 @@ protected:
     cfg_.admin_token = admin;
     cfg_.testing = true;
     cfg_.max_pending = 1000;
-    cfg_.max_pending_per_org = 1000;
     cfg_.delivery_timeout = 2s;
     cfg_.retry_schedule = {0s};
     auto setup = prepare_node(cfg_);

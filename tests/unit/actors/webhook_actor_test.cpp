@@ -82,37 +82,22 @@ store_writer_actor::behavior_type fake_writer(store_writer_actor::pointer,
   };
 }
 
-/// Reads of the same store, as the store readers answer them.
+/// Reads of the same store, as the store readers answer them (on the
+/// test coordinator's thread: no reader thread may run here).
 store_reader_actor::behavior_type fake_reader(store_reader_actor::pointer,
                                               store_ptr db) {
   return {
       [=](atom::get, read_request& req) -> caf::result<read_results> {
-        read_results out;
-        for (const auto& key : req.keys) {
-          auto value = db->get(key);
-          if (!value)
-            return std::move(value.error());
-          read_result r;
-          r.found = value->has_value();
-          if (r.found)
-            r.value = std::move(**value);
-          out.items.push_back(std::move(r));
-        }
-        return out;
+        auto out = read_now(*db, req);
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
       },
       [=](atom::scan, scan_request& req) -> caf::result<scan_result> {
-        scan_result out;
-        auto err = db->scan(
-            req.prefix, req.start, req.reverse,
-            [&](std::string_view key, std::string_view value) {
-              out.items.emplace_back(std::string{key},
-                                     req.keys_only ? std::string{}
-                                                   : std::string{value});
-              return req.limit == 0 || out.items.size() < req.limit;
-            });
-        if (err)
-          return err;
-        return out;
+        auto out = scan_now(*db, req);
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
       },
       [=](atom::status) {
         return component_status{"store-readers", true, {}};
