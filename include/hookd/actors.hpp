@@ -44,7 +44,10 @@ struct deployment_request {
   std::string org;
   std::string project;
   std::string stack;
-  std::uint32_t hops = 0;   ///< of the event that triggered it
+  std::uint32_t hops = 0; ///< of the event that triggered it
+  /// What the deployment counts against: the client event its chain
+  /// started from (max_deployments_per_event).
+  std::string root;
   std::string source;       ///< the triggering webhook, "scope/name"
   std::string source_event; ///< the triggering event id
   /// Names the attempt: a retried attempt with the same key gets the
@@ -55,7 +58,7 @@ struct deployment_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, deployment_request& x) {
   return f(caf::meta::type_name("hookd.deployment_request"), x.org, x.project,
-           x.stack, x.hops, x.source, x.source_event, x.attempt_key);
+           x.stack, x.hops, x.root, x.source, x.source_event, x.attempt_key);
 }
 
 /// What a component says of itself to the node and to /healthz.
@@ -71,15 +74,20 @@ typename Inspector::result_type inspect(Inspector& f, component_status& x) {
            x.detail);
 }
 
-/// Unfinished deliveries per organization, as one registry shard counts
-/// them: the organizations whose count changed, with their new totals.
-struct org_pending {
-  std::vector<std::pair<std::string, std::int64_t>> totals;
+/// What one registry shard tells ingest, for the bounds on pending work:
+/// the organizations whose count of unfinished deliveries changed, with
+/// their new totals, and the scopes whose number of active webhooks
+/// changed, with their new numbers (each an upper bound on the deliveries
+/// one event to that scope adds).
+struct shard_report {
+  std::vector<std::pair<std::string, std::int64_t>> org_pending;
+  std::vector<std::pair<std::string, std::int64_t>> scope_hooks;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, org_pending& x) {
-  return f(caf::meta::type_name("hookd.org_pending"), x.totals);
+typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
+  return f(caf::meta::type_name("hookd.shard_report"), x.org_pending,
+           x.scope_hooks);
 }
 
 namespace atom {
@@ -161,7 +169,7 @@ using ingest_actor = caf::typed_actor<
     caf::reacts_to<atom::subscribe, std::size_t, fanout_actor>,
     // A registry shard's count of unfinished deliveries, in all and for
     // the organizations whose count changed.
-    caf::reacts_to<atom::pending, std::size_t, std::int64_t, org_pending>,
+    caf::reacts_to<atom::pending, std::size_t, std::int64_t, shard_report>,
     // Unfinished deliveries over all shards (for /metrics).
     caf::replies_to<atom::stats>::with<std::int64_t>,
     caf::replies_to<atom::status>::with<component_status>,

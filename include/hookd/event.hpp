@@ -16,6 +16,10 @@ namespace hookd {
 
 /// Chains of pulumi_deployments webhooks stop after this many hops.
 constexpr std::uint32_t max_deployment_hops = 8;
+/// Deployments one client event may set off in all, however many
+/// pulumi_deployments webhooks pass it on: hops bound a chain's depth,
+/// this its width.
+constexpr std::uint32_t max_deployments_per_event = 64;
 
 /// An accepted event: what fan-out matches on and what formats render.
 struct event {
@@ -28,6 +32,9 @@ struct event {
   std::int64_t created_at = 0;
   /// pulumi_deployments hops that led here (0 for events from clients).
   std::uint32_t hops = 0;
+  /// The client event that set off the chain of deployments that raised
+  /// this one; empty for events from clients.
+  std::string root;
   /// The client chose the id (it may repeat), or the event is fanned out
   /// again after a crash: webhooks check whether they have it already.
   bool maybe_seen = false;
@@ -43,7 +50,7 @@ struct event {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event& x) {
   return f(caf::meta::type_name("hookd.event"), x.id, x.index, x.org, x.project,
-           x.subject, x.body, x.created_at, x.hops, x.maybe_seen);
+           x.subject, x.body, x.created_at, x.hops, x.root, x.maybe_seen);
 }
 
 using event_ptr = std::shared_ptr<const event>;
@@ -94,10 +101,12 @@ caf::expected<parsed_events> parse_events(std::string_view body,
                                           const std::string& org,
                                           std::size_t max_batch);
 
-/// Builds an event raised inside hookd (a queued deployment).
+/// Builds an event raised inside hookd (a queued deployment), `hops` into
+/// the chain set off by client event `root`.
 event make_event(const std::string& name, const std::string& org,
                  const std::string& project, const std::string& subject,
-                 std::string_view data_json, std::uint32_t hops);
+                 std::string_view data_json, std::uint32_t hops,
+                 const std::string& root);
 
 std::string event_storage_json(const event& ev);
 bool event_from_storage(std::string_view text, event& out);

@@ -82,5 +82,9 @@ inline std::string deployment_attempt(const std::string& attempt) {
 inline std::string deployment_attempts_prefix(const std::string& hook_id) {
   return "dk/" + hook_id + '/';
 }
+/// Deployments set off by one client event so far.
+inline std::string deployment_budget(const std::string& root_event) {
+  return "dr/" + root_event;
+}
 
 } // namespace hookd::keys

@@ -29,6 +29,13 @@ struct deployments_state {
   ingest_actor ingest;
   /// Last deployment version per stack, read from the store once.
   std::unordered_map<std::string, std::uint64_t> versions;
+  /// Deployments set off per client event, kept in memory while any of
+  /// them is being queued (the store may not hold the newest count yet).
+  struct budget {
+    std::uint32_t used = 0;
+    std::uint32_t queueing = 0;
+  };
+  std::unordered_map<std::string, budget> budgets;
   /// Attempts being queued: a retry arriving meanwhile waits for the same
   /// deployment instead of queueing a second one.
   std::unordered_map<std::string,
@@ -60,7 +67,8 @@ void settle(self_ptr self, const std::string& attempt,
 void queue_deployment(self_ptr self, const deployment_request& req,
                       const std::string& stack_key,
                       const std::string& attempt_key,
-                      const read_result& stored_version);
+                      const read_result& stored_version,
+                      const read_result& stored_budget);
 
 caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   auto& st = self->state;
@@ -84,7 +92,8 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
   // or on the store readers; awaited, so that no other deployment of the
   // stack takes a version in between.
   std::vector<std::string> lookups{attempt_key,
-                                   keys::deployment_version(stack_key)};
+                                   keys::deployment_version(stack_key),
+                                   keys::deployment_budget(req.root)};
   read_keys(self, *st.db, st.reader, std::move(lookups), order::in_order,
             [=](caf::expected<read_results> found) {
               if (!found)
@@ -92,7 +101,7 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
               if (found->items[0].found)
                 return settle(self, attempt_key, found->items[0].value);
               queue_deployment(self, req, stack_key, attempt_key,
-                               found->items[1]);
+                               found->items[1], found->items[2]);
             });
   return rp;
 }
@@ -102,7 +111,8 @@ caf::result<std::string> deploy(self_ptr self, const deployment_request& req) {
 void queue_deployment(self_ptr self, const deployment_request& req,
                       const std::string& stack_key,
                       const std::string& attempt_key,
-                      const read_result& stored_version) {
+                      const read_result& stored_version,
+                      const read_result& stored_budget) {
   auto& st = self->state;
   auto vit = st.versions.find(stack_key);
   if (vit == st.versions.end()) {
@@ -117,6 +127,27 @@ void queue_deployment(self_ptr self, const deployment_request& req,
       }
     vit = st.versions.emplace(stack_key, last).first;
   }
+  // One client event sets off a bounded number of deployments, however
+  // many webhooks pass it on.
+  auto bit = st.budgets.find(req.root);
+  if (bit == st.budgets.end()) {
+    deployments_state::budget fresh;
+    if (stored_budget.found)
+      fresh.used = static_cast<std::uint32_t>(
+          std::strtoul(stored_budget.value.c_str(), nullptr, 10));
+    bit = st.budgets.emplace(req.root, fresh).first;
+  }
+  if (bit->second.used >= max_deployments_per_event) {
+    if (bit->second.queueing == 0)
+      st.budgets.erase(bit);
+    return settle(self, attempt_key,
+                  make_error(ec::forbidden,
+                             "not deployed: one event sets off at most "
+                                 + std::to_string(max_deployments_per_event)
+                                 + " deployments"));
+  }
+  auto used = ++bit->second.used;
+  ++bit->second.queueing;
   auto version = ++vit->second;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
@@ -135,8 +166,20 @@ void queue_deployment(self_ptr self, const deployment_request& req,
             {"version", version},
             {"triggeredBy", deployment["triggeredBy"]}};
   auto ev = make_event("deployment_queued", req.org, req.project, req.stack,
-                       data.dump(), req.hops + 1);
+                       data.dump(), req.hops + 1, req.root);
   auto text = deployment.dump();
+  // Done with the budget in memory once nothing of the event is being
+  // queued: the store holds the count from then on.
+  auto release = [=](bool gave_back) {
+    auto& budgets = self->state.budgets;
+    auto b = budgets.find(req.root);
+    if (b == budgets.end())
+      return;
+    if (gave_back && b->second.used == used)
+      --b->second.used;
+    if (--b->second.queueing == 0)
+      budgets.erase(b);
+  };
   // A failure gives the version back, unless a later deployment took the
   // next one already.
   auto failed = [=](const caf::error& err) {
@@ -144,11 +187,13 @@ void queue_deployment(self_ptr self, const deployment_request& req,
     if (auto v = versions.find(stack_key);
         v != versions.end() && v->second == version)
       --v->second;
+    release(true);
     settle(self, attempt_key, err);
   };
   write_batch b;
   b.puts.emplace_back(keys::deployment_version(stack_key),
                       std::to_string(version));
+  b.puts.emplace_back(keys::deployment_budget(req.root), std::to_string(used));
   b.puts.emplace_back(
       keys::deployments_prefix(stack_key) + version_text(version), text);
   b.puts.emplace_back(attempt_key, text);
@@ -157,8 +202,12 @@ void queue_deployment(self_ptr self, const deployment_request& req,
           [=](std::string&) mutable {
             self->request(self->state.writer, caf::infinite, atom::write::value,
                           std::move(b))
-                .then([=](std::uint64_t) { settle(self, attempt_key, text); },
-                      [=](caf::error& err) { failed(err); });
+                .then(
+                    [=](std::uint64_t) {
+                      release(false);
+                      settle(self, attempt_key, text);
+                    },
+                    [=](caf::error& err) { failed(err); });
           },
           [=](caf::error& err) { failed(err); });
 }

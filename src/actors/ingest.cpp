@@ -39,9 +39,14 @@ struct ingest_state {
   std::int64_t max_pending_per_org = 0;
   /// Each shard's unfinished deliveries by organization (as last reported).
   std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_pending;
-  /// Events accepted whose fan-out has not finished: not yet counted by
-  /// any shard, but owed all the same, so they count against the bound.
+  /// Each shard's active webhooks by scope key (as last reported): what an
+  /// event to that scope adds at most.
+  std::vector<std::unordered_map<std::string, std::int64_t>> shard_scope_hooks;
+  /// Deliveries of events accepted whose fan-out has not finished, as
+  /// estimated: not yet counted by any shard, but owed all the same, so
+  /// they count against the bound. In all and by organization.
   std::int64_t fanning = 0;
+  std::unordered_map<std::string, std::int64_t> org_fanning;
   /// Ids being written: a repeat arriving meanwhile is not written twice.
   /// The organization of each id being written, and of ids written while
   /// reads of client-chosen ids were under way (those reads may have
@@ -70,7 +75,30 @@ struct ingest_state {
     for (const auto& counts : shard_org_pending)
       if (auto it = counts.find(org); it != counts.end())
         total += it->second;
+    if (auto it = org_fanning.find(org); it != org_fanning.end())
+      total += it->second;
     return total;
+  }
+
+  /// The most deliveries an event adds: the active webhooks of its scopes.
+  std::int64_t deliveries_of(const event& ev) const {
+    std::int64_t total = 0;
+    for (const auto& where : ev.target_scopes()) {
+      const auto& counts = shard_scope_hooks[shard_of(where, shards.size())];
+      if (auto it = counts.find(where.key()); it != counts.end())
+        total += it->second;
+    }
+    return total;
+  }
+
+  /// Counts (or, with a negative sign, stops counting) deliveries that
+  /// events of `org` will add once fanned out.
+  void add_fanning(const std::string& org, std::int64_t n) {
+    fanning += n;
+    auto& count = org_fanning[org];
+    count += n;
+    if (count == 0)
+      org_fanning.erase(org);
   }
 
   std::int64_t pending() const {
@@ -117,8 +145,12 @@ void write(self_ptr self, write_batch b) {
 void fan_out(self_ptr self, std::vector<event_ptr> events) {
   if (events.empty())
     return;
-  auto count = static_cast<std::int64_t>(events.size());
-  self->state.fanning += count;
+  // Every event of a fan-out is of one organization.
+  auto org = events.front()->org;
+  std::int64_t count = 0;
+  for (const auto& ev : events)
+    count += self->state.deliveries_of(*ev);
+  self->state.add_fanning(org, count);
   std::map<std::string, std::pair<scope, event_batch>> by_scope;
   for (const auto& ev : events)
     for (auto& where : ev->target_scopes()) {
@@ -135,7 +167,7 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
   auto settle = [=] {
     if (--t->remaining > 0)
       return;
-    self->state.fanning -= count;
+    self->state.add_fanning(org, -count);
     for (const auto& ev : *all) {
       if (t->failed) {
         self->delayed_send(self, defaults::fanout_retry, atom::retry::value,
@@ -171,11 +203,44 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
 /// Earlier events under the ids a client chose, read before accepting.
 using earlier_events = std::unordered_map<std::string, std::string>;
 
+/// Admits events of `org` that add at most `added` deliveries, or says why
+/// not: every bound on pending work holds after them, not only before.
+caf::error admit(const ingest_state& st, const std::string& org,
+                 std::int64_t added) {
+  auto limit_of_org = st.max_pending_per_org;
+  if (added > std::min(st.max_pending, limit_of_org))
+    return make_error(
+        ec::payload_too_large,
+        "these events would add up to " + std::to_string(added)
+            + " deliveries, more than may be pending at once ("
+            + std::to_string(std::min(st.max_pending, limit_of_org))
+            + "); send fewer events at a time");
+  auto backlog = st.pending() + st.fanning;
+  if (backlog + added > st.max_pending)
+    return make_error(ec::too_many_requests,
+                      "hookd has " + std::to_string(backlog)
+                          + " deliveries pending (limit "
+                          + std::to_string(st.max_pending) + "); retry later");
+  // One organization whose receivers are down cannot take the whole
+  // node's room.
+  if (auto own = st.org_pending(org); own + added > limit_of_org)
+    return make_error(ec::too_many_requests,
+                      "organization '" + org + "' has " + std::to_string(own)
+                          + " deliveries pending (limit "
+                          + std::to_string(limit_of_org)
+                          + " an organization); retry later");
+  return {};
+}
+
 /// Writes the new events of a parsed request, then fans them out and
-/// answers 202.
+/// answers 202. `reserved`: the deliveries admitted for it, counted as
+/// fanning out until its own fan-out counts them.
 void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
+            std::int64_t reserved,
             caf::typed_response_promise<api_response> rp) {
   auto& st = self->state;
+  auto org = parsed.events.front().org;
+  st.add_fanning(org, -reserved);
   auto& events = parsed.events;
   auto batch = parsed.batch;
   write_batch b;
@@ -220,8 +285,10 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
     return;
   }
   take_markers(self, b);
-  auto count = static_cast<std::int64_t>(fresh.size());
-  st.fanning += count;
+  std::int64_t count = 0;
+  for (const auto& ev : fresh)
+    count += st.deliveries_of(*ev);
+  st.add_fanning(org, count);
   for (const auto& ev : fresh)
     st.committing.emplace(ev->id, ev->org);
   auto forget = [=](bool written) {
@@ -239,13 +306,13 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
             // Fan out before answering: a client that acts on the 202 (say,
             // changes a webhook) is then ordered after the event in every
             // registry shard. fan_out() counts the events from here on.
-            self->state.fanning -= count;
+            self->state.add_fanning(org, -count);
             fan_out(self, fresh);
             rp.deliver(std::move(accepted));
           },
           [=](caf::error& err) mutable {
             forget(false);
-            self->state.fanning -= count;
+            self->state.add_fanning(org, -count);
             rp.deliver(make_error(
                 ec::unavailable, "the store failed (" + message_of(err)
                                      + "); nothing was accepted; retry later"));
@@ -272,6 +339,14 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
       = parse_events(call.body, call.where.org, defaults::max_event_batch);
   if (!parsed)
     return std::move(parsed.error());
+  // What the whole request adds must fit, counted until its fan-out
+  // counts it: a batch cannot walk past the bounds.
+  std::int64_t added = 0;
+  for (const auto& ev : parsed->events)
+    added += st.deliveries_of(ev);
+  if (auto err = admit(st, call.where.org, added))
+    return err;
+  st.add_fanning(call.where.org, added);
   auto rp = self->make_response_promise<api_response>();
   // Ids the client chose may name events stored before: read them (on the
   // store readers) before deciding what is new.
@@ -280,7 +355,7 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
     if (ev.maybe_seen && !st.known_org(ev.id))
       lookups.keys.push_back(keys::event(ev.id));
   if (lookups.keys.empty()) {
-    accept(self, std::move(*parsed), {}, rp);
+    accept(self, std::move(*parsed), {}, added, rp);
     return rp;
   }
   auto keys_read = lookups.keys;
@@ -301,10 +376,11 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
               if (found.items[i].found)
                 earlier.emplace(keys_read[i].substr(prefix_len),
                                 std::move(found.items[i].value));
-            accept(self, std::move(*parsed), earlier, rp);
+            accept(self, std::move(*parsed), earlier, added, rp);
           },
-          [=](caf::error& err) mutable {
+          [=, org = call.where.org](caf::error& err) mutable {
             done();
+            self->state.add_fanning(org, -added);
             rp.deliver(make_error(
                 ec::unavailable, "the store failed (" + message_of(err)
                                      + "); nothing was accepted; retry later"));
@@ -312,7 +388,12 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
   return rp;
 }
 
+/// An event raised inside hookd counts against the bounds like one a
+/// client sends: a refusal fails the attempt that raised it, which its
+/// webhook tries again later.
 caf::result<std::string> raise(self_ptr self, event& ev) {
+  if (auto err = admit(self->state, ev.org, self->state.deliveries_of(ev)))
+    return err;
   write_batch b;
   put_event(b, ev);
   take_markers(self, b);
@@ -390,6 +471,7 @@ ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
   st.shards.resize(shard_count);
   st.shard_pending.resize(shard_count);
   st.shard_org_pending.resize(shard_count);
+  st.shard_scope_hooks.resize(shard_count);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     for (std::size_t n = 0; n < st.shards.size(); ++n)
@@ -397,6 +479,7 @@ ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
         st.shards[n] = nullptr;
         st.shard_pending[n] = 0;
         st.shard_org_pending[n].clear();
+        st.shard_scope_hooks[n].clear();
       }
   });
   return {
@@ -415,10 +498,12 @@ ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
         st.shards[n] = std::move(shard);
         st.shard_pending[n] = 0;
         st.shard_org_pending[n].clear();
+        st.shard_scope_hooks[n].clear();
         if (!st.recovered && st.all_subscribed())
           recover(self);
       },
-      [=](atom::pending, std::size_t n, std::int64_t total, org_pending& orgs) {
+      [=](atom::pending, std::size_t n, std::int64_t total,
+          shard_report& report) {
         auto& st = self->state;
         // Only the shard's current registry counts; one still stopping
         // does not.
@@ -427,12 +512,15 @@ ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
             || st.shards[n].address() != sender)
           return;
         st.shard_pending[n] = total;
-        auto& counts = st.shard_org_pending[n];
-        for (auto& [org, count] : orgs.totals)
-          if (count == 0)
-            counts.erase(org);
-          else
-            counts[org] = count;
+        auto update = [](auto& counts, auto& changes) {
+          for (auto& [name, count] : changes)
+            if (count == 0)
+              counts.erase(name);
+            else
+              counts[name] = count;
+        };
+        update(st.shard_org_pending[n], report.org_pending);
+        update(st.shard_scope_hooks[n], report.scope_hooks);
       },
       [=](atom::stats) { return self->state.pending(); },
       [=](atom::status) {

@@ -56,6 +56,8 @@ struct registry_state {
   /// last report to ingest.
   std::unordered_map<std::string, std::int64_t> org_pending;
   std::unordered_set<std::string> orgs_changed;
+  /// Scopes whose number of active webhooks changed since the last report.
+  std::unordered_set<std::string> scopes_changed;
   bool report_scheduled = false;
   bool draining = false;
   bool stopping = false;
@@ -80,9 +82,14 @@ std::string index_key(const scope& where, const std::string& name) {
   return where.key() + '/' + name;
 }
 
+void schedule_report(self_ptr self);
+
 void index_hook(self_ptr self, const std::string& key,
                 const webhook_summary& hook) {
-  self->state.scopes[hook.where.key()].insert(hook.name);
+  auto scope_key = hook.where.key();
+  self->state.scopes[scope_key].insert(hook.name);
+  self->state.scopes_changed.insert(std::move(scope_key));
+  schedule_report(self);
   auto& e = self->state.hooks[key];
   e.id = hook.id;
   e.filters = hook.filters;
@@ -94,23 +101,43 @@ void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
   index_hook(self, key, summary_of(hook));
 }
 
+/// Active webhooks of a scope: the most deliveries one event to it adds.
+std::int64_t active_hooks(self_ptr self, const std::string& scope_key) {
+  auto& st = self->state;
+  auto it = st.scopes.find(scope_key);
+  if (it == st.scopes.end())
+    return 0;
+  std::int64_t n = 0;
+  for (const auto& name : it->second)
+    if (auto e = st.hooks.find(scope_key + '/' + name);
+        e != st.hooks.end() && e->second.active)
+      ++n;
+  return n;
+}
+
 /// Tells ingest this shard's count of unfinished deliveries, in all and
-/// for each organization whose count changed.
+/// for each organization whose count changed, and the number of active
+/// webhooks of each scope whose number changed.
 void report_pending(self_ptr self) {
   auto& st = self->state;
   st.report_scheduled = false;
-  if ((st.reported == st.pending && st.orgs_changed.empty()) || st.stopping)
+  if ((st.reported == st.pending && st.orgs_changed.empty()
+       && st.scopes_changed.empty())
+      || st.stopping)
     return;
   st.reported = st.pending;
-  org_pending changed;
+  shard_report changed;
   for (const auto& org : st.orgs_changed) {
     auto it = st.org_pending.find(org);
     auto total = it == st.org_pending.end() ? 0 : it->second;
-    changed.totals.emplace_back(org, total);
+    changed.org_pending.emplace_back(org, total);
     if (it != st.org_pending.end() && total == 0)
       st.org_pending.erase(it);
   }
   st.orgs_changed.clear();
+  for (const auto& scope_key : st.scopes_changed)
+    changed.scope_hooks.emplace_back(scope_key, active_hooks(self, scope_key));
+  st.scopes_changed.clear();
   self->send(st.setup.ingest, atom::pending::value, st.setup.shard, st.pending,
              std::move(changed));
 }
@@ -131,6 +158,11 @@ void add_pending(self_ptr self, const std::string& key, hook_entry& entry,
     st.org_pending[org] += delta;
     st.orgs_changed.insert(std::move(org));
   }
+  schedule_report(self);
+}
+
+void schedule_report(self_ptr self) {
+  auto& st = self->state;
   if (!st.report_scheduled) {
     st.report_scheduled = true;
     self->delayed_send(self, defaults::pending_report_delay,
@@ -244,6 +276,8 @@ caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
   auto rp = self->make_response_promise<api_response>();
   commit(self, std::move(b), rp, [=] {
     index_hook(self, key, hook);
+    // Ingest counts the new webhook before the client hears of it.
+    report_pending(self);
     return api_response{success::created, response_json(hook), {}};
   });
   return rp;
@@ -277,6 +311,7 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
             auto next = std::move(*updated);
             commit(self, std::move(b), rp, [=] {
               index_hook(self, key, next);
+              report_pending(self);
               auto it = self->state.hooks.find(key);
               if (it != self->state.hooks.end() && it->second.actor)
                 self->send(it->second.actor, atom::update::value, text);
@@ -316,6 +351,8 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
       if (scope_it->second.empty())
         st.scopes.erase(scope_it);
     }
+    st.scopes_changed.insert(scope_key);
+    report_pending(self);
     return api_response{success::no_content, {}, {}};
   });
   return rp;

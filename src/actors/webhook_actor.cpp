@@ -57,10 +57,41 @@ std::uint32_t seed() {
   return static_cast<std::uint32_t>(seeder());
 }
 
+/// Where a queued event stands in a chain of deployments: what a
+/// pulumi_deployments webhook's deployment of it counts against.
+struct chain {
+  std::uint32_t hops = 0;
+  std::string root; ///< empty: the event is the root
+};
+
+chain chain_of(const event& ev) {
+  return {ev.hops, ev.root.empty() ? ev.id : ev.root};
+}
+
+/// The queue marker's value: the chain, which the record does not hold.
+std::string marker_text(const chain& c) {
+  record_json j{{"hops", c.hops}};
+  if (c.hops > 0)
+    j["root"] = c.root;
+  return j.dump();
+}
+
+chain chain_from_marker(const std::string& id, const std::string& text) {
+  auto marker = record_json::parse(text, nullptr, false);
+  chain c;
+  if (marker.is_object()) {
+    c.hops = marker.value("hops", 0u);
+    c.root = marker.value("root", std::string{});
+  }
+  if (c.root.empty())
+    c.root = id;
+  return c;
+}
+
 struct queued {
   record_json record;
   std::string seq;
-  std::uint32_t hops = 0;
+  chain from;
 };
 
 using attempt_done = std::function<void(const header_list&, http_result)>;
@@ -329,22 +360,30 @@ std::pair<std::string, std::string> split_stack(const std::string& ref) {
 }
 
 /// Asks the deployments actor for a deployment of the target stack.
-void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
+void deploy(self_ptr self, const std::string& event_id, const chain& from,
             bool manual, attempt_done done) {
   auto& hook = self->state.hook;
   auto started = std::chrono::steady_clock::now();
-  if (hops >= max_deployment_hops) {
+  if (from.hops >= max_deployment_hops) {
     http_result r;
     r.error = "not deployed: deployment chains stop after "
               + std::to_string(max_deployment_hops)
               + " hops (is there a loop between stacks?)";
+    r.refused = true; // trying again cannot help
     return done({}, std::move(r));
   }
   auto [project, stack] = split_stack(hook.payload_url);
-  deployment_request req{hook.where.org, project, stack, hops,
-                         hook.where.path() + '/' + hook.name, event_id,
-                         // A redelivery asks for a new deployment on purpose.
-                         hook.id + '/' + (manual ? crypto::uuid4() : event_id)};
+  // A redelivery asks for a new deployment on purpose, and starts a chain
+  // of its own.
+  auto attempt = manual ? crypto::uuid4() : event_id;
+  deployment_request req{hook.where.org,
+                         project,
+                         stack,
+                         from.hops,
+                         manual ? attempt : from.root,
+                         hook.where.path() + '/' + hook.name,
+                         event_id,
+                         hook.id + '/' + attempt};
   self->request(self->state.setup.deployments, self->state.setup.timeout,
                 atom::deploy::value, std::move(req))
       .then(
@@ -361,6 +400,8 @@ void deploy(self_ptr self, const std::string& event_id, std::uint32_t hops,
           [=](caf::error& err) {
             http_result r;
             r.error = "the deployment could not be queued: " + message_of(err);
+            // Past the event's budget of deployments: final.
+            r.refused = code_of(err) == ec::forbidden;
             done({}, std::move(r));
           });
 }
@@ -387,10 +428,10 @@ void post(self_ptr self, const std::string& id, const std::string& kind,
 
 /// One attempt: POST the stored body, or queue a deployment.
 void send_attempt(self_ptr self, const std::string& id, const std::string& kind,
-                  const std::string& body, std::uint32_t hops, bool manual,
+                  const std::string& body, const chain& from, bool manual,
                   attempt_done done) {
   if (self->state.hook.format == "pulumi_deployments")
-    return deploy(self, id, hops, manual, std::move(done));
+    return deploy(self, id, from, manual, std::move(done));
   post(self, id, kind, body, std::move(done));
 }
 
@@ -419,7 +460,7 @@ void pump(self_ptr self) {
     ++st.in_flight;
     auto& rec = it->second.record;
     send_attempt(self, id, rec["kind"].get<std::string>(),
-                 rec["payload"].get<std::string>(), it->second.hops, false,
+                 rec["payload"].get<std::string>(), it->second.from, false,
                  [=](const header_list& sent, http_result r) {
                    finish_attempt(self, id, sent, r);
                  });
@@ -446,12 +487,11 @@ void record_events(self_ptr self, const event_batch& batch,
                        : render_payload(st.hook.format, ev);
     queued q{domain::new_record(ev.id, ev.info().kind, payload,
                                 st.hook.payload_url, now),
-             next_seq(self), ev.hops};
+             next_seq(self), chain_of(ev)};
     b.puts.emplace_back(record_key(self, q.seq, ev.id),
                         domain::dump_record(q.record));
     b.puts.emplace_back(index_key(self, ev.id), q.seq);
-    b.puts.emplace_back(queue_key(self, ev.id),
-                        record_json{{"hops", ev.hops}}.dump());
+    b.puts.emplace_back(queue_key(self, ev.id), marker_text(q.from));
     st.pending.emplace(ev.id, std::move(q));
     taken.push_back(ev.id);
   }
@@ -567,7 +607,7 @@ void attempt_again(self_ptr self, const std::string& id,
   auto rec = std::make_shared<record_json>(std::move(parsed));
   ++self->state.sync_in_flight;
   send_attempt(self, id, (*rec)["kind"].get<std::string>(),
-               (*rec)["payload"].get<std::string>(), 0, true,
+               (*rec)["payload"].get<std::string>(), chain{0, id}, true,
                [=](const header_list& sent, http_result r) mutable {
                  auto& st = self->state;
                  --st.sync_in_flight;
@@ -736,12 +776,12 @@ void recovered(self_ptr self) {
 }
 
 /// Reads the delivery records of the queued events (`queue`: event id and
-/// hops) through their history index.
+/// chain) through their history index.
 void load_records(self_ptr self,
-                  std::vector<std::pair<std::string, std::uint32_t>> queue) {
+                  std::vector<std::pair<std::string, chain>> queue) {
   auto& st = self->state;
   std::vector<std::string> lookups;
-  for (auto& [id, hops] : queue)
+  for (auto& [id, from] : queue)
     lookups.push_back(index_key(self, id));
   read_keys(
       self, *st.setup.db, st.setup.reader, std::move(lookups), order::in_order,
@@ -771,7 +811,7 @@ void load_records(self_ptr self,
                   text_of[which[k]] = std::move(texts->items[k].value);
               write_batch dropped;
               for (std::size_t i = 0; i < queue.size(); ++i) {
-                auto& [id, hops] = queue[i];
+                auto& [id, from] = queue[i];
                 auto record = text_of[i] ? record_json::parse(*text_of[i],
                                                               nullptr, false)
                                          : record_json{};
@@ -786,7 +826,7 @@ void load_records(self_ptr self,
                                 ? record["nextAttemptAt"].get<std::int64_t>()
                                 : now;
                 st.pending.emplace(id, queued{std::move(record),
-                                              results.items[i].value, hops});
+                                              results.items[i].value, from});
                 if (next > now)
                   self->delayed_send(self, std::chrono::seconds{next - now},
                                      atom::retry::value, id);
@@ -813,11 +853,11 @@ void load_queue(self_ptr self) {
                if (found->items.empty())
                  return recovered(self);
                auto skip = keys::queue_prefix(self->state.hook.id).size();
-               std::vector<std::pair<std::string, std::uint32_t>> queue;
+               std::vector<std::pair<std::string, chain>> queue;
                for (auto& [key, value] : found->items) {
-                 auto marker = record_json::parse(value, nullptr, false);
-                 auto hops = marker.is_object() ? marker.value("hops", 0u) : 0u;
-                 queue.emplace_back(key.substr(skip), hops);
+                 auto id = key.substr(skip);
+                 auto from = chain_from_marker(id, value);
+                 queue.emplace_back(std::move(id), std::move(from));
                }
                load_records(self, std::move(queue));
              });

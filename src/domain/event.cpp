@@ -221,7 +221,8 @@ caf::expected<parsed_events> parse_events(std::string_view body,
 
 event make_event(const std::string& name, const std::string& org,
                  const std::string& project, const std::string& subject,
-                 std::string_view data_json, std::uint32_t hops) {
+                 std::string_view data_json, std::uint32_t hops,
+                 const std::string& root) {
   event ev;
   ev.id = crypto::uuid4();
   ev.index = event_index(name);
@@ -230,21 +231,24 @@ event make_event(const std::string& name, const std::string& org,
   ev.subject = subject;
   ev.created_at = now_seconds();
   ev.hops = hops;
+  ev.root = root;
   auto data = ordered_json::parse(data_json.begin(), data_json.end());
   ev.body = render_body(ev, nullptr, data);
   return ev;
 }
 
 std::string event_storage_json(const event& ev) {
-  return json{{"id", ev.id},
-              {"event", ev.info().name},
-              {"org", ev.org},
-              {"project", ev.project},
-              {"subject", ev.subject},
-              {"body", ev.body},
-              {"created", ev.created_at},
-              {"hops", ev.hops}}
-      .dump();
+  json j{{"id", ev.id},
+         {"event", ev.info().name},
+         {"org", ev.org},
+         {"project", ev.project},
+         {"subject", ev.subject},
+         {"body", ev.body},
+         {"created", ev.created_at},
+         {"hops", ev.hops}};
+  if (!ev.root.empty())
+    j["root"] = ev.root;
+  return j.dump();
 }
 
 bool event_from_storage(std::string_view text, event& out) {
@@ -261,6 +265,7 @@ bool event_from_storage(std::string_view text, event& out) {
     ev.body = j.at("body").get<std::string>();
     ev.created_at = j.value("created", std::int64_t{0});
     ev.hops = j.value("hops", std::uint32_t{0});
+    ev.root = j.value("root", std::string{});
     out = std::move(ev);
     return true;
   } catch (const json::exception&) {

@@ -1443,6 +1443,47 @@ TEST_F(delivery_deployments, loop_between_stacks_ends_after_8_hops) {
   EXPECT_EQ(failed, 1u) << all.dump();
 }
 
+// Three webhooks that each deploy their own stack again on every
+// deployment_queued would turn one event into 3 + 9 + ... + 3^8 deployments:
+// hops bound the depth, the event's budget the total.
+TEST_F(delivery_deployments, one_event_sets_off_a_bounded_number_of_them) {
+  ASSERT_TRUE(start());
+  auto c = api();
+  std::vector<std::string> hooks;
+  for (int i = 0; i < 3; ++i)
+    hooks.push_back(make_hook(c, "/api/stacks/acme/web/a/hooks",
+                              "again-" + std::to_string(i), "web/a",
+                              {{"format", "pulumi_deployments"},
+                               {"filters", {"deployment_queued"}}}));
+  post_event(c, stack_event("deployment_queued", "web", "a"));
+
+  // Settled: every deployment_queued event (the client's and one per
+  // deployment) has a finished record at every webhook.
+  auto until = std::chrono::steady_clock::now() + deadline;
+  std::size_t deployed = 0, finished = 0, refused = 0;
+  json all;
+  do {
+    deployed = deployments_of(c, "web", "a").size();
+    all = json::array();
+    finished = refused = 0;
+    for (const auto& hook : hooks)
+      for (const auto& rec : history(c, hook)) {
+        auto status = rec.value("status", "");
+        finished += status == "succeeded" || status == "failed";
+        refused += rec.value("error", "").find("at most 64 deployments")
+                   != std::string::npos;
+        all.push_back(rec);
+      }
+    if (deployed > 0 && finished == 3 * (deployed + 1))
+      break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < until);
+  EXPECT_EQ(deployed, 64u);
+  EXPECT_EQ(finished, 3 * (deployed + 1));
+  // Every attempt past the budget failed at once, saying why.
+  EXPECT_EQ(refused, finished - deployed) << all.dump().substr(0, 2000);
+}
+
 // -- history
 // -------------------------------------------------------------------
 

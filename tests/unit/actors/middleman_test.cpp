@@ -164,7 +164,7 @@ TEST(middleman, a_remote_system_gets_the_same_answers) {
                  [&](caf::error& err) { ADD_FAILURE() << away.render(err); });
   }
   ASSERT_TRUE(shard);
-  auto ev = make_event("update_failed", "acme", "web", "prod", "{}", 0);
+  auto ev = make_event("update_failed", "acme", "web", "prod", "{}", 0, {});
   event_batch batch;
   batch.events.push_back(std::make_shared<const event>(ev));
   std::size_t recorded = 0;

@@ -341,7 +341,7 @@ protected:
 
   event new_event() {
     return make_event("update_succeeded", "acme", "web", "prod",
-                      R"({"kind":"update","result":"succeeded"})", 0);
+                      R"({"kind":"update","result":"succeeded"})", 0, {});
   }
 
   /// The delivery record of an event, as stored; null when there is none.
