@@ -2,10 +2,13 @@
 # Installs the Debian 12 packages hookd builds and runs with, if any is missing.
 set -euo pipefail
 
+# clang-14 builds the fuzz targets; libFuzzer and clang's sanitizer runtimes
+# are in libclang-rt-14-dev (only recommended by clang), and llvm-14 has the
+# llvm-symbolizer that puts names in their reports.
 packages=(cmake g++ make pkg-config libcaf-dev librestinio-dev libasio-dev
   nlohmann-json3-dev libssl-dev librocksdb-dev libgtest-dev
   libcurl4-openssl-dev curl ca-certificates python3 clang-format git
-  wrk nginx-light)
+  wrk nginx-light clang-14 libclang-rt-14-dev llvm-14)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -101,6 +101,7 @@ using fanout = caf::atom_constant<caf::atom("fanout")>;
 using deploy = caf::atom_constant<caf::atom("deploy")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
+using sweep = caf::atom_constant<caf::atom("sweep")>;
 using deleted = caf::atom_constant<caf::atom("deleted")>;
 using update = caf::atom_constant<caf::atom("update")>;
 using raise = caf::atom_constant<caf::atom("raise")>;
@@ -176,7 +177,9 @@ using ingest_actor = caf::typed_actor<
     // Internal: fan event `id` out again after a failed attempt.
     caf::reacts_to<atom::retry, std::string>,
     // Internal: write the fan-out markers of finished events away.
-    caf::reacts_to<atom::flush>>;
+    caf::reacts_to<atom::flush>,
+    // Internal: delete the events past their retention.
+    caf::reacts_to<atom::sweep>>;
 
 /// Deployments queued by pulumi_deployments webhooks.
 using deployments_actor = caf::typed_actor<

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include "hookd/error.hpp"
@@ -113,6 +114,32 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, api_response& x) {
   return f(caf::meta::type_name("hookd.api_response"), x.status, x.body,
            x.headers);
+}
+
+/// A listing's page size: `?limit=` as given (`fallback` when absent), or
+/// an error naming the allowed range.
+inline caf::error page_limit(const std::string& text, std::size_t fallback,
+                             std::size_t most, std::size_t& out) {
+  if (text.empty()) {
+    out = fallback;
+    return {};
+  }
+  if (text.size() <= 6
+      && text.find_first_not_of("0123456789") == std::string::npos) {
+    out = std::stoul(text);
+    if (out >= 1 && out <= most)
+      return {};
+  }
+  return make_error(ec::bad_request, "'limit' must be a whole number from 1 to "
+                                         + std::to_string(most));
+}
+
+/// The Link header that points a listing's client to its next page.
+inline std::pair<std::string, std::string>
+next_page_link(const std::string& base_path, std::size_t limit,
+               const std::string& token) {
+  return {"Link", "<" + base_path + "?limit=" + std::to_string(limit)
+                      + "&continuationToken=" + token + ">; rel=\"next\""};
 }
 
 } // namespace hookd

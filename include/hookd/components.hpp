@@ -33,15 +33,21 @@ store_reader_actor spawn_store_readers(caf::actor_system& sys, store_ptr db,
 
 delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
 
+/// What ingestion bounds: unfinished deliveries in all and for one
+/// organization (0: the node's bound), and how long events are kept.
+struct ingest_limits {
+  std::int64_t max_pending = 0;
+  std::int64_t max_pending_per_org = 0;
+  std::chrono::seconds event_retention{0};
+};
+
 /// Ingestion. It fans out to the `shard_count` registry shards that
 /// subscribe to it, and re-runs fan-outs left unfinished by a crash once
-/// they all have. Past `max_pending` unfinished deliveries it answers 429.
-/// Ingestion answers 429 past `max_pending` unfinished deliveries in all,
-/// and past `max_pending_per_org` for the organization it is asked for.
+/// they all have. It answers 429 when what a request adds would pass a
+/// bound of `limits`, and deletes events older than their retention.
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
                           store_writer_actor writer, store_reader_actor reader,
-                          std::size_t shard_count, std::int64_t max_pending,
-                          std::int64_t max_pending_per_org);
+                          std::size_t shard_count, ingest_limits limits);
 
 deployments_actor spawn_deployments(caf::actor_system& sys, store_ptr db,
                                     store_writer_actor writer,

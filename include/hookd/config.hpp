@@ -38,9 +38,18 @@ struct config {
   /// The same bound for one organization, so that one whose receivers are
   /// down does not make every other organization's ingestion answer 429.
   std::int64_t max_pending_per_org = 0;
+  /// How long accepted events are kept (and their ids known).
+  std::chrono::milliseconds event_retention{0};
+  /// How long a replaced webhook secret keeps signing too.
+  std::chrono::milliseconds secret_rotation_overlap{0};
   /// Client connections served at once; also kept below what the file
   /// descriptor limit leaves after the store and the delivery client.
   std::size_t max_connections = 0;
+  /// The API over HTTPS: PEM files of the server's certificate (chain) and
+  /// its private key, both or neither. With them hookd serves HTTPS only;
+  /// load_config has checked that they can be read and belong together.
+  std::string tls_cert;
+  std::string tls_key;
   /// Testing aid: webhook actors accept a crash message. Never set in
   /// production; only the test harness turns it on.
   bool testing = false;

@@ -34,9 +34,15 @@ public:
   std::string seal(std::string_view plain, std::string_view aad) const;
   std::optional<std::string> open(std::string_view sealed,
                                   std::string_view aad) const;
+  /// A stable fingerprint of a secret that shows a rotation without
+  /// revealing the secret: HMAC-SHA-256 under a key derived from this
+  /// sealer's, in hex. Unlike a plain hash, a weak secret cannot be guessed
+  /// from it without the key.
+  std::string fingerprint(std::string_view secret) const;
 
 private:
   std::string key_;
+  std::string fingerprint_key_;
 };
 
 } // namespace hookd::crypto

@@ -52,12 +52,26 @@ constexpr std::size_t history_limit = 1000;
 constexpr std::size_t load_page = 8192;
 constexpr std::size_t deliveries_page_default = 100;
 constexpr std::size_t deliveries_page_max = 1000;
+/// A webhook listing answers this many at most, with a Link to the rest
+/// (Pulumi's clients read one page: the default is the most).
+constexpr std::size_t hooks_page_max = 1000;
 
 /// How long fan-out waits for the webhooks of a scope to record an event
 /// before it tries again.
 constexpr auto fanout_timeout = 30s;
 /// Largest batch of events in one ingestion request.
 constexpr std::size_t max_event_batch = 1000;
+/// Largest event, as delivered: every webhook's history keeps a copy.
+constexpr std::size_t max_event_bytes = 64 * 1024;
+/// How long an accepted event is kept (HOOKD_EVENT_RETENTION): its id is
+/// known for that long, so a client's retry under the same id is delivered
+/// once. Delivery histories keep their own copies.
+constexpr auto event_retention = std::chrono::hours{24 * 7};
+/// A replaced webhook secret signs alongside the new one this long
+/// (HOOKD_SECRET_ROTATION_OVERLAP).
+constexpr auto secret_rotation_overlap = std::chrono::hours{24};
+/// Expired events are deleted this many at a time.
+constexpr std::size_t retention_page = 1000;
 /// Fan-outs that failed are tried again after this long.
 constexpr auto fanout_retry = 5s;
 

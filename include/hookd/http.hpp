@@ -13,10 +13,12 @@ namespace hookd {
 
 /// Serves the REST API on cfg.bind:cfg.http_port until SIGINT or SIGTERM,
 /// sending every API call to the node's entry actor as a request with a
-/// deadline. Prints "hookd listening on http://HOST:PORT" once listening.
+/// deadline. Prints "hookd listening on http://HOST:PORT" once listening
+/// ("https://" with cfg.tls_cert and cfg.tls_key: then it speaks TLS only).
 /// On a signal it answers new requests 503, lets the node drain, then calls
 /// `stop` (which must end every actor) while answers can still be written.
-/// Returns false (after printing why) when it cannot listen.
+/// Returns false (after printing why, and calling `stop`) when it cannot
+/// listen or cannot use the TLS files.
 /// `sealer` seals webhook secrets at the door, so that none travels in
 /// clear between actors.
 bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,

@@ -4,19 +4,24 @@
 // table name and a '/'; each table has exactly one owning actor, the only
 // one that writes it (others may read).
 //
-//   table                               owner        what
-//   m/<name>                            node         node metadata
-//   (m/admin-token) t/<token id>                        access       an
-//   organization token (hash only) c/<scope key>/<hook name>           registry
-//   a webhook's configuration, secret sealed ev/<event id> ingest       an
-//   accepted event pf/<event id>                       ingest       its
-//   fan-out, not yet finished h/<hook id>/<seq>/<event id>        webhook a
-//   delivery record (newest sort last) hx/<hook id>/<event id> webhook event id
-//   -> record seq q/<hook id>/<event id>              webhook      an
-//   unfinished delivery dv/<org>/<project>/<stack>          deployments  the
-//   stack's last deployment version dp/<org>/<project>/<stack>/<ver>
-//   deployments  a queued deployment dk/<hook id>/<attempt> deployments  the
-//   deployment an attempt queued
+// clang-format off
+//   table                          owner        what
+//   m/<name>                       node         node metadata (m/admin-token)
+//   t/<token id>                   access       an organization token (hash only)
+//   c/<scope key>/<hook name>      registry     a webhook's configuration, secret sealed
+//   ev/<event id>                  ingest       an accepted event
+//   et/<created>/<event id>        ingest       when it expires (event_retention)
+//   eb/complete                    ingest       every event has its et/ key
+//   pf/<event id>                  ingest       its fan-out, not yet finished
+//   h/<hook id>/<seq>/<event id>   webhook      a delivery record (newest sort last)
+//   hx/<hook id>/<event id>        webhook      event id -> record seq
+//   q/<hook id>/<event id>         webhook      an unfinished delivery
+//   dv/<org>/<project>/<stack>     deployments  the stack's last deployment version
+//   dp/<org>/<project>/<stack>/<v> deployments  a queued deployment
+//   dk/<hook id>/<attempt>         deployments  the deployment an attempt queued
+//   dr/<event id>                  deployments  deployments a client event set off
+//                                               (deleted by ingest with the event)
+// clang-format on
 //
 // Scope keys are "o/<org>", "s/<org>/<project>/<stack>" and
 // "e/<org>/<project>/<env>"; names never contain '/', so a scope's hooks,
@@ -54,6 +59,19 @@ inline std::string fanout_marker(const std::string& id) {
 }
 inline const char* fanout_markers_prefix() {
   return "pf/";
+}
+/// When an event expires: its creation time (20 digits) and id, in order.
+inline std::string event_time(std::int64_t created, const std::string& id) {
+  auto digits = std::to_string(created < 0 ? 0 : created);
+  return "et/" + std::string(20 - digits.size(), '0') + digits + '/' + id;
+}
+inline const char* event_times_prefix() {
+  return "et/";
+}
+/// Present once every event has its et/ key (events stored before there
+/// were any get theirs on the first start).
+inline std::string event_times_complete() {
+  return "eb/complete";
 }
 
 inline std::string history_prefix(const std::string& hook_id) {

@@ -18,9 +18,12 @@ std::string standard_signature(const std::string& secret, const std::string& id,
                                std::int64_t timestamp, const std::string& body);
 
 /// Every header of a delivery attempt, signatures included when there is a
-/// secret.
+/// secret. With `previous` (a rotated-out secret still in its overlap) the
+/// Standard Webhooks signature carries both, "v1,<new> v1,<previous>";
+/// Pulumi's signature has room for one, the new secret's.
 header_list delivery_headers(const std::string& event_id,
                              const std::string& kind, const std::string& body,
-                             const std::string& secret, std::int64_t timestamp);
+                             const std::string& secret, std::int64_t timestamp,
+                             const std::string& previous = {});
 
 } // namespace hookd

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,13 @@ struct webhook {
   std::string display_name;
   std::string payload_url;
   std::string secret;
+  /// crypto::sealer::fingerprint of the secret; empty without one.
+  std::string secret_fingerprint;
+  /// The secret a rotation replaced, still signing alongside the new one
+  /// until `previous_until` (unix seconds), so that receivers can switch
+  /// at their pace.
+  std::string previous_secret;
+  std::int64_t previous_until = 0;
   bool active = false;
   std::string format = "raw";
   std::vector<std::string> filters;
@@ -38,7 +46,12 @@ struct webhook_rules {
   std::string slack_url_prefix;
   /// Opens secrets the front end sealed (seal_body_secret); null: none.
   std::shared_ptr<const crypto::sealer> transit;
+  /// How long a replaced secret keeps signing (0: not at all).
+  std::chrono::seconds rotation_overlap{0};
 };
+
+/// The replaced secret that still signs at `now` (unix seconds), or "".
+const std::string& signing_previous(const webhook& hook, std::int64_t now);
 
 /// Replaces the secret of a create or update body by its sealed form, so
 /// that it never travels in clear between actors; the registry opens it

@@ -4,12 +4,14 @@
 #include "address_class.hpp"
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
+#include "retry_policy.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <mutex>
 #include <netinet/in.h>
@@ -120,16 +122,14 @@ CURLcode add_ca_file(CURL*, void* ssl_ctx, void* p) {
   return CURLE_OK;
 }
 
+/// The wait the first readable Retry-After asks for; -1 without one.
 std::int64_t retry_after(const header_list& headers) {
   for (const auto& [name, value] : headers) {
     if (strcasecmp(name.c_str(), "Retry-After") != 0)
       continue;
-    if (!value.empty()
-        && value.find_first_not_of("0123456789") == std::string::npos)
-      return std::stoll(value.substr(0, 9));
-    auto when = curl_getdate(value.c_str(), nullptr);
-    if (when >= 0)
-      return std::max<std::int64_t>(0, when - std::time(nullptr));
+    if (auto wait = domain::parse_retry_after(value, std::time(nullptr));
+        wait >= 0)
+      return wait;
   }
   return -1;
 }

@@ -2,8 +2,11 @@
 // Fan-out then hands it to the registry shards of its scopes; the marker
 // goes once every shard answered that its webhooks recorded it. Markers left
 // by a crash are fanned out again on start (webhooks record an event once).
-// Owns ev/ and pf/ (keys.hpp).
+// Events are deleted once older than their retention, unless their fan-out
+// is unfinished. Owns ev/, et/, eb/ and pf/ (keys.hpp).
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iterator>
 #include <map>
 #include <numeric>
@@ -37,6 +40,7 @@ struct ingest_state {
   std::vector<std::int64_t> shard_pending;
   std::int64_t max_pending = 0;
   std::int64_t max_pending_per_org = 0;
+  std::chrono::seconds retention{0};
   /// Each shard's unfinished deliveries by organization (as last reported).
   std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_pending;
   /// Each shard's active webhooks by scope key (as last reported): what an
@@ -124,10 +128,12 @@ void take_markers(self_ptr self, write_batch& b) {
   markers.clear();
 }
 
-/// An accepted event is written with its fan-out marker, together.
+/// An accepted event is written with its fan-out marker and its place in
+/// the order of expiry, together.
 void put_event(write_batch& b, const event& ev) {
   b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
   b.puts.emplace_back(keys::fanout_marker(ev.id), "");
+  b.puts.emplace_back(keys::event_time(ev.created_at, ev.id), "");
 }
 
 void write(self_ptr self, write_batch b) {
@@ -432,6 +438,122 @@ void refan(self_ptr self, const std::string& id) {
            });
 }
 
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// How often expired events are looked for: often enough that a short
+/// retention is kept to within about a quarter of it.
+caf::timespan sweep_interval(const ingest_state& st) {
+  return std::clamp<caf::timespan>(st.retention / 4, std::chrono::seconds{1},
+                                   std::chrono::minutes{1});
+}
+
+/// Deletes expired events, a page at a time from `start` (the oldest
+/// first), then waits for the next round. An event whose fan-out is
+/// unfinished stays until it is finished.
+void sweep(self_ptr self, std::string start) {
+  auto& st = self->state;
+  scan_request req;
+  req.prefix = keys::event_times_prefix();
+  req.start = std::move(start);
+  req.keys_only = true;
+  req.limit = defaults::retention_page;
+  auto later = [self] {
+    self->delayed_send(self, sweep_interval(self->state), atom::sweep::value);
+  };
+  scan_range(
+      self, *st.db, st.reader, std::move(req), order::interleaved,
+      [=](caf::expected<scan_result> found) {
+        if (!found)
+          return later();
+        auto cutoff = now_seconds() - self->state.retention.count();
+        auto prefix_len = std::string_view{keys::event_times_prefix()}.size();
+        std::vector<std::string> time_keys, markers;
+        for (auto& [key, value] : found->items) {
+          // "et/<20 digits>/<id>"
+          if (std::strtoll(key.c_str() + prefix_len, nullptr, 10) > cutoff)
+            break;
+          markers.push_back(keys::fanout_marker(key.substr(prefix_len + 21)));
+          time_keys.push_back(key);
+        }
+        if (time_keys.empty())
+          return later();
+        auto all_expired = time_keys.size() == found->items.size();
+        auto more = all_expired && found->truncated;
+        auto next = found->last_seen + '\0';
+        read_keys(self, *self->state.db, self->state.reader, std::move(markers),
+                  order::interleaved, [=](caf::expected<read_results> fanning) {
+                    if (!fanning)
+                      return later();
+                    write_batch b;
+                    for (std::size_t i = 0; i < time_keys.size(); ++i) {
+                      auto id = time_keys[i].substr(prefix_len + 21);
+                      if (fanning->items[i].found
+                          || self->state.committing.count(id) > 0)
+                        continue;
+                      b.deletes.push_back(keys::event(id));
+                      b.deletes.push_back(keys::deployment_budget(id));
+                      b.deletes.push_back(time_keys[i]);
+                    }
+                    if (b.empty())
+                      return more ? sweep(self, next) : later();
+                    self->request(self->state.writer, caf::infinite,
+                                  atom::write::value, std::move(b))
+                        .then(
+                            [=](std::uint64_t) {
+                              if (more)
+                                sweep(self, next);
+                              else
+                                later();
+                            },
+                            [=](caf::error&) { later(); });
+                  });
+      });
+}
+
+/// Gives every event stored before there were et/ keys its key, once,
+/// then starts the sweeps.
+void start_retention(self_ptr self) {
+  auto& st = self->state;
+  read_key(self, *st.db, st.reader, keys::event_times_complete(),
+           order::in_order,
+           [=](caf::expected<std::optional<std::string>> complete) {
+             if (!complete)
+               return self->quit(complete.error());
+             if (*complete)
+               return sweep(self, {});
+             auto batch = std::make_shared<write_batch>();
+             auto flush = [=] {
+               if (!batch->empty())
+                 write(self, std::move(*batch));
+               *batch = write_batch{};
+             };
+             scan_request req;
+             req.prefix = "ev/";
+             load_range(
+                 self, self->state.reader, std::move(req),
+                 [=](const std::string&, const std::string& value) {
+                   event ev;
+                   if (!event_from_storage(value, ev))
+                     return;
+                   batch->puts.emplace_back(
+                       keys::event_time(ev.created_at, ev.id), "");
+                   if (batch->puts.size() >= defaults::retention_page)
+                     flush();
+                 },
+                 [=](const caf::error& err) {
+                   if (err)
+                     return self->quit(err);
+                   batch->puts.emplace_back(keys::event_times_complete(), "");
+                   flush();
+                   sweep(self, {});
+                 });
+           });
+}
+
 /// Once every shard is there: fans out again the events whose fan-out a
 /// crash or a stop left unfinished (their markers, keys only).
 void recover(self_ptr self) {
@@ -453,21 +575,26 @@ void recover(self_ptr self) {
           return self->quit(err);
         for (auto& id : *unfinished)
           refan(self, id);
+        start_retention(self);
       });
 }
 
-ingest_actor::behavior_type
-ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
-                store_reader_actor reader, std::size_t shard_count,
-                std::int64_t max_pending, std::int64_t max_pending_per_org) {
+ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
+                                            store_writer_actor writer,
+                                            store_reader_actor reader,
+                                            std::size_t shard_count,
+                                            ingest_limits limits) {
   auto& st = self->state;
   st.db = std::move(db);
   st.writer = std::move(writer);
   st.reader = std::move(reader);
-  st.max_pending = max_pending;
+  st.max_pending = limits.max_pending;
   // Unset (0): an organization is bounded by the node's limit only.
-  st.max_pending_per_org
-      = max_pending_per_org > 0 ? max_pending_per_org : max_pending;
+  st.max_pending_per_org = limits.max_pending_per_org > 0
+                               ? limits.max_pending_per_org
+                               : limits.max_pending;
+  st.retention = limits.event_retention.count() > 0 ? limits.event_retention
+                                                    : defaults::event_retention;
   st.shards.resize(shard_count);
   st.shard_pending.resize(shard_count);
   st.shard_org_pending.resize(shard_count);
@@ -538,6 +665,7 @@ ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
         write(self, std::move(b));
       },
       [=](atom::retry, std::string& id) { refan(self, id); },
+      [=](atom::sweep) { sweep(self, {}); },
   };
 }
 
@@ -545,11 +673,9 @@ ingest_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
 
 ingest_actor spawn_ingest(caf::actor_system& sys, store_ptr db,
                           store_writer_actor writer, store_reader_actor reader,
-                          std::size_t shard_count, std::int64_t max_pending,
-                          std::int64_t max_pending_per_org) {
+                          std::size_t shard_count, ingest_limits limits) {
   return sys.spawn(ingest_behavior, std::move(db), std::move(writer),
-                   std::move(reader), shard_count, max_pending,
-                   max_pending_per_org);
+                   std::move(reader), shard_count, limits);
 }
 
 } // namespace hookd

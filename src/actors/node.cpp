@@ -108,7 +108,9 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
   if (i == ingest_index) {
     st.ingest
         = spawn_ingest(sys, st.setup.db, st.writer, st.reader, shard_count,
-                       cfg.max_pending, cfg.max_pending_per_org);
+                       {cfg.max_pending, cfg.max_pending_per_org,
+                        std::chrono::duration_cast<std::chrono::seconds>(
+                            cfg.event_retention)});
     return caf::actor_cast<caf::actor>(st.ingest);
   }
   if (i == deployments_index) {
@@ -127,6 +129,9 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     rs.sealer = st.setup.sealer;
     rs.rules.slack_url_prefix = cfg.slack_url_prefix;
     rs.rules.transit = st.setup.sealer;
+    rs.rules.rotation_overlap
+        = std::chrono::duration_cast<std::chrono::seconds>(
+            cfg.secret_rotation_overlap);
     rs.retry_schedule = cfg.retry_schedule;
     rs.delivery_timeout = cfg.delivery_timeout;
     rs.testing = cfg.testing;

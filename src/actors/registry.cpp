@@ -211,14 +211,33 @@ void commit(self_ptr self, write_batch b,
 }
 
 caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
+  std::size_t limit = 0;
+  if (auto err = page_limit(call.limit, defaults::hooks_page_max,
+                            defaults::hooks_page_max, limit))
+    return err;
+  // A page goes on after the hook its token names (hooks sort by name).
+  if (!call.continuation.empty() && !valid_hook_name(call.continuation))
+    return make_error(ec::bad_request, "invalid 'continuationToken'");
   auto rp = self->make_response_promise<api_response>();
   scan_request req;
   req.prefix = keys::hook_config(call.where.key() + '/');
+  if (!call.continuation.empty())
+    req.start = req.prefix + call.continuation + '\0';
+  // One more than the page: whether there is a next one.
+  req.limit = limit + 1;
+  auto base_path = call.base_path;
   scan_range(
       self, *self->state.setup.db, self->state.setup.reader, std::move(req),
       order::interleaved, [=](caf::expected<scan_result> found) mutable {
         if (!found)
           return rp.deliver(found.error()), void();
+        header_list headers;
+        if (found->items.size() > limit) {
+          found->items.resize(limit);
+          auto& last = found->items.back().first;
+          headers.push_back(next_page_link(base_path, limit,
+                                           last.substr(last.rfind('/') + 1)));
+        }
         std::string body;
         for (const auto& [key, value] : found->items) {
           auto hook = from_storage_json(value, *self->state.setup.sealer);
@@ -227,7 +246,8 @@ caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
           append_response_json(body, *hook);
         }
         body += body.empty() ? "[]" : "]";
-        rp.deliver(api_response{success::ok, std::move(body), {}});
+        rp.deliver(
+            api_response{success::ok, std::move(body), std::move(headers)});
       });
   return rp;
 }

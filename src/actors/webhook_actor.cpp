@@ -413,7 +413,9 @@ void post(self_ptr self, const std::string& id, const std::string& kind,
   http_request req;
   req.url = hook.payload_url;
   req.body = body;
-  req.headers = delivery_headers(id, kind, body, hook.secret, now_seconds());
+  auto now = now_seconds();
+  req.headers = delivery_headers(id, kind, body, hook.secret, now,
+                                 signing_previous(hook, now));
   req.timeout = self->state.setup.timeout;
   auto sent = req.headers;
   self->request(self->state.setup.delivery, req.timeout + reply_margin,
@@ -685,28 +687,13 @@ caf::result<api_response> redeliver(self_ptr self, const api_call& call) {
   return rp;
 }
 
-bool parse_limit(const std::string& text, std::size_t& out) {
-  if (text.empty()) {
-    out = defaults::deliveries_page_default;
-    return true;
-  }
-  if (text.size() > 4
-      || text.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  out = std::stoul(text);
-  return out >= 1 && out <= defaults::deliveries_page_max;
-}
-
 /// Reads a page of the history, newest first, on the store readers.
 void read_deliveries(self_ptr self, const api_call& call,
                      caf::typed_response_promise<api_response> rp) {
   std::size_t limit = 0;
-  if (!parse_limit(call.limit, limit))
-    return rp.deliver(
-               make_error(ec::bad_request,
-                          "'limit' must be a whole number from 1 to "
-                              + std::to_string(defaults::deliveries_page_max))),
-           void();
+  if (auto err = page_limit(call.limit, defaults::deliveries_page_default,
+                            defaults::deliveries_page_max, limit))
+    return rp.deliver(std::move(err)), void();
   auto prefix = keys::history_prefix(self->state.hook.id);
   scan_request req;
   req.prefix = prefix;
@@ -724,26 +711,24 @@ void read_deliveries(self_ptr self, const api_call& call,
     req.start = prefix + call.continuation + "/\xff";
   }
   auto base_path = call.base_path;
-  scan_range(
-      self, *self->state.setup.db, self->state.setup.reader, std::move(req),
-      order::interleaved, [=](caf::expected<scan_result> found) mutable {
-        if (!found)
-          return rp.deliver(found.error()), void();
-        auto& items = found->items;
-        std::string next;
-        if (items.size() > limit) {
-          next = items[limit].first.substr(prefix.size(), 16);
-          items.resize(limit);
-        }
-        auto body = json_array_of(*found);
-        header_list headers;
-        if (!next.empty())
-          headers.emplace_back(
-              "Link", "<" + base_path + "?limit=" + std::to_string(limit)
-                          + "&continuationToken=" + next + ">; rel=\"next\"");
-        rp.deliver(
-            api_response{success::ok, std::move(body), std::move(headers)});
-      });
+  scan_range(self, *self->state.setup.db, self->state.setup.reader,
+             std::move(req), order::interleaved,
+             [=](caf::expected<scan_result> found) mutable {
+               if (!found)
+                 return rp.deliver(found.error()), void();
+               auto& items = found->items;
+               std::string next;
+               if (items.size() > limit) {
+                 next = items[limit].first.substr(prefix.size(), 16);
+                 items.resize(limit);
+               }
+               auto body = json_array_of(*found);
+               header_list headers;
+               if (!next.empty())
+                 headers.push_back(next_page_link(base_path, limit, next));
+               rp.deliver(api_response{success::ok, std::move(body),
+                                       std::move(headers)});
+             });
 }
 
 caf::result<api_response> list_deliveries(self_ptr self, api_call& call) {

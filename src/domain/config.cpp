@@ -9,6 +9,7 @@
 
 #include "hookd/crypto.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/tls.hpp"
 
 namespace hookd {
 
@@ -62,7 +63,11 @@ const char* const setting_keys[] = {
     "shutdown_timeout",
     "max_pending",
     "max_pending_per_org",
+    "event_retention",
+    "secret_rotation_overlap",
     "max_connections",
+    "tls_cert",
+    "tls_key",
 };
 
 std::string env_name(const std::string& key) {
@@ -137,6 +142,18 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
     if (!parse_duration(value, d))
       return bad("expected a duration such as 10s, got '" + value + "'");
     cfg.shutdown_timeout = d;
+  } else if (key == "secret_rotation_overlap") {
+    std::chrono::milliseconds d{0};
+    if (!parse_duration(value, d))
+      return bad("expected a duration such as 24h (0s: none), got '" + value
+                 + "'");
+    cfg.secret_rotation_overlap = d;
+  } else if (key == "event_retention") {
+    std::chrono::milliseconds d{0};
+    if (!parse_duration(value, d) || d < std::chrono::seconds{1})
+      return bad("expected a duration of at least 1s such as 7d, got '" + value
+                 + "'");
+    cfg.event_retention = d;
   } else if (key == "max_pending" || key == "max_pending_per_org") {
     long long n = 0;
     if (!parse_count(value, std::numeric_limits<long long>::max(), n))
@@ -150,6 +167,15 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
     if (!parse_count(value, 1000000, n))
       return bad("expected a number from 1 to 1000000, got '" + value + "'");
     cfg.max_connections = static_cast<std::size_t>(n);
+  } else if (key == "tls_cert" || key == "tls_key") {
+    bool cert = key == "tls_cert";
+    if (!value.empty()) {
+      auto why = cert ? tls::check_certificate_file(value)
+                      : tls::check_key_file(value);
+      if (!why.empty())
+        return bad(why);
+    }
+    (cert ? cfg.tls_cert : cfg.tls_key) = value;
   } else {
     err = make_error(ec::bad_request, "unknown setting " + origin);
     return false;
@@ -184,6 +210,8 @@ bool parse_duration(const std::string& text, std::chrono::milliseconds& out) {
     out = std::chrono::minutes{n};
   else if (unit == "h")
     out = std::chrono::hours{n};
+  else if (unit == "d")
+    out = std::chrono::hours{24 * n};
   else
     return false;
   return true;
@@ -222,6 +250,8 @@ caf::expected<config> load_config(const std::string& path,
   cfg.max_pending = defaults::max_pending;
   cfg.max_connections = defaults::max_connections;
   cfg.max_pending_per_org = defaults::max_pending_per_org;
+  cfg.event_retention = defaults::event_retention;
+  cfg.secret_rotation_overlap = defaults::secret_rotation_overlap;
   parse_duration_list(defaults::retry_schedule, cfg.retry_schedule);
 
   if (!path.empty()) {
@@ -253,6 +283,26 @@ caf::expected<config> load_config(const std::string& path,
     auto name = env_name(key);
     if (auto v = env(name); v && !apply(cfg, key, trim(*v), name, err))
       return err;
+  }
+  // HTTPS needs both files; one alone must not start plain HTTP.
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    auto [set, unset] = cfg.tls_cert.empty()
+                            ? std::pair{"HOOKD_TLS_KEY (tls_key)",
+                                        "HOOKD_TLS_CERT (tls_cert)"}
+                            : std::pair{"HOOKD_TLS_CERT (tls_cert)",
+                                        "HOOKD_TLS_KEY (tls_key)"};
+    return make_error(ec::bad_request,
+                      std::string{"invalid setting "} + unset
+                          + ": missing, but " + set
+                          + " is set; HTTPS needs both, plain HTTP neither");
+  }
+  if (!cfg.tls_cert.empty()) {
+    if (auto why = tls::check_server_files(cfg.tls_cert, cfg.tls_key);
+        !why.empty())
+      return make_error(ec::bad_request,
+                        "invalid settings HOOKD_TLS_CERT (tls_cert) and "
+                        "HOOKD_TLS_KEY (tls_key): "
+                            + why);
   }
   return cfg;
 }

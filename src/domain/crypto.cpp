@@ -151,6 +151,13 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
 sealer::sealer(std::string key) : key_(std::move(key)) {
   if (key_.size() != aes256_key_bytes)
     throw std::invalid_argument("the master key must be 32 bytes");
+  // A key of its own: what a fingerprint reveals says nothing about the
+  // key that seals.
+  fingerprint_key_ = hmac_sha256(key_, "hookd secret fingerprint v1");
+}
+
+std::string sealer::fingerprint(std::string_view secret) const {
+  return to_hex(hmac_sha256(fingerprint_key_, secret));
 }
 
 std::string sealer::seal(std::string_view plain, std::string_view aad) const {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hookd/crypto.hpp"
+#include "hookd/defaults.hpp"
 #include "hookd/webhook.hpp"
 #include "json_error.hpp"
 
@@ -109,7 +110,12 @@ bool parse_one(const ordered_json& j, const std::string& org, event& ev,
   if (auto id = j.find("id"); id != j.end() && !id->is_null()) {
     if (!id->is_string() || !valid_uuid(id->get<std::string>()))
       return fail(err, "'id' must be a UUID");
+    // UUIDs compare without regard to case: one id, one spelling, so that
+    // the same id in capitals is the same event (and another
+    // organization's).
     ev.id = id->get<std::string>();
+    for (auto& c : ev.id)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     ev.maybe_seen = true;
   }
   bool env_kind = std::strcmp(ev.info().group, "environments") == 0;
@@ -201,6 +207,13 @@ caf::expected<parsed_events> parse_events(std::string_view body,
     event ev;
     if (!parse_one(item, org, ev, err))
       return false;
+    if (ev.body.size() > defaults::max_event_bytes) {
+      err = make_error(ec::payload_too_large,
+                       "the event is " + std::to_string(ev.body.size())
+                           + " bytes as delivered; an event holds at most "
+                           + std::to_string(defaults::max_event_bytes));
+      return false;
+    }
     if (ev.id.empty())
       ev.id = crypto::uuid4();
     ev.created_at = now;
@@ -214,7 +227,7 @@ caf::expected<parsed_events> parse_events(std::string_view body,
   }
   for (std::size_t i = 0; i < j.size(); ++i)
     if (!add(j[i]))
-      return make_error(ec::bad_request,
+      return make_error(code_of(err),
                         "event " + std::to_string(i) + ": " + message_of(err));
   return parsed;
 }
@@ -263,8 +276,12 @@ bool event_from_storage(std::string_view text, event& out) {
     ev.project = j.at("project").get<std::string>();
     ev.subject = j.at("subject").get<std::string>();
     ev.body = j.at("body").get<std::string>();
-    ev.created_at = j.value("created", std::int64_t{0});
-    ev.hops = j.value("hops", std::uint32_t{0});
+    auto created = integer_field(j, "created", std::int64_t{0});
+    auto hops = integer_field(j, "hops", std::uint32_t{0});
+    if (!created || !hops)
+      return false;
+    ev.created_at = *created;
+    ev.hops = *hops;
     ev.root = j.value("root", std::string{});
     out = std::move(ev);
     return true;

@@ -77,6 +77,31 @@ std::string cut(std::string_view text, std::size_t max) {
   return std::string{text};
 }
 
+/// `text` made inert for the Markdown of Teams' cards and cut to `max`
+/// characters: the characters that make links (`[click](https://…)`),
+/// emphasis, code or HTML get a backslash, so a name shows as typed.
+std::string teams_text(std::string_view text, std::size_t max) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (std::string_view{"\\*_[]()`~<>#|!"}.find(c) != std::string_view::npos)
+      out += '\\';
+    out += c;
+  }
+  auto kept = cut(out, max);
+  // A cut right after an escaping backslash would escape the ellipsis.
+  auto ellipsis = std::string_view{"…"};
+  if (kept.size() > out.size() || kept == out)
+    return kept;
+  auto body = std::string_view{kept}.substr(0, kept.size() - ellipsis.size());
+  std::size_t slashes = 0;
+  while (slashes < body.size() && body[body.size() - 1 - slashes] == '\\')
+    ++slashes;
+  if (slashes % 2 == 1)
+    return std::string{body.substr(0, body.size() - 1)} + std::string{ellipsis};
+  return kept;
+}
+
 /// A link from the event that a chat message may carry: http(s) only, and
 /// nothing that would end Slack's `<url|label>` early.
 bool safe_link(const std::string& url) {
@@ -171,14 +196,14 @@ std::string teams(const event& ev) {
   auto fact = [&](const char* title, const std::string& value) {
     if (!value.empty())
       facts_list.push_back(
-          {{"title", title}, {"value", cut(value, teams_text_max)}});
+          {{"title", title}, {"value", teams_text(value, teams_text_max)}});
   };
   fact("User", f.user);
   fact(ev.info().scoped == scope_kind::env ? "Environment" : "Stack", f.target);
   fact("Resource changes", f.changes);
   ordered_json body = ordered_json::array();
   body.push_back({{"type", "TextBlock"},
-                  {"text", cut(summary_of(ev), teams_text_max)},
+                  {"text", teams_text(summary_of(ev), teams_text_max)},
                   {"weight", "Bolder"},
                   {"size", "Medium"},
                   {"wrap", true}});

@@ -4,7 +4,10 @@
 // bound on nesting and one shape of error.
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -80,6 +83,34 @@ caf::expected<Json> parse_outside_json(std::string_view text) {
   } catch (const nlohmann::json::exception& e) {
     return make_error(ec::bad_request, malformed_json(e));
   }
+}
+
+/// The integer in `j[field]`, or `absent` without the field; std::nullopt
+/// when it is not an integer that `Int` holds. nlohmann's get<Int>() casts
+/// a floating-point number without a check, which is undefined behaviour
+/// when it is out of range (1e300), and wraps integers out of `Int`'s range.
+template <class Int, class Json>
+std::optional<Int> integer_field(const Json& j, const char* field, Int absent) {
+  using limits = std::numeric_limits<Int>;
+  auto it = j.find(field);
+  if (it == j.end())
+    return absent;
+  if (it->is_number_unsigned()) {
+    auto n = it->template get<std::uint64_t>();
+    if (n > static_cast<std::uint64_t>(limits::max()))
+      return std::nullopt;
+    return static_cast<Int>(n);
+  }
+  if (it->is_number_integer()) {
+    auto n = it->template get<std::int64_t>();
+    if (n < static_cast<std::int64_t>(limits::min())
+        || (n > 0
+            && static_cast<std::uint64_t>(n)
+                   > static_cast<std::uint64_t>(limits::max())))
+      return std::nullopt;
+    return static_cast<Int>(n);
+  }
+  return std::nullopt;
 }
 
 } // namespace hookd

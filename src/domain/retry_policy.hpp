@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "hookd/defaults.hpp"
@@ -20,6 +21,13 @@ struct attempt_outcome {
   /// Refused by policy (a private address): trying again cannot help.
   bool refused = false;
 };
+
+/// The wait, in whole seconds, that one Retry-After header value asks for
+/// (RFC 9110, section 10.2.3): delay-seconds, or an HTTP-date in any of its
+/// three forms counted from `now_s` (seconds since the epoch), 0 when that
+/// date is past. -1 when the value is neither. A number too large for the
+/// result saturates: the policy caps the wait anyway.
+std::int64_t parse_retry_after(std::string_view value, std::int64_t now_s);
 
 /// The three ways a delivery can go on after an attempt.
 enum class verdict { succeeded, retry, failed };

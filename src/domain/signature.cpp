@@ -39,8 +39,8 @@ std::string standard_signature(const std::string& secret, const std::string& id,
 
 header_list delivery_headers(const std::string& event_id,
                              const std::string& kind, const std::string& body,
-                             const std::string& secret,
-                             std::int64_t timestamp) {
+                             const std::string& secret, std::int64_t timestamp,
+                             const std::string& previous) {
   header_list h{{"Accept", "*/*"},
                 {"Content-Type", "application/json"},
                 {"Pulumi-Webhook-Id", event_id},
@@ -50,8 +50,11 @@ header_list delivery_headers(const std::string& event_id,
     h.emplace_back("Pulumi-Webhook-Signature", pulumi_signature(secret, body));
     h.emplace_back("webhook-id", event_id);
     h.emplace_back("webhook-timestamp", std::to_string(timestamp));
-    h.emplace_back("webhook-signature",
-                   standard_signature(secret, event_id, timestamp, body));
+    auto signatures = standard_signature(secret, event_id, timestamp, body);
+    if (!previous.empty())
+      signatures
+          += ' ' + standard_signature(previous, event_id, timestamp, body);
+    h.emplace_back("webhook-signature", std::move(signatures));
   }
   return h;
 }

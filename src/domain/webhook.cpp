@@ -261,6 +261,7 @@ bool read_secret(const json& j, webhook& hook, const webhook_rules& rules,
     return true;
   if (secret == remove_secret) {
     hook.secret.clear();
+    hook.secret_fingerprint.clear();
     return true;
   }
   if (secret.size() > secret_max)
@@ -280,6 +281,8 @@ bool read_secret(const json& j, webhook& hook, const webhook_rules& rules,
                            + std::to_string(min_standard_key) + " bytes");
   }
   hook.secret = std::move(secret);
+  hook.secret_fingerprint
+      = rules.transit ? rules.transit->fingerprint(hook.secret) : std::string{};
   return true;
 }
 
@@ -358,7 +361,7 @@ ordered_json response_object(const webhook& hook) {
   j["groups"] = hook.groups;
   j["hasSecret"] = !hook.secret.empty();
   j["secretCiphertext"]
-      = hook.secret.empty() ? std::string{} : crypto::sha256_hex(hook.secret);
+      = hook.secret.empty() ? std::string{} : hook.secret_fingerprint;
   return j;
 }
 
@@ -492,7 +495,27 @@ caf::expected<webhook> apply_update(std::string_view body,
   if (!read_replaced_fields(j, next, err) || !read_format(j, next, err)
       || !read_secret(j, next, rules, err) || !validate(next, rules, err))
     return err;
+  if (next.secret != hook.secret) {
+    // A rotation: the old secret signs too for the overlap. A removal
+    // takes every signature away at once.
+    next.previous_secret.clear();
+    next.previous_until = 0;
+    if (!next.secret.empty() && !hook.secret.empty()
+        && rules.rotation_overlap.count() > 0) {
+      next.previous_secret = hook.secret;
+      next.previous_until
+          = std::chrono::duration_cast<std::chrono::seconds>(
+                std::chrono::system_clock::now().time_since_epoch()
+                + rules.rotation_overlap)
+                .count();
+    }
+  }
   return next;
+}
+
+const std::string& signing_previous(const webhook& hook, std::int64_t now) {
+  static const std::string none;
+  return now < hook.previous_until ? hook.previous_secret : none;
 }
 
 std::string response_json(const webhook& hook) {
@@ -521,16 +544,27 @@ std::string storage_json(const webhook& hook, const crypto::sealer& sealer) {
   j["createdAt"] = hook.created_at;
   if (!hook.secret.empty())
     j["sealedSecret"] = crypto::to_base64(sealer.seal(hook.secret, hook.id));
+  if (!hook.previous_secret.empty()) {
+    j["sealedPreviousSecret"] = crypto::to_base64(
+        sealer.seal(hook.previous_secret, hook.id + "/previous"));
+    j["previousUntil"] = hook.previous_until;
+  }
   return j.dump();
 }
 
 namespace {
 
-/// The fields of a stored webhook, everything but its sealed secret.
-webhook read_stored(const json& j) {
+/// The fields of a stored webhook, everything but its sealed secret;
+/// std::nullopt when a number in it is not one hookd writes.
+std::optional<webhook> read_stored(const json& j) {
+  auto kind = integer_field(j, "kind", -1);
+  auto created_at = integer_field(j, "createdAt", std::int64_t{0});
+  if (!kind || *kind < 0 || *kind > static_cast<int>(scope_kind::env)
+      || !created_at)
+    return std::nullopt;
   webhook hook;
   hook.id = j.at("id").get<std::string>();
-  hook.where.kind = static_cast<scope_kind>(j.at("kind").get<int>());
+  hook.where.kind = static_cast<scope_kind>(*kind);
   hook.where.org = j.at("org").get<std::string>();
   hook.where.project = j.at("project").get<std::string>();
   hook.where.name = j.at("scope").get<std::string>();
@@ -541,7 +575,7 @@ webhook read_stored(const json& j) {
   hook.format = j.at("format").get<std::string>();
   hook.filters = j.at("filters").get<std::vector<std::string>>();
   hook.groups = j.at("groups").get<std::vector<std::string>>();
-  hook.created_at = j.value("createdAt", std::int64_t{0});
+  hook.created_at = *created_at;
   return hook;
 }
 
@@ -557,16 +591,29 @@ caf::expected<webhook> from_storage_json(std::string_view text,
   try {
     auto j = json::parse(text.begin(), text.end());
     auto hook = read_stored(j);
+    if (!hook)
+      return damaged();
     if (auto it = j.find("sealedSecret"); it != j.end()) {
       auto sealed = crypto::from_base64(it->get<std::string>());
       if (!sealed)
         return damaged();
-      auto secret = sealer.open(*sealed, hook.id);
+      auto secret = sealer.open(*sealed, hook->id);
       if (!secret)
         return damaged();
-      hook.secret = std::move(*secret);
+      hook->secret = std::move(*secret);
+      hook->secret_fingerprint = sealer.fingerprint(hook->secret);
     }
-    return hook;
+    if (auto it = j.find("sealedPreviousSecret"); it != j.end()) {
+      auto sealed = crypto::from_base64(it->get<std::string>());
+      auto until = integer_field(j, "previousUntil", std::int64_t{0});
+      auto previous = sealed ? sealer.open(*sealed, hook->id + "/previous")
+                             : std::nullopt;
+      if (!previous || !until)
+        return damaged();
+      hook->previous_secret = std::move(*previous);
+      hook->previous_until = *until;
+    }
+    return std::move(*hook);
   } catch (const json::exception&) {
     return damaged();
   }
@@ -585,7 +632,10 @@ webhook_summary summary_of(const webhook& hook) {
 
 caf::expected<webhook_summary> summary_from_storage(std::string_view text) {
   try {
-    return summary_of(read_stored(json::parse(text.begin(), text.end())));
+    auto hook = read_stored(json::parse(text.begin(), text.end()));
+    if (!hook)
+      return damaged();
+    return summary_of(*hook);
   } catch (const json::exception&) {
     return damaged();
   }

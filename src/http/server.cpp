@@ -4,7 +4,8 @@
 // answer from the node's entry actor with a deadline and writes it back.
 // The connection never goes further than the bridge, and every request gets
 // exactly one answer: the actors' value, or 503 with Retry-After when an
-// actor fails or the deadline passes.
+// actor fails or the deadline passes. With HOOKD_TLS_CERT/HOOKD_TLS_KEY the
+// same server speaks HTTPS only (RESTinio over asio's TLS stream).
 #include "hookd/http.hpp"
 
 #include <algorithm>
@@ -23,8 +24,10 @@
 #include <caf/stateful_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <restinio/all.hpp>
+#include <restinio/tls.hpp>
 
 #include "hookd/defaults.hpp"
+#include "hookd/tls.hpp"
 #include "hookd/webhook.hpp"
 #include "routes.hpp"
 #include "status.hpp"
@@ -33,15 +36,68 @@ namespace hookd {
 
 namespace {
 
-struct traits : restinio::traits_t<restinio::asio_timer_manager_t,
-                                   restinio::null_logger_t> {
+template <class Base> struct limited : Base {
   // At the cap, RESTinio stops accepting until a connection closes: a
   // flood of connections waits in the backlog instead of exhausting the
   // file descriptors (an accept that fails with EMFILE would stop RESTinio
   // accepting for good).
   static constexpr bool use_connection_count_limiter = true;
 };
-using server_t = restinio::http_server_t<traits>;
+using http_traits = limited<restinio::traits_t<restinio::asio_timer_manager_t,
+                                               restinio::null_logger_t>>;
+using https_traits
+    = limited<restinio::tls_traits_t<restinio::asio_timer_manager_t,
+                                     restinio::null_logger_t>>;
+
+/// How long a client has to finish the TLS handshake.
+constexpr auto tls_handshake_timeout = std::chrono::seconds{10};
+
+/// The TLS handshake of a new connection, with a deadline. RESTinio 0.6
+/// starts a connection's timeouts only once its handshake is done, so a
+/// client that connects and never finishes the handshake would hold its
+/// connection (and a place under the connection cap) for ever. This
+/// overload, more specialized than RESTinio's own and found by
+/// argument-dependent lookup through https_traits, adds a timer that
+/// closes the socket, which fails the handshake and closes the
+/// connection. Both handlers run on the connection's strand.
+template <class Start_Read, class Failed>
+void prepare_connection_and_start_read(
+    restinio::tls_socket_t& socket,
+    restinio::impl::connection_t<https_traits>& con, Start_Read start_read,
+    Failed failed) {
+  struct handshake {
+    explicit handshake(const asio::any_io_executor& ex) : timer{ex} {}
+    asio::steady_timer timer;
+    bool done = false;
+  };
+  auto& strand = con.get_executor();
+  auto state = std::make_shared<handshake>(strand);
+  std::weak_ptr<restinio::tcp_connection_ctx_base_t> weak
+      = con.shared_from_this();
+  state->timer.expires_after(tls_handshake_timeout);
+  state->timer.async_wait(asio::bind_executor(
+      strand, [state, weak, &socket](const asio::error_code& err) {
+        if (err || state->done)
+          return;
+        if (auto alive = weak.lock()) {
+          asio::error_code ignored;
+          socket.lowest_layer().close(ignored);
+        }
+      }));
+  socket.async_handshake(
+      asio::ssl::stream_base::server,
+      asio::bind_executor(
+          strand, [state, start_read = std::move(start_read),
+                   failed = std::move(failed),
+                   keep = con.shared_from_this()](const asio::error_code& err) {
+            state->done = true;
+            state->timer.cancel();
+            if (err)
+              failed(err);
+            else
+              start_read();
+          }));
+}
 
 constexpr std::size_t io_threads = 2;
 
@@ -286,90 +342,25 @@ caf::behavior bridge(bridge_ptr self, node_actor node, config cfg) {
   };
 }
 
-} // namespace
-
-bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
-                std::shared_ptr<const crypto::sealer> sealer,
-                const std::function<void()>& stop) {
-  asio::io_context ioctx;
-  std::atomic<bool> closing{false};
-  std::vector<caf::actor> bridges;
-  for (std::size_t i = 0; i < io_threads; ++i)
-    bridges.push_back(sys.spawn(bridge, node, cfg));
-  std::atomic<std::size_t> next_bridge{0};
-  auto pick = [&]() -> const caf::actor& {
-    return bridges[next_bridge.fetch_add(1, std::memory_order_relaxed)
-                   % bridges.size()];
-  };
-
-  auto handler = [&](restinio::request_handle_t req) {
-    if (closing.load()) {
-      send_error(
-          req, 503, "hookd is shutting down",
-          {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
-      return restinio::request_accepted();
-    }
-    const auto& head = req->header();
-    auto route
-        = http::match_route(head.method().c_str(), head.path(), head.query());
-    using target = http::route::target;
-    switch (route.what) {
-    case target::not_found:
-      send_error(req, 404, route.message);
-      return restinio::request_accepted();
-    case target::method_not_allowed:
-      send_error(req, 405, route.message, {{"Allow", route.allow}});
-      return restinio::request_accepted();
-    case target::bad_name:
-      send_error(req, 400, route.message);
-      return restinio::request_accepted();
-    case target::healthz:
-      caf::anon_send(pick(), atom::health::value,
-                     std::make_shared<http_reply>(req));
-      return restinio::request_accepted();
-    case target::metrics:
-      caf::anon_send(pick(), atom::metrics::value,
-                     std::make_shared<http_reply>(req));
-      return restinio::request_accepted();
-    case target::api:
-      break;
-    }
-    if (req->body().size() > defaults::max_body_bytes) {
-      send_error(req, 413,
-                 "the request body is larger than "
-                     + std::to_string(defaults::max_body_bytes) + " bytes");
-      return restinio::request_accepted();
-    }
-    auto reply = std::make_shared<http_reply>(req);
-    route.call.body = req->body();
-    // Secrets stay here: the actors get a token's digest, a webhook's
-    // secret sealed, and a new token's id and digest.
-    route.call.who = credential_of_token(http::credential_of(
-        head.get_field_or(restinio::http_field::authorization, "")));
-    auto op = route.call.op;
-    if (op == operation::create_hook || op == operation::update_hook) {
-      auto sealed = seal_body_secret(route.call.body, *sealer);
-      if (!sealed) {
-        reply->fail(sealed.error());
-        return restinio::request_accepted();
-      }
-      route.call.body = std::move(*sealed);
-    } else if (op == operation::create_token) {
-      auto token = new_org_token();
-      route.call.issued = credential_of_token(token);
-      reply->issue(std::move(token));
-    }
-    caf::anon_send(pick(), std::move(route.call), std::move(reply));
-    return restinio::request_accepted();
-  };
-
+/// Serves until SIGINT or SIGTERM, then drains and stops: everything but
+/// the socket type (plain TCP or TLS, the traits say; `tls_context` is the
+/// TLS one's context) is the same for HTTP and HTTPS.
+template <class Traits, class Handler>
+bool run_server(asio::io_context& ioctx, caf::actor_system& sys,
+                const config& cfg, const node_actor& node,
+                std::atomic<bool>& closing, Handler& handler,
+                std::vector<caf::actor>& bridges,
+                const std::function<void()>& stop,
+                std::shared_ptr<asio::ssl::context> tls_context) {
+  constexpr bool secure = std::is_same_v<typename Traits::stream_socket_t,
+                                         restinio::tls_socket_t>;
   // Known after bind; announced once the acceptor listens, so a client that
   // reads the line can connect at once.
   std::uint16_t port = 0;
   restinio::incoming_http_msg_limits_t limits;
   limits.max_body_size(defaults::max_wire_body_bytes);
 
-  server_t server{
+  restinio::http_server_t<Traits> server{
       restinio::external_io_context(ioctx), [&](auto& settings) {
         settings.address(cfg.bind)
             .port(cfg.http_port)
@@ -386,6 +377,8 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                 [&port](asio::ip::tcp::acceptor& acceptor) {
                   port = acceptor.local_endpoint().port();
                 });
+        if constexpr (secure)
+          settings.tls_context(std::move(tls_context));
       }};
 
   bool ok = true;
@@ -411,8 +404,8 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
   });
   server.open_async(
       [&] {
-        std::cout << "hookd listening on http://" << cfg.bind << ':' << port
-                  << std::endl;
+        std::cout << "hookd listening on " << (secure ? "https" : "http")
+                  << "://" << cfg.bind << ':' << port << std::endl;
       },
       [&](std::exception_ptr ex) {
         try {
@@ -442,6 +435,116 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
   ioctx.restart();
   ioctx.poll();
   return ok;
+}
+
+} // namespace
+
+bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
+                std::shared_ptr<const crypto::sealer> sealer,
+                const std::function<void()>& stop) {
+  // Checked at start already (load_config): failing here means the files
+  // changed since; refuse rather than fall back to plain HTTP.
+  std::shared_ptr<asio::ssl::context> tls_context;
+  if (!cfg.tls_cert.empty()) {
+    std::string why;
+    try {
+      tls_context = std::make_shared<asio::ssl::context>(
+          asio::ssl::context::tls_server);
+      why = tls::configure_server(tls_context->native_handle(), cfg.tls_cert,
+                                  cfg.tls_key);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    if (!why.empty()) {
+      std::cerr << "hookd: cannot serve HTTPS: " << why << std::endl;
+      stop();
+      return false;
+    }
+  }
+
+  asio::io_context ioctx;
+  std::atomic<bool> closing{false};
+  std::vector<caf::actor> bridges;
+  for (std::size_t i = 0; i < io_threads; ++i)
+    bridges.push_back(sys.spawn(bridge, node, cfg));
+  std::atomic<std::size_t> next_bridge{0};
+  auto pick = [&]() -> const caf::actor& {
+    return bridges[next_bridge.fetch_add(1, std::memory_order_relaxed)
+                   % bridges.size()];
+  };
+
+  // The front end's own answers go out after the handler has returned,
+  // never inside it: answered inside, a request that shares a read with
+  // requests pipelined after it left those unanswered (RESTinio 0.6).
+  auto answer = [&](restinio::request_handle_t req, int status,
+                    std::string message, header_list headers = {}) {
+    asio::post(ioctx,
+               [req = std::move(req), status, message = std::move(message),
+                headers = std::move(headers)] {
+                 send_error(req, status, message, headers);
+               });
+    return restinio::request_accepted();
+  };
+  auto handler = [&](restinio::request_handle_t req) {
+    if (closing.load())
+      return answer(
+          std::move(req), 503, "hookd is shutting down",
+          {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
+    const auto& head = req->header();
+    auto route
+        = http::match_route(head.method().c_str(), head.path(), head.query());
+    using target = http::route::target;
+    switch (route.what) {
+    case target::not_found:
+      return answer(std::move(req), 404, std::move(route.message));
+    case target::method_not_allowed:
+      return answer(std::move(req), 405, std::move(route.message),
+                    {{"Allow", route.allow}});
+    case target::bad_name:
+      return answer(std::move(req), 400, std::move(route.message));
+    case target::healthz:
+      caf::anon_send(pick(), atom::health::value,
+                     std::make_shared<http_reply>(req));
+      return restinio::request_accepted();
+    case target::metrics:
+      caf::anon_send(pick(), atom::metrics::value,
+                     std::make_shared<http_reply>(req));
+      return restinio::request_accepted();
+    case target::api:
+      break;
+    }
+    if (req->body().size() > defaults::max_body_bytes)
+      return answer(std::move(req), 413,
+                    "the request body is larger than "
+                        + std::to_string(defaults::max_body_bytes) + " bytes");
+    auto reply = std::make_shared<http_reply>(req);
+    route.call.body = req->body();
+    // Secrets stay here: the actors get a token's digest, a webhook's
+    // secret sealed, and a new token's id and digest.
+    route.call.who = credential_of_token(http::credential_of(
+        head.get_field_or(restinio::http_field::authorization, "")));
+    auto op = route.call.op;
+    if (op == operation::create_hook || op == operation::update_hook) {
+      auto sealed = seal_body_secret(route.call.body, *sealer);
+      if (!sealed) {
+        asio::post(ioctx, [reply, err = sealed.error()] { reply->fail(err); });
+        return restinio::request_accepted();
+      }
+      route.call.body = std::move(*sealed);
+    } else if (op == operation::create_token) {
+      auto token = new_org_token();
+      route.call.issued = credential_of_token(token);
+      reply->issue(std::move(token));
+    }
+    caf::anon_send(pick(), std::move(route.call), std::move(reply));
+    return restinio::request_accepted();
+  };
+
+  if (tls_context)
+    return run_server<https_traits>(ioctx, sys, cfg, node, closing, handler,
+                                    bridges, stop, std::move(tls_context));
+  return run_server<http_traits>(ioctx, sys, cfg, node, closing, handler,
+                                 bridges, stop, nullptr);
 }
 
 } // namespace hookd

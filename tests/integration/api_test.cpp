@@ -49,6 +49,19 @@ json create(const http_client& c, const std::string& collection,
   return r.body_json();
 }
 
+/// A secret's fingerprint is keyed: 64 hex digits, and not the plain
+/// SHA-256 of the secret, which would let a weak secret be guessed offline.
+::testing::AssertionResult is_keyed_fingerprint(const json& value,
+                                                const std::string& secret) {
+  if (!value.is_string() || value.get<std::string>().size() != 64
+      || value.get<std::string>().find_first_not_of("0123456789abcdef")
+             != std::string::npos)
+    return ::testing::AssertionFailure() << "not 64 hex digits: " << value;
+  if (value == json(sha256_hex(secret)))
+    return ::testing::AssertionFailure() << "the plain SHA-256 of the secret";
+  return ::testing::AssertionSuccess();
+}
+
 json list(const http_client& c, const std::string& collection) {
   auto r = c.get(collection);
   EXPECT_TRUE(is_json_status(r, 200)) << "listing " << collection;
@@ -206,7 +219,8 @@ TEST_P(scoped, create_answers_201_with_the_webhook_response) {
   EXPECT_EQ(j.value("filters", json{}), json::array({sc().filter}));
   EXPECT_EQ(j.value("groups", json{}), json::array({sc().group}));
   EXPECT_EQ(j.value("hasSecret", json{}), json(true));
-  EXPECT_EQ(j.value("secretCiphertext", json{}), json(sha256_hex("s3cret-1")));
+  EXPECT_TRUE(
+      is_keyed_fingerprint(j.value("secretCiphertext", json{}), "s3cret-1"));
 }
 
 TEST_P(scoped, create_without_optional_fields_uses_the_defaults) {
@@ -248,6 +262,37 @@ TEST_P(scoped, list_is_a_bare_array_and_get_returns_each_hook) {
   EXPECT_EQ(list(c, sc().path_of_other_org), json::array());
 }
 
+// A listing is bounded: ?limit= pages it (by name), and a Link header
+// leads to the rest, as deliveries do.
+TEST_P(scoped, list_pages_with_limit_and_link_header) {
+  auto c = admin();
+  for (const char* name : {"c-hook", "a-hook", "b-hook"})
+    create(c, sc().collection, full_body(name, ""));
+  auto first = c.get(sc().collection + "?limit=2");
+  ASSERT_TRUE(is_json_status(first, 200));
+  std::vector<std::string> names;
+  for (const auto& h : first.body_json())
+    names.push_back(h.value("name", ""));
+  EXPECT_EQ(names, (std::vector<std::string>{"a-hook", "b-hook"}));
+  auto link = first.header("Link");
+  ASSERT_TRUE(link.has_value());
+  auto start = link->find('<') + 1;
+  auto next_url = link->substr(start, link->find('>') - start);
+  EXPECT_NE(next_url.find("continuationToken=b-hook"), std::string::npos)
+      << *link;
+  auto second = c.get(next_url);
+  ASSERT_TRUE(is_json_status(second, 200));
+  ASSERT_EQ(second.body_json().size(), 1u) << second.body;
+  EXPECT_EQ(second.body_json()[0].value("name", ""), "c-hook");
+  EXPECT_FALSE(second.header("Link").has_value());
+  // Without a limit, all of them (up to 1000) in one page, as before.
+  EXPECT_EQ(list(c, sc().collection).size(), 3u);
+  EXPECT_TRUE(is_error(c.get(sc().collection + "?limit=0"), 400));
+  EXPECT_TRUE(is_error(c.get(sc().collection + "?limit=1001"), 400));
+  EXPECT_TRUE(is_error(
+      c.get(sc().collection + "?continuationToken=%2E%2E%2Fx%2Fy"), 400));
+}
+
 TEST_P(scoped, get_of_unknown_hook_is_404) {
   EXPECT_TRUE(is_error(admin().get(item("nope")), 404));
 }
@@ -274,7 +319,8 @@ TEST_P(scoped, patch_is_a_full_replace) {
   EXPECT_EQ(j.value("groups", json{}), json::array());
   EXPECT_EQ(j.value("format", json{}), json("ms_teams"));
   EXPECT_EQ(j.value("hasSecret", json{}), json(true));
-  EXPECT_EQ(j.value("secretCiphertext", json{}), json(sha256_hex("keep-me")));
+  EXPECT_TRUE(
+      is_keyed_fingerprint(j.value("secretCiphertext", json{}), "keep-me"));
   EXPECT_EQ(c.get(item("rep")).body_json(), j);
 
   // Format null is also "unchanged"; a given format replaces it. A name in
@@ -311,7 +357,7 @@ TEST_P(scoped, patch_is_a_full_replace) {
 
 TEST_P(scoped, patch_secret_rules) {
   auto c = admin();
-  create(c, sc().collection, full_body("sec", "first-secret"));
+  auto created = create(c, sc().collection, full_body("sec", "first-secret"));
   json base{{"displayName", "Sec"}, {"payloadUrl", "https://example.com/s"}};
   auto fingerprint = [&](const json& patch) {
     auto r = c.patch(item("sec"), patch);
@@ -325,8 +371,8 @@ TEST_P(scoped, patch_secret_rules) {
     return std::make_pair(j.value("hasSecret", json{}),
                           j.value("secretCiphertext", json{}));
   };
-  auto first = std::make_pair(json(true), json(sha256_hex("first-secret")));
-  auto second = std::make_pair(json(true), json(sha256_hex("second-secret")));
+  auto first = std::make_pair(json(true), created["secretCiphertext"]);
+  EXPECT_TRUE(is_keyed_fingerprint(first.second, "first-secret"));
   auto none = std::make_pair(json(false), json(""));
 
   EXPECT_EQ(fingerprint(base), first) << "absent secret keeps it";
@@ -336,7 +382,9 @@ TEST_P(scoped, patch_secret_rules) {
   p["secret"] = nullptr;
   EXPECT_EQ(fingerprint(p), first) << "null secret keeps it";
   p["secret"] = "second-secret";
-  EXPECT_EQ(fingerprint(p), second) << "a new secret replaces it";
+  auto second = fingerprint(p);
+  EXPECT_TRUE(is_keyed_fingerprint(second.second, "second-secret"));
+  EXPECT_NE(second, first) << "a new secret replaces it";
   // Response-only fields in the request are ignored.
   p = base;
   p["hasSecret"] = false;
@@ -1016,6 +1064,26 @@ TEST_F(integration, dot_dot_over_a_raw_socket_is_400) {
   EXPECT_EQ(list(admin(), org_hooks).size(), 1u);
 }
 
+// Requests pipelined on one connection get their answers in order, those
+// the front end gives itself (health, 404, 405) and the actors' alike.
+TEST_F(integration, pipelined_requests_each_get_their_answer_in_order) {
+  const std::string host = "Host: 127.0.0.1\r\n";
+  const std::string auth
+      = "Authorization: token " + std::string{test_admin_token} + "\r\n";
+  auto stream = raw_stream(
+      proc_->port(),
+      "GET /healthz HTTP/1.1\r\n" + host + "\r\n" + "GET /nowhere HTTP/1.1\r\n"
+          + host + "\r\n" + "DELETE /healthz HTTP/1.1\r\n" + host + "\r\n"
+          + "GET " + org_hooks + " HTTP/1.1\r\n" + host + auth + "\r\n"
+          + "GET /healthz HTTP/1.1\r\n" + host + "Connection: close\r\n\r\n");
+  std::vector<int> statuses;
+  std::regex status_line{"HTTP/1\\.1 (\\d{3}) "};
+  for (std::sregex_iterator it{stream.begin(), stream.end(), status_line}, end;
+       it != end; ++it)
+    statuses.push_back(std::stoi((*it)[1]));
+  EXPECT_EQ(statuses, (std::vector<int>{200, 404, 405, 200, 200})) << stream;
+}
+
 // -- limits ----------------------------------------------------------------
 
 TEST_F(integration, body_over_1_mib_is_413_and_creates_nothing) {
@@ -1336,7 +1404,9 @@ TEST(integration_persistence, hooks_and_tokens_survive_a_restart) {
   EXPECT_EQ(c2.get(std::string{org_hooks} + "/org-hook")
                 .body_json()
                 .value("secretCiphertext", ""),
-            sha256_hex("second-life"));
+            recreated.value("secretCiphertext", ""));
+  EXPECT_TRUE(
+      is_keyed_fingerprint(recreated["secretCiphertext"], "second-life"));
   EXPECT_TRUE(is_json_status(c2.as(value).get(org_hooks), 200));
   EXPECT_TRUE(is_error(c2.as(value).get("/api/orgs/other/hooks"), 403));
   EXPECT_TRUE(is_error(c2.as(gone_value).get(org_hooks), 401));
@@ -1348,8 +1418,10 @@ TEST(integration_persistence, hooks_and_tokens_survive_a_restart) {
                     {{"displayName", "after restart"},
                      {"payloadUrl", "https://example.com/r"}});
   ASSERT_TRUE(is_json_status(r, 200));
-  EXPECT_EQ(r.body_json().value("secretCiphertext", ""),
-            sha256_hex("env-secret"));
+  EXPECT_EQ(r.body_json()["secretCiphertext"],
+            hooks[std::string{env_hooks} + "/env-hook"]["secretCiphertext"]);
+  EXPECT_TRUE(
+      is_keyed_fingerprint(r.body_json()["secretCiphertext"], "env-secret"));
   EXPECT_TRUE(is_error(c2.post(stack_hooks, hook_body("stack-hook")), 409));
   st = second->stop(SIGTERM);
   EXPECT_TRUE(st.clean()) << st;

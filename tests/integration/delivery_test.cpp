@@ -508,6 +508,56 @@ TEST_F(delivery_raw, whsec_secret_signs_with_the_decoded_key) {
             to_hex(hmac_sha256(secret, req.body)));
 }
 
+namespace {
+
+/// Rotates the secret of a raw webhook from `old_secret` to `new_secret`,
+/// then delivers an event: the request that arrived.
+received_request rotated_delivery(const http_client& c, receiver& rcv,
+                                  const std::string& old_secret,
+                                  const std::string& new_secret) {
+  auto hook = make_hook(c, org_hooks, "rotated", rcv.url("/rotated"),
+                        {{"secret", old_secret}});
+  auto r = c.patch(hook, {{"displayName", "Hook rotated"},
+                          {"payloadUrl", rcv.url("/rotated")},
+                          {"active", true},
+                          {"secret", new_secret}});
+  EXPECT_EQ(r.status, 200) << show(r);
+  auto id = post_event(c, stack_event("update_failed"));
+  EXPECT_TRUE(arrives(rcv, "/rotated", id));
+  return rcv.requests_to("/rotated").at(0);
+}
+
+std::string standard_v1(const std::string& key, const received_request& req) {
+  return "v1,"
+         + to_base64(
+             hmac_sha256(key, req.header("webhook-id").value_or("") + '.'
+                                  + req.header("webhook-timestamp").value_or("")
+                                  + '.' + req.body));
+}
+
+} // namespace
+
+// A new secret does not break receivers that still verify with the old
+// one: for the overlap, the Standard Webhooks signature carries both.
+TEST_F(delivery_raw, a_rotated_secret_signs_alongside_the_new_one) {
+  ASSERT_TRUE(start());
+  auto c = api();
+  auto req = rotated_delivery(c, rcv_, "old-secret-value", "new-secret-value");
+  EXPECT_EQ(req.header("webhook-signature"),
+            standard_v1("new-secret-value", req) + ' '
+                + standard_v1("old-secret-value", req));
+  EXPECT_EQ(req.header("Pulumi-Webhook-Signature"),
+            to_hex(hmac_sha256("new-secret-value", req.body)));
+}
+
+TEST_F(delivery_raw, without_an_overlap_only_the_new_secret_signs) {
+  ASSERT_TRUE(start({{"HOOKD_SECRET_ROTATION_OVERLAP", "0s"}}));
+  auto c = api();
+  auto req = rotated_delivery(c, rcv_, "old-secret-value", "new-secret-value");
+  EXPECT_EQ(req.header("webhook-signature"),
+            standard_v1("new-secret-value", req));
+}
+
 TEST_F(delivery_raw, no_secret_means_no_signature_headers) {
   ASSERT_TRUE(start());
   auto c = api();
@@ -1182,6 +1232,28 @@ TEST_F(delivery_batch, malformed_events_are_400) {
   EXPECT_EQ(ids_at(rcv_, "/strict"), std::vector<std::string>{sentinel});
 }
 
+// Every webhook's history keeps a copy of an event: one is bounded, alone
+// or in a batch, and nothing of a refused request is taken.
+TEST_F(delivery_batch, an_event_larger_than_64_kib_is_413) {
+  ASSERT_TRUE(start());
+  auto c = api();
+  auto hook = make_hook(c, org_hooks, "sized", rcv_.url("/sized"));
+  auto big = stack_event("update_succeeded");
+  big["data"] = {{"log", std::string(70 * 1024, 'x')}};
+  auto alone = c.post("/api/orgs/acme/events", big);
+  EXPECT_TRUE(is_error(alone, 413)) << show(alone);
+  auto in_batch = c.post("/api/orgs/acme/events",
+                         json::array({stack_event("update_succeeded"), big}));
+  EXPECT_TRUE(is_error(in_batch, 413)) << show(in_batch);
+  EXPECT_NE(in_batch.body.find("event 1"), std::string::npos) << show(in_batch);
+  // Just under the bound is taken.
+  auto fits = stack_event("update_succeeded");
+  fits["data"] = {{"log", std::string(60 * 1024, 'x')}};
+  auto id = post_event(c, fits);
+  ASSERT_TRUE(arrives(rcv_, "/sized", id));
+  EXPECT_EQ(history_ids(c, hook), as_set({id}));
+}
+
 // -- idempotency
 // ---------------------------------------------------------------
 
@@ -1194,6 +1266,15 @@ TEST_F(delivery_idempotency, repeated_client_id_is_delivered_once) {
   ev["id"] = x;
   EXPECT_EQ(post_event(c, ev), x);
   EXPECT_EQ(post_event(c, ev), x);
+  // The same id in capitals is the same id: acknowledged in its one
+  // spelling, delivered once, and taken for every other organization.
+  auto upper = ev;
+  std::string shouted = x;
+  for (auto& ch : shouted)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  upper["id"] = shouted;
+  EXPECT_EQ(post_event(c, upper), x);
+  EXPECT_TRUE(is_error(c.post("/api/orgs/other/events", upper), 409));
   // The same id twice inside one batch.
   const std::string y = "0e7c2b1a-4d3c-4b5a-8f9e-1a2b3c4d5e6f";
   auto ev2 = stack_event("update_failed");
@@ -1208,6 +1289,35 @@ TEST_F(delivery_idempotency, repeated_client_id_is_delivered_once) {
     ASSERT_TRUE(arrives(rcv_, "/once", id));
   EXPECT_EQ(as_set(ids_at(rcv_, "/once")), as_set({x, y, sentinel}));
   EXPECT_EQ(history_ids(c, hook), as_set({x, y, sentinel}));
+}
+
+// Events are kept for their retention, then deleted: their ids are free
+// again, and the webhooks' histories (their own copies) stay.
+TEST_F(delivery_idempotency, an_event_is_forgotten_after_its_retention) {
+  ASSERT_TRUE(start({{"HOOKD_EVENT_RETENTION", "2s"}}));
+  auto c = api();
+  auto hook = make_hook(c, org_hooks, "kept", rcv_.url("/kept"));
+  const std::string x = "7a0c9d2e-1b3f-4a5c-8d6e-9f0a1b2c3d4e";
+  auto ev = stack_event("update_succeeded");
+  ev["id"] = x;
+  EXPECT_EQ(post_event(c, ev), x);
+  ASSERT_TRUE(arrives(rcv_, "/kept", x));
+  // While kept, the id is taken for another organization.
+  EXPECT_TRUE(is_error(c.post("/api/orgs/other/events", ev), 409));
+  // Then it is not: the event is gone.
+  auto until = std::chrono::steady_clock::now() + deadline;
+  long status = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    status = c.post("/api/orgs/other/events", ev).status;
+    if (status == 202)
+      break;
+    EXPECT_EQ(status, 409);
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, 202);
+  EXPECT_EQ(history_ids(c, hook), as_set({x}));
+  auto again = c.request("POST", hook + "/deliveries/" + x + "/redeliver");
+  EXPECT_EQ(again.status, 200) << show(again);
 }
 
 // -- private targets

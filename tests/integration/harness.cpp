@@ -165,7 +165,15 @@ http_client::http_client(std::uint16_t port, std::optional<std::string> token)
     : port_(port), token_(std::move(token)) {}
 
 http_client http_client::as(std::optional<std::string> token) const {
-  return http_client{port_, std::move(token)};
+  http_client other{port_, std::move(token)};
+  other.ca_file_ = ca_file_;
+  return other;
+}
+
+http_client http_client::over_tls(std::string ca_file) const {
+  http_client other = *this;
+  other.ca_file_ = std::move(ca_file);
+  return other;
 }
 
 http_response http_client::request(const std::string& method,
@@ -179,7 +187,8 @@ http_response http_client::request(const std::string& method,
     resp.error = "curl_easy_init failed";
     return resp;
   }
-  auto url = "http://127.0.0.1:" + std::to_string(port_) + path;
+  auto url = (ca_file_.empty() ? "http" : "https")
+             + std::string{"://127.0.0.1:"} + std::to_string(port_) + path;
   curl_slist* list = nullptr;
   for (const auto& [k, v] : headers)
     list = curl_slist_append(list, (k + ": " + v).c_str());
@@ -195,6 +204,11 @@ http_response http_client::request(const std::string& method,
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
+  if (!ca_file_.empty()) {
+    // Only this CA: not the system's bundle nor its directory.
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
+    curl_easy_setopt(curl, CURLOPT_CAPATH, static_cast<char*>(nullptr));
+  }
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   if (!body.empty() || method == "POST" || method == "PATCH"
       || method == "PUT") {
@@ -253,23 +267,27 @@ std::string show(const http_response& r) {
 
 // -- raw socket ------------------------------------------------------------
 
-http_response raw_request(std::uint16_t port, const std::string& bytes,
-                          std::chrono::milliseconds deadline) {
-  http_response resp;
+int connect_loopback(std::uint16_t port, std::string& error) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    resp.error = errno_text("socket");
-    return resp;
+    error = errno_text("socket");
+    return -1;
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    resp.error = errno_text("connect");
+    error = errno_text("connect");
     ::close(fd);
-    return resp;
+    return -1;
   }
+  return fd;
+}
+
+namespace {
+
+void send_all(int fd, const std::string& bytes) {
   std::size_t sent = 0;
   while (sent < bytes.size()) {
     auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
@@ -281,6 +299,47 @@ http_response raw_request(std::uint16_t port, const std::string& bytes,
     }
     sent += static_cast<std::size_t>(n);
   }
+}
+
+} // namespace
+
+std::string raw_stream(std::uint16_t port, const std::string& bytes,
+                       std::chrono::milliseconds deadline) {
+  std::string error;
+  int fd = connect_loopback(port, error);
+  if (fd < 0)
+    return error;
+  send_all(fd, bytes);
+  std::string in;
+  auto until = clock::now() + deadline;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - clock::now());
+    if (left.count() <= 0)
+      break;
+    pollfd p{fd, POLLIN, 0};
+    int pr = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (pr <= 0)
+      continue;
+    char buf[65536];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return in;
+}
+
+http_response raw_request(std::uint16_t port, const std::string& bytes,
+                          std::chrono::milliseconds deadline) {
+  http_response resp;
+  int fd = connect_loopback(port, resp.error);
+  if (fd < 0)
+    return resp;
+  send_all(fd, bytes);
   std::string in;
   auto until = clock::now() + deadline;
   std::size_t header_end = std::string::npos;
@@ -339,16 +398,12 @@ http_response raw_request(std::uint16_t port, const std::string& bytes,
 }
 
 bool can_connect(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  std::string error;
+  int fd = connect_loopback(port, error);
   if (fd < 0)
     return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ok;
+  return true;
 }
 
 // -- temp_dir --------------------------------------------------------------
@@ -550,7 +605,7 @@ void hookd_process::read_stdout() {
     stdout_.append(buf, static_cast<std::size_t>(n));
     if (opts_.probe_at_line && !connect_at_line_) {
       static const std::regex port_re{
-          R"(hookd listening on http://[^\n]*:([0-9]+)\n)"};
+          R"(hookd listening on https?://[^\n]*:([0-9]+)\n)"};
       std::smatch m;
       if (std::regex_search(stdout_, m, port_re))
         connect_at_line_
@@ -562,15 +617,16 @@ void hookd_process::read_stdout() {
 
 bool hookd_process::wait_for_listening(std::chrono::milliseconds deadline) {
   static const std::regex line_re{
-      R"(hookd listening on http://(\[[^\]]*\]|[^\s:/]+):([0-9]+)\n)"};
+      R"(hookd listening on (https?)://(\[[^\]]*\]|[^\s:/]+):([0-9]+)\n)"};
   std::smatch m;
   std::unique_lock<std::mutex> lock{mtx_};
   bool found = cv_.wait_for(lock, deadline, [&] {
     return std::regex_search(stdout_, m, line_re) || stdout_eof_;
   });
   if (found && !m.empty()) {
-    host_ = m[1].str();
-    auto port = static_cast<std::uint16_t>(std::stoul(m[2].str()));
+    scheme_ = m[1].str();
+    host_ = m[2].str();
+    auto port = static_cast<std::uint16_t>(std::stoul(m[3].str()));
     lock.unlock();
     if (opts_.wait_connectable) {
       auto until = clock::now() + deadline;

@@ -72,6 +72,10 @@ public:
   /// The same client presenting another credential (nullopt: none).
   http_client as(std::optional<std::string> token) const;
 
+  /// The same client over HTTPS, trusting only the certificates in the PEM
+  /// file `ca_file` (and checking the server's name, 127.0.0.1).
+  http_client over_tls(std::string ca_file) const;
+
   /// Sends one request. The path is sent exactly as given (no dot-segment
   /// normalization). An `Authorization` entry in `headers` replaces the
   /// default one. A non-empty body gets `Content-Type: application/json`
@@ -100,6 +104,7 @@ public:
 private:
   std::uint16_t port_;
   std::optional<std::string> token_;
+  std::string ca_file_; ///< empty: plain HTTP
 };
 
 /// A response, for assertion messages: status, transport error, body.
@@ -117,6 +122,15 @@ std::string show(const http_response& r);
 /// the first response is complete. Send `Connection: close` in the request.
 http_response raw_request(std::uint16_t port, const std::string& bytes,
                           std::chrono::milliseconds deadline = 10s);
+
+/// Sends `bytes` verbatim over a fresh TCP connection to 127.0.0.1:port and
+/// returns all it reads until the server closes or the deadline passes.
+std::string raw_stream(std::uint16_t port, const std::string& bytes,
+                       std::chrono::milliseconds deadline = 10s);
+
+/// A TCP connection to 127.0.0.1:port (one attempt), or -1 with `error`
+/// set.
+int connect_loopback(std::uint16_t port, std::string& error);
 
 /// One TCP connect attempt to 127.0.0.1:port (no retry).
 bool can_connect(std::uint16_t port);
@@ -206,6 +220,10 @@ public:
   const std::string& host() const {
     return host_;
   }
+  /// The scheme printed in the listening line: "http" or "https".
+  const std::string& scheme() const {
+    return scheme_;
+  }
   pid_t pid() const {
     return pid_;
   }
@@ -270,6 +288,7 @@ private:
   std::optional<exit_status> status_;
   std::uint16_t port_ = 0;
   std::string host_;
+  std::string scheme_;
   std::string start_error_;
 
   int stdout_fd_ = -1;

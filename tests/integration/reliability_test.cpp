@@ -503,18 +503,8 @@ namespace {
 
 /// A TCP connection to 127.0.0.1:port that sends nothing; -1 if it failed.
 int idle_connection(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  std::string error;
+  return connect_loopback(port, error);
 }
 
 } // namespace

@@ -60,7 +60,9 @@ TEST(config, bad_settings_are_named) {
         bad{"HOOKD_DELIVERY_TIMEOUT", "0s"},
         bad{"HOOKD_REQUEST_TIMEOUT", "soon"}, bad{"HOOKD_MASTER_KEY", "abcd"},
         bad{"HOOKD_ADMIN_TOKEN", "short"}, bad{"HOOKD_SYNC", "maybe"},
-        bad{"HOOKD_CA_FILE", "/nonexistent/ca.pem"}}) {
+        bad{"HOOKD_CA_FILE", "/nonexistent/ca.pem"},
+        bad{"HOOKD_TLS_CERT", "/nonexistent/hookd.crt"},
+        bad{"HOOKD_TLS_KEY", "/nonexistent/hookd.key"}}) {
     auto loaded = load_config("", env_of({{var, value}}));
     ASSERT_FALSE(loaded) << var;
     auto message = message_of(loaded.error());
@@ -94,5 +96,21 @@ TEST(config, the_shipped_config_files_load) {
     EXPECT_EQ(cfg.http_port, 8080) << name;
     EXPECT_EQ(cfg.allow_private_targets, std::string{name} == "quickstart.conf")
         << name;
+  }
+}
+
+TEST(config, event_retention_takes_days_and_refuses_less_than_a_second) {
+  auto loaded = load_config("", env_of({}));
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->event_retention, std::chrono::hours{24 * 7});
+  loaded = load_config("", env_of({{"HOOKD_EVENT_RETENTION", "30d"}}));
+  ASSERT_TRUE(loaded) << message_of(loaded.error());
+  EXPECT_EQ(loaded->event_retention, std::chrono::hours{24 * 30});
+  for (const char* bad : {"0s", "500ms", "7 days", "-1d", ""}) {
+    auto refused = load_config("", env_of({{"HOOKD_EVENT_RETENTION", bad}}));
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(message_of(refused.error()).find("HOOKD_EVENT_RETENTION"),
+              std::string::npos)
+        << message_of(refused.error());
   }
 }

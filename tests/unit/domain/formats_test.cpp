@@ -114,5 +114,33 @@ TEST(formats, teams_text_is_cut_to_fit) {
     EXPECT_LE(chars(fact["value"].get<std::string>()), 2000u);
 }
 
+// Teams renders Markdown in a card's text: a user name cannot plant a
+// link or emphasis; it shows as typed.
+TEST(formats, teams_text_cannot_plant_a_link) {
+  auto msg = json::parse(render_payload(
+      "ms_teams", event_by("[click here](https://evil.example) **now**")));
+  const auto& card = msg["attachments"][0]["content"];
+  auto text = card["body"][0]["text"].get<std::string>();
+  EXPECT_NE(text.find("\\[click here\\]\\(https://evil.example\\) "
+                      "\\*\\*now\\*\\*"),
+            std::string::npos)
+      << text;
+  for (const auto& fact : card["body"][1]["facts"])
+    if (fact["title"] == "User")
+      EXPECT_EQ(fact["value"], "\\[click here\\]\\(https://evil.example\\) "
+                               "\\*\\*now\\*\\*");
+  // Cut after a backslash, the ellipsis is not escaped.
+  auto cut_msg = json::parse(render_payload(
+      "ms_teams", event_by(std::string(1990, 'x') + std::string(100, '*'))));
+  auto cut_text = cut_msg["attachments"][0]["content"]["body"][0]["text"]
+                      .get<std::string>();
+  EXPECT_EQ(cut_text.substr(cut_text.size() - 3), "…");
+  auto before = cut_text.substr(0, cut_text.size() - 3);
+  std::size_t slashes = 0;
+  while (slashes < before.size() && before[before.size() - 1 - slashes] == '\\')
+    ++slashes;
+  EXPECT_EQ(slashes % 2, 0u) << before.substr(before.size() - 10);
+}
+
 } // namespace
 } // namespace hookd

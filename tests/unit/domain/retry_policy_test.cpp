@@ -1,6 +1,8 @@
 #include "retry_policy.hpp"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -226,4 +228,77 @@ TEST(retry_policy, rejects_invalid_parameters) {
   EXPECT_THROW((retry_policy{default_schedule, 0.2, -1s}),
                std::invalid_argument);
   EXPECT_NO_THROW((retry_policy{default_schedule, 1.0}));
+}
+
+// -- parse_retry_after -------------------------------------------------------
+
+namespace {
+
+/// 1994-11-06 08:49:37 UTC, RFC 9110's example date.
+constexpr std::int64_t example_date = 784111777;
+/// 2024-01-01 00:00:00 UTC.
+constexpr std::int64_t new_year_2024 = 1704067200;
+constexpr auto int64_max = std::numeric_limits<std::int64_t>::max();
+
+} // namespace
+
+TEST(parse_retry_after, delay_seconds) {
+  EXPECT_EQ(parse_retry_after("120", example_date), 120);
+  EXPECT_EQ(parse_retry_after("0", example_date), 0);
+  EXPECT_EQ(parse_retry_after(" 5\t", example_date), 5);
+}
+
+TEST(parse_retry_after, leading_zeros_do_not_shorten_the_wait) {
+  EXPECT_EQ(parse_retry_after("0000000005", example_date), 5);
+}
+
+TEST(parse_retry_after, huge_delays_saturate) {
+  EXPECT_EQ(parse_retry_after("9223372036854775807", 0), int64_max);
+  EXPECT_EQ(parse_retry_after("9223372036854775808", 0), int64_max);
+  EXPECT_EQ(parse_retry_after(std::string(400, '9'), 0), int64_max);
+}
+
+TEST(parse_retry_after, reads_the_three_http_date_forms) {
+  auto now = example_date - 60;
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), 60);
+  EXPECT_EQ(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now), 60);
+  EXPECT_EQ(parse_retry_after("Sun Nov  6 08:49:37 1994", now), 60);
+}
+
+TEST(parse_retry_after, a_past_date_asks_for_no_wait) {
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", new_year_2024),
+            0);
+}
+
+TEST(parse_retry_after, two_digit_years_past_fifty_years_ahead_are_past) {
+  // 2030 is less than 50 years after 2024; 2080 is more, so it is 1980.
+  EXPECT_EQ(parse_retry_after("Tuesday, 01-Jan-30 00:00:00 GMT", new_year_2024),
+            1893456000 - new_year_2024);
+  EXPECT_EQ(parse_retry_after("Tuesday, 01-Jan-80 00:00:00 GMT", new_year_2024),
+            0);
+}
+
+TEST(parse_retry_after, leap_days_and_leap_seconds) {
+  EXPECT_EQ(parse_retry_after("Thu, 29 Feb 2024 00:00:00 GMT", new_year_2024),
+            1709164800 - new_year_2024);
+  EXPECT_EQ(parse_retry_after("Wed, 29 Feb 2023 00:00:00 GMT", 0), -1);
+  EXPECT_EQ(parse_retry_after("Sat, 31 Dec 2016 23:59:60 GMT", 1483228799), 1);
+}
+
+TEST(parse_retry_after, anything_else_is_unreadable) {
+  for (const char* value :
+       {"", " ", "soon", "-5", "+5", "1.5", "5s", "0x10",
+        "sun, 06 nov 1994 08:49:37 gmt", "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 31 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT trailing", "Sun, 06 Nov 94 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49 GMT", "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sun Nov 06 08:49:37 94"})
+    EXPECT_EQ(parse_retry_after(value, example_date), -1) << value;
+}
+
+TEST(parse_retry_after, a_clock_far_before_the_epoch_saturates) {
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT",
+                              std::numeric_limits<std::int64_t>::min()),
+            int64_max);
 }

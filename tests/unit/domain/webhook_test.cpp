@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "hookd/crypto.hpp"
 #include "hookd/events.hpp"
 
 using namespace hookd;
@@ -11,7 +12,9 @@ using json = nlohmann::json;
 
 namespace {
 
-const webhook_rules rules{"https://hooks.slack.com/"};
+const auto node_sealer
+    = std::make_shared<const crypto::sealer>(std::string(32, 'k'));
+const webhook_rules rules{"https://hooks.slack.com/", node_sealer};
 
 scope stack_scope() {
   return {scope_kind::stack, "acme", "web", "prod"};
@@ -73,8 +76,13 @@ TEST(webhook, response_never_carries_the_secret) {
   auto j = json::parse(response_json(hook));
   EXPECT_FALSE(j.contains("secret"));
   EXPECT_TRUE(j["hasSecret"].get<bool>());
-  EXPECT_EQ(j["secretCiphertext"],
-            "f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7");
+  // A keyed fingerprint: not the plain SHA-256 of the secret, which would
+  // let a weak one be guessed offline; another key, another fingerprint.
+  EXPECT_EQ(j["secretCiphertext"], node_sealer->fingerprint("hunter2"));
+  EXPECT_EQ(j["secretCiphertext"].get<std::string>().size(), 64u);
+  EXPECT_NE(j["secretCiphertext"], crypto::sha256_hex("hunter2"));
+  EXPECT_NE(j["secretCiphertext"],
+            crypto::sealer{std::string(32, 'x')}.fingerprint("hunter2"));
   EXPECT_EQ(j["format"], "raw");
   EXPECT_EQ(j["filters"], json::array());
   EXPECT_EQ(j["stackName"], "prod");
@@ -237,7 +245,7 @@ TEST(webhook, patch_is_a_full_replace_except_format_and_secret) {
 }
 
 TEST(webhook, storage_round_trip_seals_the_secret) {
-  crypto::sealer sealer{std::string(32, 'm')};
+  const auto& sealer = *node_sealer;
   auto hook = created(R"({"name":"h","displayName":"D","payloadUrl":"http://h",
                           "secret":"very-secret-value","filters":["update_failed"]})");
   hook.id = "id-1";
@@ -286,4 +294,67 @@ TEST(webhook, a_secret_is_sealed_at_the_door_and_opened_by_the_registry) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(code_of(bad.error()), ec::bad_request);
   EXPECT_NE(message_of(bad.error()).find("malformed JSON"), std::string::npos);
+}
+
+TEST(webhook, stored_numbers_hookd_never_writes_are_damage) {
+  crypto::sealer sealer{std::string(32, 'm')};
+  auto hook
+      = created(R"({"name":"h","displayName":"D","payloadUrl":"http://h"})");
+  hook.id = "id-1";
+  auto stored = json::parse(storage_json(hook, sealer));
+  ASSERT_TRUE(from_storage_json(stored.dump(), sealer));
+  // Reading 1e300 as an integer was undefined behaviour (found by fuzzing).
+  for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
+           {"kind", 1e300},
+           {"kind", 1.5},
+           {"kind", -1},
+           {"kind", 3},
+           {"createdAt", 1e300},
+           {"createdAt", 18446744073709551615u}}) {
+    auto damaged = stored;
+    damaged[field] = value;
+    EXPECT_FALSE(from_storage_json(damaged.dump(), sealer)) << field << value;
+    EXPECT_FALSE(summary_from_storage(damaged.dump())) << field << value;
+  }
+}
+
+TEST(webhook, a_rotation_keeps_the_old_secret_for_the_overlap_only) {
+  auto overlapping = rules;
+  overlapping.rotation_overlap = std::chrono::hours{1};
+  auto hook = created(R"({"displayName":"D","payloadUrl":"http://h/",
+                          "secret":"old-secret"})");
+  hook.id = "id-rot";
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto next = apply_update(
+      R"({"displayName":"D","payloadUrl":"http://h/","secret":"new-secret"})",
+      overlapping, hook);
+  ASSERT_TRUE(next) << message_of(next.error());
+  EXPECT_EQ(next->secret, "new-secret");
+  EXPECT_EQ(signing_previous(*next, now), "old-secret");
+  EXPECT_EQ(signing_previous(*next, now + 3601), "");
+  // Sealed in the store like the secret, and read back.
+  auto stored = storage_json(*next, *node_sealer);
+  EXPECT_EQ(stored.find("old-secret"), std::string::npos);
+  auto back = from_storage_json(stored, *node_sealer);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(signing_previous(*back, now), "old-secret");
+  // The same secret again, or none, leaves nothing to overlap.
+  auto same = apply_update(
+      R"({"displayName":"E","payloadUrl":"http://h/","secret":"new-secret"})",
+      overlapping, *next);
+  ASSERT_TRUE(same);
+  EXPECT_EQ(signing_previous(*same, now), "old-secret");
+  auto removed = apply_update(
+      R"({"displayName":"D","payloadUrl":"http://h/","secret":"__remove-secret"})",
+      overlapping, *next);
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(signing_previous(*removed, now), "");
+  EXPECT_EQ(signing_previous(
+                *apply_update(R"({"displayName":"D","payloadUrl":"http://h/",
+                                  "secret":"other"})",
+                              rules, hook),
+                now),
+            "");
 }
