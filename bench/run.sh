@@ -62,7 +62,7 @@ start_hookd() { # data dir, extra env...
   local data=$1; shift
   local port; port=$(free_port)
   env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$data" HOOKD_ADMIN_TOKEN=$token \
-    HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 "$@" \
+    HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 HOOKD_MAX_HOOKS_PER_ORG=10000000 "$@" \
     "$build/hookd" >"$data.out" 2>"$data.err" &
   pids+=($!)
   hookd_pid=$!
@@ -176,7 +176,7 @@ done
 kill -TERM "$hookd_pid"; wait "$hookd_pid" 2>/dev/null || true
 port=$(free_port)
 env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$work/many" HOOKD_ADMIN_TOKEN=$token \
-  HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_RETRY_SCHEDULE=0s,1h HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 \
+  HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_RETRY_SCHEDULE=0s,1h HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 HOOKD_MAX_HOOKS_PER_ORG=10000000 \
   "$build/hookd" >"$work/many2.out" 2>&1 &
 pids+=($!)
 ready_ms=$("$build/bench/hookd-loadgen" ready "http://127.0.0.1:$port" 60)

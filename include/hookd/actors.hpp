@@ -78,16 +78,18 @@ typename Inspector::result_type inspect(Inspector& f, component_status& x) {
 /// the organizations whose count of unfinished deliveries changed, with
 /// their new totals, and the scopes whose number of active webhooks
 /// changed, with their new numbers (each an upper bound on the deliveries
-/// one event to that scope adds).
+/// one event to that scope adds); and the organizations whose number of
+/// webhooks (active or not) changed, with their new numbers.
 struct shard_report {
   std::vector<std::pair<std::string, std::int64_t>> org_pending;
   std::vector<std::pair<std::string, std::int64_t>> scope_hooks;
+  std::vector<std::pair<std::string, std::int64_t>> org_hooks;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("hookd.shard_report"), x.org_pending,
-           x.scope_hooks);
+           x.scope_hooks, x.org_hooks);
 }
 
 namespace atom {
@@ -102,6 +104,7 @@ using deploy = caf::atom_constant<caf::atom("deploy")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
 using sweep = caf::atom_constant<caf::atom("sweep")>;
+using hooks = caf::atom_constant<caf::atom("hooks")>;
 using deleted = caf::atom_constant<caf::atom("deleted")>;
 using update = caf::atom_constant<caf::atom("update")>;
 using raise = caf::atom_constant<caf::atom("raise")>;
@@ -173,6 +176,8 @@ using ingest_actor = caf::typed_actor<
     caf::reacts_to<atom::pending, std::size_t, std::int64_t, shard_report>,
     // Unfinished deliveries over all shards (for /metrics).
     caf::replies_to<atom::stats>::with<std::int64_t>,
+    // Webhooks of an organization over all shards, as last reported.
+    caf::replies_to<atom::hooks, std::string>::with<std::int64_t>,
     caf::replies_to<atom::status>::with<component_status>,
     // Internal: fan event `id` out again after a failed attempt.
     caf::reacts_to<atom::retry, std::string>,

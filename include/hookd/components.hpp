@@ -71,6 +71,8 @@ struct registry_setup {
   bool draining = false;
   std::size_t shard = 0;
   std::size_t shard_count = 1;
+  /// Webhooks one organization may have over every shard (0: no bound).
+  std::int64_t max_hooks_per_org = 0;
 };
 
 /// A registry shard; it subscribes to ingest.

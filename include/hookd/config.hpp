@@ -38,6 +38,8 @@ struct config {
   /// The same bound for one organization, so that one whose receivers are
   /// down does not make every other organization's ingestion answer 429.
   std::int64_t max_pending_per_org = 0;
+  /// Webhooks one organization may have (0: no bound).
+  std::int64_t max_hooks_per_org = 0;
   /// How long accepted events are kept (and their ids known).
   std::chrono::milliseconds event_retention{0};
   /// How long a replaced webhook secret keeps signing too.

@@ -37,6 +37,11 @@ constexpr std::size_t token_id_bytes = 8;
 constexpr std::size_t token_secret_bytes = 24;
 constexpr std::size_t token_name_max = 100;
 constexpr std::size_t token_description_max = 1024;
+/// Tokens one organization may hold at once.
+constexpr std::size_t max_tokens_per_org = 100;
+/// Webhooks one organization may have, over all its scopes
+/// (HOOKD_MAX_HOOKS_PER_ORG).
+constexpr std::int64_t max_hooks_per_org = 10000;
 
 /// Registry shards; a scope always lives in the same shard.
 constexpr std::size_t registry_shards = 4;

@@ -40,6 +40,17 @@ struct access_state {
   deployments_actor deployments;
   std::string admin_hash;
   std::unordered_map<std::string, org_token> tokens; ///< by id
+  /// Tokens being written, by organization: counted against the bound.
+  std::unordered_map<std::string, std::size_t> creating;
+
+  std::size_t tokens_of(const std::string& org) const {
+    auto n = static_cast<std::size_t>(
+        std::count_if(tokens.begin(), tokens.end(),
+                      [&](const auto& kv) { return kv.second.org == org; }));
+    if (auto it = creating.find(org); it != creating.end())
+      n += it->second;
+    return n;
+  }
 };
 
 using self_ptr = access_actor::stateful_pointer<access_state>;
@@ -124,6 +135,17 @@ caf::result<api_response> create_token(self_ptr self, const api_call& call) {
   if (self->state.tokens.count(t.id) > 0)
     return make_error(ec::conflict, "token id taken; retry");
   t.org = call.where.org;
+  if (self->state.tokens_of(t.org) >= defaults::max_tokens_per_org)
+    return make_error(ec::conflict,
+                      "organization '" + t.org + "' has "
+                          + std::to_string(defaults::max_tokens_per_org)
+                          + " tokens, the most it may have; delete one first");
+  ++self->state.creating[t.org];
+  auto created = [self, org = t.org] {
+    auto& creating = self->state.creating;
+    if (--creating[org] == 0)
+      creating.erase(org);
+  };
   t.created_at = std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
@@ -134,12 +156,16 @@ caf::result<api_response> create_token(self_ptr self, const api_call& call) {
                 std::move(b))
       .then(
           [=](std::uint64_t) mutable {
+            created();
             self->state.tokens.emplace(t.id, t);
             // The front end adds "tokenValue".
             rp.deliver(
                 api_response{success::created, json{{"id", t.id}}.dump(), {}});
           },
-          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          [=](caf::error& err) mutable {
+            created();
+            rp.deliver(std::move(err));
+          });
   return rp;
 }
 

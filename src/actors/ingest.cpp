@@ -46,6 +46,8 @@ struct ingest_state {
   /// Each shard's active webhooks by scope key (as last reported): what an
   /// event to that scope adds at most.
   std::vector<std::unordered_map<std::string, std::int64_t>> shard_scope_hooks;
+  /// Each shard's webhooks by organization (as last reported).
+  std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_hooks;
   /// Deliveries of events accepted whose fan-out has not finished, as
   /// estimated: not yet counted by any shard, but owed all the same, so
   /// they count against the bound. In all and by organization.
@@ -599,6 +601,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.shard_pending.resize(shard_count);
   st.shard_org_pending.resize(shard_count);
   st.shard_scope_hooks.resize(shard_count);
+  st.shard_org_hooks.resize(shard_count);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     for (std::size_t n = 0; n < st.shards.size(); ++n)
@@ -607,6 +610,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         st.shard_pending[n] = 0;
         st.shard_org_pending[n].clear();
         st.shard_scope_hooks[n].clear();
+        st.shard_org_hooks[n].clear();
       }
   });
   return {
@@ -626,6 +630,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         st.shard_pending[n] = 0;
         st.shard_org_pending[n].clear();
         st.shard_scope_hooks[n].clear();
+        st.shard_org_hooks[n].clear();
         if (!st.recovered && st.all_subscribed())
           recover(self);
       },
@@ -648,8 +653,16 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         };
         update(st.shard_org_pending[n], report.org_pending);
         update(st.shard_scope_hooks[n], report.scope_hooks);
+        update(st.shard_org_hooks[n], report.org_hooks);
       },
       [=](atom::stats) { return self->state.pending(); },
+      [=](atom::hooks, const std::string& org) {
+        std::int64_t total = 0;
+        for (const auto& counts : self->state.shard_org_hooks)
+          if (auto it = counts.find(org); it != counts.end())
+            total += it->second;
+        return total;
+      },
       [=](atom::status) {
         component_status s{"ingest", self->state.all_subscribed(), {}};
         if (!s.ready)

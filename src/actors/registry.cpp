@@ -58,6 +58,9 @@ struct registry_state {
   std::unordered_set<std::string> orgs_changed;
   /// Scopes whose number of active webhooks changed since the last report.
   std::unordered_set<std::string> scopes_changed;
+  /// Webhooks by organization, and those changed since the last report.
+  std::unordered_map<std::string, std::int64_t> org_hooks;
+  std::unordered_set<std::string> org_hooks_changed;
   bool report_scheduled = false;
   bool draining = false;
   bool stopping = false;
@@ -87,7 +90,10 @@ void schedule_report(self_ptr self);
 void index_hook(self_ptr self, const std::string& key,
                 const webhook_summary& hook) {
   auto scope_key = hook.where.key();
-  self->state.scopes[scope_key].insert(hook.name);
+  if (self->state.scopes[scope_key].insert(hook.name).second) {
+    ++self->state.org_hooks[hook.where.org];
+    self->state.org_hooks_changed.insert(hook.where.org);
+  }
   self->state.scopes_changed.insert(std::move(scope_key));
   schedule_report(self);
   auto& e = self->state.hooks[key];
@@ -122,7 +128,7 @@ void report_pending(self_ptr self) {
   auto& st = self->state;
   st.report_scheduled = false;
   if ((st.reported == st.pending && st.orgs_changed.empty()
-       && st.scopes_changed.empty())
+       && st.scopes_changed.empty() && st.org_hooks_changed.empty())
       || st.stopping)
     return;
   st.reported = st.pending;
@@ -138,6 +144,14 @@ void report_pending(self_ptr self) {
   for (const auto& scope_key : st.scopes_changed)
     changed.scope_hooks.emplace_back(scope_key, active_hooks(self, scope_key));
   st.scopes_changed.clear();
+  for (const auto& org : st.org_hooks_changed) {
+    auto it = st.org_hooks.find(org);
+    auto total = it == st.org_hooks.end() ? 0 : it->second;
+    changed.org_hooks.emplace_back(org, total);
+    if (it != st.org_hooks.end() && total == 0)
+      st.org_hooks.erase(it);
+  }
+  st.org_hooks_changed.clear();
   self->send(st.setup.ingest, atom::pending::value, st.setup.shard, st.pending,
              std::move(changed));
 }
@@ -294,12 +308,39 @@ caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
   b.puts.emplace_back(keys::hook_config(key),
                       storage_json(hook, *st.setup.sealer));
   auto rp = self->make_response_promise<api_response>();
-  commit(self, std::move(b), rp, [=] {
-    index_hook(self, key, hook);
-    // Ingest counts the new webhook before the client hears of it.
-    report_pending(self);
-    return api_response{success::created, response_json(hook), {}};
-  });
+  auto write_it = [=]() mutable {
+    commit(self, std::move(b), rp, [=] {
+      index_hook(self, key, hook);
+      // Ingest counts the new webhook before the client hears of it.
+      report_pending(self);
+      return api_response{success::created, response_json(hook), {}};
+    });
+  };
+  auto most = st.setup.max_hooks_per_org;
+  if (most <= 0) {
+    write_it();
+    return rp;
+  }
+  // The organization's webhooks over every shard, as ingest has them: this
+  // shard's are current (it reports each change at once); creations under
+  // way in other shards at this very moment may pass the bound by a few.
+  // Awaited, so that this shard's own creations are counted one by one.
+  auto org = call.where.org;
+  self->request(st.setup.ingest, defaults::fanout_timeout, atom::hooks::value,
+                org)
+      .await(
+          [=](std::int64_t total) mutable {
+            if (total >= most)
+              return rp.deliver(make_error(
+                         ec::conflict,
+                         "organization '" + org + "' has "
+                             + std::to_string(total)
+                             + " webhooks, the most it may have; delete one "
+                               "first")),
+                     void();
+            write_it();
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
 }
 
@@ -367,7 +408,10 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
     }
     auto scope_it = st.scopes.find(scope_key);
     if (scope_it != st.scopes.end()) {
-      scope_it->second.erase(name);
+      if (scope_it->second.erase(name) > 0) {
+        --st.org_hooks[call.where.org];
+        st.org_hooks_changed.insert(call.where.org);
+      }
       if (scope_it->second.empty())
         st.scopes.erase(scope_it);
     }

@@ -1297,6 +1297,36 @@ TEST_F(integration, listing_tokens_never_shows_the_value_or_hash) {
   EXPECT_EQ(own.body.find(v1), std::string::npos);
 }
 
+// One organization's token cannot fill the store with webhooks or tokens:
+// each is bounded per organization, over every scope, and another
+// organization is not affected.
+TEST(integration_bounds, webhooks_and_tokens_per_organization_are_bounded) {
+  process_options opts;
+  opts.env.emplace_back("HOOKD_MAX_HOOKS_PER_ORG", "3");
+  hookd_process proc{opts};
+  ASSERT_TRUE(proc.listening()) << proc.start_error();
+  auto c = proc.client();
+  create(c, "/api/orgs/acme/hooks", hook_body("one"));
+  create(c, "/api/stacks/acme/web/a/hooks", hook_body("two"));
+  create(c, "/api/preview/environments/acme/dev/hooks", hook_body("three"));
+  auto refused = c.post("/api/stacks/acme/web/b/hooks", hook_body("four"));
+  EXPECT_TRUE(is_error(refused, 409)) << show(refused);
+  EXPECT_NE(refused.body.find("the most it may have"), std::string::npos)
+      << refused.body;
+  EXPECT_TRUE(is_error(c.get("/api/stacks/acme/web/b/hooks/four"), 404));
+  create(c, "/api/orgs/other/hooks", hook_body("theirs"));
+  // Room again once one is deleted.
+  ASSERT_EQ(c.del("/api/stacks/acme/web/a/hooks/two").status, 204);
+  create(c, "/api/stacks/acme/web/b/hooks", hook_body("four"));
+
+  for (int i = 0; i < 100; ++i)
+    make_token(c, "acme", "t" + std::to_string(i));
+  auto token_refused = c.post("/api/orgs/acme/tokens", {{"name", "t100"}});
+  EXPECT_TRUE(is_error(token_refused, 409)) << show(token_refused);
+  EXPECT_EQ(list(c, "/api/orgs/acme/tokens").size(), 100u);
+  make_token(c, "other", "theirs");
+}
+
 TEST_F(integration, create_token_validates_its_body) {
   auto c = admin();
   for (const auto& [label, body] :
@@ -1556,7 +1586,10 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_setting{"HOOKD_DELIVERY_TIMEOUT", "soon"},
                       bad_setting{"HOOKD_ADMIN_TOKEN", "short"},
                       bad_setting{"HOOKD_MASTER_KEY", "not-hex"},
-                      bad_setting{"HOOKD_SYNC", "maybe"}),
+                      bad_setting{"HOOKD_SYNC", "maybe"},
+                      bad_setting{"HOOKD_MAX_HOOKS_PER_ORG", "-1"},
+                      bad_setting{"HOOKD_EVENT_RETENTION", "0s"},
+                      bad_setting{"HOOKD_SECRET_ROTATION_OVERLAP", "soon"}),
     [](const ::testing::TestParamInfo<bad_setting>& info) {
       return info.param.variable.substr(6) + "_" + std::to_string(info.index);
     });
