@@ -77,6 +77,12 @@ bool string_list(const json& j, const char* field,
   if (!it->is_array())
     return fail(err,
                 std::string{"'"} + field + "' must be an array of strings");
+  // Longer than any catalogue with repeats: refused before the quadratic
+  // dedup below could cost a worker seconds.
+  constexpr std::size_t most = 256;
+  if (it->size() > most)
+    return fail(err, std::string{"'"} + field + "' holds at most "
+                         + std::to_string(most) + " entries");
   for (const auto& item : *it) {
     if (!item.is_string())
       return fail(err,

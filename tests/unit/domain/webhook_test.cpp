@@ -358,3 +358,23 @@ TEST(webhook, a_rotation_keeps_the_old_secret_for_the_overlap_only) {
                 now),
             "");
 }
+
+TEST(webhook, filter_lists_are_bounded) {
+  auto list_of = [](std::size_t n, bool distinct) {
+    json items = json::array();
+    for (std::size_t i = 0; i < n; ++i)
+      items.push_back(distinct ? "x" + std::to_string(i) : "update_failed");
+    return json{
+        {"displayName", "D"}, {"payloadUrl", "http://h"}, {"filters", items}}
+        .dump();
+  };
+  // Repeats are dropped; past 256 entries the list is refused at once,
+  // before any entry is looked at.
+  EXPECT_EQ(create_error(list_of(256, false)), "");
+  EXPECT_EQ(created(list_of(256, false)).filters,
+            std::vector<std::string>{"update_failed"});
+  EXPECT_NE(create_error(list_of(257, false)).find("at most 256"),
+            std::string::npos);
+  EXPECT_NE(create_error(list_of(50000, true)).find("at most 256"),
+            std::string::npos);
+}
