@@ -16,6 +16,8 @@ using std::chrono::milliseconds;
 /// The duration in the largest unit that holds it exactly.
 std::string format(milliseconds d) {
   auto n = d.count();
+  if (n % 86400000 == 0)
+    return std::to_string(n / 86400000) + "d";
   if (n % 3600000 == 0)
     return std::to_string(n / 3600000) + "h";
   if (n % 60000 == 0)

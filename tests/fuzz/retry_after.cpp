@@ -1,6 +1,7 @@
 // parse_retry_after: a receiver's Retry-After header value. Input: eight
 // bytes that set the clock, then the value.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -16,6 +17,8 @@ using hookd::domain::parse_retry_after;
 
 /// The last second of the year 9999: HTTP-dates have four-digit years.
 constexpr std::int64_t last_second = 253402300799;
+/// 50 years of 365 days: a little short of the 50 years within which a
+/// two-digit year is read as the nearest.
 constexpr std::int64_t fifty_years = 50LL * 365 * 24 * 3600;
 
 std::int64_t take_time(std::string_view& s) {

@@ -24,21 +24,25 @@ cmake --build "$build_dir" -j "$jobs"
 reports=$build_dir/sanitizer-reports
 rm -rf "$reports"
 mkdir -p "$reports"
-# log_path: a file per process (<prefix>.<pid>), so that the reports of the
+# log_path: a file per process (report.<pid>), so that the reports of the
 # hookd children, whose stderr the tests keep to themselves, are seen too.
 # UBSan goes on after a report so that one run shows them all; the files
 # fail the run anyway.
-export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:check_initialization_order=1"
-export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=0"
+export ASAN_OPTIONS="log_path=$reports/report:detect_leaks=1:check_initialization_order=1"
+export UBSAN_OPTIONS="log_path=$reports/report:print_stacktrace=1:halt_on_error=0"
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 
-# Not run here: bench_smoke, a load test that says nothing more under a
-# sanitizer and takes minutes; the fuzz targets, built with ASan and UBSan
-# already in the normal suite.
+# Not run here: the fuzz targets, built with ASan and UBSan already in the
+# normal suite; and two tests that measure what ASan changes by design:
+# resident memory (its quarantine holds freed memory) and the rate of
+# duplicate deliveries after kill -9 (a slower hookd has more in flight).
+skip='^(fuzz_.*'
+skip+='|reliability\.overload_answers_429_and_recovers_by_itself'
+skip+='|reliability\.every_acknowledged_event_survives_kill_9_under_load)$'
 status=0
 (cd "$build_dir" &&
-  ctest --output-on-failure -j "$jobs" --timeout 600 \
-    -E '^(bench_smoke|fuzz_.*)$' "$@") || status=$?
+  ctest --output-on-failure -j "$jobs" --timeout 600 -E "$skip" "$@") ||
+  status=$?
 
 shopt -s nullglob
 found=("$reports"/*)
