@@ -49,6 +49,9 @@ void check(const hookd::config& cfg) {
   HOOKD_FUZZ_CHECK(cfg.request_timeout.count() > 0);
   HOOKD_FUZZ_CHECK(cfg.shutdown_timeout.count() >= 0);
   HOOKD_FUZZ_CHECK(cfg.max_pending >= 1 && cfg.max_pending_per_org >= 1);
+  HOOKD_FUZZ_CHECK(cfg.max_hooks_per_org >= 1);
+  HOOKD_FUZZ_CHECK(cfg.event_retention >= std::chrono::seconds{1});
+  HOOKD_FUZZ_CHECK(cfg.secret_rotation_overlap.count() >= 0);
   HOOKD_FUZZ_CHECK(cfg.max_connections >= 1 && cfg.max_connections <= 1000000);
   HOOKD_FUZZ_CHECK(cfg.admin_token.empty() || cfg.admin_token.size() >= 16);
   HOOKD_FUZZ_CHECK(cfg.master_key.empty()

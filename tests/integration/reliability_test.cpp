@@ -85,6 +85,10 @@ std::set<std::string> ids_at(const receiver& r, const std::string& path) {
 json delivery_record(const http_client& c, const std::string& hook,
                      const std::string& id) {
   auto list = c.get(stack_hooks + "/" + hook + "/deliveries").body_json();
+  // While a crashed actor is revived its listing may answer 503: no
+  // record yet, ask again.
+  if (!list.is_array())
+    return json{};
   for (auto& rec : list)
     if (rec.value("id", "") == id)
       return rec;
