@@ -132,26 +132,24 @@ void report_pending(self_ptr self) {
       || st.stopping)
     return;
   st.reported = st.pending;
+  // The new totals of the keys that changed; a total of 0 is reported
+  // once, then forgotten.
+  auto drain = [](auto& totals, auto& changed_keys, auto& out) {
+    for (const auto& key : changed_keys) {
+      auto it = totals.find(key);
+      auto total = it == totals.end() ? 0 : it->second;
+      out.emplace_back(key, total);
+      if (it != totals.end() && total == 0)
+        totals.erase(it);
+    }
+    changed_keys.clear();
+  };
   shard_report changed;
-  for (const auto& org : st.orgs_changed) {
-    auto it = st.org_pending.find(org);
-    auto total = it == st.org_pending.end() ? 0 : it->second;
-    changed.org_pending.emplace_back(org, total);
-    if (it != st.org_pending.end() && total == 0)
-      st.org_pending.erase(it);
-  }
-  st.orgs_changed.clear();
+  drain(st.org_pending, st.orgs_changed, changed.org_pending);
+  drain(st.org_hooks, st.org_hooks_changed, changed.org_hooks);
   for (const auto& scope_key : st.scopes_changed)
     changed.scope_hooks.emplace_back(scope_key, active_hooks(self, scope_key));
   st.scopes_changed.clear();
-  for (const auto& org : st.org_hooks_changed) {
-    auto it = st.org_hooks.find(org);
-    auto total = it == st.org_hooks.end() ? 0 : it->second;
-    changed.org_hooks.emplace_back(org, total);
-    if (it != st.org_hooks.end() && total == 0)
-      st.org_hooks.erase(it);
-  }
-  st.org_hooks_changed.clear();
   self->send(st.setup.ingest, atom::pending::value, st.setup.shard, st.pending,
              std::move(changed));
 }
