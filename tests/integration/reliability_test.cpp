@@ -401,11 +401,20 @@ TEST(reliability, one_organizations_backlog_does_not_block_another) {
                                          {"active", true}});
   ASSERT_EQ(created.status, 201) << created.body;
 
-  auto [last, accepted] = post_until_refused(c, "acme", 200);
+  // acme fills its share. A 429 may come a moment early while a fan-out
+  // is counted twice: fill again until a round takes nothing.
+  http_response last;
+  int accepted = 0;
+  EXPECT_TRUE(eventually([&] {
+    auto [answer, taken] = post_until_refused(c, "acme", 200);
+    last = answer;
+    accepted += taken;
+    return taken == 0;
+  }));
   ASSERT_EQ(last.status, 429) << last.body;
   EXPECT_NE(last.body.find("organization 'acme'"), std::string::npos)
       << last.body;
-  EXPECT_LE(accepted, 30);
+  EXPECT_EQ(accepted, 20);
   // The other organization is not refused, and its deliveries go.
   for (int i = 0; i < 5; ++i) {
     auto r = c.post("/api/orgs/other/events", event_body(i));
