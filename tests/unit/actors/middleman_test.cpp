@@ -83,6 +83,15 @@ const scope org{scope_kind::org, "acme", "", ""};
 
 TEST(middleman, a_remote_system_gets_the_same_answers) {
   auto dir = testing::TempDir() + "hookd-middleman-" + crypto::random_hex(6);
+  // Removed after the actor systems below are gone: their store may still
+  // be writing while the node stops.
+  struct remove_on_exit {
+    std::string dir;
+    ~remove_on_exit() {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  } cleanup{dir};
   config cfg;
   cfg.data_dir = dir;
   cfg.admin_token = admin;
@@ -192,5 +201,4 @@ TEST(middleman, a_remote_system_gets_the_same_answers) {
 
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   node = nullptr;
-  std::filesystem::remove_all(dir);
 }
