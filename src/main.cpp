@@ -10,6 +10,7 @@
 
 #include "hookd/defaults.hpp"
 #include "hookd/http.hpp"
+#include "hookd/log.hpp"
 #include "hookd/node.hpp"
 #include "hookd/type_ids.hpp"
 
@@ -38,7 +39,7 @@ void wait_until_ready(caf::actor_system& sys, const hookd::node_actor& node) {
       return;
     std::this_thread::sleep_for(5ms);
   }
-  std::cerr << "hookd: not ready yet (" << why << "); serving anyway\n";
+  hookd::log::warn("not ready yet; serving anyway", {{"reason", why}});
 }
 
 } // namespace
@@ -51,8 +52,8 @@ void raise_open_file_limit() {
     return;
   lim.rlim_cur = lim.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
-    std::cerr << "hookd: cannot raise the open-file limit: "
-              << std::strerror(errno) << '\n';
+    hookd::log::warn("cannot raise the open-file limit",
+                     {{"error", std::strerror(errno)}});
 }
 
 int main(int argc, char** argv) {
@@ -69,16 +70,17 @@ int main(int argc, char** argv) {
       std::cout << usage;
       return 0;
     } else {
-      std::cerr << "hookd: unknown argument '" << arg << "'\n" << usage;
+      hookd::log::error("unknown argument '" + arg + "'; see --help");
       return 2;
     }
   }
 
   auto cfg = hookd::load_config(config_path, hookd::process_env());
   if (!cfg) {
-    std::cerr << "hookd: " << hookd::message_of(cfg.error()) << '\n';
+    hookd::log::error(hookd::message_of(cfg.error()));
     return 2;
   }
+  hookd::log::set_level(cfg->log_level);
 #ifdef HOOKD_TEST_HOOKS
   // The test build: webhook actors accept the crash route. Release builds
   // have neither the route nor this line.
@@ -87,14 +89,20 @@ int main(int argc, char** argv) {
 
   auto setup = hookd::prepare_node(*cfg);
   if (!setup) {
-    std::cerr << "hookd: " << hookd::message_of(setup.error()) << '\n';
+    hookd::log::error(hookd::message_of(setup.error()));
     return 1;
   }
-  if (!setup->new_admin_token.empty())
-    std::cerr << "hookd: created the admin token (shown once, stored only as "
+  // The one time a token is printed: on stdout, for the operator, never in
+  // the log on stderr.
+  if (!setup->new_admin_token.empty()) {
+    std::cout << "hookd created the admin token (shown once, stored only as "
                  "a hash):\n  "
-              << setup->new_admin_token << '\n';
+              << setup->new_admin_token << std::endl;
+    hookd::log::warn("created an admin token; it was printed once on stdout");
+  }
   setup->new_admin_token.clear();
+  hookd::log::info("starting", {{"version", hookd::defaults::version},
+                                {"data_dir", cfg->data_dir}});
 
   hookd::system_config sys_cfg;
   caf::actor_system sys{sys_cfg};
@@ -107,5 +115,7 @@ int main(int argc, char** argv) {
     sys.await_all_actors_done();
   };
   bool ok = hookd::serve_http(sys, *cfg, node, std::move(sealer), stop);
+  if (ok)
+    hookd::log::info("stopped");
   return ok ? 0 : 1;
 }

@@ -10,6 +10,7 @@
 #include <caf/expected.hpp>
 
 #include "hookd/error.hpp"
+#include "hookd/log.hpp"
 
 namespace hookd {
 
@@ -52,6 +53,8 @@ struct config {
   /// load_config has checked that they can be read and belong together.
   std::string tls_cert;
   std::string tls_key;
+  /// Lines below this level are not logged (HOOKD_LOG_LEVEL).
+  log::level log_level = log::level::info;
   /// Testing aid: webhook actors accept a crash message. Never set in
   /// production; only the test harness turns it on.
   bool testing = false;

@@ -138,6 +138,13 @@ public:
   virtual bool healthy() = 0;
   /// The sequence number of the last commit.
   virtual std::uint64_t sequence() = 0;
+  /// How much the store holds: its table files on disk and what is
+  /// written but still in memory, in bytes (for /metrics).
+  struct sizes {
+    std::uint64_t sst_bytes = 0;
+    std::uint64_t memtable_bytes = 0;
+  };
+  virtual sizes size() = 0;
 
   /// Applies one batch on the calling thread (start-up, tests).
   caf::error commit(write_batch b) {

@@ -4,6 +4,8 @@
 #include "address_class.hpp"
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/log.hpp"
+#include "hookd/metrics.hpp"
 #include "retry_policy.hpp"
 
 #include <algorithm>
@@ -237,6 +239,10 @@ private:
     } else if (!t->refused.empty()) {
       r.error = t->refused;
       r.refused = true;
+      // Once a transfer; the URL is not logged (it may carry a secret).
+      metrics::private_target_refused();
+      log::warn("refused a delivery to a private address",
+                {{"reason", t->refused}});
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
       r.error = "timeout after " + std::to_string(t->request.timeout.count())
                 + " ms";

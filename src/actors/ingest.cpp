@@ -21,6 +21,7 @@
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
+#include "hookd/metrics.hpp"
 #include "reads.hpp"
 
 namespace hookd {
@@ -315,6 +316,7 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
             // changes a webhook) is then ordered after the event in every
             // registry shard. fan_out() counts the events from here on.
             self->state.add_fanning(org, -count);
+            metrics::events_ingested(fresh.size());
             fan_out(self, fresh);
             rp.deliver(std::move(accepted));
           },

@@ -17,6 +17,8 @@
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
+#include "hookd/log.hpp"
+#include "hookd/metrics.hpp"
 
 namespace hookd {
 
@@ -214,9 +216,11 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   if (delay > defaults::component_backoff_max)
     delay = std::chrono::duration_cast<std::chrono::milliseconds>(
         defaults::component_backoff_max);
-  std::cerr << "hookd: component " << c.name << " stopped ("
-            << self->system().render(dm.reason) << "); reviving it in "
-            << delay.count() << " ms\n";
+  metrics::component_restarted(c.name);
+  log::error("component stopped; reviving it",
+             {{"component", c.name},
+              {"reason", self->system().render(dm.reason)},
+              {"delay_ms", delay.count()}});
   self->delayed_send(self, delay, atom::revive::value, i);
 }
 
@@ -261,11 +265,17 @@ caf::result<api_response> health(self_ptr self) {
   return rp;
 }
 
-std::string metrics_text(std::int64_t pending) {
-  return "# HELP hookd_deliveries_pending Deliveries recorded and not yet "
-         "finished.\n# TYPE hookd_deliveries_pending gauge\n"
-         "hookd_deliveries_pending "
-         + std::to_string(pending) + "\n";
+/// The scrape: the process-wide figures and what the node knows now.
+std::string metrics_text(self_ptr self, std::int64_t pending) {
+  metrics::node_figures f;
+  f.pending = pending;
+  if (auto& db = self->state.setup.db) {
+    auto sizes = db->size();
+    f.store_sst_bytes = static_cast<std::int64_t>(sizes.sst_bytes);
+    f.store_memtable_bytes = static_cast<std::int64_t>(sizes.memtable_bytes);
+    f.store_known = true;
+  }
+  return metrics::render(f);
 }
 
 void check_drained(self_ptr self) {
@@ -328,9 +338,11 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
         self->request(self->state.ingest, status_timeout, atom::stats::value)
             .then(
                 [=](std::int64_t pending) mutable {
-                  rp.deliver(metrics_text(pending));
+                  rp.deliver(metrics_text(self, pending));
                 },
-                [=](caf::error&) mutable { rp.deliver(metrics_text(0)); });
+                [=](caf::error&) mutable {
+                  rp.deliver(metrics_text(self, 0));
+                });
         return rp;
       },
       [=](atom::drain, caf::timespan deadline) -> caf::result<bool> {

@@ -14,6 +14,8 @@
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
+#include "hookd/log.hpp"
+#include "hookd/metrics.hpp"
 #include "reads.hpp"
 
 namespace hookd {
@@ -490,6 +492,11 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   if (entry.crashes < 255)
     ++entry.crashes;
   ++st.revivals;
+  metrics::webhook_actor_revived();
+  log::warn("webhook actor crashed; reviving it",
+            {{"hook", key},
+             {"reason", self->system().render(dm.reason)},
+             {"crashes", static_cast<int>(entry.crashes)}});
   if (entry.crashes == 1) {
     ensure_actor(self, key, entry);
     return;

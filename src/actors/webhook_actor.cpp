@@ -18,6 +18,8 @@
 #include "hookd/defaults.hpp"
 #include "hookd/formats.hpp"
 #include "hookd/keys.hpp"
+#include "hookd/log.hpp"
+#include "hookd/metrics.hpp"
 #include "hookd/signature.hpp"
 #include "reads.hpp"
 #include "retry_policy.hpp"
@@ -92,12 +94,35 @@ struct queued {
   record_json record;
   std::string seq;
   chain from;
+  /// When it was recorded (ms since the epoch), for the event-to-delivery
+  /// figure; 0 for deliveries recovered after a restart.
+  std::int64_t recorded_ms = 0;
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Counts the webhook actors alive for /metrics, for as long as the state
+/// lives.
+struct alive_count {
+  alive_count() {
+    metrics::webhook_actor_started();
+  }
+  ~alive_count() {
+    metrics::webhook_actor_stopped();
+  }
+  alive_count(const alive_count&) = delete;
+  alive_count& operator=(const alive_count&) = delete;
 };
 
 using attempt_done = std::function<void(const header_list&, http_result)>;
 
 struct webhook_state {
   static inline const char* name = "hookd.webhook";
+  alive_count alive;
   webhook hook;
   webhook_setup setup;
   std::optional<domain::retry_policy> policy;
@@ -308,6 +333,22 @@ void prune(self_ptr self) {
 
 void pump(self_ptr self);
 
+/// Counts and logs, once, a delivery that will not be attempted again.
+void failed_for_good(self_ptr self, const std::string& id,
+                     const record_json& rec) {
+  auto& hook = self->state.hook;
+  metrics::delivery_finished(hook.format, false, -1.0);
+  log::warn("delivery failed for good",
+            {{"org", hook.where.org},
+             {"scope", hook.where.path()},
+             {"hook", hook.name},
+             {"event", id},
+             {"kind", rec["kind"].get<std::string>()},
+             {"status", rec["responseCode"].get<int>()},
+             {"attempts", rec["attempts"].get<int>()},
+             {"error", rec["error"].get<std::string>()}});
+}
+
 /// Records the outcome of an attempt and decides what comes next.
 void finish_attempt(self_ptr self, const std::string& id,
                     const header_list& sent, const http_result& r) {
@@ -325,9 +366,20 @@ void finish_attempt(self_ptr self, const std::string& id,
   std::uniform_real_distribution<double> uniform{0.0, 1.0};
   auto d
       = st.policy->decide(outcome, attempts, st.hook.active, uniform(st.rng));
+  metrics::attempt(
+      st.hook.format,
+      d.what == domain::verdict::succeeded ? metrics::attempt_result::succeeded
+      : d.what == domain::verdict::retry   ? metrics::attempt_result::retrying
+                                           : metrics::attempt_result::failed,
+      static_cast<double>(r.duration_ms) / 1000.0);
   switch (d.what) {
   case domain::verdict::succeeded:
     domain::finish_record(rec, true);
+    metrics::delivery_finished(
+        st.hook.format, true,
+        q.recorded_ms > 0
+            ? static_cast<double>(now_ms() - q.recorded_ms) / 1000.0
+            : -1.0);
     break;
   case domain::verdict::retry:
     rec["status"] = "retrying";
@@ -341,6 +393,7 @@ void finish_attempt(self_ptr self, const std::string& id,
     if (domain::retry_policy::inactive_stop(outcome, st.hook.active))
       rec["error"] = rec["error"].get<std::string>()
                      + " (webhook inactive: no further attempts)";
+    failed_for_good(self, id, rec);
     break;
   }
   st.outbox.puts.emplace_back(record_key(self, q.seq, id),
@@ -451,6 +504,7 @@ void pump(self_ptr self) {
       auto& rec = it->second.record;
       domain::finish_record(rec, false);
       rec["error"] = "webhook inactive: no further attempts";
+      failed_for_good(self, id, rec);
       st.outbox.puts.emplace_back(record_key(self, it->second.seq, id),
                                   domain::dump_record(rec));
       st.outbox.deletes.push_back(queue_key(self, id));
@@ -489,7 +543,7 @@ void record_events(self_ptr self, const event_batch& batch,
                        : render_payload(st.hook.format, ev);
     queued q{domain::new_record(ev.id, ev.info().kind, payload,
                                 st.hook.payload_url, now),
-             next_seq(self), chain_of(ev)};
+             next_seq(self), chain_of(ev), now_ms()};
     b.puts.emplace_back(record_key(self, q.seq, ev.id),
                         domain::dump_record(q.record));
     b.puts.emplace_back(index_key(self, ev.id), q.seq);
@@ -570,7 +624,9 @@ caf::result<api_response> ping(self_ptr self) {
   auto record = [=](const header_list& sent, const http_result& r) mutable {
     --self->state.sync_in_flight;
     domain::apply_result(*rec, sent, r, now_seconds());
-    domain::finish_record(*rec, domain::retry_policy::succeeded(r.code));
+    auto ok = domain::retry_policy::succeeded(r.code);
+    domain::finish_record(*rec, ok);
+    metrics::manual_attempt("ping", ok);
     auto seq = next_seq(self);
     auto out = domain::dump_record(*rec);
     write_batch b;
@@ -615,6 +671,7 @@ void attempt_again(self_ptr self, const std::string& id,
                  --st.sync_in_flight;
                  auto it = st.pending.find(id);
                  auto ok = domain::retry_policy::succeeded(r.code);
+                 metrics::manual_attempt("redeliver", ok);
                  // An unfinished delivery keeps its retries unless this one
                  // succeeds.
                  record_json& target

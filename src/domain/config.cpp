@@ -69,6 +69,7 @@ const char* const setting_keys[] = {
     "max_connections",
     "tls_cert",
     "tls_key",
+    "log_level",
 };
 
 std::string env_name(const std::string& key) {
@@ -182,6 +183,9 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
         return bad(why);
     }
     (cert ? cfg.tls_cert : cfg.tls_key) = value;
+  } else if (key == "log_level") {
+    if (!log::parse_level(value, cfg.log_level))
+      return bad("expected debug, info, warn or error, got '" + value + "'");
   } else {
     err = make_error(ec::bad_request, "unknown setting " + origin);
     return false;

@@ -153,6 +153,57 @@ bool percent_decode(std::string_view in, std::string& out) {
   return true;
 }
 
+std::string_view route_name(const route& r) {
+  using target = route::target;
+  switch (r.what) {
+  case target::healthz:
+    return "healthz";
+  case target::metrics:
+    return "metrics";
+  case target::not_found:
+    return "not_found";
+  case target::method_not_allowed:
+    return "method_not_allowed";
+  case target::bad_name:
+    return "bad_name";
+  case target::api:
+    break;
+  }
+  switch (r.call.op) {
+  case operation::list_hooks:
+    return "list_hooks";
+  case operation::create_hook:
+    return "create_hook";
+  case operation::read_hook:
+    return "read_hook";
+  case operation::update_hook:
+    return "update_hook";
+  case operation::delete_hook:
+    return "delete_hook";
+  case operation::list_deliveries:
+    return "list_deliveries";
+  case operation::ping_hook:
+    return "ping_hook";
+  case operation::redeliver:
+    return "redeliver";
+  case operation::create_token:
+    return "create_token";
+  case operation::list_tokens:
+    return "list_tokens";
+  case operation::delete_token:
+    return "delete_token";
+  case operation::ingest_events:
+    return "ingest_events";
+  case operation::list_deployments:
+    return "list_deployments";
+  case operation::crash_hook:
+    return "crash_hook";
+  case operation::stall_hook:
+    return "stall_hook";
+  }
+  return "other";
+}
+
 std::string credential_of(std::string_view header) {
   auto space = header.find(' ');
   if (space == std::string_view::npos)

@@ -27,6 +27,11 @@ struct route {
 route match_route(std::string_view method, std::string_view path,
                   std::string_view query);
 
+/// The route's name for /metrics and the log: the operation for API calls
+/// ("list_hooks", "ingest_events", ...), else the target ("healthz",
+/// "not_found", ...). A fixed vocabulary: never a name from the path.
+std::string_view route_name(const route& r);
+
 /// The token in "token X" or "Bearer X"; empty when absent or malformed.
 std::string credential_of(std::string_view authorization);
 

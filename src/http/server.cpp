@@ -27,6 +27,8 @@
 #include <restinio/tls.hpp>
 
 #include "hookd/defaults.hpp"
+#include "hookd/log.hpp"
+#include "hookd/metrics.hpp"
 #include "hookd/tls.hpp"
 #include "hookd/webhook.hpp"
 #include "routes.hpp"
@@ -126,13 +128,29 @@ void send_error(const restinio::request_handle_t& req, int status,
   send(req, status, error_body(status, message), headers);
 }
 
+/// Counts an answered request for /metrics, and logs it at debug level.
+void observe_request(std::string_view route, int status,
+                     std::chrono::steady_clock::time_point started) {
+  auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                               - started)
+                     .count();
+  metrics::http_request(route, status, elapsed);
+  if (log::enabled(log::level::debug))
+    log::debug("request answered",
+               {{"route", route},
+                {"status", status},
+                {"duration_ms", static_cast<std::int64_t>(elapsed * 1000)}});
+}
+
 /// Answers one request exactly once, from whichever thread finishes it. If
 /// the request is dropped unanswered (the actor system went away holding
 /// it), the destructor answers 503, so no client waits for a reply that
 /// cannot come.
 class http_reply {
 public:
-  explicit http_reply(restinio::request_handle_t req) : req_(std::move(req)) {}
+  /// `route`: the route's name (http::route_name), for /metrics and the log.
+  http_reply(restinio::request_handle_t req, std::string_view route)
+      : req_(std::move(req)), route_(route) {}
 
   ~http_reply() {
     fail(make_error(ec::unavailable,
@@ -156,7 +174,9 @@ public:
         r.body = j.dump();
       }
     }
-    send(req_, http::status_of(r.status), std::move(r.body), r.headers);
+    auto status = http::status_of(r.status);
+    send(req_, status, std::move(r.body), r.headers);
+    observe(status);
   }
 
   void fail(const caf::error& err) {
@@ -168,6 +188,7 @@ public:
       headers.emplace_back("Retry-After",
                            std::to_string(defaults::retry_after_seconds));
     send_error(req_, status, message_of(err), headers);
+    observe(status);
   }
 
   void text(std::string body) {
@@ -178,10 +199,18 @@ public:
                        "text/plain; version=0.0.4")
         .set_body(std::move(body))
         .done();
+    observe(200);
   }
 
 private:
+  void observe(int status) {
+    observe_request(route_, status, started_);
+  }
+
   restinio::request_handle_t req_;
+  std::string_view route_;
+  std::chrono::steady_clock::time_point started_
+      = std::chrono::steady_clock::now();
   std::string issued_;
   std::atomic<bool> answered_{false};
 };
@@ -210,8 +239,10 @@ std::size_t connection_cap(const config& cfg) {
                                          + defaults::spare_descriptors);
   auto cap = std::min(cfg.max_connections, limit - reserve);
   if (cap < cfg.max_connections)
-    std::cerr << "hookd: serving at most " << cap
-              << " connections at once (open-file limit " << limit << ")\n";
+    log::warn("serving fewer connections at once than configured",
+              {{"max_connections", cap},
+               {"configured", cfg.max_connections},
+               {"open_file_limit", limit}});
   return std::max<std::size_t>(cap, 1);
 }
 
@@ -406,13 +437,17 @@ bool run_server(asio::io_context& ioctx, caf::actor_system& sys,
       [&] {
         std::cout << "hookd listening on " << (secure ? "https" : "http")
                   << "://" << cfg.bind << ':' << port << std::endl;
+        log::info("listening", {{"scheme", secure ? "https" : "http"},
+                                {"bind", cfg.bind},
+                                {"port", port}});
       },
       [&](std::exception_ptr ex) {
         try {
           std::rethrow_exception(ex);
         } catch (const std::exception& e) {
-          std::cerr << "hookd: cannot listen on " << cfg.bind << ':'
-                    << cfg.http_port << ": " << e.what() << std::endl;
+          log::error("cannot listen", {{"bind", cfg.bind},
+                                       {"port", cfg.http_port},
+                                       {"error", e.what()}});
         }
         ok = false;
         signals.cancel();
@@ -456,7 +491,7 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
       why = e.what();
     }
     if (!why.empty()) {
-      std::cerr << "hookd: cannot serve HTTPS: " << why << std::endl;
+      log::error("cannot serve HTTPS", {{"error", why}});
       stop();
       return false;
     }
@@ -477,38 +512,43 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
   // never inside it: answered inside, a request that shares a read with
   // requests pipelined after it left those unanswered (RESTinio 0.6).
   auto answer = [&](restinio::request_handle_t req, int status,
-                    std::string message, header_list headers = {}) {
+                    std::string message, header_list headers = {},
+                    std::string_view route = "other") {
     asio::post(ioctx,
                [req = std::move(req), status, message = std::move(message),
-                headers = std::move(headers)] {
+                headers = std::move(headers), route,
+                started = std::chrono::steady_clock::now()] {
                  send_error(req, status, message, headers);
+                 observe_request(route, status, started);
                });
     return restinio::request_accepted();
   };
   auto handler = [&](restinio::request_handle_t req) {
-    if (closing.load())
-      return answer(
-          std::move(req), 503, "hookd is shutting down",
-          {{"Retry-After", std::to_string(defaults::retry_after_seconds)}});
     const auto& head = req->header();
     auto route
         = http::match_route(head.method().c_str(), head.path(), head.query());
+    auto name = http::route_name(route);
+    if (closing.load())
+      return answer(
+          std::move(req), 503, "hookd is shutting down",
+          {{"Retry-After", std::to_string(defaults::retry_after_seconds)}},
+          name);
     using target = http::route::target;
     switch (route.what) {
     case target::not_found:
-      return answer(std::move(req), 404, std::move(route.message));
+      return answer(std::move(req), 404, std::move(route.message), {}, name);
     case target::method_not_allowed:
       return answer(std::move(req), 405, std::move(route.message),
-                    {{"Allow", route.allow}});
+                    {{"Allow", route.allow}}, name);
     case target::bad_name:
-      return answer(std::move(req), 400, std::move(route.message));
+      return answer(std::move(req), 400, std::move(route.message), {}, name);
     case target::healthz:
       caf::anon_send(pick(), atom::health::value,
-                     std::make_shared<http_reply>(req));
+                     std::make_shared<http_reply>(req, name));
       return restinio::request_accepted();
     case target::metrics:
       caf::anon_send(pick(), atom::metrics::value,
-                     std::make_shared<http_reply>(req));
+                     std::make_shared<http_reply>(req, name));
       return restinio::request_accepted();
     case target::api:
       break;
@@ -516,8 +556,9 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
     if (req->body().size() > defaults::max_body_bytes)
       return answer(std::move(req), 413,
                     "the request body is larger than "
-                        + std::to_string(defaults::max_body_bytes) + " bytes");
-    auto reply = std::make_shared<http_reply>(req);
+                        + std::to_string(defaults::max_body_bytes) + " bytes",
+                    {}, name);
+    auto reply = std::make_shared<http_reply>(req, name);
     route.call.body = req->body();
     // Secrets stay here: the actors get a token's digest, a webhook's
     // secret sealed, and a new token's id and digest.

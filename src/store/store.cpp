@@ -112,6 +112,16 @@ public:
     return iterate(ro, prefix, start, reverse, visit).ok();
   }
 
+  sizes size() override {
+    sizes out;
+    std::uint64_t v = 0;
+    if (db_->GetIntProperty("rocksdb.total-sst-files-size", &v))
+      out.sst_bytes = v;
+    if (db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &v))
+      out.memtable_bytes = v;
+    return out;
+  }
+
   std::uint64_t sequence() override {
     return db_->GetLatestSequenceNumber();
   }

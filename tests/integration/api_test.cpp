@@ -1463,13 +1463,14 @@ TEST(integration_persistence,
   opts.admin_token = false;
   auto first = std::make_unique<hookd_process>(opts);
   ASSERT_TRUE(first->listening()) << first->start_error();
+  // Printed for the operator on stdout, never into the log on stderr.
   static const std::regex token_re{"hookd_admin_[A-Za-z0-9_-]+"};
-  auto err = first->stderr_text();
+  auto out = first->stdout_text();
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(err, m, token_re)) << "stderr: " << err;
+  ASSERT_TRUE(std::regex_search(out, m, token_re)) << "stdout: " << out;
   auto token = m.str();
-  EXPECT_EQ(count_of(err, "hookd_admin_"), 1u) << err;
-  EXPECT_EQ(first->stdout_text().find(token), std::string::npos);
+  EXPECT_EQ(count_of(out, "hookd_admin_"), 1u) << out;
+  EXPECT_EQ(first->stderr_text().find(token), std::string::npos);
   auto c = first->client(token);
   EXPECT_TRUE(is_json_status(c.get(org_hooks), 200));
   create(c, org_hooks, hook_body("h"));
@@ -1477,14 +1478,15 @@ TEST(integration_persistence,
       << "the test token is not configured here";
   auto st = first->stop(SIGTERM);
   ASSERT_TRUE(st.clean()) << st;
-  EXPECT_EQ(count_of(first->stderr_text(), token), 1u);
+  EXPECT_EQ(count_of(first->stdout_text(), token), 1u);
+  EXPECT_EQ(count_of(first->stderr_text(), token), 0u);
   EXPECT_TRUE(files_containing(first->data_dir(), token).empty())
       << "the admin token is stored in clear";
 
   auto second = first->restart();
   ASSERT_TRUE(second->listening()) << second->start_error();
-  EXPECT_EQ(second->stderr_text().find("hookd_admin_"), std::string::npos)
-      << "a new admin token was printed: " << second->stderr_text();
+  EXPECT_EQ(second->stdout_text().find("hookd_admin_"), std::string::npos)
+      << "a new admin token was printed: " << second->stdout_text();
   auto c2 = second->client(token);
   auto r = c2.get(org_hooks);
   ASSERT_TRUE(is_json_status(r, 200));

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -299,6 +300,31 @@ private:
   bool stdout_eof_ = false;
   std::optional<bool> connect_at_line_;
 };
+
+/// Polls `pred` until it holds or the deadline passes; its last answer.
+template <class Predicate>
+bool eventually(Predicate pred, std::chrono::milliseconds deadline = 20s) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+#ifdef HOOKD_TESTING_BINARY
+/// While it lives, processes run hookd-testing (the build with the crash
+/// route) instead of hookd.
+struct testing_binary {
+  testing_binary() {
+    setenv("HOOKD_TEST_BINARY", HOOKD_TESTING_BINARY, 1);
+  }
+  ~testing_binary() {
+    unsetenv("HOOKD_TEST_BINARY");
+  }
+};
+#endif
 
 /// Every file under `dir`, recursively (regular files only).
 std::vector<std::string> files_under(const std::string& dir);

@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "hookd/defaults.hpp"
+#include "hookd/metrics.hpp"
 #include "hookd/node.hpp"
 #include "hookd/type_ids.hpp"
 
@@ -92,6 +93,17 @@ protected:
   node_actor node_;
 };
 
+/// hookd_component_restarts_total{component="registry"} in the scrape.
+long registry_restarts() {
+  auto text = metrics::render({});
+  std::string series
+      = "hookd_component_restarts_total{component=\"registry\"} ";
+  auto at = text.find(series);
+  if (at == std::string::npos)
+    return 0;
+  return std::stol(text.substr(at + series.size()));
+}
+
 } // namespace
 
 TEST_F(node_test, a_dead_component_takes_only_those_spawned_after_it) {
@@ -110,6 +122,7 @@ TEST_F(node_test, a_dead_component_takes_only_those_spawned_after_it) {
   for (auto& s : before)
     self->monitor(s);
   self->monitor(access);
+  auto restarts_before = registry_restarts();
   // As a bug would: shard 2 dies with an error.
   caf::anon_send_exit(before[2], caf::exit_reason::kill);
 
@@ -132,6 +145,9 @@ TEST_F(node_test, a_dead_component_takes_only_those_spawned_after_it) {
   // to send is sent): shards 0 and 1, spawned before the dead one, are the
   // same actors and still serve.
   EXPECT_EQ(shard(0).address(), before[0].address());
+  // Operators see it: one restart of a registry shard in /metrics (shards
+  // are one label value, whatever their number).
+  EXPECT_EQ(registry_restarts(), restarts_before + 1);
   EXPECT_EQ(shard(1).address(), before[1].address());
   EXPECT_TRUE(answers(before[0]));
   EXPECT_TRUE(answers(before[1]));

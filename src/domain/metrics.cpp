@@ -1,0 +1,344 @@
+#include "hookd/metrics.hpp"
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <tuple>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include "hookd/defaults.hpp"
+
+namespace hookd::metrics {
+namespace {
+
+/// Cumulative buckets, Prometheus style: counts[i] = observations <=
+/// bounds[i]; the last count is +Inf.
+template <std::size_t N>
+struct histogram {
+  std::array<double, N> bounds;
+  std::array<std::uint64_t, N + 1> counts{};
+  double sum = 0;
+  std::uint64_t count = 0;
+
+  void observe(double v) {
+    for (std::size_t i = 0; i < N; ++i)
+      if (v <= bounds[i])
+        ++counts[i];
+    ++counts[N];
+    sum += v;
+    ++count;
+  }
+};
+
+std::string number(double v) {
+  if (std::isinf(v))
+    return v > 0 ? "+Inf" : "-Inf";
+  std::ostringstream out;
+  out.precision(12);
+  out << v;
+  return out.str();
+}
+
+/// A label value from a fixed vocabulary: anything else is "other", so a
+/// caller's mistake cannot make the series unbounded.
+std::string_view known(std::string_view v,
+                       std::initializer_list<std::string_view> values) {
+  for (auto k : values)
+    if (v == k)
+      return k;
+  return "other";
+}
+
+std::string_view format_label(std::string_view f) {
+  return known(f, {"raw", "slack", "ms_teams", "pulumi_deployments"});
+}
+
+std::string_view result_name(attempt_result r) {
+  switch (r) {
+  case attempt_result::succeeded:
+    return "succeeded";
+  case attempt_result::retrying:
+    return "retrying";
+  case attempt_result::failed:
+    return "failed";
+  }
+  return "failed";
+}
+
+/// Route names are short identifiers from the router; longer or stranger
+/// ones are folded into "other".
+std::string route_label(std::string_view r) {
+  if (r.empty() || r.size() > 40)
+    return "other";
+  for (char c : r)
+    if (!((c >= 'a' && c <= 'z') || c == '_'))
+      return "other";
+  return std::string{r};
+}
+
+/// Component names are "store", "registry-3", ...: the shard number is
+/// dropped, so that the label has as many values as there are kinds.
+std::string component_label(std::string_view c) {
+  auto dash = c.find('-');
+  if (dash != std::string_view::npos && dash + 1 < c.size()
+      && c[dash + 1] >= '0' && c[dash + 1] <= '9')
+    c = c.substr(0, dash);
+  return route_label(c);
+}
+
+struct registry {
+  std::mutex mutex;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests;
+  histogram<11> request_seconds{
+      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}};
+  std::uint64_t events = 0;
+  std::map<std::pair<std::string_view, std::string_view>, std::uint64_t>
+      attempts;
+  std::map<std::string_view, std::uint64_t> retries;
+  std::map<std::pair<std::string_view, std::string_view>, std::uint64_t>
+      deliveries;
+  std::map<std::pair<std::string_view, bool>, std::uint64_t> manual;
+  histogram<12> attempt_seconds{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                 2.5, 5, 10, 30}};
+  histogram<15> latency_seconds{{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                                 10, 30, 60, 300, 1800, 7200}};
+  std::uint64_t private_refused = 0;
+  std::int64_t actors_alive = 0;
+  std::uint64_t actors_started = 0;
+  std::uint64_t actors_revived = 0;
+  std::map<std::string, std::uint64_t> restarts;
+};
+
+registry& the() {
+  static registry r;
+  return r;
+}
+
+const double started_at
+    = std::chrono::duration<double>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
+
+void header(std::ostringstream& out, std::string_view name,
+            std::string_view type, std::string_view help) {
+  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' '
+      << type << '\n';
+}
+
+template <std::size_t N>
+void write_histogram(std::ostringstream& out, std::string_view name,
+                     const histogram<N>& h) {
+  for (std::size_t i = 0; i < N; ++i)
+    out << name << "_bucket{le=\"" << number(h.bounds[i]) << "\"} "
+        << h.counts[i] << '\n';
+  out << name << "_bucket{le=\"+Inf\"} " << h.counts[N] << '\n'
+      << name << "_sum " << number(h.sum) << '\n'
+      << name << "_count " << h.count << '\n';
+}
+
+/// Resident memory and open descriptors, from /proc (0 when unreadable).
+std::pair<std::int64_t, std::int64_t> process_figures() {
+  std::int64_t rss = 0;
+  std::ifstream statm{"/proc/self/statm"};
+  std::int64_t pages = 0, resident = 0;
+  if (statm >> pages >> resident)
+    rss = resident * ::sysconf(_SC_PAGESIZE);
+  std::int64_t fds = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (auto* e = ::readdir(d))
+      if (e->d_name[0] != '.')
+        ++fds;
+    ::closedir(d);
+    --fds; // the directory stream itself
+  }
+  return {rss, fds};
+}
+
+} // namespace
+
+void http_request(std::string_view route, int status, double seconds) {
+  if (status < 100 || status > 599)
+    status = 500;
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.requests[{route_label(route), status}];
+  r.request_seconds.observe(seconds);
+}
+
+void events_ingested(std::size_t n) {
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+  r.events += n;
+}
+
+void attempt(std::string_view format, attempt_result result, double seconds) {
+  auto& r = the();
+  auto f = format_label(format);
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.attempts[{f, result_name(result)}];
+  if (result == attempt_result::retrying)
+    ++r.retries[f];
+  r.attempt_seconds.observe(seconds);
+}
+
+void delivery_finished(std::string_view format, bool succeeded,
+                       double latency_seconds) {
+  auto& r = the();
+  auto f = format_label(format);
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.deliveries[{f, succeeded ? "succeeded" : "failed"}];
+  if (succeeded && latency_seconds >= 0)
+    r.latency_seconds.observe(latency_seconds);
+}
+
+void manual_attempt(std::string_view kind, bool succeeded) {
+  auto& r = the();
+  auto k = known(kind, {"ping", "redeliver"});
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.manual[{k, succeeded}];
+}
+
+void private_target_refused() {
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.private_refused;
+}
+
+void webhook_actor_started() {
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.actors_alive;
+  ++r.actors_started;
+}
+
+void webhook_actor_stopped() {
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+  --r.actors_alive;
+}
+
+void webhook_actor_revived() {
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.actors_revived;
+}
+
+void component_restarted(std::string_view component) {
+  auto& r = the();
+  auto label = component_label(component);
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.restarts[label];
+}
+
+std::size_t series_count() {
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+  return r.requests.size() + r.attempts.size() + r.retries.size()
+         + r.deliveries.size() + r.manual.size() + r.restarts.size();
+}
+
+std::string render(const node_figures& node) {
+  auto [rss, fds] = process_figures();
+  std::ostringstream out;
+  auto& r = the();
+  std::lock_guard<std::mutex> g{r.mutex};
+
+  header(out, "hookd_build_info", "gauge",
+         "The running hookd's version (always 1).");
+  out << "hookd_build_info{version=\"" << defaults::version << "\"} 1\n";
+
+  header(out, "hookd_http_requests_total", "counter",
+         "API requests answered, by route and HTTP status.");
+  for (const auto& [key, n] : r.requests)
+    out << "hookd_http_requests_total{route=\"" << key.first << "\",code=\""
+        << key.second << "\"} " << n << '\n';
+  header(out, "hookd_http_request_duration_seconds", "histogram",
+         "Time from a request's arrival to its answer.");
+  write_histogram(out, "hookd_http_request_duration_seconds",
+                  r.request_seconds);
+
+  header(out, "hookd_events_ingested_total", "counter",
+         "Events accepted for fan-out.");
+  out << "hookd_events_ingested_total " << r.events << '\n';
+
+  header(out, "hookd_delivery_attempts_total", "counter",
+         "Attempts of queued deliveries, by format and what followed.");
+  for (const auto& [key, n] : r.attempts)
+    out << "hookd_delivery_attempts_total{format=\"" << key.first
+        << "\",result=\"" << key.second << "\"} " << n << '\n';
+  header(out, "hookd_delivery_retries_total", "counter",
+         "Attempts that failed and scheduled another, by format.");
+  for (const auto& [f, n] : r.retries)
+    out << "hookd_delivery_retries_total{format=\"" << f << "\"} " << n
+        << '\n';
+  header(out, "hookd_deliveries_total", "counter",
+         "Deliveries ended for good, by format and outcome.");
+  for (const auto& [key, n] : r.deliveries)
+    out << "hookd_deliveries_total{format=\"" << key.first << "\",outcome=\""
+        << key.second << "\"} " << n << '\n';
+  header(out, "hookd_manual_attempts_total", "counter",
+         "Pings and redeliveries, by kind and outcome.");
+  for (const auto& [key, n] : r.manual)
+    out << "hookd_manual_attempts_total{kind=\"" << key.first
+        << "\",outcome=\"" << (key.second ? "succeeded" : "failed") << "\"} "
+        << n << '\n';
+  header(out, "hookd_delivery_duration_seconds", "histogram",
+         "Duration of one delivery attempt (the HTTP exchange).");
+  write_histogram(out, "hookd_delivery_duration_seconds", r.attempt_seconds);
+  header(out, "hookd_event_to_delivery_seconds", "histogram",
+         "Time from an event's fan-out to a webhook to its successful "
+         "delivery there, retries included.");
+  write_histogram(out, "hookd_event_to_delivery_seconds", r.latency_seconds);
+  header(out, "hookd_private_targets_refused_total", "counter",
+         "Delivery attempts refused because the URL resolved to a private "
+         "address.");
+  out << "hookd_private_targets_refused_total " << r.private_refused << '\n';
+
+  header(out, "hookd_deliveries_pending", "gauge",
+         "Deliveries recorded and not yet finished.");
+  out << "hookd_deliveries_pending " << node.pending << '\n';
+
+  header(out, "hookd_webhook_actors_alive", "gauge",
+         "Webhook actors running now (idle ones stop and start on demand).");
+  out << "hookd_webhook_actors_alive " << r.actors_alive << '\n';
+  header(out, "hookd_webhook_actors_started_total", "counter",
+         "Webhook actors started.");
+  out << "hookd_webhook_actors_started_total " << r.actors_started << '\n';
+  header(out, "hookd_webhook_actors_revived_total", "counter",
+         "Webhook actors revived after a crash.");
+  out << "hookd_webhook_actors_revived_total " << r.actors_revived << '\n';
+  header(out, "hookd_component_restarts_total", "counter",
+         "Node components (store, registry, ingest, ...) restarted after "
+         "stopping unexpectedly.");
+  for (const auto& [c, n] : r.restarts)
+    out << "hookd_component_restarts_total{component=\"" << c << "\"} " << n
+        << '\n';
+
+  if (node.store_known) {
+    header(out, "hookd_store_sst_bytes", "gauge",
+           "Size of the store's table files on disk.");
+    out << "hookd_store_sst_bytes " << node.store_sst_bytes << '\n';
+    header(out, "hookd_store_memtable_bytes", "gauge",
+           "Data written to the store and not yet in a table file.");
+    out << "hookd_store_memtable_bytes " << node.store_memtable_bytes << '\n';
+  }
+
+  header(out, "process_resident_memory_bytes", "gauge",
+         "Resident memory size in bytes.");
+  out << "process_resident_memory_bytes " << rss << '\n';
+  header(out, "process_open_fds", "gauge", "Open file descriptors.");
+  out << "process_open_fds " << fds << '\n';
+  header(out, "process_start_time_seconds", "gauge",
+         "Start time of the process since the epoch, in seconds.");
+  out << "process_start_time_seconds " << number(std::floor(started_at))
+      << '\n';
+  return out.str();
+}
+
+} // namespace hookd::metrics
