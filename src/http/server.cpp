@@ -26,6 +26,7 @@
 #include <restinio/all.hpp>
 #include <restinio/tls.hpp>
 
+#include "hookd/assets.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/tls.hpp"
 #include "hookd/webhook.hpp"
@@ -124,6 +125,21 @@ void send(const restinio::request_handle_t& req, int status, std::string body,
 void send_error(const restinio::request_handle_t& req, int status,
                 std::string_view message, const header_list& headers = {}) {
   send(req, status, error_body(status, message), headers);
+}
+
+/// Answers with a file of src/assets/ as it is, or 404 when this build has
+/// none at that path.
+void send_asset(const restinio::request_handle_t& req, std::string_view path) {
+  const auto* found = assets::find(path);
+  if (found == nullptr)
+    return send_error(req, 404,
+                      "'" + std::string{path} + "' is not built into hookd");
+  req->create_response()
+      .append_header(restinio::http_field::content_type,
+                     std::string{found->content_type})
+      // The asset lives as long as the program: no copy.
+      .set_body(restinio::const_buffer(found->body.data(), found->body.size()))
+      .done();
 }
 
 /// Answers one request exactly once, from whichever thread finishes it. If
@@ -509,6 +525,12 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
     case target::metrics:
       caf::anon_send(pick(), atom::metrics::value,
                      std::make_shared<http_reply>(req));
+      return restinio::request_accepted();
+    case target::asset:
+      // Written after the handler has returned, as `answer` does.
+      asio::post(ioctx, [req = std::move(req), path = std::move(route.asset)] {
+        send_asset(req, path);
+      });
       return restinio::request_accepted();
     case target::api:
       break;
