@@ -87,10 +87,23 @@ struct builder {
       allow += allow.empty() ? "" : ", ";
       allow += m;
     }
+    return not_allowed(std::move(allow));
+  }
+
+  route& not_allowed(std::string allow) {
     result.what = route::target::method_not_allowed;
-    result.allow = allow;
     result.message = "method " + std::string{method}
                      + " is not allowed here; allowed: " + allow;
+    result.allow = std::move(allow);
+    return result;
+  }
+
+  /// A route answered by the front end itself, which only takes GET.
+  route& get_only(route::target what, std::string_view asset = {}) {
+    if (method != "GET")
+      return not_allowed("GET");
+    result.what = what;
+    result.asset = std::string{asset};
     return result;
   }
 
@@ -131,7 +144,109 @@ struct builder {
   }
 };
 
+/// Fixed paths served from src/assets/ as they are: the path, then the
+/// asset's path under src/assets/.
+struct asset_route {
+  std::string_view path;
+  std::string_view asset;
+};
+
+constexpr asset_route asset_routes[] = {
+    {"/api/openapi.json", "openapi.json"},
+    {"/ui/", "ui/index.html"},
+};
+
+/// Whether the (decoded) segments are those of `path`, a fixed path.
+bool same_segments(const std::vector<std::string>& seg, std::string_view path) {
+  std::size_t i = 0;
+  path.remove_prefix(1);
+  if (!path.empty() && path.back() == '/')
+    path.remove_suffix(1);
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    if (i == seg.size() || seg[i] != path.substr(0, slash))
+      return false;
+    ++i;
+    if (slash == std::string_view::npos)
+      break;
+    path.remove_prefix(slash + 1);
+  }
+  return i == seg.size();
+}
+
 } // namespace
+
+const std::vector<route_template>& route_catalogue() {
+  static const std::vector<route_template> all{
+      // Organization webhooks.
+      {"GET", "/api/orgs/{orgName}/hooks"},
+      {"POST", "/api/orgs/{orgName}/hooks"},
+      {"GET", "/api/orgs/{orgName}/hooks/{hookName}"},
+      {"PATCH", "/api/orgs/{orgName}/hooks/{hookName}"},
+      {"DELETE", "/api/orgs/{orgName}/hooks/{hookName}"},
+      {"GET", "/api/orgs/{orgName}/hooks/{hookName}/deliveries"},
+      {"POST",
+       "/api/orgs/{orgName}/hooks/{hookName}/deliveries/{event}/redeliver"},
+      {"POST", "/api/orgs/{orgName}/hooks/{hookName}/ping"},
+      // Stack webhooks.
+      {"GET", "/api/stacks/{orgName}/{projectName}/{stackName}/hooks"},
+      {"POST", "/api/stacks/{orgName}/{projectName}/{stackName}/hooks"},
+      {"GET",
+       "/api/stacks/{orgName}/{projectName}/{stackName}/hooks/{hookName}"},
+      {"PATCH",
+       "/api/stacks/{orgName}/{projectName}/{stackName}/hooks/{hookName}"},
+      {"DELETE",
+       "/api/stacks/{orgName}/{projectName}/{stackName}/hooks/{hookName}"},
+      {"GET", "/api/stacks/{orgName}/{projectName}/{stackName}/hooks/"
+              "{hookName}/deliveries"},
+      {"POST", "/api/stacks/{orgName}/{projectName}/{stackName}/hooks/"
+               "{hookName}/deliveries/{event}/redeliver"},
+      {"POST", "/api/stacks/{orgName}/{projectName}/{stackName}/hooks/"
+               "{hookName}/ping"},
+      // Environment webhooks.
+      {"GET", "/api/esc/environments/{orgName}/{projectName}/{envName}/hooks"},
+      {"POST", "/api/esc/environments/{orgName}/{projectName}/{envName}/hooks"},
+      {"GET", "/api/esc/environments/{orgName}/{projectName}/{envName}/hooks/"
+              "{hookName}"},
+      {"PATCH", "/api/esc/environments/{orgName}/{projectName}/{envName}/"
+                "hooks/{hookName}"},
+      {"DELETE", "/api/esc/environments/{orgName}/{projectName}/{envName}/"
+                 "hooks/{hookName}"},
+      {"GET", "/api/esc/environments/{orgName}/{projectName}/{envName}/hooks/"
+              "{hookName}/deliveries"},
+      {"POST", "/api/esc/environments/{orgName}/{projectName}/{envName}/hooks/"
+               "{hookName}/deliveries/{event}/redeliver"},
+      {"POST", "/api/esc/environments/{orgName}/{projectName}/{envName}/hooks/"
+               "{hookName}/ping"},
+      // Environment webhooks, legacy form (project "default").
+      {"GET", "/api/preview/environments/{orgName}/{envName}/hooks"},
+      {"POST", "/api/preview/environments/{orgName}/{envName}/hooks"},
+      {"GET", "/api/preview/environments/{orgName}/{envName}/hooks/{hookName}"},
+      {"PATCH",
+       "/api/preview/environments/{orgName}/{envName}/hooks/{hookName}"},
+      {"DELETE",
+       "/api/preview/environments/{orgName}/{envName}/hooks/{hookName}"},
+      {"GET", "/api/preview/environments/{orgName}/{envName}/hooks/{hookName}/"
+              "deliveries"},
+      {"POST", "/api/preview/environments/{orgName}/{envName}/hooks/{hookName}/"
+               "deliveries/{event}/redeliver"},
+      {"POST", "/api/preview/environments/{orgName}/{envName}/hooks/{hookName}/"
+               "ping"},
+      // hookd's own API.
+      {"GET", "/api/stacks/{orgName}/{projectName}/{stackName}/deployments"},
+      {"POST", "/api/orgs/{orgName}/events"},
+      {"GET", "/api/orgs/{orgName}/tokens"},
+      {"POST", "/api/orgs/{orgName}/tokens"},
+      {"DELETE", "/api/orgs/{orgName}/tokens/{tokenId}"},
+      // Operations, no token needed.
+      {"GET", "/healthz"},
+      {"GET", "/metrics"},
+      {"GET", "/api/openapi.json"},
+      // The dashboard, and the API routes that support it.
+      {"GET", "/ui/"},
+  };
+  return all;
+}
 
 bool percent_decode(std::string_view in, std::string& out) {
   out.clear();
@@ -166,6 +281,9 @@ std::string_view route_name(const route& r) {
     return "method_not_allowed";
   case target::bad_name:
     return "bad_name";
+  case target::asset:
+    // The OpenAPI document, or a file of the dashboard.
+    return r.asset == "openapi.json" ? "openapi" : "ui";
   case target::api:
     break;
   }
@@ -231,13 +349,13 @@ route match_route(std::string_view method, std::string_view path,
   b.result.call.continuation = query_value(query, "continuationToken");
   b.result.call.base_path = std::string{path};
 
-  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "metrics")) {
-    if (method != "GET")
-      return b.methods({{"GET", operation::list_hooks}});
-    b.result.what
-        = seg[0] == "healthz" ? route::target::healthz : route::target::metrics;
-    return b.result;
-  }
+  if (seg.size() == 1 && seg[0] == "healthz")
+    return b.get_only(route::target::healthz);
+  if (seg.size() == 1 && seg[0] == "metrics")
+    return b.get_only(route::target::metrics);
+  for (const auto& [fixed, asset] : asset_routes)
+    if (same_segments(seg, fixed))
+      return b.get_only(route::target::asset, asset);
   if (seg.size() < 3 || seg[0] != "api")
     return b.not_found();
 

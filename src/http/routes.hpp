@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hookd/api.hpp"
 
@@ -13,6 +14,7 @@ struct route {
     api,
     healthz,
     metrics,
+    asset, ///< a file of src/assets/, served as it is (hookd::assets::find)
     not_found,
     method_not_allowed,
     bad_name
@@ -21,7 +23,21 @@ struct route {
   api_call call;       ///< for target::api, without body and credential
   std::string message; ///< for errors
   std::string allow;   ///< for method_not_allowed: the Allow header
+  std::string asset;   ///< for target::asset: its path under src/assets/
 };
+
+/// One route hookd serves: a method and a path template whose `{name}`
+/// segments stand for one path segment each (the names are those of the
+/// OpenAPI document, src/assets/openapi.json).
+struct route_template {
+  std::string_view method;
+  std::string_view path;
+};
+
+/// Every route hookd serves in production, as match_route accepts them and
+/// the OpenAPI document lists them: the list the tests walk to keep the
+/// two true. Test-only routes (HOOKD_TEST_HOOKS) are not in it.
+const std::vector<route_template>& route_catalogue();
 
 /// Maps a method, a raw (still percent-encoded) path and a raw query.
 route match_route(std::string_view method, std::string_view path,

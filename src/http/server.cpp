@@ -26,6 +26,7 @@
 #include <restinio/all.hpp>
 #include <restinio/tls.hpp>
 
+#include "hookd/assets.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/log.hpp"
 #include "hookd/metrics.hpp"
@@ -140,6 +141,23 @@ void observe_request(std::string_view route, int status,
                {{"route", route},
                 {"status", status},
                 {"duration_ms", static_cast<std::int64_t>(elapsed * 1000)}});
+}
+
+/// Answers with a file of src/assets/ as it is, or 404 when this build has
+/// none at that path; returns the status.
+int send_asset(const restinio::request_handle_t& req, std::string_view path) {
+  const auto* found = assets::find(path);
+  if (found == nullptr) {
+    send_error(req, 404, "'" + std::string{path} + "' is not built into hookd");
+    return 404;
+  }
+  req->create_response()
+      .append_header(restinio::http_field::content_type,
+                     std::string{found->content_type})
+      // The asset lives as long as the program: no copy.
+      .set_body(restinio::const_buffer(found->body.data(), found->body.size()))
+      .done();
+  return 200;
 }
 
 /// Answers one request exactly once, from whichever thread finishes it. If
@@ -549,6 +567,13 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
     case target::metrics:
       caf::anon_send(pick(), atom::metrics::value,
                      std::make_shared<http_reply>(req, name));
+      return restinio::request_accepted();
+    case target::asset:
+      // Written after the handler has returned, as `answer` does.
+      asio::post(ioctx, [req = std::move(req), path = std::move(route.asset),
+                         name, started = std::chrono::steady_clock::now()] {
+        observe_request(name, send_asset(req, path), started);
+      });
       return restinio::request_accepted();
     case target::api:
       break;

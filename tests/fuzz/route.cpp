@@ -79,6 +79,11 @@ void check(std::string_view method, const route& r) {
   case route::target::metrics:
     HOOKD_FUZZ_CHECK(method == "GET");
     break;
+  case route::target::asset:
+    // Only the fixed routes' assets: a path never names a file itself.
+    HOOKD_FUZZ_CHECK(method == "GET");
+    HOOKD_FUZZ_CHECK(r.asset == "openapi.json" || r.asset == "ui/index.html");
+    break;
   case route::target::method_not_allowed:
     HOOKD_FUZZ_CHECK(!r.allow.empty());
     HOOKD_FUZZ_CHECK(!r.message.empty());
@@ -91,7 +96,7 @@ void check(std::string_view method, const route& r) {
 }
 
 bool same(const route& a, const route& b) {
-  return a.what == b.what && a.allow == b.allow
+  return a.what == b.what && a.allow == b.allow && a.asset == b.asset
          && (a.what != route::target::api
              || (a.call.op == b.call.op
                  && a.call.where.kind == b.call.where.kind
