@@ -173,6 +173,27 @@ std::string credential_of(std::string_view header) {
 route match_route(std::string_view method, std::string_view path,
                   std::string_view query) {
   builder b{method, {}};
+  // The dashboard: static files, no token (its API calls carry one).
+  if (path == "/ui" || path.substr(0, 4) == "/ui/") {
+    if (method != "GET")
+      return b.methods({{"GET", operation::list_hooks}});
+    if (path == "/ui") {
+      b.result.what = route::target::redirect;
+      b.result.location = "/ui/";
+      return b.result;
+    }
+    std::string file;
+    if (!percent_decode(path.substr(4), file))
+      return b.not_found();
+    if (file.empty())
+      file = "index.html";
+    // One level of plain file names: nothing to climb out of ui/ with.
+    if (!valid_path_name(file) || file.front() == '.')
+      return b.not_found();
+    b.result.what = route::target::asset;
+    b.result.asset = "ui/" + file;
+    return b.result;
+  }
   std::vector<std::string> seg;
   if (!split_path(path, seg))
     return b.not_found();
@@ -187,6 +208,8 @@ route match_route(std::string_view method, std::string_view path,
         = seg[0] == "healthz" ? route::target::healthz : route::target::metrics;
     return b.result;
   }
+  if (seg.size() == 2 && seg[0] == "api" && seg[1] == "user")
+    return b.methods({{"GET", operation::whoami}});
   if (seg.size() < 3 || seg[0] != "api")
     return b.not_found();
 
@@ -209,6 +232,8 @@ route match_route(std::string_view method, std::string_view path,
       return b.not_found();
     if (seg[3] == "hooks")
       return b.hooks(seg, 4);
+    if (seg[3] == "scopes" && seg.size() == 4)
+      return b.methods({{"GET", operation::list_scopes}});
     if (seg[3] == "events" && seg.size() == 4)
       return b.methods({{"POST", operation::ingest_events}});
     if (seg[3] == "tokens" && seg.size() == 4)

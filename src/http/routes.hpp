@@ -13,14 +13,18 @@ struct route {
     api,
     healthz,
     metrics,
+    asset,    ///< a file compiled into the binary (src/assets/)
+    redirect, ///< to `location`
     not_found,
     method_not_allowed,
     bad_name
   };
   target what = target::not_found;
-  api_call call;       ///< for target::api, without body and credential
-  std::string message; ///< for errors
-  std::string allow;   ///< for method_not_allowed: the Allow header
+  api_call call;        ///< for target::api, without body and credential
+  std::string message;  ///< for errors
+  std::string allow;    ///< for method_not_allowed: the Allow header
+  std::string asset;    ///< for asset: its path under src/assets/
+  std::string location; ///< for redirect
 };
 
 /// Maps a method, a raw (still percent-encoded) path and a raw query.

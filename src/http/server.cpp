@@ -26,6 +26,7 @@
 #include <restinio/all.hpp>
 #include <restinio/tls.hpp>
 
+#include "hookd/assets.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/tls.hpp"
 #include "hookd/webhook.hpp"
@@ -124,6 +125,28 @@ void send(const restinio::request_handle_t& req, int status, std::string body,
 void send_error(const restinio::request_handle_t& req, int status,
                 std::string_view message, const header_list& headers = {}) {
   send(req, status, error_body(status, message), headers);
+}
+
+/// A file compiled into the binary. The dashboard runs only its own script
+/// and style (no inline code, nothing from elsewhere), in no frame, and
+/// tells no other site where it was; a browser revalidates it on each load,
+/// so an upgraded hookd is never shown with an old script.
+void send_asset(const restinio::request_handle_t& req,
+                const assets::asset& file) {
+  req->create_response()
+      .append_header(restinio::http_field::content_type,
+                     std::string{file.content_type})
+      .append_header("Content-Security-Policy",
+                     "default-src 'self'; script-src 'self'; style-src "
+                     "'self'; img-src 'self'; connect-src 'self'; "
+                     "object-src 'none'; base-uri 'none'; form-action "
+                     "'none'; frame-ancestors 'none'")
+      .append_header("X-Content-Type-Options", "nosniff")
+      .append_header("X-Frame-Options", "DENY")
+      .append_header("Referrer-Policy", "no-referrer")
+      .append_header("Cache-Control", "no-cache")
+      .set_body(restinio::const_buffer(file.body.data(), file.body.size()))
+      .done();
 }
 
 /// Answers one request exactly once, from whichever thread finishes it. If
@@ -502,6 +525,21 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                     {{"Allow", route.allow}});
     case target::bad_name:
       return answer(std::move(req), 400, std::move(route.message));
+    case target::asset: {
+      auto file = assets::find(route.asset);
+      if (file == nullptr)
+        return answer(std::move(req), 404, "no such file: " + route.asset);
+      asio::post(ioctx,
+                 [req = std::move(req), file] { send_asset(req, *file); });
+      return restinio::request_accepted();
+    }
+    case target::redirect:
+      asio::post(ioctx, [req = std::move(req), to = route.location] {
+        req->create_response(restinio::status_moved_permanently())
+            .append_header(restinio::http_field::location, to)
+            .done();
+      });
+      return restinio::request_accepted();
     case target::healthz:
       caf::anon_send(pick(), atom::health::value,
                      std::make_shared<http_reply>(req));
