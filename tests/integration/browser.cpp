@@ -78,29 +78,29 @@ browser::browser(const std::string& binary, const std::string& profile_dir,
   // A browser that dies makes writes to its pipe fail, not the test die.
   ::signal(SIGPIPE, SIG_IGN);
   log_path_ = profile_dir + "/chromium.log";
-  std::vector<std::string> args{
-      binary,
-      "--headless=new",
-      "--no-sandbox",
-      "--remote-debugging-pipe",
-      "--user-data-dir=" + profile_dir,
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--window-size=" + std::to_string(width) + "," + std::to_string(height),
-      "--force-device-scale-factor=1",
-      "--lang=en-US",
-      "--no-first-run",
-      "--no-default-browser-check",
-      "--disable-extensions",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-default-apps",
-      "--password-store=basic",
-      "--use-mock-keychain",
-      "--mute-audio",
-      "--hide-scrollbars",
-      "about:blank"};
+  std::vector<std::string> args{binary,
+                                "--headless=new",
+                                "--no-sandbox",
+                                "--remote-debugging-pipe",
+                                "--user-data-dir=" + profile_dir,
+                                "--disable-gpu",
+                                "--disable-dev-shm-usage",
+                                "--window-size=" + std::to_string(width) + ","
+                                    + std::to_string(height),
+                                "--force-device-scale-factor=1",
+                                "--lang=en-US",
+                                "--no-first-run",
+                                "--no-default-browser-check",
+                                "--disable-extensions",
+                                "--disable-background-networking",
+                                "--disable-component-update",
+                                "--disable-sync",
+                                "--disable-default-apps",
+                                "--password-store=basic",
+                                "--use-mock-keychain",
+                                "--mute-audio",
+                                "--hide-scrollbars",
+                                "about:blank"};
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
@@ -155,11 +155,11 @@ browser::browser(const std::string& binary, const std::string& profile_dir,
   try {
     // The first answer also says the browser is up: it may take a while.
     call("Browser.getVersion", json::object(), 30s, true);
-    auto target = call("Target.createTarget", {{"url", "about:blank"}}, 15s,
-                       true);
-    auto attached = call("Target.attachToTarget",
-                         {{"targetId", target.at("targetId")}, {"flatten", true}},
-                         15s, true);
+    auto target
+        = call("Target.createTarget", {{"url", "about:blank"}}, 15s, true);
+    auto attached = call(
+        "Target.attachToTarget",
+        {{"targetId", target.at("targetId")}, {"flatten", true}}, 15s, true);
     session_ = attached.at("sessionId").get<std::string>();
     call("Page.enable");
     call("Runtime.enable");
@@ -241,8 +241,7 @@ void browser::read_loop() {
         if (message["id"].is_number_integer()) {
           auto id = message["id"].get<std::int64_t>();
           answers_[id] = std::move(message);
-        }
-        else // a message the browser could not read at all
+        } else // a message the browser could not read at all
           problems_.push_back("the browser refused a command: "
                               + message.dump());
         cv_.notify_all();

@@ -36,9 +36,12 @@ process_options delivering() {
 
 json stack_hook(const std::string& name, const std::string& display,
                 const std::string& url) {
-  return {{"organizationName", "acme"}, {"projectName", "web"},
-          {"stackName", "prod"},        {"name", name},
-          {"displayName", display},     {"payloadUrl", url},
+  return {{"organizationName", "acme"},
+          {"projectName", "web"},
+          {"stackName", "prod"},
+          {"name", name},
+          {"displayName", display},
+          {"payloadUrl", url},
           {"active", true}};
 }
 
@@ -68,8 +71,7 @@ TEST(dashboard_files, are_served_without_a_token_with_strict_headers) {
            {"/ui/icon.svg", "image/svg+xml"}}) {
     auto r = anonymous.get(path);
     ASSERT_EQ(r.status, 200) << path << ": " << show(r);
-    EXPECT_EQ(r.header("Content-Type").value_or("").rfind(type, 0), 0u)
-        << path;
+    EXPECT_EQ(r.header("Content-Type").value_or("").rfind(type, 0), 0u) << path;
     EXPECT_FALSE(r.body.empty()) << path;
     auto csp = r.header("Content-Security-Policy").value_or("");
     EXPECT_NE(csp.find("default-src 'self'"), std::string::npos) << csp;
@@ -106,20 +108,19 @@ TEST(dashboard_files, ui_redirects_and_unknown_files_are_404) {
   EXPECT_EQ(post.header("Allow").value_or(""), "GET");
 }
 
-// -- the API the page reads ----------------------------------------------------
+// -- the API the page reads
+// ----------------------------------------------------
 
 TEST(dashboard_api, user_says_what_a_token_may_open) {
   hookd_process hookd;
   auto admin = hookd.client();
   auto me = admin.get("/api/user");
   ASSERT_TRUE(is_json_status(me, 200)) << show(me);
-  EXPECT_EQ(me.body_json(),
-            (json{{"role", "admin"},
-                  {"name", "admin"},
-                  {"organizations", json::array()}}));
+  EXPECT_EQ(me.body_json(), (json{{"role", "admin"},
+                                  {"name", "admin"},
+                                  {"organizations", json::array()}}));
 
-  auto made
-      = admin.post("/api/orgs/acme/tokens", {{"name", "dashboard"}});
+  auto made = admin.post("/api/orgs/acme/tokens", {{"name", "dashboard"}});
   ASSERT_TRUE(is_json_status(made, 201)) << show(made);
   auto token = made.body_json()["tokenValue"].get<std::string>();
   auto org = admin.as(token).get("/api/user");
@@ -148,9 +149,9 @@ TEST(dashboard_api, scopes_lists_stacks_and_environments_with_their_counts) {
                       {{"displayName", "s"}, {"payloadUrl", url}})
                 .status,
             201);
-  ASSERT_EQ(admin.post(env_hooks, {{"displayName", "e"}, {"payloadUrl", url}})
-                .status,
-            201);
+  ASSERT_EQ(
+      admin.post(env_hooks, {{"displayName", "e"}, {"payloadUrl", url}}).status,
+      201);
   ASSERT_EQ(
       admin.post(org_hooks, {{"displayName", "o"}, {"payloadUrl", url}}).status,
       201);
@@ -163,22 +164,21 @@ TEST(dashboard_api, scopes_lists_stacks_and_environments_with_their_counts) {
 
   r = admin.get("/api/orgs/acme/scopes");
   ASSERT_TRUE(is_json_status(r, 200)) << show(r);
-  auto expected = json::array(
-      {{{"kind", "environment"},
-        {"organizationName", "acme"},
-        {"projectName", "default"},
-        {"envName", "dev"},
-        {"hooks", 1}},
-       {{"kind", "stack"},
-        {"organizationName", "acme"},
-        {"projectName", "api"},
-        {"stackName", "staging"},
-        {"hooks", 1}},
-       {{"kind", "stack"},
-        {"organizationName", "acme"},
-        {"projectName", "web"},
-        {"stackName", "prod"},
-        {"hooks", 2}}});
+  auto expected = json::array({{{"kind", "environment"},
+                                {"organizationName", "acme"},
+                                {"projectName", "default"},
+                                {"envName", "dev"},
+                                {"hooks", 1}},
+                               {{"kind", "stack"},
+                                {"organizationName", "acme"},
+                                {"projectName", "api"},
+                                {"stackName", "staging"},
+                                {"hooks", 1}},
+                               {{"kind", "stack"},
+                                {"organizationName", "acme"},
+                                {"projectName", "web"},
+                                {"stackName", "prod"},
+                                {"hooks", 2}}});
   EXPECT_EQ(r.body_json(), expected);
   EXPECT_FALSE(r.header("Link").has_value());
 
@@ -210,11 +210,12 @@ TEST(dashboard_api, scopes_lists_stacks_and_environments_with_their_counts) {
       admin.get("/api/orgs/acme/scopes?continuationToken=x/../y"), 400));
 
   // A scope whose last webhook goes leaves the listing.
-  ASSERT_EQ(admin.del(std::string{env_hooks} + "/"
-                      + admin.get(env_hooks).body_json()[0]["name"]
-                            .get<std::string>())
-                .status,
-            204);
+  ASSERT_EQ(
+      admin
+          .del(std::string{env_hooks} + "/"
+               + admin.get(env_hooks).body_json()[0]["name"].get<std::string>())
+          .status,
+      204);
   r = admin.get("/api/orgs/acme/scopes");
   ASSERT_EQ(r.body_json().size(), 2u) << show(r);
   EXPECT_EQ(r.body_json()[0]["kind"], "stack");
@@ -223,17 +224,16 @@ TEST(dashboard_api, scopes_lists_stacks_and_environments_with_their_counts) {
 TEST(dashboard_api, scopes_are_checked_like_the_rest_and_survive_a_restart) {
   auto hookd = std::make_unique<hookd_process>();
   auto admin = hookd->client();
-  ASSERT_EQ(admin
-                .post(stack_hooks,
-                      stack_hook("a", "a", "https://example.com/hook"))
-                .status,
-            201);
+  ASSERT_EQ(
+      admin.post(stack_hooks, stack_hook("a", "a", "https://example.com/hook"))
+          .status,
+      201);
   auto made = admin.post("/api/orgs/other/tokens", {{"name", "other"}});
   ASSERT_EQ(made.status, 201) << show(made);
   auto other = admin.as(made.body_json()["tokenValue"].get<std::string>());
   EXPECT_TRUE(is_error(other.get("/api/orgs/acme/scopes"), 403));
-  EXPECT_TRUE(is_error(admin.as(std::nullopt).get("/api/orgs/acme/scopes"),
-                       401));
+  EXPECT_TRUE(
+      is_error(admin.as(std::nullopt).get("/api/orgs/acme/scopes"), 401));
   EXPECT_TRUE(is_json_status(other.get("/api/orgs/other/scopes"), 200));
 
   ASSERT_TRUE(hookd->stop().clean());
@@ -245,7 +245,8 @@ TEST(dashboard_api, scopes_are_checked_like_the_rest_and_survive_a_restart) {
   EXPECT_EQ(r.body_json()[0]["hooks"], 1);
 }
 
-// -- the page in a browser -------------------------------------------------------
+// -- the page in a browser
+// -------------------------------------------------------
 
 /// Where the screenshots go; made on first use.
 std::string screenshot_path(const std::string& name) {
@@ -293,8 +294,8 @@ protected:
     ASSERT_TRUE(hookd_->listening()) << hookd_->start_error();
     profile_ = std::make_unique<temp_dir>();
     try {
-      browser_ = std::make_unique<browser>(chromium, profile_->path(), 1360,
-                                           880);
+      browser_
+          = std::make_unique<browser>(chromium, profile_->path(), 1360, 880);
     } catch (const std::exception& e) {
       FAIL() << "cannot drive " << chromium << ": " << e.what();
     }
@@ -358,13 +359,13 @@ protected:
 TEST_F(dashboard, signs_in_browses_and_redelivers_in_a_real_browser) {
   auto api = hookd_->client();
   rx_.reply_on("/flaky", {reply::with_status(503, R"({"error":"busy"})")});
-  auto deploys = stack_hook("deploys", "Deploy notifications",
-                            rx_.url("/deploys"));
+  auto deploys
+      = stack_hook("deploys", "Deploy notifications", rx_.url("/deploys"));
   deploys["secret"] = "s3cr3t-for-the-dashboard";
   deploys["filters"] = {"update_succeeded", "update_failed"};
   ASSERT_EQ(api.post(stack_hooks, deploys).status, 201);
-  ASSERT_EQ(api.post(stack_hooks, stack_hook("flaky", "Flaky receiver",
-                                             rx_.url("/flaky")))
+  ASSERT_EQ(api.post(stack_hooks,
+                     stack_hook("flaky", "Flaky receiver", rx_.url("/flaky")))
                 .status,
             201);
   ASSERT_EQ(api.post(org_hooks, {{"name", "audit"},
@@ -432,15 +433,14 @@ TEST_F(dashboard, signs_in_browses_and_redelivers_in_a_real_browser) {
   browser_->screenshot(screenshot_path("05-stack-webhooks"));
 
   // The webhook and its deliveries, as the API has them.
-  ASSERT_EQ(
-      browser_->eval(click_text(".hook-card", "Deploy notifications")), true);
+  ASSERT_EQ(browser_->eval(click_text(".hook-card", "Deploy notifications")),
+            true);
   expect_page("document.querySelectorAll('tr.delivery-row').length === 2");
   auto row = "document.querySelector('tr.delivery-row[data-event-id="
              + js(first_id) + "]')";
   expect_page(row);
   EXPECT_EQ(browser_->eval(row + ".textContent.includes('Succeeded')"), true);
-  EXPECT_EQ(browser_->eval(row + ".querySelector('.code').textContent"),
-            "200");
+  EXPECT_EQ(browser_->eval(row + ".querySelector('.code').textContent"), "200");
   auto attempts_shown = [&] {
     return std::stoi(
         browser_->eval(row + ".querySelector('td.attempts').textContent")
@@ -500,8 +500,9 @@ TEST_F(dashboard, signs_in_browses_and_redelivers_in_a_real_browser) {
   expect_page(click_text(".hook-card", "Flaky receiver"));
   // It takes every event: the two above and the one sent since.
   expect_page("document.querySelectorAll('tr.delivery-row').length === 3");
-  EXPECT_EQ(browser_->eval(text_of("tr.delivery-row") + ".includes('Retrying')"),
-            true);
+  EXPECT_EQ(
+      browser_->eval(text_of("tr.delivery-row") + ".includes('Retrying')"),
+      true);
   EXPECT_EQ(browser_->eval(text_of("tr.delivery-row") + ".includes('503')"),
             true);
   browser_->screenshot(screenshot_path("08-retrying-deliveries"));
@@ -517,7 +518,8 @@ TEST_F(dashboard, signs_in_browses_and_redelivers_in_a_real_browser) {
   EXPECT_EQ(browser_->eval("sessionStorage.getItem('hookd.token')"), nullptr);
 }
 
-TEST_F(dashboard, an_organization_token_sees_its_organization_and_nothing_else) {
+TEST_F(dashboard,
+       an_organization_token_sees_its_organization_and_nothing_else) {
   auto api = hookd_->client();
   ASSERT_EQ(api.post(env_hooks, {{"name", "config"},
                                  {"displayName", "Config changes"},
