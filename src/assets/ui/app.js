@@ -650,6 +650,11 @@ async function redeliver(place, id) {
 }
 
 async function poll(place, generation) {
+  // A hidden tab asks for nothing; it catches up when shown again.
+  if (document.hidden) {
+    state.pollTimer = setTimeout(() => poll(place, generation), POLL_MS);
+    return;
+  }
   try {
     const list = await api('GET', `${hookPath(place.scope, place.hook)}/deliveries?limit=${DELIVERY_PAGE}`);
     if (generation !== state.generation) return;
@@ -671,6 +676,11 @@ async function poll(place, generation) {
   } catch (err) {
     if (generation !== state.generation) return;
     if (err.status === 401) return signOut(null, 'That token is no longer accepted. Sign in again.');
+    if (err.status === 404 || err.status === 403) {
+      $('#content').replaceChildren(errorPanel(err.message,
+        h('a', { class: 'button', href: placeHash(place.scope) }, icon('back'), `Back to ${scopeLabel(place.scope)}`)));
+      return undefined;
+    }
     const live = $('#live');
     if (live) {
       live.classList.add('live-stale');
@@ -707,6 +717,23 @@ async function loadOrg(org, generation) {
   }
 }
 
+/** Reads the organization's scopes and webhooks again, for the sidebar. */
+async function refreshSidebar(place, generation) {
+  try {
+    const [hooks, scopes] = await Promise.all([
+      apiAll(`/api/orgs/${enc(place.org)}/hooks`, 10000),
+      apiAll(`/api/orgs/${enc(place.org)}/scopes`, 10000),
+    ]);
+    if (generation !== state.generation || state.org !== place.org) return;
+    state.orgHooks = hooks;
+    state.scopes = scopes;
+    const old = $('.sidebar');
+    if (old) old.replaceWith(sidebar(place));
+  } catch (err) {
+    // The page itself reports what fails; the sidebar keeps what it had.
+  }
+}
+
 async function show() {
   stopPolling();
   const generation = ++state.generation;
@@ -723,7 +750,9 @@ async function show() {
   const place = parsePlace();
   if (!place.org) return renderOrgPicker();
 
-  if (state.org !== place.org) {
+  if (state.org === place.org) {
+    refreshSidebar(place, generation);
+  } else {
     renderShell(place, h('div', { class: 'loading' }, `Opening ${place.org}…`));
     try {
       await loadOrg(place.org, generation);
@@ -738,7 +767,6 @@ async function show() {
   if (!place.hook) {
     state.hook = null;
     renderShell(place, renderHookList(place, place.scope.kind === 'org' ? state.orgHooks : null));
-    if (place.scope.kind === 'org') return undefined;
     try {
       const hooks = await apiAll(hooksPath(place.scope), 10000);
       if (generation !== state.generation) return undefined;
