@@ -440,6 +440,8 @@ TEST_F(dashboard, signs_in_browses_and_redelivers_in_a_real_browser) {
              + js(first_id) + "]')";
   expect_page(row);
   EXPECT_EQ(browser_->eval(row + ".textContent.includes('Succeeded')"), true);
+  EXPECT_EQ(browser_->eval(row + ".querySelector('.event-title').textContent"),
+            "Update succeeded");
   EXPECT_EQ(browser_->eval(row + ".querySelector('.code').textContent"), "200");
   auto attempts_shown = [&] {
     return std::stoi(

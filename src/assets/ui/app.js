@@ -237,11 +237,13 @@ function go(hash) {
 
 // -- Formatting ----------------------------------------------------------------
 
+/** A time: the clock alone today, with the date on other days. */
 function fmtTime(seconds) {
   if (!seconds) return '—';
-  return new Date(seconds * 1000).toLocaleString(undefined, {
-    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
-  });
+  const t = new Date(seconds * 1000);
+  const clock = { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' };
+  if (t.toDateString() === new Date().toDateString()) return t.toLocaleTimeString(undefined, clock);
+  return t.toLocaleString(undefined, { month: 'short', day: 'numeric', ...clock });
 }
 
 function fmtAgo(seconds) {
@@ -277,6 +279,38 @@ function prettyBody(text) {
   } catch (e) {
     return text;
   }
+}
+
+function capitalized(text) {
+  const s = String(text).replace(/_/g, ' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** What a delivery was about, in words, read from the body it sent. */
+function summarize(d) {
+  let p = null;
+  try {
+    p = JSON.parse(d.payload || '');
+  } catch (e) {
+    p = null;
+  }
+  if (!p || typeof p !== 'object') return { title: capitalized(d.kind || 'delivery'), where: '' };
+  let where = '';
+  if (p.stackName) where = `${p.projectName}/${p.stackName}`;
+  else if (p.environmentName) where = `${p.projectName}/${p.environmentName}`;
+  let title = '';
+  if (d.kind === 'ping') title = 'Ping';
+  else if (typeof p.text === 'string') title = p.text; // slack
+  else if (p.type === 'message' && Array.isArray(p.attachments)) { // ms_teams
+    const body = p.attachments[0] && p.attachments[0].content && p.attachments[0].content.body;
+    title = (body && body[0] && body[0].text) || '';
+  } else if (d.kind === 'stack_update' || d.kind === 'stack_preview') {
+    title = `${p.isPreview ? 'Preview' : capitalized(p.kind || 'update')} ${p.result || ''}`;
+  } else if (d.kind === 'stack' && p.action) title = `Stack ${p.action}`;
+  else if (d.kind === 'environment' && p.action) title = `Environment ${p.action}`;
+  else if (p.status) title = `${capitalized(d.kind)} ${p.status}`;
+  else if (p.level) title = `${capitalized(d.kind)} (${p.level})`;
+  return { title: (title || capitalized(d.kind || 'delivery')).trim(), where };
 }
 
 const STATUS_WORDS = {
@@ -548,13 +582,18 @@ function deliveriesTable(place) {
       onclick: () => select(place, d.id),
       onkeydown: (e) => { if (e.key === 'Enter') select(place, d.id); },
     },
-    h('td', {}, h('div', { class: 'kind' }, d.kind), h('div', { class: 'sub mono', title: d.id }, shortId(d.id))),
+    h('td', { class: 'event-cell' }, (() => {
+      const what = summarize(d);
+      return [h('div', { class: 'event-title', title: what.title }, what.title),
+        h('div', { class: 'sub' }, h('span', { class: 'kind' }, d.kind), what.where ? ` · ${what.where}` : '',
+          ' · ', h('span', { class: 'mono', title: d.id }, shortId(d.id)))];
+    })()),
     h('td', {}, statusPill(d.status), d.error ? h('div', { class: 'sub error-text', title: d.error }, d.error) : null),
     h('td', { class: 'num attempts' }, String(d.attempts ?? 0)),
     h('td', {}, codeBadge(d.responseCode)),
     h('td', { class: 'num' }, fmtDuration(d.duration)),
-    h('td', {}, h('div', {}, fmtTime(d.timestamp)), h('div', { class: 'sub' }, fmtAgo(d.timestamp))),
-    h('td', {}, d.nextAttemptAt ? [h('div', {}, fmtTime(d.nextAttemptAt)), h('div', { class: 'sub' }, fmtAgo(d.nextAttemptAt))]
+    h('td', { class: 'when' }, h('div', {}, fmtTime(d.timestamp)), h('div', { class: 'sub' }, fmtAgo(d.timestamp))),
+    h('td', { class: 'when' }, d.nextAttemptAt ? [h('div', {}, fmtTime(d.nextAttemptAt)), h('div', { class: 'sub' }, fmtAgo(d.nextAttemptAt))]
       : h('span', { class: 'muted' }, '—')),
     h('td', { class: 'actions' }, h('button', {
       type: 'button', class: 'button button-small', disabled: busy,
@@ -583,7 +622,8 @@ function drawer(place) {
       h('div', { class: 'drawer-head' },
         h('div', {},
           h('p', { class: 'eyebrow' }, d.kind),
-          h('h2', { class: 'mono drawer-id' }, d.id)),
+          h('h2', { class: 'drawer-title' }, summarize(d).title),
+          h('p', { class: 'mono drawer-id' }, d.id)),
         h('button', { type: 'button', class: 'button button-icon', title: 'Close', 'aria-label': 'Close', onclick: close }, icon('close'))),
       h('div', { class: 'drawer-summary' },
         statusPill(d.status), codeBadge(d.responseCode),
