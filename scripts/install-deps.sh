@@ -4,11 +4,14 @@ set -euo pipefail
 
 # clang-14 builds the fuzz targets; libFuzzer and clang's sanitizer runtimes
 # are in libclang-rt-14-dev (only recommended by clang), and llvm-14 has the
-# llvm-symbolizer that puts names in their reports.
+# llvm-symbolizer that puts names in their reports. chromium runs the
+# dashboard's tests in a real headless browser (fonts-liberation: the
+# sans-serif the dashboard falls back to on Linux, so screenshots read well).
 packages=(cmake g++ make pkg-config libcaf-dev librestinio-dev libasio-dev
   nlohmann-json3-dev libssl-dev librocksdb-dev libgtest-dev
   libcurl4-openssl-dev curl ca-certificates python3 clang-format git
-  wrk nginx-light clang-14 libclang-rt-14-dev llvm-14)
+  wrk nginx-light clang-14 libclang-rt-14-dev llvm-14 chromium
+  fonts-liberation)
 
 missing=()
 for p in "${packages[@]}"; do

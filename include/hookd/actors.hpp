@@ -92,7 +92,31 @@ typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
            x.scope_hooks, x.org_hooks);
 }
 
+/// A stack or environment of an organization that has webhooks, and how
+/// many it has.
+struct scope_count {
+  scope where;
+  std::uint32_t hooks = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scope_count& x) {
+  return f(caf::meta::type_name("hookd.scope_count"), x.where, x.hooks);
+}
+
+/// One registry shard's part of an organization's scopes, by scope key.
+struct scope_page {
+  std::vector<scope_count> items;
+  bool more = false; ///< the shard has more past this page
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scope_page& x) {
+  return f(caf::meta::type_name("hookd.scope_page"), x.items, x.more);
+}
+
 namespace atom {
+using scopes = caf::atom_constant<caf::atom("scopes")>;
 using crash = caf::atom_constant<caf::atom("crash")>;
 using revive = caf::atom_constant<caf::atom("revive")>;
 using stats = caf::atom_constant<caf::atom("stats")>;
@@ -235,6 +259,11 @@ using registry_actor = fanout_actor::extend<
     // From a webhook actor of this shard: it has read its queue back and
     // owes this many deliveries.
     caf::reacts_to<atom::resume, std::int64_t>,
+    // The stacks and environments of organization `org` with webhooks in
+    // this shard, by scope key after `after` (a scope key, or empty), at
+    // most `limit` of them.
+    caf::replies_to<atom::scopes, std::string, std::string,
+                    std::uint32_t>::with<scope_page>,
     // Counts for tests and metrics: hooks indexed, webhook actors alive,
     // revivals so far.
     caf::replies_to<atom::stats>::with<std::size_t, std::size_t, std::size_t>,

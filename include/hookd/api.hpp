@@ -50,8 +50,10 @@ enum class operation : std::uint8_t {
   delete_token,
   ingest_events,
   list_deployments,
-  crash_hook, ///< test builds only
-  stall_hook, ///< test builds only: the webhook actor never answers
+  crash_hook,  ///< test builds only
+  stall_hook,  ///< test builds only: the webhook actor never answers
+  whoami,      ///< GET /api/user: the token's role and organizations
+  list_scopes, ///< GET /api/orgs/{org}/scopes: stacks and environments
 };
 
 /// A presented token, as it travels inside hookd: the token itself stays in

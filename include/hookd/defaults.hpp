@@ -60,6 +60,9 @@ constexpr std::size_t deliveries_page_max = 1000;
 /// A webhook listing answers this many at most, with a Link to the rest
 /// (Pulumi's clients read one page: the default is the most).
 constexpr std::size_t hooks_page_max = 1000;
+/// An organization's scopes listing (GET /api/orgs/{org}/scopes) answers
+/// this many stacks and environments at most, with a Link to the rest.
+constexpr std::size_t scopes_page_max = 1000;
 
 /// How long fan-out waits for the webhooks of a scope to record an event
 /// before it tries again.

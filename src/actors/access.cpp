@@ -3,6 +3,8 @@
 // presented, and every comparison is constant-time.
 #include <algorithm>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -13,6 +15,7 @@
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
+#include "hookd/webhook.hpp"
 #include "json_error.hpp"
 #include "reads.hpp"
 
@@ -60,6 +63,7 @@ struct principal {
   bool authenticated = false;
   bool admin = false;
   std::string org;
+  std::string name; ///< the org token's name
 };
 
 json token_json(const org_token& t, bool with_hash) {
@@ -82,6 +86,7 @@ principal authenticate(self_ptr self, const credential& cred) {
         && crypto::equal_constant_time(cred.digest, it->second.hash)) {
       who.authenticated = true;
       who.org = it->second.org;
+      who.name = it->second.name;
       return who;
     }
   }
@@ -203,6 +208,123 @@ caf::result<api_response> delete_token(self_ptr self, const api_call& call) {
   return rp;
 }
 
+/// GET /api/user: what the presented token may do, so that a client (the
+/// dashboard) knows which organizations to offer.
+api_response whoami(const principal& who) {
+  json body{{"role", who.admin ? "admin" : "org"},
+            {"name", who.admin ? "admin" : who.name},
+            {"organizations", json::array()}};
+  if (!who.admin)
+    body["organizations"].push_back(who.org);
+  return {success::ok, body.dump(), {}};
+}
+
+/// A scopes listing's continuation token: "<s|e>/<project>/<name>" of the
+/// last scope of the previous page, which is its scope key without the
+/// organization.
+std::string scope_token(const scope& where) {
+  return std::string{where.kind == scope_kind::stack ? "s" : "e"} + '/'
+         + where.project + '/' + where.name;
+}
+
+/// The scope key a continuation token names in `org`, or nothing when the
+/// token is not one.
+std::optional<std::string> scope_key_of_token(const std::string& org,
+                                              std::string_view token) {
+  if (token.size() < 5 || (token[0] != 's' && token[0] != 'e')
+      || token[1] != '/')
+    return std::nullopt;
+  auto rest = token.substr(2);
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos || !valid_path_name(rest.substr(0, slash))
+      || !valid_path_name(rest.substr(slash + 1)))
+    return std::nullopt;
+  return std::string{token.substr(0, 1)} + '/' + org + '/' + std::string{rest};
+}
+
+json scope_json(const scope_count& s) {
+  if (s.where.kind == scope_kind::stack)
+    return {{"kind", "stack"},
+            {"organizationName", s.where.org},
+            {"projectName", s.where.project},
+            {"stackName", s.where.name},
+            {"hooks", s.hooks}};
+  return {{"kind", "environment"},
+          {"organizationName", s.where.org},
+          {"projectName", s.where.project},
+          {"envName", s.where.name},
+          {"hooks", s.hooks}};
+}
+
+/// GET /api/orgs/{org}/scopes: the organization's stacks and environments
+/// that have webhooks, gathered from every registry shard (a scope lives in
+/// the shard its key hashes to), by scope key, a page at a time.
+caf::result<api_response> list_scopes(self_ptr self, const api_call& call) {
+  std::size_t limit = 0;
+  if (auto err = page_limit(call.limit, defaults::scopes_page_max,
+                            defaults::scopes_page_max, limit))
+    return err;
+  std::string after;
+  if (!call.continuation.empty()) {
+    auto key = scope_key_of_token(call.where.org, call.continuation);
+    if (!key)
+      return make_error(ec::bad_request, "invalid 'continuationToken'");
+    after = std::move(*key);
+  }
+  struct gathered {
+    std::size_t remaining = 0;
+    std::vector<scope_count> items;
+    bool more = false;
+    caf::error failed;
+  };
+  auto g = std::make_shared<gathered>();
+  g->remaining = self->state.shards.size();
+  auto rp = self->make_response_promise<api_response>();
+  auto base_path = call.base_path;
+  auto settle = [=]() mutable {
+    if (--g->remaining > 0)
+      return;
+    if (g->failed)
+      return rp.deliver(g->failed), void();
+    auto& items = g->items;
+    std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+      return a.where.key() < b.where.key();
+    });
+    // Each shard answered its first `limit` after the token: the first
+    // `limit` of them all are the page.
+    if (items.size() > limit) {
+      items.resize(limit);
+      g->more = true;
+    }
+    auto list = json::array();
+    for (const auto& s : items)
+      list.push_back(scope_json(s));
+    header_list headers;
+    if (g->more && !items.empty())
+      headers.push_back(
+          next_page_link(base_path, limit, scope_token(items.back().where)));
+    rp.deliver(api_response{success::ok, list.dump(), std::move(headers)});
+  };
+  // Requests inside this process, as in reads.hpp: a shard that dies
+  // answers at once with an error, and the front end's deadline bounds the
+  // client's wait.
+  for (const auto& shard : self->state.shards)
+    self->request(shard, caf::infinite, atom::scopes::value, call.where.org,
+                  after, static_cast<std::uint32_t>(limit))
+        .then(
+            [=](scope_page& page) mutable {
+              g->more = g->more || page.more;
+              for (auto& s : page.items)
+                g->items.push_back(std::move(s));
+              settle();
+            },
+            [=](caf::error& err) mutable {
+              g->failed = std::move(err);
+              settle();
+            });
+  return rp;
+}
+
 /// Reads the org tokens (their hashes) on the store readers; nothing is
 /// authenticated before they are all in.
 void load_tokens(self_ptr self) {
@@ -241,6 +363,8 @@ caf::result<api_response> serve(self_ptr self, api_call& call) {
   call.who = {};
   if (!who.authenticated)
     return make_error(ec::unauthenticated, "invalid token");
+  if (call.op == operation::whoami)
+    return whoami(who);
   if (!who.admin && who.org != call.where.org)
     return make_error(ec::forbidden, "this token has no access to "
                                      "organization '"
@@ -252,6 +376,8 @@ caf::result<api_response> serve(self_ptr self, api_call& call) {
     return list_tokens(self, call);
   case operation::delete_token:
     return delete_token(self, call);
+  case operation::list_scopes:
+    return list_scopes(self, call);
   case operation::ingest_events:
     return self->delegate(self->state.ingest, std::move(call));
   case operation::list_deployments:

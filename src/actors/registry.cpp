@@ -3,6 +3,7 @@
 // spawns webhook actors on demand, supervises them, and counts their
 // unfinished deliveries for ingest's overload bound.
 #include <chrono>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -50,6 +51,10 @@ struct registry_state {
   std::unordered_map<std::string, hook_entry> hooks;
   /// The hook names of each scope key, for fan-out.
   std::unordered_map<std::string, std::set<std::string>> scopes;
+  /// The stack and environment scopes with webhooks, by organization and
+  /// then by scope key: an organization's scopes are listed without a walk
+  /// over every scope of the shard.
+  std::unordered_map<std::string, std::map<std::string, scope>> org_scopes;
   std::unordered_map<caf::actor_addr, std::string> keys_by_actor;
   std::size_t revivals = 0;
   std::int64_t pending = 0;
@@ -95,6 +100,8 @@ void index_hook(self_ptr self, const std::string& key,
   if (self->state.scopes[scope_key].insert(hook.name).second) {
     ++self->state.org_hooks[hook.where.org];
     self->state.org_hooks_changed.insert(hook.where.org);
+    if (hook.where.kind != scope_kind::org)
+      self->state.org_scopes[hook.where.org].emplace(scope_key, hook.where);
   }
   self->state.scopes_changed.insert(std::move(scope_key));
   schedule_report(self);
@@ -383,6 +390,39 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
   return rp;
 }
 
+/// A scope lost its last webhook: it leaves its organization's listing.
+void forget_scope(self_ptr self, const scope& where) {
+  auto& by_org = self->state.org_scopes;
+  auto it = by_org.find(where.org);
+  if (it == by_org.end())
+    return;
+  it->second.erase(where.key());
+  if (it->second.empty())
+    by_org.erase(it);
+}
+
+/// The stacks and environments of `org` with webhooks in this shard, by
+/// scope key after `after`, at most `limit` of them.
+scope_page org_scopes(self_ptr self, const std::string& org,
+                      const std::string& after, std::uint32_t limit) {
+  scope_page page;
+  auto& st = self->state;
+  auto it = st.org_scopes.find(org);
+  if (it == st.org_scopes.end())
+    return page;
+  auto& mine = it->second;
+  for (auto i = mine.upper_bound(after); i != mine.end(); ++i) {
+    if (page.items.size() >= limit) {
+      page.more = true;
+      break;
+    }
+    auto names = st.scopes.find(i->first);
+    auto count = names == st.scopes.end() ? 0 : names->second.size();
+    page.items.push_back({i->second, static_cast<std::uint32_t>(count)});
+  }
+  return page;
+}
+
 caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
                                       const std::string& key) {
   // The webhook actor owns the history and queue: once the configuration
@@ -412,8 +452,10 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
         --st.org_hooks[call.where.org];
         st.org_hooks_changed.insert(call.where.org);
       }
-      if (scope_it->second.empty())
+      if (scope_it->second.empty()) {
         st.scopes.erase(scope_it);
+        forget_scope(self, call.where);
+      }
     }
     st.scopes_changed.insert(scope_key);
     report_pending(self);
@@ -707,6 +749,8 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
             it != self->state.hooks.end())
           ensure_actor(self, key, it->second);
       },
+      [=](atom::scopes, std::string& org, std::string& after,
+          std::uint32_t limit) { return org_scopes(self, org, after, limit); },
       [=](atom::stats) {
         return std::make_tuple(self->state.hooks.size(),
                                self->state.keys_by_actor.size(),

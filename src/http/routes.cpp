@@ -153,7 +153,6 @@ struct asset_route {
 
 constexpr asset_route asset_routes[] = {
     {"/api/openapi.json", "openapi.json"},
-    {"/ui/", "ui/index.html"},
 };
 
 /// Whether the (decoded) segments are those of `path`, a fixed path.
@@ -243,7 +242,11 @@ const std::vector<route_template>& route_catalogue() {
       {"GET", "/metrics"},
       {"GET", "/api/openapi.json"},
       // The dashboard, and the API routes that support it.
+      {"GET", "/ui"},
       {"GET", "/ui/"},
+      {"GET", "/ui/{file}"},
+      {"GET", "/api/user"},
+      {"GET", "/api/orgs/{orgName}/scopes"},
   };
   return all;
 }
@@ -284,6 +287,8 @@ std::string_view route_name(const route& r) {
   case target::asset:
     // The OpenAPI document, or a file of the dashboard.
     return r.asset == "openapi.json" ? "openapi" : "ui";
+  case target::redirect:
+    return "ui";
   case target::api:
     break;
   }
@@ -318,6 +323,10 @@ std::string_view route_name(const route& r) {
     return "crash_hook";
   case operation::stall_hook:
     return "stall_hook";
+  case operation::whoami:
+    return "whoami";
+  case operation::list_scopes:
+    return "list_scopes";
   }
   return "other";
 }
@@ -342,6 +351,27 @@ std::string credential_of(std::string_view header) {
 route match_route(std::string_view method, std::string_view path,
                   std::string_view query) {
   builder b{method, {}};
+  // The dashboard: static files, no token (its API calls carry one).
+  if (path == "/ui" || path.substr(0, 4) == "/ui/") {
+    if (method != "GET")
+      return b.methods({{"GET", operation::list_hooks}});
+    if (path == "/ui") {
+      b.result.what = route::target::redirect;
+      b.result.location = "/ui/";
+      return b.result;
+    }
+    std::string file;
+    if (!percent_decode(path.substr(4), file))
+      return b.not_found();
+    if (file.empty())
+      file = "index.html";
+    // One level of plain file names: nothing to climb out of ui/ with.
+    if (!valid_path_name(file) || file.front() == '.')
+      return b.not_found();
+    b.result.what = route::target::asset;
+    b.result.asset = "ui/" + file;
+    return b.result;
+  }
   std::vector<std::string> seg;
   if (!split_path(path, seg))
     return b.not_found();
@@ -356,6 +386,8 @@ route match_route(std::string_view method, std::string_view path,
   for (const auto& [fixed, asset] : asset_routes)
     if (same_segments(seg, fixed))
       return b.get_only(route::target::asset, asset);
+  if (seg.size() == 2 && seg[0] == "api" && seg[1] == "user")
+    return b.methods({{"GET", operation::whoami}});
   if (seg.size() < 3 || seg[0] != "api")
     return b.not_found();
 
@@ -378,6 +410,8 @@ route match_route(std::string_view method, std::string_view path,
       return b.not_found();
     if (seg[3] == "hooks")
       return b.hooks(seg, 4);
+    if (seg[3] == "scopes" && seg.size() == 4)
+      return b.methods({{"GET", operation::list_scopes}});
     if (seg[3] == "events" && seg.size() == 4)
       return b.methods({{"POST", operation::ingest_events}});
     if (seg[3] == "tokens" && seg.size() == 4)

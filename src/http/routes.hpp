@@ -14,16 +14,18 @@ struct route {
     api,
     healthz,
     metrics,
-    asset, ///< a file of src/assets/, served as it is (hookd::assets::find)
+    asset,    ///< a file of src/assets/, served as it is (hookd::assets::find)
+    redirect, ///< to `location`
     not_found,
     method_not_allowed,
     bad_name
   };
   target what = target::not_found;
-  api_call call;       ///< for target::api, without body and credential
-  std::string message; ///< for errors
-  std::string allow;   ///< for method_not_allowed: the Allow header
-  std::string asset;   ///< for target::asset: its path under src/assets/
+  api_call call;        ///< for target::api, without body and credential
+  std::string message;  ///< for errors
+  std::string allow;    ///< for method_not_allowed: the Allow header
+  std::string asset;    ///< for asset: its path under src/assets/
+  std::string location; ///< for redirect
 };
 
 /// One route hookd serves: a method and a path template whose `{name}`

@@ -143,21 +143,26 @@ void observe_request(std::string_view route, int status,
                 {"duration_ms", static_cast<std::int64_t>(elapsed * 1000)}});
 }
 
-/// Answers with a file of src/assets/ as it is, or 404 when this build has
-/// none at that path; returns the status.
-int send_asset(const restinio::request_handle_t& req, std::string_view path) {
-  const auto* found = assets::find(path);
-  if (found == nullptr) {
-    send_error(req, 404, "'" + std::string{path} + "' is not built into hookd");
-    return 404;
-  }
+/// A file compiled into the binary. The dashboard runs only its own script
+/// and style (no inline code, nothing from elsewhere), in no frame, and
+/// tells no other site where it was; a browser revalidates it on each load,
+/// so an upgraded hookd is never shown with an old script.
+void send_asset(const restinio::request_handle_t& req,
+                const assets::asset& file) {
   req->create_response()
       .append_header(restinio::http_field::content_type,
-                     std::string{found->content_type})
-      // The asset lives as long as the program: no copy.
-      .set_body(restinio::const_buffer(found->body.data(), found->body.size()))
+                     std::string{file.content_type})
+      .append_header("Content-Security-Policy",
+                     "default-src 'self'; script-src 'self'; style-src "
+                     "'self'; img-src 'self'; connect-src 'self'; "
+                     "object-src 'none'; base-uri 'none'; form-action "
+                     "'none'; frame-ancestors 'none'")
+      .append_header("X-Content-Type-Options", "nosniff")
+      .append_header("X-Frame-Options", "DENY")
+      .append_header("Referrer-Policy", "no-referrer")
+      .append_header("Cache-Control", "no-cache")
+      .set_body(restinio::const_buffer(file.body.data(), file.body.size()))
       .done();
-  return 200;
 }
 
 /// Answers one request exactly once, from whichever thread finishes it. If
@@ -560,6 +565,27 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                     {{"Allow", route.allow}}, name);
     case target::bad_name:
       return answer(std::move(req), 400, std::move(route.message), {}, name);
+    case target::asset: {
+      auto file = assets::find(route.asset);
+      if (file == nullptr)
+        return answer(std::move(req), 404, "no such file: " + route.asset, {},
+                      name);
+      asio::post(ioctx, [req = std::move(req), file, name,
+                         started = std::chrono::steady_clock::now()] {
+        send_asset(req, *file);
+        observe_request(name, 200, started);
+      });
+      return restinio::request_accepted();
+    }
+    case target::redirect:
+      asio::post(ioctx, [req = std::move(req), to = route.location, name,
+                         started = std::chrono::steady_clock::now()] {
+        req->create_response(restinio::status_moved_permanently())
+            .append_header(restinio::http_field::location, to)
+            .done();
+        observe_request(name, 301, started);
+      });
+      return restinio::request_accepted();
     case target::healthz:
       caf::anon_send(pick(), atom::health::value,
                      std::make_shared<http_reply>(req, name));
@@ -567,13 +593,6 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
     case target::metrics:
       caf::anon_send(pick(), atom::metrics::value,
                      std::make_shared<http_reply>(req, name));
-      return restinio::request_accepted();
-    case target::asset:
-      // Written after the handler has returned, as `answer` does.
-      asio::post(ioctx, [req = std::move(req), path = std::move(route.asset),
-                         name, started = std::chrono::steady_clock::now()] {
-        observe_request(name, send_asset(req, path), started);
-      });
       return restinio::request_accepted();
     case target::api:
       break;

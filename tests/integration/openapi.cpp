@@ -293,6 +293,10 @@ openapi_document::validate_ref(const json& value,
 std::string openapi_document::template_of(std::string_view path) const {
   if (!doc_.is_object() || !doc_.contains("paths"))
     return {};
+  // A path the document names as it is ("/ui" and "/ui/" are two).
+  auto bare = std::string{path.substr(0, path.find('?'))};
+  if (doc_["paths"].contains(bare))
+    return bare;
   auto seg = segments_of(path);
   std::string best;
   int best_literals = -1;

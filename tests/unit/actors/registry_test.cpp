@@ -2,6 +2,7 @@
 // real store: answers as values, supervision of webhook actors and of the
 // node's components.
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -261,4 +262,65 @@ TEST_F(registry_test, the_node_revives_a_dead_component_and_those_after_it) {
   // And serve what the store holds.
   EXPECT_EQ(call(operation::read_hook, prod, "h1").status, 200);
   EXPECT_EQ(std::get<0>(stats()), 1u);
+}
+
+TEST_F(registry_test, an_organizations_scopes_are_gathered_from_every_shard) {
+  // Scopes hash to different shards; the listing merges them by key.
+  std::set<std::string> expected;
+  for (int i = 0; i < 12; ++i) {
+    auto p = "p" + std::to_string(i % 3);
+    auto n = "n" + std::to_string(i);
+    scope where{i % 2 == 0 ? scope_kind::stack : scope_kind::env, "acme", p, n};
+    for (int k = 0; k <= i % 2; ++k)
+      ASSERT_EQ(call(operation::create_hook, where, {},
+                     R"({"displayName":"D","payloadUrl":"http://h"})")
+                    .status,
+                201);
+    expected.insert(where.key());
+  }
+  ASSERT_EQ(call(operation::create_hook, org, {},
+                 R"({"displayName":"O","payloadUrl":"http://o"})")
+                .status,
+            201);
+  ASSERT_EQ(call(operation::create_hook, {scope_kind::stack, "other", "p", "n"},
+                 {}, R"({"displayName":"X","payloadUrl":"http://x"})")
+                .status,
+            201);
+
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    api_call c;
+    c.op = operation::list_scopes;
+    c.where = org;
+    c.limit = "5";
+    c.continuation = token;
+    c.base_path = "/api/orgs/acme/scopes";
+    c.who = credential_of_token(admin);
+    caf::scoped_actor self{sys_};
+    api_response page;
+    self->request(entry(), 10s, std::move(c))
+        .receive([&](api_response& r) { page = std::move(r); },
+                 [&](caf::error& err) { FAIL() << message_of(err); });
+    auto items = nlohmann::json::parse(page.body);
+    ASSERT_LE(items.size(), 5u);
+    for (const auto& s : items) {
+      bool stack = s["kind"] == "stack";
+      scope where{stack ? scope_kind::stack : scope_kind::env, "acme",
+                  s["projectName"].get<std::string>(),
+                  s[stack ? "stackName" : "envName"].get<std::string>()};
+      EXPECT_EQ(s["hooks"], stack ? 1 : 2) << s;
+      seen.push_back(where.key());
+    }
+    token.clear();
+    for (const auto& [name, value] : page.headers)
+      if (name == "Link") {
+        auto at = value.find("continuationToken=") + 18;
+        token = value.substr(at, value.find('>') - at);
+      }
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, std::vector<std::string>(expected.begin(), expected.end()));
 }

@@ -89,3 +89,41 @@ TEST(routes, percent_decoding) {
   EXPECT_FALSE(percent_decode("a%2", out));
   EXPECT_FALSE(percent_decode("a%zz", out));
 }
+
+TEST(routes, dashboard_files) {
+  auto r = match_route("GET", "/ui/", "");
+  ASSERT_EQ(r.what, target::asset);
+  EXPECT_EQ(r.asset, "ui/index.html");
+  r = match_route("GET", "/ui/app.js", "v=2");
+  ASSERT_EQ(r.what, target::asset);
+  EXPECT_EQ(r.asset, "ui/app.js");
+  r = match_route("GET", "/ui", "");
+  ASSERT_EQ(r.what, target::redirect);
+  EXPECT_EQ(r.location, "/ui/");
+  // Nothing outside ui/, and no hidden files.
+  for (const char* path : {"/ui/../assets.hpp", "/ui/%2E%2E%2Fx", "/ui/a/b.js",
+                           "/ui/.keep", "/ui/%zz", "/ui/a%2Fb"})
+    EXPECT_EQ(match_route("GET", path, "").what, target::not_found) << path;
+  r = match_route("POST", "/ui/", "");
+  EXPECT_EQ(r.what, target::method_not_allowed);
+  EXPECT_EQ(r.allow, "GET");
+  EXPECT_EQ(match_route("GET", "/uix", "").what, target::not_found);
+}
+
+TEST(routes, dashboard_api) {
+  auto r = match_route("GET", "/api/user", "");
+  ASSERT_EQ(r.what, target::api);
+  EXPECT_EQ(r.call.op, operation::whoami);
+  EXPECT_EQ(match_route("DELETE", "/api/user", "").what,
+            target::method_not_allowed);
+
+  r = match_route("GET", "/api/orgs/acme/scopes",
+                  "limit=10&continuationToken=s/web/prod");
+  ASSERT_EQ(r.what, target::api);
+  EXPECT_EQ(r.call.op, operation::list_scopes);
+  EXPECT_EQ(r.call.where.org, "acme");
+  EXPECT_EQ(r.call.limit, "10");
+  EXPECT_EQ(r.call.continuation, "s/web/prod");
+  EXPECT_EQ(match_route("POST", "/api/orgs/acme/scopes", "").what,
+            target::method_not_allowed);
+}
