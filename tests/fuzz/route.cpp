@@ -43,6 +43,8 @@ bool allowed(std::string_view method, operation op) {
   case operation::list_deliveries:
   case operation::list_tokens:
   case operation::list_deployments:
+  case operation::whoami:
+  case operation::list_scopes:
     return method == "GET";
   case operation::create_hook:
   case operation::ping_hook:
@@ -80,9 +82,18 @@ void check(std::string_view method, const route& r) {
     HOOKD_FUZZ_CHECK(method == "GET");
     break;
   case route::target::asset:
-    // Only the fixed routes' assets: a path never names a file itself.
+    // The document, or one plain file name under ui/: a path can never
+    // climb out of the dashboard's files.
     HOOKD_FUZZ_CHECK(method == "GET");
-    HOOKD_FUZZ_CHECK(r.asset == "openapi.json" || r.asset == "ui/index.html");
+    if (r.asset != "openapi.json") {
+      HOOKD_FUZZ_CHECK(r.asset.rfind("ui/", 0) == 0);
+      auto file = std::string_view{r.asset}.substr(3);
+      HOOKD_FUZZ_CHECK(hookd::valid_path_name(file) && file.front() != '.');
+      HOOKD_FUZZ_CHECK(file.find('/') == std::string_view::npos);
+    }
+    break;
+  case route::target::redirect:
+    HOOKD_FUZZ_CHECK(method == "GET" && r.location == "/ui/");
     break;
   case route::target::method_not_allowed:
     HOOKD_FUZZ_CHECK(!r.allow.empty());
@@ -97,6 +108,7 @@ void check(std::string_view method, const route& r) {
 
 bool same(const route& a, const route& b) {
   return a.what == b.what && a.allow == b.allow && a.asset == b.asset
+         && a.location == b.location
          && (a.what != route::target::api
              || (a.call.op == b.call.op
                  && a.call.where.kind == b.call.where.kind
