@@ -51,10 +51,10 @@ void component_restarted(std::string_view component);
 
 /// What the node adds at scrape time.
 struct node_figures {
-  std::int64_t pending = 0;        ///< deliveries recorded, not yet finished
+  std::int64_t pending = 0;         ///< deliveries recorded, not yet finished
   std::int64_t store_sst_bytes = 0; ///< the store's table files on disk
   std::int64_t store_memtable_bytes = 0; ///< written, not yet in a file
-  bool store_known = false;         ///< false: the store did not answer
+  bool store_known = false;              ///< false: the store did not answer
 };
 
 /// The whole scrape, in Prometheus text format 0.0.4.

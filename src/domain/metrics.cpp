@@ -19,8 +19,7 @@ namespace {
 
 /// Cumulative buckets, Prometheus style: counts[i] = observations <=
 /// bounds[i]; the last count is +Inf.
-template <std::size_t N>
-struct histogram {
+template <std::size_t N> struct histogram {
   std::array<double, N> bounds;
   std::array<std::uint64_t, N + 1> counts{};
   double sum = 0;
@@ -104,8 +103,8 @@ struct registry {
   std::map<std::pair<std::string_view, std::string_view>, std::uint64_t>
       deliveries;
   std::map<std::pair<std::string_view, bool>, std::uint64_t> manual;
-  histogram<12> attempt_seconds{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                 2.5, 5, 10, 30}};
+  histogram<12> attempt_seconds{
+      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
   histogram<15> latency_seconds{{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
                                  10, 30, 60, 300, 1800, 7200}};
   std::uint64_t private_refused = 0;
@@ -127,8 +126,8 @@ const double started_at
 
 void header(std::ostringstream& out, std::string_view name,
             std::string_view type, std::string_view help) {
-  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' '
-      << type << '\n';
+  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type
+      << '\n';
 }
 
 template <std::size_t N>
@@ -275,8 +274,7 @@ std::string render(const node_figures& node) {
   header(out, "hookd_delivery_retries_total", "counter",
          "Attempts that failed and scheduled another, by format.");
   for (const auto& [f, n] : r.retries)
-    out << "hookd_delivery_retries_total{format=\"" << f << "\"} " << n
-        << '\n';
+    out << "hookd_delivery_retries_total{format=\"" << f << "\"} " << n << '\n';
   header(out, "hookd_deliveries_total", "counter",
          "Deliveries ended for good, by format and outcome.");
   for (const auto& [key, n] : r.deliveries)
@@ -285,9 +283,8 @@ std::string render(const node_figures& node) {
   header(out, "hookd_manual_attempts_total", "counter",
          "Pings and redeliveries, by kind and outcome.");
   for (const auto& [key, n] : r.manual)
-    out << "hookd_manual_attempts_total{kind=\"" << key.first
-        << "\",outcome=\"" << (key.second ? "succeeded" : "failed") << "\"} "
-        << n << '\n';
+    out << "hookd_manual_attempts_total{kind=\"" << key.first << "\",outcome=\""
+        << (key.second ? "succeeded" : "failed") << "\"} " << n << '\n';
   header(out, "hookd_delivery_duration_seconds", "histogram",
          "Duration of one delivery attempt (the HTTP exchange).");
   write_histogram(out, "hookd_delivery_duration_seconds", r.attempt_seconds);

@@ -153,8 +153,8 @@ scrape parse_scrape(const std::string& text) {
   std::string line;
   std::size_t number = 0;
   auto fail = [&](const std::string& why) {
-    out.error = "line " + std::to_string(number) + ": " + why + ": '" + line
-                + "'";
+    out.error
+        = "line " + std::to_string(number) + ": " + why + ": '" + line + "'";
     return out;
   };
   if (text.empty() || text.back() != '\n')
@@ -277,8 +277,7 @@ std::set<std::string> label_values(const scrape& s) {
 /// not a JSON object with ts, level and msg.
 ::testing::AssertionResult read_log(const std::string& text,
                                     std::vector<json>& lines) {
-  static const std::regex ts_re{
-      R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"};
+  static const std::regex ts_re{R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"};
   static const std::set<std::string> levels{"debug", "info", "warn", "error"};
   std::istringstream in{text};
   std::string line;
@@ -320,8 +319,8 @@ std::vector<json> lines_with(const std::vector<json>& lines,
   return out;
 }
 
-process_options with_env(
-    std::vector<std::pair<std::string, std::optional<std::string>>> env) {
+process_options
+with_env(std::vector<std::pair<std::string, std::optional<std::string>>> env) {
   process_options opts;
   opts.env = std::move(env);
   return opts;
@@ -335,8 +334,8 @@ TEST(operations_metrics, a_busy_scrape_parses_and_counts_what_happened) {
   receiver rx;
   rx.reply_on("/bad", std::vector<reply>(40, reply::with_status(503)));
   hookd_process proc{with_env({{"HOOKD_ALLOW_PRIVATE_TARGETS", "1"},
-                       {"HOOKD_RETRY_SCHEDULE", "0s,50ms"},
-                       {"HOOKD_SLACK_URL_PREFIX", rx.url("/")}})};
+                               {"HOOKD_RETRY_SCHEDULE", "0s,50ms"},
+                               {"HOOKD_SLACK_URL_PREFIX", rx.url("/")}})};
   ASSERT_TRUE(proc.listening()) << proc.start_error();
   auto c = proc.client();
 
@@ -470,8 +469,8 @@ TEST(operations_logs, a_full_run_logs_json_lines_and_no_secret) {
   receiver rx;
   rx.reply_on("/down", std::vector<reply>(10, reply::with_status(503)));
   hookd_process proc{with_env({{"HOOKD_ALLOW_PRIVATE_TARGETS", "1"},
-                       {"HOOKD_RETRY_SCHEDULE", "0s,50ms,50ms"},
-                       {"HOOKD_LOG_LEVEL", "debug"}})};
+                               {"HOOKD_RETRY_SCHEDULE", "0s,50ms,50ms"},
+                               {"HOOKD_LOG_LEVEL", "debug"}})};
   ASSERT_TRUE(proc.listening()) << proc.start_error();
   auto c = proc.client();
   const std::string secret = "webhook-secret-that-must-never-be-logged";
@@ -523,9 +522,8 @@ TEST(operations_logs, a_full_run_logs_json_lines_and_no_secret) {
                              {{"route", "ingest_events"}, {"status", 202}});
   EXPECT_EQ(answered.size(), 1u) << log;
 
-  for (const auto& needle :
-       {std::string{test_admin_token}, token_value, secret, payload_marker,
-        sha256_hex(test_admin_token)})
+  for (const auto& needle : {std::string{test_admin_token}, token_value, secret,
+                             payload_marker, sha256_hex(test_admin_token)})
     EXPECT_EQ(log.find(needle), std::string::npos)
         << "the log holds '" << needle << "': " << log;
 }

@@ -58,8 +58,9 @@ TEST(metrics_labels, unknown_values_fold_into_other) {
   }
   EXPECT_LE(metrics::series_count(), before + 2);
   auto text = metrics::render({});
-  EXPECT_NE(text.find("hookd_http_requests_total{route=\"other\",code=\"200\"}"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("hookd_http_requests_total{route=\"other\",code=\"200\"}"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("format=\"other\""), std::string::npos);
   EXPECT_NE(text.find("hookd_component_restarts_total{component=\"registry\"} "
