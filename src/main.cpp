@@ -8,6 +8,7 @@
 #include <caf/send.hpp>
 #include <thread>
 
+#include "hookd/behaviours.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/http.hpp"
 #include "hookd/log.hpp"
@@ -81,6 +82,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   hookd::log::set_level(cfg->log_level);
+  // Plugins are opened before anything starts: a bad one stops hookd here,
+  // saying which and why.
+  auto behaviours = hookd::builtin_behaviours();
+  if (auto err = hookd::load_plugins(*behaviours, cfg->plugins)) {
+    hookd::log::error(hookd::message_of(err));
+    return 2;
+  }
+  for (const auto& path : cfg->plugins)
+    hookd::log::info("loaded plugin", {{"path", path}});
 #ifdef HOOKD_TEST_HOOKS
   // The test build: webhook actors accept the crash route. Release builds
   // have neither the route nor this line.
@@ -101,6 +111,7 @@ int main(int argc, char** argv) {
     hookd::log::warn("created an admin token; it was printed once on stdout");
   }
   setup->new_admin_token.clear();
+  setup->behaviours = std::move(behaviours);
   hookd::log::info("starting", {{"version", hookd::defaults::version},
                                 {"data_dir", cfg->data_dir}});
 

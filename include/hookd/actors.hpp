@@ -10,7 +10,8 @@
 //          ──delegate──► ingest (events in) / deployments (GET deployments)
 //   registry ──delegate──► webhook actor (deliveries, ping, redeliver)
 //   ingest ──(fanout)──► registry shards ──(event_batch)──► webhook actors
-//   webhook ──(http_request)──► delivery (libcurl multi)
+//   webhook ──(http_request)──► its destination: delivery (libcurl multi)
+//                                or a plugin destination's host
 //           ──(deploy)──► deployments ──(raise)──► ingest
 //           ──(pending)──► its registry ──(pending)──► ingest
 //   every component ──► store writer (group commit), store readers (reads
@@ -179,6 +180,14 @@ using delivery_actor = caf::typed_actor<
     caf::replies_to<atom::status>::with<component_status>,
     // Internal: the transfer thread finished request `id`.
     caf::reacts_to<atom::done, std::uint64_t, http_result>>;
+
+/// Where a webhook's attempts go, whatever its destination: the delivery
+/// client (the HTTP POST) or a plugin destination's host, which answers the
+/// same way.
+using destination_actor = caf::typed_actor<
+    // One attempt of a rendered, signed delivery; answers with its outcome
+    // (errors of the destination are in the result).
+    caf::replies_to<http_request>::with<http_result>>;
 
 /// What ingest asks of a registry shard.
 using fanout_actor = caf::typed_actor<

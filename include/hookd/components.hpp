@@ -13,6 +13,7 @@
 #include <caf/fwd.hpp>
 
 #include "hookd/actors.hpp"
+#include "hookd/behaviours.hpp"
 #include "hookd/config.hpp"
 #include "hookd/crypto.hpp"
 #include "hookd/webhook.hpp"
@@ -88,6 +89,8 @@ struct webhook_setup {
   /// Its registry, told of changes to the unfinished deliveries.
   registry_actor registry;
   std::shared_ptr<const crypto::sealer> sealer;
+  /// Formats and destinations, by the names the webhook gives.
+  behaviours_ptr behaviours;
   std::vector<std::chrono::milliseconds> retry_schedule;
   std::chrono::milliseconds timeout{10000};
   std::size_t history_limit = 1000;
@@ -103,6 +106,17 @@ struct webhook_setup {
 /// deliveries it had queued, handling nothing else before.
 webhook_actor spawn_webhook(caf::actor_system& sys, std::string config_key,
                             webhook_setup setup);
+
+/// The host of one webhook's plugin destination (`use`): a detached actor
+/// that makes the destination from its config and hands it each attempt.
+/// A destination that throws fails that attempt (the result says why) and
+/// is made afresh for the next; a host that dies is spawned again by
+/// `owner`, whose end it follows.
+destination_actor spawn_destination(caf::actor_system& sys,
+                                    behaviours_ptr behaviours,
+                                    behaviour_use use,
+                                    plugin::webhook_info hook,
+                                    caf::actor_addr owner);
 
 /// Access control. `admin_hash` is the hex SHA-256 of the admin token.
 access_actor spawn_access(caf::actor_system& sys, store_reader_actor reader,

@@ -55,6 +55,9 @@ struct config {
   std::string tls_key;
   /// Lines below this level are not logged (HOOKD_LOG_LEVEL).
   log::level log_level = log::level::info;
+  /// Shared libraries of behaviours (plugin.hpp), opened at start in this
+  /// order (`plugins = a.so, b.so`, HOOKD_PLUGINS).
+  std::vector<std::string> plugins;
   /// Testing aid: webhook actors accept a crash message. Never set in
   /// production; only the test harness turns it on.
   bool testing = false;

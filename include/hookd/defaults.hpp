@@ -29,6 +29,8 @@ constexpr const char* slack_url_prefix = "https://hooks.slack.com/";
 constexpr std::size_t hook_name_max = 32;
 constexpr std::size_t display_name_max = 256;
 constexpr std::size_t payload_url_max = 2048;
+/// Stages one webhook's pipeline may hold.
+constexpr std::size_t pipeline_max = 16;
 /// Organization, project, stack and environment names in paths.
 constexpr std::size_t path_name_max = 100;
 /// Organization tokens are "hookd_<id>_<secret>".

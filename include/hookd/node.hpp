@@ -7,6 +7,7 @@
 #include <caf/fwd.hpp>
 
 #include "hookd/actors.hpp"
+#include "hookd/behaviours.hpp"
 #include "hookd/config.hpp"
 #include "hookd/crypto.hpp"
 
@@ -22,6 +23,8 @@ struct node_setup {
   /// Set when no admin token existed and one was generated: shown once,
   /// stored only as a hash.
   std::string new_admin_token;
+  /// The behaviours webhooks may name: the built-ins and the plugins'.
+  std::shared_ptr<const behaviour_registry> behaviours;
 };
 
 /// Opens the store in cfg.data_dir, loads the master key and the admin

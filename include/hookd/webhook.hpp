@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,19 @@
 #include "hookd/crypto.hpp"
 
 namespace hookd {
+
+class behaviour_registry;
+
+/// A destination or pipeline stage a webhook names, with its config
+/// (compact JSON, "{}" when none).
+struct behaviour_use {
+  std::string name;
+  std::string config = "{}";
+
+  bool operator==(const behaviour_use& other) const {
+    return name == other.name && config == other.config;
+  }
+};
 
 /// A webhook's configuration. The secret is held in clear only in memory;
 /// the store keeps it sealed.
@@ -34,6 +48,10 @@ struct webhook {
   std::string format = "raw";
   std::vector<std::string> filters;
   std::vector<std::string> groups;
+  /// Replaces the HTTP POST when set (SPEC section 10).
+  std::optional<behaviour_use> destination;
+  /// Stages events go through before delivery, in order.
+  std::vector<behaviour_use> pipeline;
   std::int64_t created_at = 0;
 
   /// Filters as a bit per catalogue event; groups as a bit per group.
@@ -48,6 +66,9 @@ struct webhook_rules {
   std::shared_ptr<const crypto::sealer> transit;
   /// How long a replaced secret keeps signing (0: not at all).
   std::chrono::seconds rotation_overlap{0};
+  /// The formats, destinations and stages a webhook may name; null: the
+  /// built-ins only.
+  std::shared_ptr<const behaviour_registry> behaviours;
 };
 
 /// The replaced secret that still signs at `now` (unix seconds), or "".

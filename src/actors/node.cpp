@@ -131,6 +131,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     rs.sealer = st.setup.sealer;
     rs.rules.slack_url_prefix = cfg.slack_url_prefix;
     rs.rules.transit = st.setup.sealer;
+    rs.rules.behaviours = st.setup.behaviours;
     rs.rules.rotation_overlap
         = std::chrono::duration_cast<std::chrono::seconds>(
             cfg.secret_rotation_overlap);

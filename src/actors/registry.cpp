@@ -208,6 +208,8 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
   ws.deployments = setup.deployments;
   ws.registry = caf::actor_cast<registry_actor>(self);
   ws.sealer = setup.sealer;
+  ws.behaviours
+      = setup.rules.behaviours ? setup.rules.behaviours : default_behaviours();
   ws.retry_schedule = setup.retry_schedule;
   ws.timeout = setup.delivery_timeout;
   ws.history_limit = defaults::history_limit;

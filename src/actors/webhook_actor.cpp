@@ -14,6 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "delivery_record.hpp"
+#include "hookd/behaviours.hpp"
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/formats.hpp"
@@ -149,12 +150,17 @@ struct webhook_state {
   /// Finished deliveries in the outbox, reported to the registry with it.
   std::int64_t outbox_finished = 0;
   bool flush_scheduled = false;
+  /// The host of a plugin destination, spawned on the first attempt and
+  /// again after it failed; null for the HTTP POST.
+  destination_actor destination;
 
   /// Whatever way the actor ends, what it still has to write is sent to
   /// the writer (which commits it in order after everything sent before).
   ~webhook_state() {
     if (setup.writer && !outbox.empty())
       caf::anon_send(setup.writer, atom::write::value, std::move(outbox));
+    if (destination)
+      caf::anon_send_exit(destination, caf::exit_reason::user_shutdown);
   }
 };
 
@@ -459,9 +465,60 @@ void deploy(self_ptr self, const std::string& event_id, const chain& from,
           });
 }
 
-/// One HTTP attempt of a body to the hook's URL, signed now.
+/// Where attempts go: the delivery client for the HTTP POST, or the host
+/// of the webhook's plugin destination (spawned when none runs).
+destination_actor destination_of(self_ptr self) {
+  auto& st = self->state;
+  const auto& use = st.hook.destination;
+  if (!use || use->name == http_destination)
+    return st.setup.delivery;
+  if (!st.destination) {
+    st.destination
+        = spawn_destination(self->system(), st.setup.behaviours, *use,
+                            plugin_webhook(st.hook), self->address());
+    self->monitor(st.destination);
+  }
+  return st.destination;
+}
+
+/// Adds a format's own headers to hookd's; hookd's win, but for
+/// Content-Type, which a format may set.
+void add_format_headers(header_list& headers, const header_list& extra) {
+  auto same = [](const std::string& a, const std::string& b) {
+    return a.size() == b.size()
+           && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+                return std::tolower(static_cast<unsigned char>(x))
+                       == std::tolower(static_cast<unsigned char>(y));
+              });
+  };
+  for (const auto& [name, value] : extra) {
+    auto it = std::find_if(headers.begin(), headers.end(),
+                           [&](const auto& h) { return same(h.first, name); });
+    if (it == headers.end())
+      headers.emplace_back(name, value);
+    else if (same(name, "Content-Type"))
+      it->second = value;
+  }
+}
+
+/// A format's own headers, as the record keeps them.
+header_list format_headers(const record_json& rec) {
+  header_list out;
+  auto it = rec.find("formatHeaders");
+  if (it != rec.end() && it->is_array())
+    for (const auto& pair : *it)
+      if (pair.is_array() && pair.size() == 2 && pair[0].is_string()
+          && pair[1].is_string())
+        out.emplace_back(pair[0].get<std::string>(),
+                         pair[1].get<std::string>());
+  return out;
+}
+
+/// One attempt of a body to the hook's destination (the HTTP POST to its
+/// URL unless it names another), signed now.
 void post(self_ptr self, const std::string& id, const std::string& kind,
-          const std::string& body, attempt_done done) {
+          const std::string& body, const header_list& extra,
+          attempt_done done) {
   auto& hook = self->state.hook;
   http_request req;
   req.url = hook.payload_url;
@@ -469,25 +526,30 @@ void post(self_ptr self, const std::string& id, const std::string& kind,
   auto now = now_seconds();
   req.headers = delivery_headers(id, kind, body, hook.secret, now,
                                  signing_previous(hook, now));
+  if (!extra.empty())
+    add_format_headers(req.headers, extra);
   req.timeout = self->state.setup.timeout;
   auto sent = req.headers;
-  self->request(self->state.setup.delivery, req.timeout + reply_margin,
-                std::move(req))
+  auto target = destination_of(self);
+  auto label = hook.destination && hook.destination->name != http_destination
+                   ? "destination '" + hook.destination->name + "': "
+                   : std::string{"delivery client: "};
+  self->request(target, req.timeout + reply_margin, std::move(req))
       .then([=](http_result& r) { done(sent, std::move(r)); },
             [=](caf::error& err) {
               http_result r;
-              r.error = "delivery client: " + self->system().render(err);
+              r.error = label + self->system().render(err);
               done(sent, std::move(r));
             });
 }
 
 /// One attempt: POST the stored body, or queue a deployment.
-void send_attempt(self_ptr self, const std::string& id, const std::string& kind,
-                  const std::string& body, const chain& from, bool manual,
-                  attempt_done done) {
+void send_attempt(self_ptr self, const std::string& id, const record_json& rec,
+                  const chain& from, bool manual, attempt_done done) {
   if (self->state.hook.format == "pulumi_deployments")
     return deploy(self, id, from, manual, std::move(done));
-  post(self, id, kind, body, std::move(done));
+  post(self, id, rec["kind"].get<std::string>(),
+       rec["payload"].get<std::string>(), format_headers(rec), std::move(done));
 }
 
 void pump(self_ptr self) {
@@ -515,12 +577,32 @@ void pump(self_ptr self) {
     }
     ++st.in_flight;
     auto& rec = it->second.record;
-    send_attempt(self, id, rec["kind"].get<std::string>(),
-                 rec["payload"].get<std::string>(), it->second.from, false,
+    send_attempt(self, id, rec, it->second.from, false,
                  [=](const header_list& sent, http_result r) {
                    finish_attempt(self, id, sent, r);
                  });
   }
+}
+
+/// An event in the hook's format, through the behaviour registry; `failure`
+/// says why when the format cannot render it (a plugin's may throw).
+plugin::rendered render(self_ptr self, const event& ev, std::string& failure) {
+  auto& st = self->state;
+  const auto* format = st.setup.behaviours->format(st.hook.format);
+  if (format == nullptr) {
+    failure = "format '" + st.hook.format
+              + "' is not registered (was its plugin removed from "
+                "'plugins'?)";
+    return {};
+  }
+  try {
+    return format->render(plugin_event(ev), plugin_webhook(st.hook));
+  } catch (const std::exception& e) {
+    failure = "format '" + st.hook.format + "' failed: " + e.what();
+  } catch (...) {
+    failure = "format '" + st.hook.format + "' failed";
+  }
+  return {};
 }
 
 /// Records and queues a delivery of each event of `batch` this webhook has
@@ -538,12 +620,27 @@ void record_events(self_ptr self, const event_batch& batch,
     // Recorded before: a replayed fan-out delivers once.
     if (st.pending.count(ev.id) > 0 || seen.count(ev.id) > 0)
       continue;
-    auto payload = st.hook.format == "pulumi_deployments"
-                       ? ev.body
-                       : render_payload(st.hook.format, ev);
-    queued q{domain::new_record(ev.id, ev.info().kind, payload,
+    std::string failure;
+    auto out = render(self, ev, failure);
+    queued q{domain::new_record(ev.id, ev.info().kind, out.body,
                                 st.hook.payload_url, now),
              next_seq(self), chain_of(ev), now_ms()};
+    if (!out.headers.empty()) {
+      auto& list = q.record["formatHeaders"] = record_json::array();
+      for (auto& [name, value] : out.headers)
+        list.push_back({name, value});
+    }
+    if (!failure.empty()) {
+      // Nothing to send: recorded as failed, so that the history says why.
+      domain::finish_record(q.record, false);
+      q.record["error"] = failure;
+      failed_for_good(self, ev.id, q.record);
+      b.puts.emplace_back(record_key(self, q.seq, ev.id),
+                          domain::dump_record(q.record));
+      b.puts.emplace_back(index_key(self, ev.id), q.seq);
+      ++st.history_count;
+      continue;
+    }
     b.puts.emplace_back(record_key(self, q.seq, ev.id),
                         domain::dump_record(q.record));
     b.puts.emplace_back(index_key(self, ev.id), q.seq);
@@ -552,7 +649,7 @@ void record_events(self_ptr self, const event_batch& batch,
     taken.push_back(ev.id);
   }
   auto considered = batch.events.size();
-  if (taken.empty()) {
+  if (b.empty()) {
     rp.deliver(considered);
     return;
   }
@@ -616,7 +713,19 @@ caf::result<api_response> ping(self_ptr self) {
   auto& hook = self->state.hook;
   auto id = crypto::uuid4();
   auto now = now_seconds();
-  auto body = ping_payload(hook.format, now);
+  std::string body;
+  header_list extra;
+  if (const auto* format = self->state.setup.behaviours->format(hook.format)) {
+    try {
+      auto out = format->ping(now, plugin_webhook(hook));
+      body = std::move(out.body);
+      extra = std::move(out.headers);
+    } catch (const std::exception&) {
+      body = ping_body(now);
+    }
+  } else {
+    body = ping_body(now);
+  }
   auto rec = std::make_shared<record_json>(
       domain::new_record(id, "ping", body, hook.payload_url, now));
   auto rp = self->make_response_promise<api_response>();
@@ -654,7 +763,7 @@ caf::result<api_response> ping(self_ptr self) {
     record({}, r);
     return rp;
   }
-  post(self, id, "ping", body, record);
+  post(self, id, "ping", body, extra, record);
   return rp;
 }
 
@@ -664,8 +773,7 @@ void attempt_again(self_ptr self, const std::string& id,
                    caf::typed_response_promise<api_response> rp) {
   auto rec = std::make_shared<record_json>(std::move(parsed));
   ++self->state.sync_in_flight;
-  send_attempt(self, id, (*rec)["kind"].get<std::string>(),
-               (*rec)["payload"].get<std::string>(), chain{0, id}, true,
+  send_attempt(self, id, *rec, chain{0, id}, true,
                [=](const header_list& sent, http_result r) mutable {
                  auto& st = self->state;
                  --st.sync_in_flight;
@@ -955,12 +1063,24 @@ webhook_actor::behavior_type
 webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
+  if (!st.setup.behaviours)
+    st.setup.behaviours = default_behaviours();
   st.draining = st.setup.draining;
   st.policy.emplace(st.setup.retry_schedule);
   // It lives and dies with its registry: a revived registry spawns its
   // webhooks anew.
   self->monitor(st.setup.registry);
-  self->set_down_handler([=](caf::down_msg& dm) { self->quit(dm.reason); });
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (st.destination && dm.source == st.destination.address()) {
+      // Its destination's host failed: a fresh one takes the next attempt
+      // (one in flight got an error and is retried by the policy).
+      st.destination = nullptr;
+      metrics::webhook_actor_revived();
+      return;
+    }
+    self->quit(dm.reason);
+  });
   recover(self, config_key);
   return {
       [=](api_call& call) -> caf::result<api_response> {
@@ -987,8 +1107,17 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
       },
       [=](atom::update, std::string& text) {
         ++self->state.activity;
-        if (auto hook = from_storage_json(text, *self->state.setup.sealer))
-          self->state.hook = std::move(*hook);
+        if (auto hook = from_storage_json(text, *self->state.setup.sealer)) {
+          auto& st = self->state;
+          // Another destination or config: the next attempt makes it anew.
+          if (st.destination && !(hook->destination == st.hook.destination)) {
+            self->demonitor(st.destination.address());
+            caf::anon_send_exit(st.destination,
+                                caf::exit_reason::user_shutdown);
+            st.destination = nullptr;
+          }
+          st.hook = std::move(*hook);
+        }
       },
       [=](event_batch& batch) -> caf::result<std::size_t> {
         ++self->state.activity;

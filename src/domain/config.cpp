@@ -70,6 +70,7 @@ const char* const setting_keys[] = {
     "tls_cert",
     "tls_key",
     "log_level",
+    "plugins",
 };
 
 std::string env_name(const std::string& key) {
@@ -183,6 +184,21 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
         return bad(why);
     }
     (cert ? cfg.tls_cert : cfg.tls_key) = value;
+  } else if (key == "plugins") {
+    // Shared libraries, comma-separated, loaded in this order.
+    cfg.plugins.clear();
+    std::size_t start = 0;
+    while (start <= value.size()) {
+      auto comma = value.find(',', start);
+      auto item = trim(value.substr(start, comma == std::string::npos
+                                               ? std::string::npos
+                                               : comma - start));
+      if (!item.empty())
+        cfg.plugins.push_back(item);
+      if (comma == std::string::npos)
+        break;
+      start = comma + 1;
+    }
   } else if (key == "log_level") {
     if (!log::parse_level(value, cfg.log_level))
       return bad("expected debug, info, warn or error, got '" + value + "'");

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hookd/behaviours.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/events.hpp"
 #include "json_error.hpp"
@@ -226,20 +227,171 @@ bool read_replaced_fields(const json& j, webhook& hook, caf::error& err) {
          && string_list(j, "groups", hook.groups, err);
 }
 
-bool read_format(const json& j, webhook& hook, caf::error& err) {
+const behaviour_registry& registry_of(const webhook_rules& rules) {
+  return rules.behaviours ? *rules.behaviours : *default_behaviours();
+}
+
+bool read_format(const json& j, webhook& hook, const webhook_rules& rules,
+                 caf::error& err) {
   std::string format;
   bool present = false;
   if (!optional_string(j, "format", format, present, err))
     return false;
   if (!present)
     return true;
-  if (std::find(std::begin(formats), std::end(formats), format)
-      == std::end(formats))
+  const auto& registry = registry_of(rules);
+  if (registry.format(format) == nullptr) {
+    std::string others;
+    for (const auto& name : registry.format_names())
+      if (std::find(std::begin(formats), std::end(formats), name)
+          == std::end(formats))
+        others += (others.empty() ? "" : ", ") + name;
+    if (others.empty())
+      return fail(err, "'" + format
+                           + "' is not a webhook format; expected raw, slack, "
+                             "ms_teams or pulumi_deployments");
     return fail(err, "'" + format
                          + "' is not a webhook format; expected raw, slack, "
-                           "ms_teams or pulumi_deployments");
+                           "ms_teams, pulumi_deployments or a plugin's: "
+                         + others);
+  }
   hook.format = format;
   return true;
+}
+
+/// One `{"name": …, "config": {…}}` of a destination or pipeline.
+bool read_use(const json& j, const std::string& what, behaviour_use& out,
+              caf::error& err) {
+  if (!j.is_object())
+    return fail(err, "'" + what + "' must be an object with a 'name'");
+  auto name = j.find("name");
+  if (name == j.end() || !name->is_string()
+      || name->get_ref<const std::string&>().empty())
+    return fail(err, "'" + what + "' needs a 'name' (a string)");
+  out.name = name->get<std::string>();
+  out.config = "{}";
+  if (auto cfg = j.find("config"); cfg != j.end() && !cfg->is_null()) {
+    if (!cfg->is_object())
+      return fail(err, "'" + what + ".config' must be an object");
+    out.config = cfg->dump();
+  }
+  return true;
+}
+
+/// `destination` and `pipeline`: absent leaves them as they are (Pulumi's
+/// clients do not know them), null removes them.
+bool read_behaviours(const json& j, webhook& hook, caf::error& err) {
+  if (auto it = j.find("destination"); it != j.end()) {
+    if (it->is_null()) {
+      hook.destination.reset();
+    } else {
+      behaviour_use use;
+      if (!read_use(*it, "destination", use, err))
+        return false;
+      hook.destination = std::move(use);
+    }
+  }
+  if (auto it = j.find("pipeline"); it != j.end()) {
+    hook.pipeline.clear();
+    if (it->is_null())
+      return true;
+    if (!it->is_array())
+      return fail(err, "'pipeline' must be an array of stages");
+    if (it->size() > defaults::pipeline_max)
+      return fail(err, "'pipeline' holds at most "
+                           + std::to_string(defaults::pipeline_max)
+                           + " stages");
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      behaviour_use use;
+      if (!read_use((*it)[i], "pipeline[" + std::to_string(i) + "]", use, err))
+        return false;
+      hook.pipeline.push_back(std::move(use));
+    }
+  }
+  return true;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names)
+    out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none" : out;
+}
+
+/// Each behaviour a webhook names exists and takes its config.
+bool validate_behaviours(const webhook& hook, const webhook_rules& rules,
+                         caf::error& err) {
+  const auto& registry = registry_of(rules);
+  auto info = plugin_webhook(hook);
+  auto checked
+      = [&](const char* kind, const std::string& name, const std::string& where,
+            std::optional<plugin::problem> problem) {
+          if (!problem)
+            return true;
+          return fail(err, std::string{kind} + " '" + name + "'" + where + ": '"
+                               + problem->field + "' " + problem->message);
+        };
+  // A behaviour's own check may throw: it is plugin code.
+  try {
+    if (auto* f = registry.format(hook.format);
+        f != nullptr && !checked("format", hook.format, "", f->validate(info)))
+      return false;
+    if (hook.destination) {
+      const auto& use = *hook.destination;
+      auto* kind = registry.destination(use.name);
+      if (kind == nullptr)
+        return fail(err, "'destination': no destination named '" + use.name
+                             + "' is registered (registered: "
+                             + joined(registry.destination_names()) + ")");
+      if (hook.format == "pulumi_deployments")
+        return fail(err, "'destination' cannot be used with the "
+                         "pulumi_deployments format, which delivers inside "
+                         "hookd");
+      if (!checked("destination", use.name, "", kind->validate(use.config)))
+        return false;
+    }
+    for (std::size_t i = 0; i < hook.pipeline.size(); ++i) {
+      const auto& use = hook.pipeline[i];
+      auto* kind = registry.stage(use.name);
+      auto where = " (pipeline[" + std::to_string(i) + "])";
+      if (kind == nullptr)
+        return fail(err, "'pipeline[" + std::to_string(i)
+                             + "]': no stage named '" + use.name
+                             + "' is registered (registered: "
+                             + joined(registry.stage_names()) + ")");
+      if (!checked("stage", use.name, where, kind->validate(use.config)))
+        return false;
+      // Stages are part of the plugin interface, but this hookd does not
+      // run pipelines yet: accepting one would deliver events unstaged.
+      return fail(err, "'pipeline': this hookd does not run pipeline stages "
+                       "yet (stage '"
+                           + use.name + "')");
+    }
+  } catch (const std::exception& e) {
+    return fail(err, std::string{"a behaviour could not check its config: "}
+                         + e.what());
+  }
+  return true;
+}
+
+/// Delivered by a plugin's destination rather than an HTTP POST.
+bool plugin_destination(const webhook& hook) {
+  return hook.destination && hook.destination->name != http_destination;
+}
+
+template <class Json = json> Json use_json(const behaviour_use& use) {
+  return Json{{"name", use.name},
+              {"config", Json::parse(use.config, nullptr, false)}};
+}
+
+std::optional<behaviour_use> use_from(const json& j) {
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string())
+    return std::nullopt;
+  behaviour_use use;
+  use.name = j["name"].get<std::string>();
+  if (auto cfg = j.find("config"); cfg != j.end() && cfg->is_object())
+    use.config = cfg->dump();
+  return use;
 }
 
 /// The shortest key a "whsec_" secret may carry (Standard Webhooks asks for
@@ -315,6 +467,13 @@ bool validate(const webhook& hook, const webhook_rules& rules,
         || hook.payload_url.rfind(rules.slack_url_prefix, 0) != 0)
       return fail(err, "'payloadUrl' of a slack webhook must start with '"
                            + rules.slack_url_prefix + "'");
+  } else if (plugin_destination(hook)) {
+    // The destination decides what the URL means, if anything.
+    if (hook.payload_url.size() > defaults::payload_url_max
+        || has_control(hook.payload_url))
+      return fail(err, "'payloadUrl' must be at most "
+                           + std::to_string(defaults::payload_url_max)
+                           + " characters without control characters");
   } else if (!valid_http_url(hook.payload_url)) {
     return fail(err, "'payloadUrl' must be an absolute http or https URL with "
                      "a host, at most "
@@ -346,7 +505,7 @@ bool validate(const webhook& hook, const webhook_rules& rules,
                                                                 : "environment")
                       + " webhooks");
   }
-  return true;
+  return validate_behaviours(hook, rules, err);
 }
 
 ordered_json response_object(const webhook& hook) {
@@ -365,6 +524,14 @@ ordered_json response_object(const webhook& hook) {
   j["format"] = hook.format;
   j["filters"] = hook.filters;
   j["groups"] = hook.groups;
+  // Only webhooks that use them show them: the others stay as Pulumi's.
+  if (hook.destination)
+    j["destination"] = use_json<ordered_json>(*hook.destination);
+  if (!hook.pipeline.empty()) {
+    auto& list = j["pipeline"] = ordered_json::array();
+    for (const auto& use : hook.pipeline)
+      list.push_back(use_json<ordered_json>(use));
+  }
   j["hasSecret"] = !hook.secret.empty();
   j["secretCiphertext"]
       = hook.secret.empty() ? std::string{} : hook.secret_fingerprint;
@@ -484,8 +651,9 @@ caf::expected<webhook> parse_create(std::string_view body, const scope& where,
     return make_error(ec::bad_request,
                       "'name' must be 1 to 32 letters, digits, '.', '_' or "
                       "'-' (and not '.' or '..')");
-  if (!read_replaced_fields(j, hook, err) || !read_format(j, hook, err)
-      || !read_secret(j, hook, rules, err) || !validate(hook, rules, err))
+  if (!read_replaced_fields(j, hook, err) || !read_format(j, hook, rules, err)
+      || !read_behaviours(j, hook, err) || !read_secret(j, hook, rules, err)
+      || !validate(hook, rules, err))
     return err;
   return hook;
 }
@@ -498,8 +666,9 @@ caf::expected<webhook> apply_update(std::string_view body,
   if (!parse_object(body, j, err) || !check_scope_fields(j, hook.where, err))
     return err;
   webhook next = hook;
-  if (!read_replaced_fields(j, next, err) || !read_format(j, next, err)
-      || !read_secret(j, next, rules, err) || !validate(next, rules, err))
+  if (!read_replaced_fields(j, next, err) || !read_format(j, next, rules, err)
+      || !read_behaviours(j, next, err) || !read_secret(j, next, rules, err)
+      || !validate(next, rules, err))
     return err;
   if (next.secret != hook.secret) {
     // A rotation: the old secret signs too for the overlap. A removal
@@ -547,6 +716,10 @@ std::string storage_json(const webhook& hook, const crypto::sealer& sealer) {
   j["format"] = hook.format;
   j["filters"] = hook.filters;
   j["groups"] = hook.groups;
+  if (hook.destination)
+    j["destination"] = use_json(*hook.destination);
+  for (const auto& use : hook.pipeline)
+    j["pipeline"].push_back(use_json(use));
   j["createdAt"] = hook.created_at;
   if (!hook.secret.empty())
     j["sealedSecret"] = crypto::to_base64(sealer.seal(hook.secret, hook.id));
@@ -581,6 +754,12 @@ std::optional<webhook> read_stored(const json& j) {
   hook.format = j.at("format").get<std::string>();
   hook.filters = j.at("filters").get<std::vector<std::string>>();
   hook.groups = j.at("groups").get<std::vector<std::string>>();
+  if (auto it = j.find("destination"); it != j.end())
+    hook.destination = use_from(*it);
+  if (auto it = j.find("pipeline"); it != j.end() && it->is_array())
+    for (const auto& item : *it)
+      if (auto use = use_from(item))
+        hook.pipeline.push_back(std::move(*use));
   hook.created_at = *created_at;
   return hook;
 }

@@ -388,7 +388,7 @@ TEST(openapi_checks, refuse_what_the_document_does_not_list) {
   wrong["active"] = "yes";
   EXPECT_FALSE(doc.conforms("GET", path, answer(200, wrong.dump())));
   wrong = hook;
-  wrong["format"] = "fax";
+  wrong["format"] = "Fax Machine"; // no behaviour can have this name
   EXPECT_FALSE(doc.conforms("GET", path, answer(200, wrong.dump())));
   // The wrong media type, a body that is not JSON.
   EXPECT_FALSE(

@@ -49,6 +49,21 @@ TEST(config, environment_overrides_file) {
   EXPECT_EQ(cfg.retry_schedule[1], 200ms);
 }
 
+TEST(config, plugins_are_a_list_in_order) {
+  auto path = testing::TempDir() + "hookd-config-plugins.conf";
+  std::ofstream{path} << "plugins = /a/libhookd_x.so , b.so,,\n";
+  auto loaded = load_config(path, env_of({}));
+  ASSERT_TRUE(loaded) << message_of(loaded.error());
+  EXPECT_EQ(loaded->plugins,
+            (std::vector<std::string>{"/a/libhookd_x.so", "b.so"}));
+  loaded = load_config(path, env_of({{"HOOKD_PLUGINS", "c.so"}}));
+  ASSERT_TRUE(loaded) << message_of(loaded.error());
+  EXPECT_EQ(loaded->plugins, (std::vector<std::string>{"c.so"}));
+  loaded = load_config({}, env_of({}));
+  ASSERT_TRUE(loaded);
+  EXPECT_TRUE(loaded->plugins.empty());
+}
+
 TEST(config, bad_settings_are_named) {
   struct bad {
     const char* var;

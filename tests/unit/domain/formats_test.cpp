@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hookd/behaviours.hpp"
 #include "hookd/event.hpp"
 #include "hookd/formats.hpp"
 
@@ -125,10 +126,12 @@ TEST(formats, teams_text_cannot_plant_a_link) {
                       "\\*\\*now\\*\\*"),
             std::string::npos)
       << text;
-  for (const auto& fact : card["body"][1]["facts"])
-    if (fact["title"] == "User")
+  for (const auto& fact : card["body"][1]["facts"]) {
+    if (fact["title"] == "User") {
       EXPECT_EQ(fact["value"], "\\[click here\\]\\(https://evil.example\\) "
                                "\\*\\*now\\*\\*");
+    }
+  }
   // Cut after a backslash, the ellipsis is not escaped.
   auto cut_msg = json::parse(render_payload(
       "ms_teams", event_by(std::string(1990, 'x') + std::string(100, '*'))));
@@ -140,6 +143,48 @@ TEST(formats, teams_text_cannot_plant_a_link) {
   while (slashes < before.size() && before[before.size() - 1 - slashes] == '\\')
     ++slashes;
   EXPECT_EQ(slashes % 2, 0u) << before.substr(before.size() - 10);
+}
+
+TEST(behaviours, built_in_formats_render_through_the_registry) {
+  auto registry = builtin_behaviours();
+  EXPECT_EQ(registry->format_names(),
+            (std::vector<std::string>{"ms_teams", "pulumi_deployments", "raw",
+                                      "slack"}));
+  EXPECT_EQ(registry->destination_names(), (std::vector<std::string>{"http"}));
+  auto ev = event_by("Ann");
+  for (auto name : {"raw", "slack", "ms_teams"}) {
+    const auto* f = registry->format(name);
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_EQ(f->render(plugin_event(ev), {}).body, render_payload(name, ev))
+        << name;
+    EXPECT_EQ(f->ping(7, {}).body, ping_payload(name, 7)) << name;
+  }
+  EXPECT_EQ(
+      registry->format("pulumi_deployments")->render(plugin_event(ev), {}).body,
+      ev.body);
+}
+
+TEST(behaviours, a_name_is_registered_once_per_kind) {
+  behaviour_registry registry;
+  auto raw = builtin_behaviours();
+  registry.set_origin("plugin 'a'");
+  registry.add_destination("twin",
+                           std::shared_ptr<const plugin::destination_kind>(
+                               raw, raw->destination("http")));
+  EXPECT_FALSE(registry.take_error());
+  registry.set_origin("plugin 'b'");
+  registry.add_destination("twin",
+                           std::shared_ptr<const plugin::destination_kind>(
+                               raw, raw->destination("http")));
+  auto err = registry.take_error();
+  ASSERT_TRUE(err);
+  EXPECT_NE(message_of(err).find("plugin 'b' registers a destination named "
+                                 "'twin', which plugin 'a' registered first"),
+            std::string::npos)
+      << message_of(err);
+  registry.add_format("Bad Name", std::shared_ptr<const plugin::format>(
+                                      raw, raw->format("raw")));
+  EXPECT_TRUE(registry.take_error());
 }
 
 } // namespace

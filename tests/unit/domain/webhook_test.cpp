@@ -14,7 +14,8 @@ namespace {
 
 const auto node_sealer
     = std::make_shared<const crypto::sealer>(std::string(32, 'k'));
-const webhook_rules rules{"https://hooks.slack.com/", node_sealer};
+const webhook_rules rules{"https://hooks.slack.com/", node_sealer,
+                          std::chrono::seconds{0}, nullptr};
 
 scope stack_scope() {
   return {scope_kind::stack, "acme", "web", "prod"};
