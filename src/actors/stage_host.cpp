@@ -68,12 +68,12 @@ stage_behavior(self_ptr self, store_ptr db, store_writer_actor writer,
       .await(
           [=](std::uint64_t) {
             std::vector<std::pair<std::string, std::string>> items;
-            auto err = db->scan(keys::stages_prefix(hook.id), {}, false,
-                                [&](std::string_view key,
-                                    std::string_view value) {
-                                  items.emplace_back(key, value);
-                                  return true;
-                                });
+            auto err
+                = db->scan(keys::stages_prefix(hook.id), {}, false,
+                           [&](std::string_view key, std::string_view value) {
+                             items.emplace_back(key, value);
+                             return true;
+                           });
             if (err) {
               log::warn("a pipeline's state cannot be read",
                         {{"hook", hook.name}, {"scope", hook.scope}});
@@ -106,10 +106,9 @@ stage_actor spawn_stages(caf::actor_system& sys, store_ptr db,
                          store_writer_actor writer, behaviours_ptr behaviours,
                          std::vector<behaviour_use> pipeline,
                          plugin::webhook_info hook, webhook_actor owner) {
-  return sys.spawn<caf::detached>(stage_behavior, std::move(db),
-                                  std::move(writer), std::move(behaviours),
-                                  std::move(pipeline), std::move(hook),
-                                  std::move(owner));
+  return sys.spawn<caf::detached>(
+      stage_behavior, std::move(db), std::move(writer), std::move(behaviours),
+      std::move(pipeline), std::move(hook), std::move(owner));
 }
 
 } // namespace hookd

@@ -171,10 +171,8 @@ bool core_event_of(const plugin::event& in, event& out, std::string& error) {
 stage_runner::stage_runner(behaviours_ptr behaviours,
                            std::vector<behaviour_use> pipeline,
                            plugin::webhook_info hook, services svc)
-    : behaviours_(std::move(behaviours)),
-      pipeline_(std::move(pipeline)),
-      hook_(std::move(hook)),
-      svc_(std::move(svc)) {
+    : behaviours_(std::move(behaviours)), pipeline_(std::move(pipeline)),
+      hook_(std::move(hook)), svc_(std::move(svc)) {
   for (std::uint32_t i = 0; i < pipeline_.size(); ++i)
     slots_.push_back(std::make_unique<slot>(*this, i, pipeline_[i]));
 }
@@ -199,7 +197,8 @@ void stage_runner::broke(std::uint32_t position, const std::string& what) {
   s.instance.reset();
   s.timers.clear();
   ++s.failures;
-  auto delay = first_backoff * (1 << std::min<std::uint32_t>(s.failures - 1, 6));
+  auto delay
+      = first_backoff * (1 << std::min<std::uint32_t>(s.failures - 1, 6));
   if (delay > most_backoff)
     delay = most_backoff;
   revivals_.emplace_back(position, delay);
@@ -240,8 +239,7 @@ bool ensure_slot(stage_runner::slot& s, const behaviours_ptr& behaviours,
 }
 
 void stage_runner::pass(std::uint32_t position,
-                        std::vector<plugin::event> emitted,
-                        stage_output& out) {
+                        std::vector<plugin::event> emitted, stage_output& out) {
   // `position` is the stage that emitted them.
   for (auto& ev : emitted) {
     event core;

@@ -108,8 +108,8 @@ public:
     for (auto& [key, value] : ctx.state().list()) {
       auto j = json::parse(value, nullptr, false);
       auto deadline = j.is_object() ? j.value("deadline", now) : now;
-      ctx.set_timer(key, std::chrono::milliseconds{
-                             deadline > now ? deadline - now : 0});
+      ctx.set_timer(
+          key, std::chrono::milliseconds{deadline > now ? deadline - now : 0});
     }
   }
 

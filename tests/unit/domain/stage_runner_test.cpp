@@ -70,22 +70,24 @@ private:
 
 class tag_kind final : public plugin::stage_kind {
 public:
-  std::optional<plugin::problem> validate(const plugin::config&) const override {
+  std::optional<plugin::problem>
+  validate(const plugin::config&) const override {
     return std::nullopt;
   }
-  std::unique_ptr<plugin::stage> make(const plugin::config& cfg,
-                                      const plugin::webhook_info&) const override {
+  std::unique_ptr<plugin::stage>
+  make(const plugin::config& cfg, const plugin::webhook_info&) const override {
     return std::make_unique<tag_stage>(cfg);
   }
 };
 
 class hold_kind final : public plugin::stage_kind {
 public:
-  std::optional<plugin::problem> validate(const plugin::config&) const override {
+  std::optional<plugin::problem>
+  validate(const plugin::config&) const override {
     return std::nullopt;
   }
-  std::unique_ptr<plugin::stage> make(const plugin::config&,
-                                      const plugin::webhook_info&) const override {
+  std::unique_ptr<plugin::stage>
+  make(const plugin::config&, const plugin::webhook_info&) const override {
     return std::make_unique<hold_stage>(starts);
   }
   mutable int starts = 0;
@@ -117,8 +119,8 @@ protected:
                      std::chrono::milliseconds d, std::uint64_t g) {
       timers.push_back({p, k, d, g});
     };
-    return std::make_unique<stage_runner>(behaviours, std::move(pipeline),
-                                          hook, std::move(svc));
+    return std::make_unique<stage_runner>(behaviours, std::move(pipeline), hook,
+                                          std::move(svc));
   }
 
   static event_ptr ev(std::string id, std::string subject, std::string body) {
