@@ -772,11 +772,22 @@ void record_stage_output(self_ptr self, stage_output& out, stage_actor from,
 /// Passes a batch through the pipeline, then records what came out: the
 /// fan-out is answered once the stages' state and the deliveries are on
 /// disk, so an event acknowledged to its client is in one or the other.
-caf::result<std::size_t> take_staged(self_ptr self, const event_batch& batch) {
-  auto host = stages_of(self);
-  auto rp = self->make_response_promise<std::size_t>();
+void take_staged(self_ptr self, const event_batch& batch,
+                 const std::unordered_set<std::string>& seen,
+                 caf::typed_response_promise<std::size_t> rp) {
   auto considered = batch.events.size();
-  self->request(host, defaults::fanout_timeout, batch)
+  // An event already in the history or the queue passed the stages before
+  // (a fan-out replayed after a crash, a client sending an id again).
+  event_batch fresh;
+  for (const auto& ev : batch.events)
+    if (seen.count(ev->id) == 0 && self->state.pending.count(ev->id) == 0)
+      fresh.events.push_back(ev);
+  if (fresh.events.empty()) {
+    rp.deliver(considered);
+    return;
+  }
+  auto host = stages_of(self);
+  self->request(host, defaults::fanout_timeout, std::move(fresh))
       .then(
           [=](stage_output& out) mutable {
             record_stage_output(self, out, host,
@@ -791,7 +802,16 @@ caf::result<std::size_t> take_staged(self_ptr self, const event_batch& batch) {
             // Nothing was recorded: the fan-out is tried again.
             rp.deliver(err);
           });
-  return rp;
+}
+
+/// Records the events of a batch, through the pipeline when there is one.
+void take_unseen(self_ptr self, const event_batch& batch,
+                 const std::unordered_set<std::string>& seen,
+                 caf::typed_response_promise<std::size_t> rp) {
+  if (self->state.hook.pipeline.empty())
+    record_events(self, batch, seen, rp);
+  else
+    take_staged(self, batch, seen, rp);
 }
 
 /// Takes a batch of events. Events that may have reached this webhook
@@ -802,8 +822,6 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
   auto& st = self->state;
   if (!st.hook.active)
     return std::size_t{0};
-  if (!st.hook.pipeline.empty())
-    return take_staged(self, batch);
   auto rp = self->make_response_promise<std::size_t>();
   std::vector<std::string> ids;
   std::vector<std::string> lookups;
@@ -813,7 +831,7 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
       lookups.push_back(index_key(self, ptr->id));
     }
   if (lookups.empty()) {
-    record_events(self, batch, {}, rp);
+    take_unseen(self, batch, {}, rp);
     return rp;
   }
   read_keys(self, *st.setup.db, st.setup.reader, std::move(lookups),
@@ -825,7 +843,7 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
               for (std::size_t i = 0; i < ids.size(); ++i)
                 if (found->items[i].found)
                   seen.insert(ids[i]);
-              record_events(self, batch, seen, rp);
+              take_unseen(self, batch, seen, rp);
             });
   return rp;
 }
