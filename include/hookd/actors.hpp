@@ -10,6 +10,8 @@
 //          ──delegate──► ingest (events in) / deployments (GET deployments)
 //   registry ──delegate──► webhook actor (deliveries, ping, redeliver)
 //   ingest ──(fanout)──► registry shards ──(event_batch)──► webhook actors
+//   webhook ──(event_batch)──► its stage host (a pipeline) ──(stage_output)──►
+//           webhook (what the stages let through, and their state changes)
 //   webhook ──(http_request)──► its destination: delivery (libcurl multi)
 //                                or a plugin destination's host
 //           ──(deploy)──► deployments ──(raise)──► ingest
@@ -36,6 +38,7 @@
 #include "hookd/api.hpp"
 #include "hookd/delivery.hpp"
 #include "hookd/event.hpp"
+#include "hookd/stages.hpp"
 #include "hookd/store.hpp"
 
 namespace hookd {
@@ -189,6 +192,19 @@ using destination_actor = caf::typed_actor<
     // (errors of the destination are in the result).
     caf::replies_to<http_request>::with<http_result>>;
 
+/// The host of a webhook's pipeline stages (stages.hpp): a detached actor,
+/// owned by the webhook actor, whose end it follows.
+using stage_actor = caf::typed_actor<
+    // Pass events through the stages; answers with what came out and the
+    // stages' store changes, which the webhook commits with its records
+    // before it acknowledges the events.
+    caf::replies_to<event_batch>::with<stage_output>,
+    // Internal: timer `key` of stage `position` went off (`generation`
+    // tells a replaced timer from the current one).
+    caf::reacts_to<atom::retry, std::uint32_t, std::string, std::uint64_t>,
+    // Internal: make stage `position` again after it failed.
+    caf::reacts_to<atom::revive, std::uint32_t>>;
+
 /// What ingest asks of a registry shard.
 using fanout_actor = caf::typed_actor<
     // Hand events to the subscribed webhooks of a scope; answers with how
@@ -241,6 +257,9 @@ using webhook_actor = caf::typed_actor<
     caf::replies_to<event_batch>::with<std::size_t>,
     // Internal: attempt the delivery of event `id` again.
     caf::reacts_to<atom::retry, std::string>,
+    // From its stage host: what a timer or a start of the stages let
+    // through, to record with the stages' store changes.
+    caf::reacts_to<stage_output>,
     // Shutting down: start no new attempts; those in flight finish.
     caf::reacts_to<atom::drain>,
     // Internal: write the outcomes of finished attempts.

@@ -118,6 +118,17 @@ destination_actor spawn_destination(caf::actor_system& sys,
                                     plugin::webhook_info hook,
                                     caf::actor_addr owner);
 
+/// The host of one webhook's pipeline stages: a detached actor that
+/// waits for the writes sent before it, reads the stages' state (on its
+/// own thread), makes each stage and starts it, and then passes events and
+/// timers through them (stages.hpp). A stage that throws is made again
+/// from its config; a host that dies is spawned again by `owner`, whose end
+/// it follows, and reads the state back from the store.
+stage_actor spawn_stages(caf::actor_system& sys, store_ptr db,
+                         store_writer_actor writer, behaviours_ptr behaviours,
+                         std::vector<behaviour_use> pipeline,
+                         plugin::webhook_info hook, webhook_actor owner);
+
 /// Access control. `admin_hash` is the hex SHA-256 of the admin token.
 access_actor spawn_access(caf::actor_system& sys, store_reader_actor reader,
                           store_writer_actor writer,

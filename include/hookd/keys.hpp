@@ -16,6 +16,11 @@
 //   h/<hook id>/<seq>/<event id>   webhook      a delivery record (newest sort last)
 //   hx/<hook id>/<event id>        webhook      event id -> record seq
 //   q/<hook id>/<event id>         webhook      an unfinished delivery
+//   p/<hook id>/<position>.<stage name>/<key>
+//                                  webhook      a pipeline stage's own state: its
+//                                               stage host makes the changes, the
+//                                               webhook commits them with the
+//                                               deliveries they lead to
 //   dv/<org>/<project>/<stack>     deployments  the stack's last deployment version
 //   dp/<org>/<project>/<stack>/<v> deployments  a queued deployment
 //   dk/<hook id>/<attempt>         deployments  the deployment an attempt queued
@@ -85,6 +90,13 @@ inline std::string queue_prefix(const std::string& hook_id) {
 }
 inline const char* queues_prefix() {
   return "q/";
+}
+/// The state of a webhook's pipeline stages (stages.hpp says what follows).
+inline std::string stages_prefix(const std::string& hook_id) {
+  return "p/" + hook_id + "/";
+}
+inline const char* all_stages_prefix() {
+  return "p/";
 }
 
 /// "<org>/<project>/<stack>"

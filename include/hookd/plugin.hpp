@@ -31,7 +31,9 @@
 // An exception escaping a behaviour is caught: the delivery it was working
 // on records the error (and is retried by the webhook's retry policy), the
 // instance is thrown away and made again from its config, and the rest of
-// the node goes on.
+// the node goes on. For a stage, the event it was handling is recorded as a
+// failed delivery naming the stage and the error, and what the call wrote
+// to the store or emitted is thrown away.
 
 #include <chrono>
 #include <cstdint>
@@ -135,7 +137,10 @@ using config = std::string;
 
 /// Persistent state of one stage instance: keys are the instance's own
 /// (hookd keeps them under a prefix no one else writes); values are bytes.
-/// Writes are durable before the next event reaches the stage.
+/// Reads see the stage's writes at once. The writes of one call (on_start,
+/// on_event, on_timer) are committed in one store write together with the
+/// deliveries of the events it emitted, before hookd acknowledges the event
+/// that caused them; a call that throws writes nothing.
 class store {
 public:
   virtual ~store() = default;

@@ -34,6 +34,7 @@ CAF_ADD_TYPE_ID(hookd, (hookd::registry_actor))
 CAF_ADD_TYPE_ID(hookd, (hookd::access_actor))
 CAF_ADD_TYPE_ID(hookd, (hookd::store_reader_actor))
 CAF_ADD_TYPE_ID(hookd, (hookd::store_writer_actor))
+CAF_ADD_TYPE_ID(hookd, (hookd::stage_output))
 
 CAF_END_TYPE_ID_BLOCK(hookd)
 

@@ -570,39 +570,49 @@ void resume_some(self_ptr self) {
 }
 
 /// Start-up, second step: the webhooks of this shard with queued
-/// deliveries (the queue's keys, only), which start and resume them, a
-/// window at a time. Then the shard subscribes to ingest.
+/// deliveries (the queue's keys, only) or with state of pipeline stages
+/// (whose timers must go off although no event comes), which start and
+/// resume them, a window at a time. Then the shard subscribes to ingest.
 void load_owing(self_ptr self) {
-  // Each shard reads every queue key: looked up by id without copying it,
-  // and forgotten once found, so a webhook is resumed once. The views point
-  // into the index, which nothing changes while the load holds every other
-  // message back.
+  // Each shard reads every queue and stage key: looked up by id without
+  // copying it, and forgotten once found, so a webhook is resumed once. The
+  // views point into the index, which nothing changes while the load holds
+  // every other message back.
   auto mine = std::make_shared<
       std::unordered_map<std::string_view, const std::string*>>();
   for (auto& [key, entry] : self->state.hooks)
     mine->emplace(entry.id, &key);
+  auto owing = [=](std::string_view prefix) {
+    return [=](const std::string& key, const std::string&) {
+      auto rest = std::string_view{key}.substr(prefix.size());
+      auto it = mine->find(rest.substr(0, rest.find('/')));
+      if (it == mine->end())
+        return;
+      self->state.to_resume.push_back(*it->second);
+      mine->erase(it);
+    };
+  };
+  auto done = [=](const caf::error& err) {
+    auto& st = self->state;
+    if (err)
+      return self->quit(err); // the node revives it, backing off
+    resume_some(self);
+    self->send(st.setup.ingest, atom::subscribe::value, st.setup.shard,
+               caf::actor_cast<fanout_actor>(self));
+  };
   scan_request req;
   req.prefix = keys::queues_prefix();
   req.keys_only = true;
-  load_range(
-      self, self->state.setup.reader, std::move(req),
-      [=](const std::string& key, const std::string&) {
-        auto rest = std::string_view{key}.substr(
-            std::string_view{keys::queues_prefix()}.size());
-        auto it = mine->find(rest.substr(0, rest.find('/')));
-        if (it == mine->end())
-          return;
-        self->state.to_resume.push_back(*it->second);
-        mine->erase(it);
-      },
-      [=](const caf::error& err) {
-        auto& st = self->state;
-        if (err)
-          return self->quit(err); // the node revives it, backing off
-        resume_some(self);
-        self->send(st.setup.ingest, atom::subscribe::value, st.setup.shard,
-                   caf::actor_cast<fanout_actor>(self));
-      });
+  load_range(self, self->state.setup.reader, std::move(req),
+             owing(keys::queues_prefix()), [=](const caf::error& err) {
+               if (err)
+                 return done(err);
+               scan_request stages;
+               stages.prefix = keys::all_stages_prefix();
+               stages.keys_only = true;
+               load_range(self, self->state.setup.reader, std::move(stages),
+                          owing(keys::all_stages_prefix()), done);
+             });
 }
 
 /// Start-up, first step: the index of the hooks whose scope this shard

@@ -1,7 +1,9 @@
 // A webhook actor: owns one webhook's delivery queue and history (h/, hx/
-// and q/ of its id in keys.hpp). It records each event it takes before
-// answering, attempts deliveries through the delivery client (or asks the
-// deployments actor, for pulumi_deployments), and retries by its policy.
+// and q/ of its id in keys.hpp) and the state of its pipeline stages (p/).
+// It records each event it takes before answering (after its stage host
+// passed it through the pipeline, when it has one), attempts deliveries
+// through the delivery client (or asks the deployments actor, for
+// pulumi_deployments), and retries by its policy.
 #include <algorithm>
 #include <deque>
 #include <random>
@@ -153,6 +155,12 @@ struct webhook_state {
   /// The host of a plugin destination, spawned on the first attempt and
   /// again after it failed; null for the HTTP POST.
   destination_actor destination;
+  /// The host of the pipeline's stages, spawned at start and on demand
+  /// when the webhook has a pipeline; null otherwise.
+  stage_actor stages;
+  /// Timers the stages have armed, as their host last said: the actor
+  /// does not stop when idle while they wait.
+  std::uint32_t stage_timers = 0;
 
   /// Whatever way the actor ends, what it still has to write is sent to
   /// the writer (which commits it in order after everything sent before).
@@ -161,6 +169,8 @@ struct webhook_state {
       caf::anon_send(setup.writer, atom::write::value, std::move(outbox));
     if (destination)
       caf::anon_send_exit(destination, caf::exit_reason::user_shutdown);
+    if (stages)
+      caf::anon_send_exit(stages, caf::exit_reason::user_shutdown);
   }
 };
 
@@ -605,26 +615,33 @@ plugin::rendered render(self_ptr self, const event& ev, std::string& failure) {
   return {};
 }
 
-/// Records and queues a delivery of each event of `batch` this webhook has
-/// not seen (`seen`: ids found in its history), in one store write;
-/// answers how many it took once they are on disk.
-void record_events(self_ptr self, const event_batch& batch,
-                   const std::unordered_set<std::string>& seen,
-                   caf::typed_response_promise<std::size_t> rp) {
+using recorded_fn = std::function<void(const caf::error&)>;
+
+/// Records and queues a delivery of each of `events` this webhook has not
+/// seen (`seen`: ids found in its history), records each of `failed` as a
+/// failed delivery saying why (`errors`), and writes them in one store write
+/// together with `b` (the stages' state changes); `done` runs once they are
+/// on disk, or with the error when nothing was written.
+void record(self_ptr self, const std::vector<event_ptr>& events,
+            const std::vector<event>& failed,
+            const std::vector<std::string>& errors,
+            const std::unordered_set<std::string>& seen, write_batch b,
+            recorded_fn done) {
   auto& st = self->state;
-  write_batch b;
   std::vector<std::string> taken;
   auto now = now_seconds();
-  for (const auto& ptr : batch.events) {
-    const auto& ev = *ptr;
+  auto add = [&](const event& ev, std::string failure) {
     // Recorded before: a replayed fan-out delivers once.
     if (st.pending.count(ev.id) > 0 || seen.count(ev.id) > 0)
-      continue;
-    std::string failure;
-    auto out = render(self, ev, failure);
-    queued q{domain::new_record(ev.id, ev.info().kind, out.body,
-                                st.hook.payload_url, now),
-             next_seq(self), chain_of(ev), now_ms()};
+      return;
+    std::string unrendered;
+    auto out = render(self, ev, unrendered);
+    if (failure.empty())
+      failure = std::move(unrendered);
+    auto kind = ev.index >= 0 ? std::string{ev.info().kind} : "unknown";
+    queued q{
+        domain::new_record(ev.id, kind, out.body, st.hook.payload_url, now),
+        next_seq(self), chain_of(ev), now_ms()};
     if (!out.headers.empty()) {
       auto& list = q.record["formatHeaders"] = record_json::array();
       for (auto& [name, value] : out.headers)
@@ -639,7 +656,7 @@ void record_events(self_ptr self, const event_batch& batch,
                           domain::dump_record(q.record));
       b.puts.emplace_back(index_key(self, ev.id), q.seq);
       ++st.history_count;
-      continue;
+      return;
     }
     b.puts.emplace_back(record_key(self, q.seq, ev.id),
                         domain::dump_record(q.record));
@@ -647,10 +664,15 @@ void record_events(self_ptr self, const event_batch& batch,
     b.puts.emplace_back(queue_key(self, ev.id), marker_text(q.from));
     st.pending.emplace(ev.id, std::move(q));
     taken.push_back(ev.id);
-  }
-  auto considered = batch.events.size();
+  };
+  for (const auto& ptr : events)
+    add(*ptr, {});
+  for (std::size_t i = 0; i < failed.size(); ++i)
+    add(failed[i], i < errors.size() && !errors[i].empty()
+                       ? errors[i]
+                       : std::string{"a pipeline stage failed"});
   if (b.empty()) {
-    rp.deliver(considered);
+    done(caf::error{});
     return;
   }
   tell_registry(self, static_cast<std::int64_t>(taken.size()));
@@ -662,7 +684,7 @@ void record_events(self_ptr self, const event_batch& batch,
           self->state.ready.push_back(id);
         pump(self);
         prune(self);
-        rp.deliver(considered);
+        done(caf::error{});
       },
       [=](caf::error& err) mutable {
         // Nothing was recorded: the fan-out is tried again.
@@ -671,8 +693,125 @@ void record_events(self_ptr self, const event_batch& batch,
           st.pending.erase(id);
         st.history_count -= std::min(st.history_count, taken.size());
         tell_registry(self, -static_cast<std::int64_t>(taken.size()));
-        rp.deliver(err);
+        done(err);
       });
+}
+
+/// Records and queues a delivery of each event of `batch` this webhook has
+/// not seen, in one store write; answers how many it took once they are on
+/// disk.
+void record_events(self_ptr self, const event_batch& batch,
+                   const std::unordered_set<std::string>& seen,
+                   caf::typed_response_promise<std::size_t> rp) {
+  auto considered = batch.events.size();
+  record(self, batch.events, {}, {}, seen, {},
+         [=](const caf::error& err) mutable {
+           if (err)
+             rp.deliver(err);
+           else
+             rp.deliver(considered);
+         });
+}
+
+/// The host of the pipeline's stages, spawned when none runs; null for a
+/// webhook without a pipeline.
+stage_actor stages_of(self_ptr self) {
+  auto& st = self->state;
+  if (st.hook.pipeline.empty())
+    return stage_actor{};
+  if (!st.stages) {
+    st.stages = spawn_stages(self->system(), st.setup.db, st.setup.writer,
+                             st.setup.behaviours, st.hook.pipeline,
+                             plugin_webhook(st.hook),
+                             caf::actor_cast<webhook_actor>(self));
+    self->monitor(st.stages);
+  }
+  return st.stages;
+}
+
+/// The stages' host went away: the next one reads the state back from the
+/// store (what it handed out but was not written is thrown away with it).
+void drop_stages(self_ptr self) {
+  auto& st = self->state;
+  if (!st.stages)
+    return;
+  self->demonitor(st.stages.address());
+  caf::anon_send_exit(st.stages, caf::exit_reason::user_shutdown);
+  st.stages = nullptr;
+  st.stage_timers = 0;
+}
+
+/// Records what the stages let through (and failed on) with their state
+/// changes, in one write: a stage's state and the deliveries it led to are
+/// on disk together or not at all. `from`: the host that made it.
+void record_stage_output(self_ptr self, stage_output& out, stage_actor from,
+                         recorded_fn done) {
+  auto& st = self->state;
+  if (from != st.stages) {
+    // A host this actor has replaced (the pipeline changed): its events
+    // still count, its state does not.
+    out.state = {};
+  } else {
+    st.stage_timers = out.timers;
+  }
+  std::vector<event_ptr> events;
+  events.reserve(out.events.size());
+  for (auto& ev : out.events)
+    events.push_back(std::make_shared<const event>(std::move(ev)));
+  record(self, events, out.failed, out.errors, {}, std::move(out.state),
+         [=](const caf::error& err) {
+           auto& st = self->state;
+           // The host's memory is ahead of the disk now: a new one reads
+           // the disk back.
+           if (err && st.stages == from)
+             drop_stages(self);
+           done(err);
+         });
+}
+
+/// Passes a batch through the pipeline, then records what came out: the
+/// fan-out is answered once the stages' state and the deliveries are on
+/// disk, so an event acknowledged to its client is in one or the other.
+void take_staged(self_ptr self, const event_batch& batch,
+                 const std::unordered_set<std::string>& seen,
+                 caf::typed_response_promise<std::size_t> rp) {
+  auto considered = batch.events.size();
+  // An event already in the history or the queue passed the stages before
+  // (a fan-out replayed after a crash, a client sending an id again).
+  event_batch fresh;
+  for (const auto& ev : batch.events)
+    if (seen.count(ev->id) == 0 && self->state.pending.count(ev->id) == 0)
+      fresh.events.push_back(ev);
+  if (fresh.events.empty()) {
+    rp.deliver(considered);
+    return;
+  }
+  auto host = stages_of(self);
+  self->request(host, defaults::fanout_timeout, std::move(fresh))
+      .then(
+          [=](stage_output& out) mutable {
+            record_stage_output(self, out, host,
+                                [=](const caf::error& err) mutable {
+                                  if (err)
+                                    rp.deliver(err);
+                                  else
+                                    rp.deliver(considered);
+                                });
+          },
+          [=](caf::error& err) mutable {
+            // Nothing was recorded: the fan-out is tried again.
+            rp.deliver(err);
+          });
+}
+
+/// Records the events of a batch, through the pipeline when there is one.
+void take_unseen(self_ptr self, const event_batch& batch,
+                 const std::unordered_set<std::string>& seen,
+                 caf::typed_response_promise<std::size_t> rp) {
+  if (self->state.hook.pipeline.empty())
+    record_events(self, batch, seen, rp);
+  else
+    take_staged(self, batch, seen, rp);
 }
 
 /// Takes a batch of events. Events that may have reached this webhook
@@ -692,7 +831,7 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
       lookups.push_back(index_key(self, ptr->id));
     }
   if (lookups.empty()) {
-    record_events(self, batch, {}, rp);
+    take_unseen(self, batch, {}, rp);
     return rp;
   }
   read_keys(self, *st.setup.db, st.setup.reader, std::move(lookups),
@@ -704,7 +843,7 @@ caf::result<std::size_t> take_events(self_ptr self, const event_batch& batch) {
               for (std::size_t i = 0; i < ids.size(); ++i)
                 if (found->items[i].found)
                   seen.insert(ids[i]);
-              record_events(self, batch, seen, rp);
+              take_unseen(self, batch, seen, rp);
             });
   return rp;
 }
@@ -921,6 +1060,8 @@ void recovered(self_ptr self) {
   auto& st = self->state;
   self->send(st.setup.registry, atom::resume::value,
              static_cast<std::int64_t>(st.pending.size()));
+  // The stages start now: those that wait for a timer set it again.
+  stages_of(self);
   pump(self);
   arm_idle_timer(self);
 }
@@ -1079,6 +1220,22 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
       metrics::webhook_actor_revived();
       return;
     }
+    if (st.stages && dm.source == st.stages.address()) {
+      // Its stages' host failed: events it was handling were not
+      // acknowledged (their fan-out is tried again). A new host reads the
+      // state back, at once if timers were waiting, else on demand.
+      auto waiting = st.stage_timers > 0;
+      st.stages = nullptr;
+      st.stage_timers = 0;
+      metrics::webhook_actor_revived();
+      log::warn("a pipeline's host stopped; it is spawned again",
+                {{"hook", st.hook.name},
+                 {"scope", st.hook.where.path()},
+                 {"reason", self->system().render(dm.reason)}});
+      if (waiting)
+        stages_of(self);
+      return;
+    }
     self->quit(dm.reason);
   });
   recover(self, config_key);
@@ -1116,7 +1273,20 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
                                 caf::exit_reason::user_shutdown);
             st.destination = nullptr;
           }
+          // Another pipeline: a new host, which deletes the state of the
+          // stages no longer there. None: their state goes now.
+          auto restage = !(hook->pipeline == st.hook.pipeline);
+          if (restage)
+            drop_stages(self);
+          if (restage && hook->pipeline.empty()) {
+            write_batch b;
+            b.delete_prefixes.push_back(keys::stages_prefix(hook->id));
+            write(
+                self, std::move(b), [] {}, [](caf::error&) {});
+          }
           st.hook = std::move(*hook);
+          if (restage)
+            stages_of(self);
         }
       },
       [=](event_batch& batch) -> caf::result<std::size_t> {
@@ -1130,15 +1300,27 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
           pump(self);
         }
       },
+      [=](stage_output& out) {
+        ++self->state.activity;
+        auto from = caf::actor_cast<stage_actor>(self->current_sender());
+        if (!from || from != self->state.stages)
+          return; // a host since replaced
+        record_stage_output(self, out, from, [](const caf::error&) {
+          // Not written: the host is replaced and reads the state back,
+          // whose timers go off again.
+        });
+      },
       [=](atom::drain) { self->state.draining = true; },
       [=](atom::deleted) {
         auto& st = self->state;
         st.outbox = {};
         st.pending.clear();
+        drop_stages(self);
         write_batch b;
-        b.delete_prefixes = {keys::history_prefix(st.hook.id),
-                             keys::history_index_prefix(st.hook.id),
-                             keys::queue_prefix(st.hook.id)};
+        b.delete_prefixes
+            = {keys::history_prefix(st.hook.id),
+               keys::history_index_prefix(st.hook.id),
+               keys::queue_prefix(st.hook.id), keys::stages_prefix(st.hook.id)};
         // Sent after every earlier write of this actor, so nothing it wrote
         // late outlives the hook.
         caf::anon_send(st.setup.writer, atom::write::value, std::move(b));
@@ -1159,8 +1341,10 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
         auto& st = self->state;
         // Stop only when idle and owing nothing: the registry spawns this
         // actor again on demand.
+        // Stages waiting for a timer keep it alive.
         if (st.activity == 0 && st.pending.empty() && st.in_flight == 0
-            && st.sync_in_flight == 0 && st.outbox.empty()) {
+            && st.sync_in_flight == 0 && st.outbox.empty()
+            && st.stage_timers == 0) {
           self->quit();
           return;
         }

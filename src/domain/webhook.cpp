@@ -361,12 +361,13 @@ bool validate_behaviours(const webhook& hook, const webhook_rules& rules,
                              + joined(registry.stage_names()) + ")");
       if (!checked("stage", use.name, where, kind->validate(use.config)))
         return false;
-      // Stages are part of the plugin interface, but this hookd does not
-      // run pipelines yet: accepting one would deliver events unstaged.
-      return fail(err, "'pipeline': this hookd does not run pipeline stages "
-                       "yet (stage '"
-                           + use.name + "')");
     }
+    if (!hook.pipeline.empty() && hook.format == "pulumi_deployments")
+      // Deployments count the hops of a chain of events, which a stage's
+      // events would not carry.
+      return fail(err, "'pipeline' cannot be used with the "
+                       "pulumi_deployments format, which delivers inside "
+                       "hookd");
   } catch (const std::exception& e) {
     return fail(err, std::string{"a behaviour could not check its config: "}
                          + e.what());

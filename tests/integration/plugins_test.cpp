@@ -503,4 +503,214 @@ TEST_F(plugins, jsonl_failures_are_recorded_and_retried) {
       << rec.dump();
 }
 
+// -- stages: debounce ---------------------------------------------------------
+
+json stack_event_of(const std::string& name, const std::string& stack) {
+  return {{"event", name},
+          {"projectName", "web"},
+          {"stackName", stack},
+          {"user", ann()}};
+}
+
+json debounce_pipeline(const std::string& window) {
+  return json::array(
+      {{{"name", "debounce"}, {"config", {{"window", window}}}}});
+}
+
+/// The event ids of the requests received on `path`, in arrival order.
+std::vector<std::string> ids_received(const receiver& rcv,
+                                      const std::string& path) {
+  std::vector<std::string> ids;
+  for (const auto& req : rcv.requests_to(path))
+    ids.push_back(req.header("Pulumi-Webhook-Id").value_or(""));
+  return ids;
+}
+
+/// The event ids in a hook's history.
+std::vector<std::string> ids_recorded(const http_client& c,
+                                      const std::string& hook) {
+  std::vector<std::string> ids;
+  auto list = c.get(hook + "/deliveries?limit=1000").body_json();
+  if (list.is_array())
+    for (const auto& rec : list)
+      ids.push_back(rec.value("id", ""));
+  return ids;
+}
+
+TEST_F(plugins,
+       debounce_delivers_the_last_event_of_each_stack_after_its_window) {
+  ASSERT_TRUE(start(HOOKD_PLUGIN_DEBOUNCE));
+  auto c = api();
+  auto hook = std::string{org_hooks} + "/deb";
+  auto r
+      = c.post(org_hooks, hook_body("deb", rcv_.url("/deb"),
+                                    {{"pipeline", debounce_pipeline("1s")}}));
+  ASSERT_EQ(r.status, 201) << show(r);
+  EXPECT_EQ(r.body_json()["pipeline"], debounce_pipeline("1s"));
+  auto began = std::chrono::steady_clock::now();
+  auto e1 = post_event(c, stack_event_of("update_succeeded", "prod"));
+  auto f1 = post_event(c, stack_event_of("update_failed", "dev"));
+  auto e2 = post_event(c, stack_event_of("update_failed", "prod"));
+  auto e3 = post_event(c, stack_event_of("preview_succeeded", "prod"));
+  ASSERT_TRUE(rcv_.wait_for_path("/deb", 2, deadline));
+  auto first = rcv_.requests_to("/deb").front().arrived;
+  // Nothing before the window closed.
+  EXPECT_GE(first - began, 1s);
+  auto got = ids_received(rcv_, "/deb");
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> want{e3, f1};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  // A later window of the same stack: once it is delivered, nothing else
+  // of the first window came.
+  auto g1 = post_event(c, stack_event_of("update_succeeded", "prod"));
+  ASSERT_TRUE(rcv_.wait_for_path("/deb", 3, deadline));
+  EXPECT_EQ(ids_received(rcv_, "/deb").back(), g1);
+  EXPECT_TRUE(wait_record(c, hook, g1, finished).is_object());
+  auto recorded = ids_recorded(c, hook);
+  EXPECT_EQ(recorded.size(), 3u);
+  for (const auto& dropped : {e1, e2})
+    EXPECT_EQ(std::count(recorded.begin(), recorded.end(), dropped), 0)
+        << dropped;
+  // The delivered event is the last one, as it came.
+  auto req = rcv_.requests_to("/deb");
+  for (const auto& q : req)
+    if (q.header("Pulumi-Webhook-Id") == e3) {
+      EXPECT_EQ(q.header("Pulumi-Webhook-Kind"), "stack_preview");
+      EXPECT_EQ(json::parse(q.body)["stackName"], "prod");
+    }
+  EXPECT_EQ(rcv_.requests_to("/deb").size(), 3u);
+}
+
+TEST_F(plugins, stages_are_validated_by_their_behaviour) {
+  ASSERT_TRUE(
+      start(std::string{HOOKD_PLUGIN_DEBOUNCE} + "," + HOOKD_PLUGIN_EXPLODE));
+  auto c = api();
+  std::vector<json> bad{json{{"window", "2 parsecs"}}, json{{"window", "50ms"}},
+                        json{{"window", "2h"}}, json{{"window", 2}},
+                        json::object()};
+  for (const auto& cfg : bad) {
+    auto r = c.post(
+        org_hooks,
+        hook_body("d", rcv_.url("/d"),
+                  {{"pipeline",
+                    json::array({{{"name", "debounce"}, {"config", cfg}}})}}));
+    ASSERT_TRUE(is_error(r, 400)) << cfg.dump() << ": " << show(r);
+    EXPECT_NE(r.body.find("stage 'debounce'"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("'window'"), std::string::npos) << r.body;
+  }
+  auto r = c.post(org_hooks,
+                  hook_body("d", rcv_.url("/d"),
+                            {{"pipeline", json::array({{{"name", "nope"}}})}}));
+  ASSERT_TRUE(is_error(r, 400));
+  EXPECT_NE(r.body.find("'nope'"), std::string::npos) << r.body;
+  json too_many = json::array();
+  for (int i = 0; i < 17; ++i)
+    too_many.push_back({{"name", "explode"}});
+  r = c.post(org_hooks,
+             hook_body("d", rcv_.url("/d"), {{"pipeline", too_many}}));
+  EXPECT_TRUE(is_error(r, 400));
+  // Deployments count the hops of chains of events, which stages' events
+  // would not carry.
+  r = c.post(stack_hooks, hook_body("d", "web/staging",
+                                    {{"pipeline", debounce_pipeline("2s")},
+                                     {"format", "pulumi_deployments"}}));
+  ASSERT_TRUE(is_error(r, 400)) << show(r);
+  EXPECT_NE(r.body.find("'pipeline'"), std::string::npos) << r.body;
+  r = c.post(stack_hooks, hook_body("d", "web/staging",
+                                    {{"pipeline", json::array()},
+                                     {"format", "pulumi_deployments"}}));
+  ASSERT_EQ(r.status, 201) << show(r);
+  EXPECT_FALSE(r.body_json().contains("pipeline"));
+  // PATCH adds one, keeps it when absent, removes it with null.
+  ASSERT_EQ(c.post(org_hooks, hook_body("p", rcv_.url("/p"))).status, 201);
+  auto item = org_hooks + std::string{"/p"};
+  r = c.patch(item, hook_body("p", rcv_.url("/p"),
+                              {{"pipeline", debounce_pipeline("2s")}}));
+  ASSERT_EQ(r.status, 200) << show(r);
+  EXPECT_EQ(r.body_json()["pipeline"], debounce_pipeline("2s"));
+  r = c.patch(item, hook_body("p", rcv_.url("/p")));
+  ASSERT_EQ(r.status, 200) << show(r);
+  EXPECT_EQ(r.body_json()["pipeline"], debounce_pipeline("2s"));
+  r = c.patch(item, hook_body("p", rcv_.url("/p"),
+                              {{"pipeline", debounce_pipeline("2 s")}}));
+  EXPECT_TRUE(is_error(r, 400)) << show(r);
+  r = c.patch(item, hook_body("p", rcv_.url("/p"), {{"pipeline", nullptr}}));
+  ASSERT_EQ(r.status, 200) << show(r);
+  EXPECT_FALSE(r.body_json().contains("pipeline"));
+}
+
+TEST_F(plugins, a_throwing_stage_fails_its_event_and_the_node_goes_on) {
+  ASSERT_TRUE(start(HOOKD_PLUGIN_EXPLODE));
+  auto c = api();
+  auto hook = std::string{org_hooks} + "/boom";
+  ASSERT_EQ(
+      c.post(org_hooks,
+             hook_body("boom", rcv_.url("/boom"),
+                       {{"pipeline", json::array({{{"name", "explode"}}})}}))
+          .status,
+      201);
+  ASSERT_EQ(c.post(org_hooks, hook_body("calm", rcv_.url("/calm"))).status,
+            201);
+  auto bad = post_event(
+      c, stack_event("update_failed", ann(), {{"message", "boom"}}));
+  auto good = post_event(c, stack_event("update_succeeded", ann()));
+  ASSERT_TRUE(rcv_.wait_for_path("/calm", 2, deadline));
+  ASSERT_TRUE(rcv_.wait_for_path("/boom", 1, deadline));
+  EXPECT_EQ(rcv_.requests_to("/boom").front().header("Pulumi-Webhook-Id"),
+            good);
+  auto rec = wait_record(c, hook, bad, finished);
+  EXPECT_EQ(rec.value("status", ""), "failed");
+  EXPECT_NE(
+      rec.value("error", "").find("stage 'explode' (pipeline[0]) failed: boom"),
+      std::string::npos)
+      << rec.dump();
+  // The stage is made again: later events pass.
+  auto later = post_event(c, stack_event("update_succeeded", ann()));
+  ASSERT_TRUE(rcv_.wait_for_path("/boom", 2, deadline));
+  EXPECT_EQ(rcv_.requests_to("/boom").back().header("Pulumi-Webhook-Id"),
+            later);
+  EXPECT_EQ(c.get("/healthz").status, 200);
+}
+
+class debounce_restart : public plugins,
+                         public ::testing::WithParamInterface<int> {};
+
+TEST_P(debounce_restart, a_window_open_at_a_stop_closes_after_the_restart) {
+  ASSERT_TRUE(start(HOOKD_PLUGIN_DEBOUNCE));
+  auto c = api();
+  auto hook = std::string{org_hooks} + "/deb";
+  ASSERT_EQ(
+      c.post(org_hooks, hook_body("deb", rcv_.url("/deb"),
+                                  {{"pipeline", debounce_pipeline("3s")}}))
+          .status,
+      201);
+  post_event(c, stack_event_of("update_succeeded", "prod"));
+  post_event(c, stack_event_of("update_failed", "prod"));
+  auto last = post_event(c, stack_event_of("preview_failed", "prod"));
+  // Acknowledged, so stored: stopped inside the window, by either signal.
+  auto st = proc_->stop(GetParam());
+  EXPECT_EQ(rcv_.requests_to("/deb").size(), 0u);
+  proc_ = proc_->restart();
+  ASSERT_TRUE(proc_->listening()) << proc_->start_error();
+  c = api();
+  ASSERT_TRUE(rcv_.wait_for_path("/deb", 1, deadline)) << st;
+  EXPECT_EQ(ids_received(rcv_, "/deb"), std::vector<std::string>{last});
+  // Once a later window of another stack has closed too, still one.
+  auto other = post_event(c, stack_event_of("update_succeeded", "dev"));
+  ASSERT_TRUE(rcv_.wait_for_path("/deb", 2, deadline));
+  EXPECT_EQ(ids_received(rcv_, "/deb"),
+            (std::vector<std::string>{last, other}));
+  auto rec = wait_record(c, hook, last, finished);
+  EXPECT_EQ(rec.value("status", ""), "succeeded");
+  EXPECT_EQ(ids_recorded(c, hook).size(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(signals, debounce_restart,
+                         ::testing::Values(SIGTERM, SIGKILL),
+                         [](const auto& info) {
+                           return std::string{
+                               info.param == SIGTERM ? "sigterm" : "sigkill"};
+                         });
+
 } // namespace

@@ -1,7 +1,8 @@
 // Behaviours that fail on purpose, for the isolation tests: the format
 // "explode" throws while rendering an event whose body says "boom"; the
 // destination "explode" throws on every attempt, and refuses a config
-// whose "mode" is not "throw".
+// whose "mode" is not "throw"; the stage "explode" throws on an event whose
+// body says "boom" and passes the others on.
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -43,9 +44,31 @@ public:
   }
 };
 
+class explode_stage final : public plugin::stage {
+public:
+  void on_event(const plugin::event& ev, plugin::stage_context& ctx) override {
+    if (ev.body.find("boom") != std::string::npos)
+      throw std::runtime_error("boom in the stage");
+    ctx.emit(ev);
+  }
+};
+
+class explode_stage_kind final : public plugin::stage_kind {
+public:
+  std::optional<plugin::problem>
+  validate(const plugin::config&) const override {
+    return std::nullopt;
+  }
+  std::unique_ptr<plugin::stage>
+  make(const plugin::config&, const plugin::webhook_info&) const override {
+    return std::make_unique<explode_stage>();
+  }
+};
+
 } // namespace
 
 HOOKD_PLUGIN("explode", "0.0.1") {
   registrar.add_format("explode", std::make_shared<explode_format>());
   registrar.add_destination("explode", std::make_shared<explode_kind>());
+  registrar.add_stage("explode", std::make_shared<explode_stage_kind>());
 }
