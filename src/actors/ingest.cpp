@@ -32,6 +32,8 @@ constexpr auto marker_flush_delay = std::chrono::milliseconds{20};
 
 struct ingest_state {
   static inline const char* name = "hookd.ingest";
+  /// The last acceptance stamp given (see accept_stamp).
+  std::uint64_t last_stamp = 0;
   store_ptr db;
   store_writer_actor writer;
   store_reader_actor reader;
@@ -131,11 +133,27 @@ void take_markers(self_ptr self, write_batch& b) {
   markers.clear();
 }
 
-/// An accepted event is written with its fan-out marker and its place in
-/// the order of expiry, together.
-void put_event(write_batch& b, const event& ev) {
+/// A stamp that orders acceptances: nanoseconds since the epoch, and
+/// always past the last one given, as 20 digits so that stamps sort as
+/// text. Kept in an event's fan-out marker, so that fan-outs a crash left
+/// unfinished are done again in the order the events were accepted (a
+/// stage such as debounce keeps the last event of a stack: replayed in
+/// another order, it would keep another).
+std::string accept_stamp(ingest_state& st) {
+  auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  st.last_stamp = std::max(now, st.last_stamp + 1);
+  auto text = std::to_string(st.last_stamp);
+  return std::string(20 - std::min<std::size_t>(20, text.size()), '0') + text;
+}
+
+/// An accepted event is written with its fan-out marker (holding its
+/// acceptance stamp) and its place in the order of expiry, together.
+void put_event(write_batch& b, const event& ev, const std::string& stamp) {
   b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
-  b.puts.emplace_back(keys::fanout_marker(ev.id), "");
+  b.puts.emplace_back(keys::fanout_marker(ev.id), stamp);
   b.puts.emplace_back(keys::event_time(ev.created_at, ev.id), "");
 }
 
@@ -282,7 +300,7 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
         continue;
       }
     }
-    put_event(b, ev);
+    put_event(b, ev, accept_stamp(st));
     fresh.push_back(std::make_shared<const event>(std::move(ev)));
   }
   api_response accepted{success::accepted,
@@ -405,7 +423,7 @@ caf::result<std::string> raise(self_ptr self, event& ev) {
   if (auto err = admit(self->state, ev.org, self->state.deliveries_of(ev)))
     return err;
   write_batch b;
-  put_event(b, ev);
+  put_event(b, ev, accept_stamp(self->state));
   take_markers(self, b);
   auto ptr = std::make_shared<const event>(std::move(ev));
   auto rp = self->make_response_promise<std::string>();
@@ -558,28 +576,84 @@ void start_retention(self_ptr self) {
            });
 }
 
+/// Fans out again, in their order, the events `ids[from..]`, a page at a
+/// time: each page is read in one request and fanned out before the next
+/// is read, so a webhook is offered them in the order they were accepted.
+void refan_in_order(self_ptr self,
+                    std::shared_ptr<const std::vector<std::string>> ids,
+                    std::size_t from) {
+  constexpr std::size_t page = 256;
+  if (from >= ids->size())
+    return start_retention(self);
+  auto until = std::min(ids->size(), from + page);
+  std::vector<std::string> keys;
+  for (auto i = from; i < until; ++i)
+    keys.push_back(keys::event((*ids)[i]));
+  auto& st = self->state;
+  read_keys(
+      self, *st.db, st.reader, std::move(keys), order::in_order,
+      [=](caf::expected<read_results> found) {
+        if (!found) {
+          // One by one, later; their order is then lost, not the events.
+          for (auto i = from; i < until; ++i)
+            self->delayed_send(self, defaults::fanout_retry, atom::retry::value,
+                               (*ids)[i]);
+          return refan_in_order(self, ids, until);
+        }
+        write_batch gone;
+        std::vector<event_ptr> run; // consecutive events of one organization
+        auto flush = [&] {
+          if (!run.empty())
+            fan_out(self, std::move(run));
+          run.clear();
+        };
+        for (auto i = from; i < until; ++i) {
+          auto& item = found->items[i - from];
+          event ev;
+          if (!item.found || !event_from_storage(item.value, ev)) {
+            gone.deletes.push_back(keys::fanout_marker((*ids)[i]));
+            continue;
+          }
+          ev.maybe_seen = true;
+          if (!run.empty() && run.front()->org != ev.org)
+            flush();
+          run.push_back(std::make_shared<const event>(std::move(ev)));
+        }
+        flush();
+        if (!gone.empty())
+          write(self, std::move(gone));
+        refan_in_order(self, ids, until);
+      });
+}
+
 /// Once every shard is there: fans out again the events whose fan-out a
-/// crash or a stop left unfinished (their markers, keys only).
+/// crash or a stop left unfinished, in the order they were accepted (their
+/// markers' stamps; markers written before stamps sort first).
 void recover(self_ptr self) {
   auto& st = self->state;
   st.recovered = true;
   scan_request req;
   req.prefix = keys::fanout_markers_prefix();
-  req.keys_only = true;
-  auto unfinished = std::make_shared<std::vector<std::string>>();
+  auto unfinished
+      = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
   load_range(
       self, st.reader, std::move(req),
-      [unfinished](const std::string& key, const std::string&) {
-        unfinished->push_back(
+      [unfinished](const std::string& key, const std::string& stamp) {
+        unfinished->emplace_back(
+            stamp,
             key.substr(std::string_view{keys::fanout_markers_prefix()}.size()));
       },
       [=](const caf::error& err) {
         // Tried again by the node, which revives a component that quits.
         if (err)
           return self->quit(err);
-        for (auto& id : *unfinished)
-          refan(self, id);
-        start_retention(self);
+        std::sort(unfinished->begin(), unfinished->end());
+        auto ids = std::make_shared<std::vector<std::string>>();
+        ids->reserve(unfinished->size());
+        for (auto& [stamp, id] : *unfinished)
+          ids->push_back(std::move(id));
+        unfinished->clear();
+        refan_in_order(self, std::move(ids), 0);
       });
 }
 
