@@ -46,6 +46,10 @@ void webhook_actor_started();
 void webhook_actor_stopped();
 void webhook_actor_revived();
 
+/// A plugin's behaviour failed: `kind` is "format", "destination" or
+/// "stage" (it threw, or its host stopped); the rest of the node went on.
+void plugin_failure(std::string_view kind);
+
 /// A node component stopped unexpectedly and is being started again.
 void component_restarted(std::string_view component);
 

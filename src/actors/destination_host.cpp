@@ -128,7 +128,7 @@ destination_actor::behavior_type destination_behavior(self_ptr self,
           // Whatever state the plugin left is not trusted: the next
           // attempt gets an instance made afresh from the config.
           self->state.instance.reset();
-          metrics::webhook_actor_revived();
+          metrics::plugin_failure("destination");
         }
         return r;
       },

@@ -161,6 +161,10 @@ struct webhook_state {
   /// Timers the stages have armed, as their host last said: the actor
   /// does not stop when idle while they wait.
   std::uint32_t stage_timers = 0;
+  /// The stages' host stopped before it could say whether it holds
+  /// anything (say, its start-up read failed): a new one is spawned at the
+  /// next idle tick, and the actor stays until then.
+  bool stages_lost = false;
 
   /// Whatever way the actor ends, what it still has to write is sent to
   /// the writer (which commits it in order after everything sent before).
@@ -612,6 +616,7 @@ plugin::rendered render(self_ptr self, const event& ev, std::string& failure) {
   } catch (...) {
     failure = "format '" + st.hook.format + "' failed";
   }
+  metrics::plugin_failure("format");
   return {};
 }
 
@@ -720,6 +725,7 @@ stage_actor stages_of(self_ptr self) {
   if (st.hook.pipeline.empty())
     return stage_actor{};
   if (!st.stages) {
+    st.stages_lost = false;
     st.stages = spawn_stages(self->system(), st.setup.db, st.setup.writer,
                              st.setup.behaviours, st.hook.pipeline,
                              plugin_webhook(st.hook),
@@ -799,7 +805,11 @@ void take_staged(self_ptr self, const event_batch& batch,
                                 });
           },
           [=](caf::error& err) mutable {
-            // Nothing was recorded: the fan-out is tried again.
+            // Nothing was recorded: the fan-out is tried again. The host
+            // may still have taken the batch into its memory, which is now
+            // ahead of the disk: a new one reads the disk back.
+            if (self->state.stages == host)
+              drop_stages(self);
             rp.deliver(err);
           });
 }
@@ -1217,7 +1227,7 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
       // Its destination's host failed: a fresh one takes the next attempt
       // (one in flight got an error and is retried by the policy).
       st.destination = nullptr;
-      metrics::webhook_actor_revived();
+      metrics::plugin_failure("destination");
       return;
     }
     if (st.stages && dm.source == st.stages.address()) {
@@ -1227,7 +1237,8 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
       auto waiting = st.stage_timers > 0;
       st.stages = nullptr;
       st.stage_timers = 0;
-      metrics::webhook_actor_revived();
+      st.stages_lost = !waiting && !st.hook.pipeline.empty();
+      metrics::plugin_failure("stage");
       log::warn("a pipeline's host stopped; it is spawned again",
                 {{"hook", st.hook.name},
                  {"scope", st.hook.where.path()},
@@ -1341,7 +1352,15 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
         auto& st = self->state;
         // Stop only when idle and owing nothing: the registry spawns this
         // actor again on demand.
-        // Stages waiting for a timer keep it alive.
+        // Stages waiting for a timer keep it alive; a lost stages' host
+        // is spawned again now (a back-off of one idle period).
+        if (st.stages_lost && !st.stages && !st.hook.pipeline.empty()) {
+          st.stages_lost = false;
+          stages_of(self);
+          st.activity = 0;
+          arm_idle_timer(self);
+          return;
+        }
         if (st.activity == 0 && st.pending.empty() && st.in_flight == 0
             && st.sync_in_flight == 0 && st.outbox.empty()
             && st.stage_timers == 0) {

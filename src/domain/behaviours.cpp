@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <dlfcn.h>
 
 #include "hookd/error.hpp"
@@ -181,8 +182,20 @@ caf::error load_plugins(behaviour_registry& into,
     struct stat info {};
     if (::stat(path.c_str(), &info) != 0)
       return make_error(ec::not_found, where + ": no such file");
+    // The file checked is the file loaded: dlopen searches the library
+    // path for a name without a slash, so it gets the absolute path.
+    char* resolved = ::realpath(path.c_str(), nullptr);
+    if (resolved == nullptr)
+      return make_error(ec::not_found, where + ": no such file");
+    std::string absolute{resolved};
+    std::free(resolved);
+    if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+      return make_error(ec::bad_request,
+                        where
+                            + " is writable by other users: hookd loads "
+                              "only code its own user controls");
     // Never closed: the behaviours it registered live as long as hookd.
-    void* lib = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void* lib = ::dlopen(absolute.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (lib == nullptr) {
       const char* why = ::dlerror();
       return make_error(ec::bad_request, where + " cannot be loaded: "

@@ -111,6 +111,7 @@ struct registry {
   std::int64_t actors_alive = 0;
   std::uint64_t actors_started = 0;
   std::uint64_t actors_revived = 0;
+  std::map<std::string_view, std::uint64_t> plugin_failures;
   std::map<std::string, std::uint64_t> restarts;
 };
 
@@ -228,6 +229,13 @@ void webhook_actor_revived() {
   ++r.actors_revived;
 }
 
+void plugin_failure(std::string_view kind) {
+  auto& r = the();
+  auto k = known(kind, {"format", "destination", "stage"});
+  std::lock_guard<std::mutex> g{r.mutex};
+  ++r.plugin_failures[k];
+}
+
 void component_restarted(std::string_view component) {
   auto& r = the();
   auto label = component_label(component);
@@ -239,7 +247,8 @@ std::size_t series_count() {
   auto& r = the();
   std::lock_guard<std::mutex> g{r.mutex};
   return r.requests.size() + r.attempts.size() + r.retries.size()
-         + r.deliveries.size() + r.manual.size() + r.restarts.size();
+         + r.plugin_failures.size() + r.deliveries.size() + r.manual.size()
+         + r.restarts.size();
 }
 
 std::string render(const node_figures& node) {
@@ -310,6 +319,11 @@ std::string render(const node_figures& node) {
   header(out, "hookd_webhook_actors_revived_total", "counter",
          "Webhook actors revived after a crash.");
   out << "hookd_webhook_actors_revived_total " << r.actors_revived << '\n';
+  header(out, "hookd_plugin_failures_total", "counter",
+         "Plugin behaviours that threw or whose host stopped, by kind; the "
+         "delivery or event concerned records the error.");
+  for (const auto& [k, n] : r.plugin_failures)
+    out << "hookd_plugin_failures_total{kind=\"" << k << "\"} " << n << '\n';
   header(out, "hookd_component_restarts_total", "counter",
          "Node components (store, registry, ingest, ...) restarted after "
          "stopping unexpectedly.");

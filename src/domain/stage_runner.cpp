@@ -202,7 +202,7 @@ void stage_runner::broke(std::uint32_t position, const std::string& what) {
   if (delay > most_backoff)
     delay = most_backoff;
   revivals_.emplace_back(position, delay);
-  metrics::webhook_actor_revived();
+  metrics::plugin_failure("stage");
   log::warn("a pipeline stage failed; it is made again from its config",
             {{"stage", s.use.name},
              {"position", position},

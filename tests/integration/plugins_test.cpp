@@ -501,6 +501,8 @@ TEST_F(plugins, jsonl_failures_are_recorded_and_retried) {
   EXPECT_EQ(rec.value("attempts", 0), 4);
   EXPECT_NE(rec.value("error", "").find("cannot open"), std::string::npos)
       << rec.dump();
+  // The record names the file, never where the operator keeps it.
+  EXPECT_EQ(rec.dump().find(dir.path()), std::string::npos) << rec.dump();
 }
 
 // -- stages: debounce ---------------------------------------------------------
@@ -671,6 +673,14 @@ TEST_F(plugins, a_throwing_stage_fails_its_event_and_the_node_goes_on) {
   EXPECT_EQ(rcv_.requests_to("/boom").back().header("Pulumi-Webhook-Id"),
             later);
   EXPECT_EQ(c.get("/healthz").status, 200);
+  // Operators see one stage failure, and no webhook actor crashed.
+  auto scrape = c.get("/metrics").body;
+  EXPECT_NE(scrape.find("hookd_plugin_failures_total{kind=\"stage\"} 1\n"),
+            std::string::npos)
+      << scrape;
+  EXPECT_NE(scrape.find("hookd_webhook_actors_revived_total 0\n"),
+            std::string::npos)
+      << scrape;
 }
 
 class debounce_restart : public plugins,

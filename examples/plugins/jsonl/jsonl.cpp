@@ -54,9 +54,17 @@ std::string bad_name(const std::string& name) {
 
 class jsonl_destination final : public plugin::destination {
 public:
-  explicit jsonl_destination(std::string path) : path_(std::move(path)) {}
+  /// `dir` "" when HOOKD_JSONL_DIR was unset when it was made.
+  jsonl_destination(std::string dir, std::string file)
+      : file_(std::move(file)),
+        path_(dir.empty() ? std::string{} : dir + '/' + file_) {}
 
   plugin::outcome deliver(const plugin::delivery& d) override {
+    // Never a path of the operator's choosing by accident: without the
+    // directory nothing is written (a restart without HOOKD_JSONL_DIR).
+    if (path_.empty())
+      return plugin::outcome::failure(
+          "not written: the operator has not set HOOKD_JSONL_DIR");
     json line;
     line["id"] = d.id;
     line["kind"] = d.kind;
@@ -65,10 +73,14 @@ public:
     line["payload"] = payload.is_discarded() ? json(d.body) : payload;
     auto text = line.dump(-1, ' ', false, json::error_handler_t::replace);
     text += '\n';
-    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                    0644);
+    // A symbolic link put in the directory is not followed.
+    int fd
+        = ::open(path_.c_str(),
+                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    // Messages name the file, not where the operator keeps it: they reach
+    // the webhook's delivery history.
     if (fd < 0)
-      return plugin::outcome::failure("cannot open " + path_ + ": "
+      return plugin::outcome::failure("cannot open " + file_ + ": "
                                       + std::strerror(errno));
     // One write per line: lines of several webhooks sharing a file do not
     // interleave.
@@ -80,13 +92,14 @@ public:
       saved = errno;
     ::close(fd);
     if (!synced)
-      return plugin::outcome::failure("cannot write " + path_ + ": "
+      return plugin::outcome::failure("cannot write " + file_ + ": "
                                       + std::strerror(saved));
     return plugin::outcome::success(
-        json{{"file", path_}, {"bytes", text.size()}}.dump());
+        json{{"file", file_}, {"bytes", text.size()}}.dump());
   }
 
 private:
+  std::string file_;
   std::string path_;
 };
 
@@ -109,8 +122,8 @@ public:
   std::unique_ptr<plugin::destination>
   make(const plugin::config& cfg, const plugin::webhook_info&) const override {
     auto j = json::parse(cfg);
-    return std::make_unique<jsonl_destination>(
-        directory() + '/' + j.at("file").get<std::string>());
+    return std::make_unique<jsonl_destination>(directory(),
+                                               j.at("file").get<std::string>());
   }
 };
 
