@@ -181,7 +181,9 @@ stage_runner::~stage_runner() = default;
 
 void stage_runner::load(
     const std::vector<std::pair<std::string, std::string>>& items) {
-  for (const auto& [key, value] : items) {
+  for (const auto& item : items) {
+    const auto& key = item.first;
+    const auto& value = item.second;
     auto it = std::find_if(slots_.begin(), slots_.end(), [&](const auto& s) {
       return key.compare(0, s->prefix.size(), s->prefix) == 0;
     });

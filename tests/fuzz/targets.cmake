@@ -7,6 +7,7 @@ set(hookd_fuzz_targets
   duration
   event_storage
   events
+  log_line
   names
   outside_json
   percent_decode
