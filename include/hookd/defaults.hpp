@@ -53,6 +53,13 @@ constexpr std::int64_t max_plugin_hooks_per_org = 100;
 /// plugin behaviours may take.
 constexpr std::int64_t max_plugin_hooks = 2000;
 
+/// The state of one pipeline stage of one webhook: keys it may keep in
+/// its store, bytes of those keys and values together, and timers armed at
+/// once. A call that would pass one has no effect (plugin.hpp).
+constexpr std::size_t stage_state_keys_max = 10000;
+constexpr std::size_t stage_state_bytes_max = 16 * 1024 * 1024;
+constexpr std::size_t stage_timers_max = 10000;
+
 /// Registry shards; a scope always lives in the same shard.
 constexpr std::size_t registry_shards = 4;
 /// A webhook actor with nothing to do stops after this long; its registry

@@ -702,6 +702,34 @@ TEST_F(plugins, stages_are_validated_by_their_behaviour) {
   EXPECT_FALSE(r.body_json().contains("pipeline"));
 }
 
+TEST_F(plugins, a_stage_past_the_bound_on_its_keys_fails_the_event) {
+  ASSERT_TRUE(start(HOOKD_PLUGIN_HOARD));
+  auto c = api();
+  auto hook = std::string{org_hooks} + "/hoard";
+  ASSERT_EQ(c.post(org_hooks, hook_body("hoard", rcv_.url("/hoard"),
+                                        {{"pipeline",
+                                          json::array({{{"name", "hoard"}}})}}))
+                .status,
+            201);
+  // 6000 keys fit; 12000 would not.
+  auto first = post_event(c, stack_event("update_succeeded", ann()));
+  ASSERT_TRUE(rcv_.wait_for_path("/hoard", 1, deadline));
+  auto second = post_event(c, stack_event("update_failed", ann()));
+  auto rec = wait_record(c, hook, second, finished);
+  EXPECT_EQ(rec.value("status", ""), "failed");
+  auto error = rec.value("error", "");
+  EXPECT_NE(error.find("stage 'hoard' (pipeline[0]) failed"), std::string::npos)
+      << rec.dump();
+  EXPECT_NE(error.find("more than 10000 keys"), std::string::npos)
+      << rec.dump();
+  EXPECT_NE(error.find("stage_state_keys_max"), std::string::npos)
+      << rec.dump();
+  EXPECT_EQ(wait_record(c, hook, first, finished).value("status", ""),
+            "succeeded");
+  EXPECT_EQ(rcv_.requests_to("/hoard").size(), 1u);
+  EXPECT_EQ(c.get("/healthz").status, 200);
+}
+
 TEST_F(plugins, a_throwing_stage_fails_its_event_and_the_node_goes_on) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_EXPLODE));
   auto c = api();
