@@ -83,17 +83,21 @@ typename Inspector::result_type inspect(Inspector& f, component_status& x) {
 /// their new totals, and the scopes whose number of active webhooks
 /// changed, with their new numbers (each an upper bound on the deliveries
 /// one event to that scope adds); and the organizations whose number of
-/// webhooks (active or not) changed, with their new numbers.
+/// webhooks (active or not) changed, with their new numbers; the same for
+/// the webhooks that use plugin behaviours, and how many of those the shard
+/// has in all.
 struct shard_report {
   std::vector<std::pair<std::string, std::int64_t>> org_pending;
   std::vector<std::pair<std::string, std::int64_t>> scope_hooks;
   std::vector<std::pair<std::string, std::int64_t>> org_hooks;
+  std::vector<std::pair<std::string, std::int64_t>> org_plugin_hooks;
+  std::int64_t plugin_hooks = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("hookd.shard_report"), x.org_pending,
-           x.scope_hooks, x.org_hooks);
+           x.scope_hooks, x.org_hooks, x.org_plugin_hooks, x.plugin_hooks);
 }
 
 /// A stack or environment of an organization that has webhooks, and how
@@ -225,8 +229,10 @@ using ingest_actor = caf::typed_actor<
     caf::reacts_to<atom::pending, std::size_t, std::int64_t, shard_report>,
     // Unfinished deliveries over all shards (for /metrics).
     caf::replies_to<atom::stats>::with<std::int64_t>,
-    // Webhooks of an organization over all shards, as last reported.
-    caf::replies_to<atom::hooks, std::string>::with<std::int64_t>,
+    // Webhooks of an organization over all shards, as last reported; those
+    // of them using plugin behaviours; those of the node using them.
+    caf::replies_to<atom::hooks, std::string>::with<std::int64_t, std::int64_t,
+                                                    std::int64_t>,
     caf::replies_to<atom::status>::with<component_status>,
     // Internal: fan event `id` out again after a failed attempt.
     caf::reacts_to<atom::retry, std::string>,

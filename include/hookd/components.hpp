@@ -74,6 +74,9 @@ struct registry_setup {
   std::size_t shard_count = 1;
   /// Webhooks one organization may have over every shard (0: no bound).
   std::int64_t max_hooks_per_org = 0;
+  /// Of those, webhooks with a pipeline or a plugin destination (0: no
+  /// bound); the node as a whole runs defaults::max_plugin_hooks at most.
+  std::int64_t max_plugin_hooks_per_org = 0;
 };
 
 /// A registry shard; it subscribes to ingest.

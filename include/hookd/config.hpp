@@ -41,6 +41,9 @@ struct config {
   std::int64_t max_pending_per_org = 0;
   /// Webhooks one organization may have (0: no bound).
   std::int64_t max_hooks_per_org = 0;
+  /// Webhooks of one organization that use plugin behaviours (a pipeline
+  /// or a destination other than "http"): each runs threads of its own.
+  std::int64_t max_plugin_hooks_per_org = 0;
   /// How long accepted events are kept (and their ids known).
   std::chrono::milliseconds event_retention{0};
   /// How long a replaced webhook secret keeps signing too.

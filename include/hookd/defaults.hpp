@@ -44,6 +44,21 @@ constexpr std::size_t max_tokens_per_org = 100;
 /// Webhooks one organization may have, over all its scopes
 /// (HOOKD_MAX_HOOKS_PER_ORG).
 constexpr std::int64_t max_hooks_per_org = 10000;
+/// Of those, webhooks that use plugin behaviours: a pipeline (each runs a
+/// stage host, a thread of its own, while its actor runs) or a destination
+/// other than "http" (a destination host, another thread)
+/// (HOOKD_MAX_PLUGIN_HOOKS_PER_ORG).
+constexpr std::int64_t max_plugin_hooks_per_org = 100;
+/// The same over every organization of the node: what bounds the threads
+/// plugin behaviours may take.
+constexpr std::int64_t max_plugin_hooks = 2000;
+
+/// The state of one pipeline stage of one webhook: keys it may keep in
+/// its store, bytes of those keys and values together, and timers armed at
+/// once. A call that would pass one has no effect (plugin.hpp).
+constexpr std::size_t stage_state_keys_max = 10000;
+constexpr std::size_t stage_state_bytes_max = 16 * 1024 * 1024;
+constexpr std::size_t stage_timers_max = 10000;
 
 /// Registry shards; a scope always lives in the same shard.
 constexpr std::size_t registry_shards = 4;

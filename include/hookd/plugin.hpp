@@ -141,6 +141,16 @@ using config = std::string;
 /// on_event, on_timer) are committed in one store write together with the
 /// deliveries of the events it emitted, before hookd acknowledges the event
 /// that caused them; a call that throws writes nothing.
+///
+/// Bounded: a stage keeps at most 10,000 keys, 16 MiB of keys and values
+/// together, and 10,000 timers armed at once (hookd's defaults.hpp:
+/// stage_state_keys_max, stage_state_bytes_max, stage_timers_max). A put
+/// or set_timer that would pass one (and grow what the stage holds) is not
+/// kept, and the whole call is treated as one that threw: nothing it wrote
+/// or emitted stands, an event it was handling is recorded as a failed
+/// delivery naming the bound, and the stage is made again from its config.
+/// Erasing keys, replacing values by smaller ones and setting timers again
+/// under their keys always pass.
 class store {
 public:
   virtual ~store() = default;

@@ -21,6 +21,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "hookd/behaviours.hpp"
+#include "hookd/defaults.hpp"
 #include "hookd/event.hpp"
 #include "hookd/store.hpp"
 #include "hookd/webhook.hpp"
@@ -48,6 +49,13 @@ typename Inspector::result_type inspect(Inspector& f, stage_output& x) {
            x.errors, x.state, x.timers);
 }
 
+/// What one stage of a webhook may hold (see defaults.hpp).
+struct stage_limits {
+  std::size_t keys = defaults::stage_state_keys_max;
+  std::size_t bytes = defaults::stage_state_bytes_max;
+  std::size_t timers = defaults::stage_timers_max;
+};
+
 /// Runs one webhook's pipeline. Not thread-safe: one actor owns it.
 class stage_runner {
 public:
@@ -59,6 +67,8 @@ public:
                        std::chrono::milliseconds delay,
                        std::uint64_t generation)>
         arm;
+    /// Bounds of each stage's state and timers.
+    stage_limits limits;
   };
 
   stage_runner(behaviours_ptr behaviours, std::vector<behaviour_use> pipeline,

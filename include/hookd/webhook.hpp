@@ -117,7 +117,14 @@ struct webhook_summary {
   std::uint64_t filters = 0;
   std::uint8_t groups = 0;
   bool active = false;
+  /// It uses plugin behaviours (see uses_plugins).
+  bool plugins = false;
 };
+
+/// The webhook has a pipeline or a destination other than "http": while its
+/// actor runs, each of those runs on a thread of its own, so their number
+/// is bounded (max_plugin_hooks_per_org).
+bool uses_plugins(const webhook& hook);
 
 webhook_summary summary_of(const webhook& hook);
 

@@ -51,6 +51,10 @@ struct ingest_state {
   std::vector<std::unordered_map<std::string, std::int64_t>> shard_scope_hooks;
   /// Each shard's webhooks by organization (as last reported).
   std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_hooks;
+  /// The same for webhooks using plugin behaviours, and each shard's total.
+  std::vector<std::unordered_map<std::string, std::int64_t>>
+      shard_org_plugin_hooks;
+  std::vector<std::int64_t> shard_plugin_hooks;
   /// Deliveries of events accepted whose fan-out has not finished, as
   /// estimated: not yet counted by any shard, but owed all the same, so
   /// they count against the bound. In all and by organization.
@@ -678,6 +682,8 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.shard_org_pending.resize(shard_count);
   st.shard_scope_hooks.resize(shard_count);
   st.shard_org_hooks.resize(shard_count);
+  st.shard_org_plugin_hooks.resize(shard_count);
+  st.shard_plugin_hooks.resize(shard_count);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     for (std::size_t n = 0; n < st.shards.size(); ++n)
@@ -687,6 +693,8 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         st.shard_org_pending[n].clear();
         st.shard_scope_hooks[n].clear();
         st.shard_org_hooks[n].clear();
+        st.shard_org_plugin_hooks[n].clear();
+        st.shard_plugin_hooks[n] = 0;
       }
   });
   return {
@@ -707,6 +715,8 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         st.shard_org_pending[n].clear();
         st.shard_scope_hooks[n].clear();
         st.shard_org_hooks[n].clear();
+        st.shard_org_plugin_hooks[n].clear();
+        st.shard_plugin_hooks[n] = 0;
         if (!st.recovered && st.all_subscribed())
           recover(self);
       },
@@ -730,14 +740,24 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         update(st.shard_org_pending[n], report.org_pending);
         update(st.shard_scope_hooks[n], report.scope_hooks);
         update(st.shard_org_hooks[n], report.org_hooks);
+        update(st.shard_org_plugin_hooks[n], report.org_plugin_hooks);
+        st.shard_plugin_hooks[n] = report.plugin_hooks;
       },
       [=](atom::stats) { return self->state.pending(); },
       [=](atom::hooks, const std::string& org) {
-        std::int64_t total = 0;
-        for (const auto& counts : self->state.shard_org_hooks)
-          if (auto it = counts.find(org); it != counts.end())
-            total += it->second;
-        return total;
+        auto& st = self->state;
+        auto sum = [&](const auto& shards) {
+          std::int64_t total = 0;
+          for (const auto& counts : shards)
+            if (auto it = counts.find(org); it != counts.end())
+              total += it->second;
+          return total;
+        };
+        std::int64_t node_plugins = 0;
+        for (auto n : st.shard_plugin_hooks)
+          node_plugins += n;
+        return std::make_tuple(sum(st.shard_org_hooks),
+                               sum(st.shard_org_plugin_hooks), node_plugins);
       },
       [=](atom::status) {
         component_status s{"ingest", self->state.all_subscribed(), {}};

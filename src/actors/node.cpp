@@ -140,6 +140,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     rs.testing = cfg.testing;
     rs.draining = st.drain_requested;
     rs.max_hooks_per_org = cfg.max_hooks_per_org;
+    rs.max_plugin_hooks_per_org = cfg.max_plugin_hooks_per_org;
     rs.shard = i - first_shard_index;
     rs.shard_count = shard_count;
     auto& slot = st.shards[rs.shard];

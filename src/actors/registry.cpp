@@ -39,6 +39,8 @@ struct hook_entry {
   std::uint8_t crashes = 0;
   std::uint8_t groups = 0;
   bool active = false;
+  /// It uses plugin behaviours (uses_plugins).
+  bool plugins = false;
 };
 
 static_assert(sizeof(void*) != 8 || sizeof(hook_entry) <= 64,
@@ -68,6 +70,10 @@ struct registry_state {
   /// Webhooks by organization, and those changed since the last report.
   std::unordered_map<std::string, std::int64_t> org_hooks;
   std::unordered_set<std::string> org_hooks_changed;
+  /// The same for webhooks using plugin behaviours, and their total.
+  std::unordered_map<std::string, std::int64_t> org_plugin_hooks;
+  std::unordered_set<std::string> org_plugin_hooks_changed;
+  std::int64_t plugin_hooks = 0;
   bool report_scheduled = false;
   bool draining = false;
   bool stopping = false;
@@ -94,6 +100,14 @@ std::string index_key(const scope& where, const std::string& name) {
 
 void schedule_report(self_ptr self);
 
+/// A webhook of `org` started or stopped using plugin behaviours.
+void count_plugins(self_ptr self, const std::string& org, std::int64_t delta) {
+  auto& st = self->state;
+  st.org_plugin_hooks[org] += delta;
+  st.org_plugin_hooks_changed.insert(org);
+  st.plugin_hooks += delta;
+}
+
 void index_hook(self_ptr self, const std::string& key,
                 const webhook_summary& hook) {
   auto scope_key = hook.where.key();
@@ -105,11 +119,16 @@ void index_hook(self_ptr self, const std::string& key,
   }
   self->state.scopes_changed.insert(std::move(scope_key));
   schedule_report(self);
-  auto& e = self->state.hooks[key];
+  auto [it, fresh] = self->state.hooks.try_emplace(key);
+  auto& e = it->second;
+  auto had_plugins = !fresh && e.plugins;
+  if (hook.plugins != had_plugins)
+    count_plugins(self, hook.where.org, hook.plugins ? 1 : -1);
   e.id = hook.id;
   e.filters = hook.filters;
   e.groups = hook.groups;
   e.active = hook.active;
+  e.plugins = hook.plugins;
 }
 
 void index_hook(self_ptr self, const std::string& key, const webhook& hook) {
@@ -137,7 +156,8 @@ void report_pending(self_ptr self) {
   auto& st = self->state;
   st.report_scheduled = false;
   if ((st.reported == st.pending && st.orgs_changed.empty()
-       && st.scopes_changed.empty() && st.org_hooks_changed.empty())
+       && st.scopes_changed.empty() && st.org_hooks_changed.empty()
+       && st.org_plugin_hooks_changed.empty())
       || st.stopping)
     return;
   st.reported = st.pending;
@@ -156,6 +176,9 @@ void report_pending(self_ptr self) {
   shard_report changed;
   drain(st.org_pending, st.orgs_changed, changed.org_pending);
   drain(st.org_hooks, st.org_hooks_changed, changed.org_hooks);
+  drain(st.org_plugin_hooks, st.org_plugin_hooks_changed,
+        changed.org_plugin_hooks);
+  changed.plugin_hooks = st.plugin_hooks;
   for (const auto& scope_key : st.scopes_changed)
     changed.scope_hooks.emplace_back(scope_key, active_hooks(self, scope_key));
   st.scopes_changed.clear();
@@ -220,6 +243,62 @@ caf::expected<webhook_actor> ensure_actor(self_ptr self, const std::string& key,
   self->monitor(entry.actor);
   self->state.keys_by_actor.emplace(entry.actor.address(), key);
   return entry.actor;
+}
+
+/// Calls `go` when the organization may have one more webhook (when `hook`)
+/// and one more using plugin behaviours (when `plugins`); answers `rp`
+/// with a 409 naming the bound otherwise.
+///
+/// The counts over every shard are as ingest has them: this shard's are
+/// current (it reports each change at once); changes under way in other
+/// shards at this very moment may pass a bound by a few. Awaited, so that
+/// this shard's own changes are counted one by one.
+template <class Go>
+void check_room(self_ptr self, const std::string& org, bool hook, bool plugins,
+                caf::typed_response_promise<api_response> rp, Go go) {
+  auto& st = self->state;
+  auto most = hook ? st.setup.max_hooks_per_org : 0;
+  auto most_plugins = plugins ? st.setup.max_plugin_hooks_per_org : 0;
+  if (most <= 0 && !plugins) {
+    go();
+    return;
+  }
+  self->request(st.setup.ingest, defaults::fanout_timeout, atom::hooks::value,
+                org)
+      .await(
+          [=](std::int64_t total, std::int64_t org_plugins,
+              std::int64_t node_plugins) mutable {
+            if (most > 0 && total >= most)
+              return rp.deliver(make_error(
+                         ec::conflict,
+                         "organization '" + org + "' has "
+                             + std::to_string(total)
+                             + " webhooks, the most it may have; delete one "
+                               "first")),
+                     void();
+            if (most_plugins > 0 && org_plugins >= most_plugins)
+              return rp.deliver(make_error(
+                         ec::conflict,
+                         "organization '" + org + "' has "
+                             + std::to_string(org_plugins)
+                             + " webhooks using plugin behaviours (a "
+                               "pipeline or a destination other than "
+                               "'http'), the most max_plugin_hooks_per_org "
+                               "allows; delete one or remove its pipeline "
+                               "and destination first")),
+                     void();
+            if (plugins && node_plugins >= defaults::max_plugin_hooks)
+              return rp.deliver(make_error(
+                         ec::conflict,
+                         "this node has " + std::to_string(node_plugins)
+                             + " webhooks using plugin behaviours, the most "
+                               "it runs ("
+                             + std::to_string(defaults::max_plugin_hooks)
+                             + ", max_plugin_hooks)")),
+                     void();
+            go();
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
 /// Writes a configuration change and waits for it: the registry is the
@@ -325,31 +404,7 @@ caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
       return api_response{success::created, response_json(hook), {}};
     });
   };
-  auto most = st.setup.max_hooks_per_org;
-  if (most <= 0) {
-    write_it();
-    return rp;
-  }
-  // The organization's webhooks over every shard, as ingest has them: this
-  // shard's are current (it reports each change at once); creations under
-  // way in other shards at this very moment may pass the bound by a few.
-  // Awaited, so that this shard's own creations are counted one by one.
-  auto org = call.where.org;
-  self->request(st.setup.ingest, defaults::fanout_timeout, atom::hooks::value,
-                org)
-      .await(
-          [=](std::int64_t total) mutable {
-            if (total >= most)
-              return rp.deliver(make_error(
-                         ec::conflict,
-                         "organization '" + org + "' has "
-                             + std::to_string(total)
-                             + " webhooks, the most it may have; delete one "
-                               "first")),
-                     void();
-            write_it();
-          },
-          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  check_room(self, call.where.org, true, uses_plugins(hook), rp, write_it);
   return rp;
 }
 
@@ -379,14 +434,20 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
             write_batch b;
             b.puts.emplace_back(keys::hook_config(key), text);
             auto next = std::move(*updated);
-            commit(self, std::move(b), rp, [=] {
-              index_hook(self, key, next);
-              report_pending(self);
-              auto it = self->state.hooks.find(key);
-              if (it != self->state.hooks.end() && it->second.actor)
-                self->send(it->second.actor, atom::update::value, text);
-              return api_response{success::ok, response_json(next), {}};
-            });
+            auto write_it = [=]() mutable {
+              commit(self, std::move(b), rp, [=] {
+                index_hook(self, key, next);
+                report_pending(self);
+                auto it = self->state.hooks.find(key);
+                if (it != self->state.hooks.end() && it->second.actor)
+                  self->send(it->second.actor, atom::update::value, text);
+                return api_response{success::ok, response_json(next), {}};
+              });
+            };
+            // Only a change that starts using plugin behaviours needs room.
+            check_room(self, call.where.org, false,
+                       uses_plugins(next) && !uses_plugins(*hook), rp,
+                       write_it);
           },
           [=](caf::error& err) mutable { rp.deliver(err); });
   return rp;
@@ -446,6 +507,8 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
         add_pending(self, it->first, it->second, -it->second.pending);
         self->send(*actor, atom::deleted::value);
       }
+      if (it->second.plugins)
+        count_plugins(self, call.where.org, -1);
       st.hooks.erase(it);
     }
     auto scope_it = st.scopes.find(scope_key);

@@ -65,6 +65,7 @@ const char* const setting_keys[] = {
     "max_pending_per_org",
     "event_retention",
     "max_hooks_per_org",
+    "max_plugin_hooks_per_org",
     "secret_rotation_overlap",
     "max_connections",
     "tls_cert",
@@ -157,11 +158,14 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
       return bad("expected a duration of at least 1s such as 7d, got '" + value
                  + "'");
     cfg.event_retention = d;
-  } else if (key == "max_hooks_per_org") {
+  } else if (key == "max_hooks_per_org" || key == "max_plugin_hooks_per_org") {
     long long n = 0;
     if (!parse_count(value, std::numeric_limits<long long>::max(), n))
       return bad("expected a positive number, got '" + value + "'");
-    cfg.max_hooks_per_org = n;
+    if (key == "max_hooks_per_org")
+      cfg.max_hooks_per_org = n;
+    else
+      cfg.max_plugin_hooks_per_org = n;
   } else if (key == "max_pending" || key == "max_pending_per_org") {
     long long n = 0;
     if (!parse_count(value, std::numeric_limits<long long>::max(), n))
@@ -277,6 +281,7 @@ caf::expected<config> load_config(const std::string& path,
   cfg.max_connections = defaults::max_connections;
   cfg.max_pending_per_org = defaults::max_pending_per_org;
   cfg.max_hooks_per_org = defaults::max_hooks_per_org;
+  cfg.max_plugin_hooks_per_org = defaults::max_plugin_hooks_per_org;
   cfg.event_retention = defaults::event_retention;
   cfg.secret_rotation_overlap = defaults::secret_rotation_overlap;
   parse_duration_list(defaults::retry_schedule, cfg.retry_schedule);

@@ -15,23 +15,85 @@ constexpr auto first_backoff = std::chrono::milliseconds{1000};
 constexpr auto most_backoff = std::chrono::milliseconds{60000};
 
 /// One stage's store: what is committed (as the disk has it once the
-/// webhook's write lands) and what the call under way changed.
+/// webhook's write lands) and what the call under way changed, with the
+/// keys and bytes (of keys and values) each holds. A change that takes it
+/// past a bound (and grows it) is not kept, and `over` says which bound.
 class stage_store final : public plugin::store {
 public:
   std::map<std::string, std::string, std::less<>> committed;
+  std::size_t committed_bytes = 0;
   std::map<std::string, std::optional<std::string>, std::less<>> changed;
+  /// With the call's changes.
+  std::size_t keys = 0;
+  std::size_t bytes = 0;
+  const stage_limits* limits = nullptr;
+  std::string over;
 
-  std::optional<std::string> get(std::string_view key) const override {
+  /// A call begins: nothing changed yet.
+  void begin() {
+    changed.clear();
+    keys = committed.size();
+    bytes = committed_bytes;
+    over.clear();
+  }
+  /// A call's changes are thrown away.
+  void discard() {
+    changed.clear();
+    keys = committed.size();
+    bytes = committed_bytes;
+  }
+  /// What is committed was read from the store: counted afresh.
+  void recount() {
+    committed_bytes = 0;
+    for (const auto& [k, v] : committed)
+      committed_bytes += k.size() + v.size();
+    keys = committed.size();
+    bytes = committed_bytes;
+  }
+
+  /// The value of `key` as the call sees it, or null.
+  const std::string* find(std::string_view key) const {
     if (auto it = changed.find(key); it != changed.end())
-      return it->second;
+      return it->second ? &*it->second : nullptr;
     if (auto it = committed.find(key); it != committed.end())
-      return it->second;
+      return &it->second;
+    return nullptr;
+  }
+  std::optional<std::string> get(std::string_view key) const override {
+    if (const auto* v = find(key))
+      return *v;
     return std::nullopt;
   }
   void put(std::string_view key, std::string_view value) override {
+    const auto* old = find(key);
+    auto next_keys = keys + (old ? 0 : 1);
+    auto next_bytes = bytes - (old ? key.size() + old->size() : 0) + key.size()
+                      + value.size();
+    if (!over.empty())
+      return;
+    if (next_keys > limits->keys && next_keys > keys) {
+      over = "would keep more than " + std::to_string(limits->keys)
+             + " keys in its store, the most a stage may "
+               "(stage_state_keys_max)";
+      return;
+    }
+    if (next_bytes > limits->bytes && next_bytes > bytes) {
+      over = "would keep more than " + std::to_string(limits->bytes)
+             + " bytes of keys and values in its store, the most a stage "
+               "may (stage_state_bytes_max)";
+      return;
+    }
+    keys = next_keys;
+    bytes = next_bytes;
     changed[std::string{key}] = std::string{value};
   }
   void erase(std::string_view key) override {
+    if (!over.empty())
+      return;
+    if (const auto* old = find(key)) {
+      --keys;
+      bytes -= key.size() + old->size();
+    }
     changed[std::string{key}] = std::nullopt;
   }
   std::vector<std::pair<std::string, std::string>>
@@ -72,6 +134,7 @@ class stage_runner::slot final : public plugin::stage_context {
 public:
   slot(stage_runner& runner, std::uint32_t position, behaviour_use use)
       : use(std::move(use)), runner_(runner), position_(position) {
+    store.limits = &runner.svc_.limits;
     prefix = stage_state_prefix(runner.hook_.id, position, this->use.name);
     label = "stage '" + this->use.name + "' (pipeline["
             + std::to_string(position) + "])";
@@ -83,6 +146,14 @@ public:
   void set_timer(std::string key, std::chrono::milliseconds delay) override {
     if (delay.count() < 0)
       delay = std::chrono::milliseconds{0};
+    if (!store.over.empty())
+      return;
+    if (timers.count(key) == 0 && timers.size() >= runner_.svc_.limits.timers) {
+      store.over = "would have more than "
+                   + std::to_string(runner_.svc_.limits.timers)
+                   + " timers armed, the most a stage may (stage_timers_max)";
+      return;
+    }
     auto generation = ++runner_.generation_;
     timers[key] = generation;
     runner_.svc_.arm(position_, key, delay, generation);
@@ -101,18 +172,25 @@ public:
   }
 
   /// Runs one call of the stage: its store changes and what it emitted
-  /// stand only if it returns.
+  /// stand only if it returns within the bounds of its state.
   template <class F> bool call(F f, std::string& error) {
     emitted.clear();
-    store.changed.clear();
+    store.begin();
     try {
       f();
     } catch (...) {
       error = what_of(std::current_exception());
-      store.changed.clear();
+      store.discard();
       emitted.clear();
       return false;
     }
+    if (!store.over.empty()) {
+      error = store.over;
+      store.discard();
+      emitted.clear();
+      return false;
+    }
+    store.committed_bytes = store.bytes;
     for (auto& [key, value] : store.changed) {
       runner_.changes_[prefix + key] = value;
       if (value)
@@ -183,15 +261,16 @@ void stage_runner::load(
     const std::vector<std::pair<std::string, std::string>>& items) {
   for (const auto& item : items) {
     const auto& key = item.first;
-    const auto& value = item.second;
     auto it = std::find_if(slots_.begin(), slots_.end(), [&](const auto& s) {
       return key.compare(0, s->prefix.size(), s->prefix) == 0;
     });
     if (it == slots_.end())
       changes_[key] = std::nullopt; // a stage the pipeline no longer has
     else
-      (*it)->store.committed[key.substr((*it)->prefix.size())] = value;
+      (*it)->store.committed[key.substr((*it)->prefix.size())] = item.second;
   }
+  for (auto& s : slots_)
+    s->store.recount();
 }
 
 void stage_runner::broke(std::uint32_t position, const std::string& what) {

@@ -813,7 +813,12 @@ webhook_summary summary_of(const webhook& hook) {
   out.filters = hook.filter_mask();
   out.groups = hook.group_mask();
   out.active = hook.active;
+  out.plugins = uses_plugins(hook);
   return out;
+}
+
+bool uses_plugins(const webhook& hook) {
+  return !hook.pipeline.empty() || plugin_destination(hook);
 }
 
 caf::expected<webhook_summary> summary_from_storage(std::string_view text) {

@@ -1590,6 +1590,7 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_setting{"HOOKD_MASTER_KEY", "not-hex"},
                       bad_setting{"HOOKD_SYNC", "maybe"},
                       bad_setting{"HOOKD_MAX_HOOKS_PER_ORG", "-1"},
+                      bad_setting{"HOOKD_MAX_PLUGIN_HOOKS_PER_ORG", "many"},
                       bad_setting{"HOOKD_EVENT_RETENTION", "0s"},
                       bad_setting{"HOOKD_SECRET_ROTATION_OVERLAP", "soon"}),
     [](const ::testing::TestParamInfo<bad_setting>& info) {

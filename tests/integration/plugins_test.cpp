@@ -584,6 +584,68 @@ TEST_F(plugins,
   EXPECT_EQ(rcv_.requests_to("/deb").size(), 3u);
 }
 
+TEST_F(plugins, webhooks_using_plugin_behaviours_are_bounded_per_org) {
+  ASSERT_TRUE(
+      start(std::string{HOOKD_PLUGIN_DEBOUNCE} + "," + HOOKD_PLUGIN_EXPLODE,
+            {{"HOOKD_MAX_PLUGIN_HOOKS_PER_ORG", "2"}}));
+  auto c = api();
+  auto piped = [&](const std::string& name) {
+    return hook_body(name, rcv_.url("/" + name),
+                     {{"pipeline", debounce_pipeline("2s")}});
+  };
+  // In several scopes (and so, likely, registry shards).
+  ASSERT_EQ(c.post(org_hooks, piped("a")).status, 201);
+  auto r = c.post(stack_hooks, piped("b"));
+  ASSERT_EQ(r.status, 201) << show(r);
+  r = c.post("/api/stacks/acme/web/dev/hooks", piped("c"));
+  ASSERT_TRUE(is_error(r, 409)) << show(r);
+  EXPECT_NE(r.body.find("max_plugin_hooks_per_org"), std::string::npos)
+      << r.body;
+  // A plugin destination counts as much as a pipeline.
+  r = c.post(
+      org_hooks,
+      hook_body("d", "",
+                {{"destination",
+                  {{"name", "explode"}, {"config", {{"mode", "throw"}}}}}}));
+  ASSERT_TRUE(is_error(r, 409)) << show(r);
+  EXPECT_NE(r.body.find("max_plugin_hooks_per_org"), std::string::npos)
+      << r.body;
+  // Plain webhooks are not bounded by it.
+  ASSERT_EQ(c.post(org_hooks, hook_body("plain", rcv_.url("/plain"))).status,
+            201);
+  ASSERT_EQ(c.post("/api/stacks/acme/web/dev/hooks",
+                   hook_body("plain", rcv_.url("/plain")))
+                .status,
+            201);
+  // Nor are other organizations.
+  ASSERT_EQ(c.post("/api/orgs/beta/hooks", piped("a")).status, 201);
+  // A PATCH that adds a pipeline needs room too, and changes nothing.
+  auto plain = std::string{org_hooks} + "/plain";
+  r = c.patch(plain, piped("plain"));
+  ASSERT_TRUE(is_error(r, 409)) << show(r);
+  EXPECT_NE(r.body.find("max_plugin_hooks_per_org"), std::string::npos)
+      << r.body;
+  EXPECT_FALSE(c.get(plain).body_json().contains("pipeline"));
+  // One that keeps using them does not.
+  r = c.patch(
+      std::string{org_hooks} + "/a",
+      hook_body("a", rcv_.url("/a"), {{"pipeline", debounce_pipeline("3s")}}));
+  ASSERT_EQ(r.status, 200) << show(r);
+  // Deleting one frees a place.
+  ASSERT_EQ(c.del(std::string{stack_hooks} + "/b").status, 204);
+  r = c.post("/api/stacks/acme/web/dev/hooks", piped("c"));
+  ASSERT_EQ(r.status, 201) << show(r);
+  r = c.patch(plain, piped("plain"));
+  ASSERT_TRUE(is_error(r, 409)) << show(r);
+  // So does removing a pipeline.
+  r = c.patch(std::string{org_hooks} + "/a",
+              hook_body("a", rcv_.url("/a"), {{"pipeline", nullptr}}));
+  ASSERT_EQ(r.status, 200) << show(r);
+  r = c.patch(plain, piped("plain"));
+  ASSERT_EQ(r.status, 200) << show(r);
+  EXPECT_EQ(r.body_json()["pipeline"], debounce_pipeline("2s"));
+}
+
 TEST_F(plugins, stages_are_validated_by_their_behaviour) {
   ASSERT_TRUE(
       start(std::string{HOOKD_PLUGIN_DEBOUNCE} + "," + HOOKD_PLUGIN_EXPLODE));
@@ -640,6 +702,34 @@ TEST_F(plugins, stages_are_validated_by_their_behaviour) {
   r = c.patch(item, hook_body("p", rcv_.url("/p"), {{"pipeline", nullptr}}));
   ASSERT_EQ(r.status, 200) << show(r);
   EXPECT_FALSE(r.body_json().contains("pipeline"));
+}
+
+TEST_F(plugins, a_stage_past_the_bound_on_its_keys_fails_the_event) {
+  ASSERT_TRUE(start(HOOKD_PLUGIN_HOARD));
+  auto c = api();
+  auto hook = std::string{org_hooks} + "/hoard";
+  ASSERT_EQ(c.post(org_hooks, hook_body("hoard", rcv_.url("/hoard"),
+                                        {{"pipeline",
+                                          json::array({{{"name", "hoard"}}})}}))
+                .status,
+            201);
+  // 6000 keys fit; 12000 would not.
+  auto first = post_event(c, stack_event("update_succeeded", ann()));
+  ASSERT_TRUE(rcv_.wait_for_path("/hoard", 1, deadline));
+  auto second = post_event(c, stack_event("update_failed", ann()));
+  auto rec = wait_record(c, hook, second, finished);
+  EXPECT_EQ(rec.value("status", ""), "failed");
+  auto error = rec.value("error", "");
+  EXPECT_NE(error.find("stage 'hoard' (pipeline[0]) failed"), std::string::npos)
+      << rec.dump();
+  EXPECT_NE(error.find("more than 10000 keys"), std::string::npos)
+      << rec.dump();
+  EXPECT_NE(error.find("stage_state_keys_max"), std::string::npos)
+      << rec.dump();
+  EXPECT_EQ(wait_record(c, hook, first, finished).value("status", ""),
+            "succeeded");
+  EXPECT_EQ(rcv_.requests_to("/hoard").size(), 1u);
+  EXPECT_EQ(c.get("/healthz").status, 200);
 }
 
 TEST_F(plugins, a_throwing_stage_fails_its_event_and_the_node_goes_on) {

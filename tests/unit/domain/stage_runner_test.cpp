@@ -68,6 +68,47 @@ private:
   int& starts_;
 };
 
+/// Fills its state as an event's body says: "keys:N" puts N keys named
+/// after the event, "bytes:N" one value of N bytes, "timers:N" arms N
+/// timers, "drop" erases every key. A timer going off puts 4 keys.
+class fill_stage final : public plugin::stage {
+public:
+  void on_event(const plugin::event& ev, plugin::stage_context& ctx) override {
+    auto colon = ev.body.find(':');
+    auto op = ev.body.substr(0, colon);
+    auto n = colon == std::string::npos ? 0
+                                        : std::stoul(ev.body.substr(colon + 1));
+    if (op == "keys")
+      for (unsigned long i = 0; i < n; ++i)
+        ctx.state().put(ev.id + "/" + std::to_string(i), "v");
+    else if (op == "bytes")
+      ctx.state().put(ev.id, std::string(n, 'x'));
+    else if (op == "timers")
+      for (unsigned long i = 0; i < n; ++i)
+        ctx.set_timer(ev.id + "/" + std::to_string(i), 1s);
+    else if (op == "drop")
+      for (const auto& [key, value] : ctx.state().list())
+        ctx.state().erase(key);
+    ctx.emit(ev);
+  }
+  void on_timer(const std::string& key, plugin::stage_context& ctx) override {
+    for (int i = 0; i < 4; ++i)
+      ctx.state().put(key + "/t" + std::to_string(i), "v");
+  }
+};
+
+class fill_kind final : public plugin::stage_kind {
+public:
+  std::optional<plugin::problem>
+  validate(const plugin::config&) const override {
+    return std::nullopt;
+  }
+  std::unique_ptr<plugin::stage>
+  make(const plugin::config&, const plugin::webhook_info&) const override {
+    return std::make_unique<fill_stage>();
+  }
+};
+
 class tag_kind final : public plugin::stage_kind {
 public:
   std::optional<plugin::problem>
@@ -107,6 +148,7 @@ protected:
     reg->add_stage("tag", std::make_shared<tag_kind>());
     hold = std::make_shared<hold_kind>();
     reg->add_stage("hold", hold);
+    reg->add_stage("fill", std::make_shared<fill_kind>());
     behaviours = reg;
     hook.id = "h1";
     hook.name = "hook";
@@ -119,6 +161,7 @@ protected:
                      std::chrono::milliseconds d, std::uint64_t g) {
       timers.push_back({p, k, d, g});
     };
+    svc.limits = limits;
     return std::make_unique<stage_runner>(behaviours, std::move(pipeline), hook,
                                           std::move(svc));
   }
@@ -138,6 +181,7 @@ protected:
   plugin::webhook_info hook;
   std::int64_t now = 1000;
   std::vector<armed> timers;
+  stage_limits limits;
 };
 
 std::map<std::string, std::string> puts_of(const stage_output& out) {
@@ -238,6 +282,97 @@ TEST_F(stage_runner_test, an_unregistered_stage_fails_every_event) {
   auto out = r->offer({ev("e1", "prod", "x")});
   ASSERT_EQ(out.failed.size(), 1u);
   EXPECT_NE(out.errors[0].find("is not registered"), std::string::npos);
+}
+
+TEST_F(stage_runner_test, an_event_taking_a_stage_past_its_keys_fails) {
+  limits.keys = 5;
+  auto r = make({{"fill", "{}"}});
+  r->start();
+  auto out = r->offer({ev("a", "prod", "keys:3"), ev("b", "prod", "keys:3"),
+                       ev("c", "prod", "keys:2")});
+  // b would make 6: it fails, and nothing it wrote stands; c makes 5.
+  ASSERT_EQ(out.failed.size(), 1u);
+  EXPECT_EQ(out.failed[0].id, "b");
+  EXPECT_NE(out.errors[0].find("stage 'fill' (pipeline[0]) failed"),
+            std::string::npos)
+      << out.errors[0];
+  EXPECT_NE(out.errors[0].find("more than 5 keys"), std::string::npos)
+      << out.errors[0];
+  EXPECT_NE(out.errors[0].find("stage_state_keys_max"), std::string::npos)
+      << out.errors[0];
+  ASSERT_EQ(out.events.size(), 2u);
+  EXPECT_EQ(out.events[0].id, "a");
+  EXPECT_EQ(out.events[1].id, "c");
+  auto puts = puts_of(out);
+  EXPECT_EQ(puts.size(), 5u);
+  for (const auto& [key, value] : puts)
+    EXPECT_EQ(key.find("p/h1/0.fill/b/"), std::string::npos) << key;
+  // Full: one more key fails; making room lets it in.
+  out = r->offer({ev("d", "prod", "keys:1")});
+  EXPECT_EQ(out.failed.size(), 1u);
+  out = r->offer({ev("e", "prod", "drop"), ev("f", "prod", "keys:5")});
+  EXPECT_TRUE(out.failed.empty()) << out.errors[0];
+  EXPECT_EQ(out.state.deletes.size(), 5u);
+  EXPECT_EQ(out.state.puts.size(), 5u);
+}
+
+TEST_F(stage_runner_test, an_event_taking_a_stage_past_its_bytes_fails) {
+  limits.bytes = 100;
+  auto r = make({{"fill", "{}"}});
+  r->start();
+  auto out = r->offer({ev("a", "prod", "bytes:60"), ev("b", "prod", "bytes:60"),
+                       ev("a", "prod", "bytes:90")});
+  ASSERT_EQ(out.failed.size(), 1u);
+  EXPECT_EQ(out.failed[0].id, "b");
+  EXPECT_NE(out.errors[0].find("more than 100 bytes"), std::string::npos)
+      << out.errors[0];
+  EXPECT_NE(out.errors[0].find("stage_state_bytes_max"), std::string::npos)
+      << out.errors[0];
+  // Replacing a's value with a larger one still fits ("a" + 90 bytes).
+  auto puts = puts_of(out);
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(puts["p/h1/0.fill/a"].size(), 90u);
+  // Stored state counts too.
+  auto again = make({{"fill", "{}"}});
+  again->load({{"p/h1/0.fill/old", std::string(90, 'x')}});
+  again->start();
+  out = again->offer({ev("c", "prod", "bytes:10")});
+  ASSERT_EQ(out.failed.size(), 1u);
+}
+
+TEST_F(stage_runner_test, an_event_arming_too_many_timers_fails) {
+  limits.timers = 3;
+  auto r = make({{"fill", "{}"}});
+  r->start();
+  auto out = r->offer({ev("a", "prod", "timers:4")});
+  ASSERT_EQ(out.failed.size(), 1u);
+  EXPECT_NE(out.errors[0].find("more than 3 timers"), std::string::npos)
+      << out.errors[0];
+  EXPECT_NE(out.errors[0].find("stage_timers_max"), std::string::npos)
+      << out.errors[0];
+  EXPECT_EQ(out.timers, 0u);
+  // Only three were ever armed; none of them is live.
+  EXPECT_EQ(timers.size(), 3u);
+  for (const auto& t : timers)
+    EXPECT_TRUE(r->fire(t.position, t.key, t.generation).state.empty());
+  out = r->offer({ev("b", "prod", "timers:3")});
+  EXPECT_TRUE(out.failed.empty());
+  EXPECT_EQ(out.timers, 3u);
+}
+
+TEST_F(stage_runner_test, a_timer_taking_a_stage_past_a_bound_changes_nothing) {
+  limits.keys = 3;
+  auto r = make({{"fill", "{}"}});
+  r->start();
+  auto out = r->offer({ev("a", "prod", "timers:1")});
+  ASSERT_TRUE(out.failed.empty());
+  ASSERT_EQ(timers.size(), 1u);
+  auto fired = r->fire(0, timers[0].key, timers[0].generation);
+  EXPECT_TRUE(fired.state.empty());
+  EXPECT_TRUE(fired.events.empty());
+  EXPECT_TRUE(fired.failed.empty());
+  // The stage is made again, as after a throw.
+  EXPECT_EQ(r->take_revivals().size(), 1u);
 }
 
 } // namespace
