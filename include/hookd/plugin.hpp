@@ -45,7 +45,7 @@
 #include <vector>
 
 /// The version of this header's types and interfaces.
-#define HOOKD_PLUGIN_ABI_VERSION 1
+#define HOOKD_PLUGIN_ABI_VERSION 2
 
 namespace hookd::plugin {
 
@@ -83,13 +83,19 @@ struct rendered {
   /// Extra request headers (Content-Type is application/json unless given
   /// here). hookd's own headers (Pulumi-Webhook-*, signatures) win.
   header_list headers;
+  /// Where to send it instead of the webhook's payloadUrl: an absolute
+  /// http(s) URL without credentials (another is a failed delivery naming
+  /// the format). Empty: the payloadUrl. The HTTP POST checks it against
+  /// private addresses as it does a payloadUrl; kept in the delivery's
+  /// record, so retries and redeliveries go to the same place.
+  std::string target = {};
 };
 
 /// One attempt of a rendered delivery, as a destination receives it.
 struct delivery {
   std::string id;      ///< the event id (a fresh UUID for pings)
   std::string kind;    ///< the event kind, or "ping"
-  std::string url;     ///< the webhook's payloadUrl
+  std::string url;     ///< the format's target, else the payloadUrl
   std::string body;    ///< what the format rendered
   header_list headers; ///< what an HTTP POST would send, signatures included
   std::int64_t timestamp = 0;               ///< unix seconds of this attempt

@@ -85,6 +85,12 @@ bool valid_hook_name(std::string_view name);
 /// An organization, project, stack or environment name in a path.
 bool valid_path_name(std::string_view name);
 
+/// Why `url` cannot be where a delivery is sent ("" when it can): an
+/// absolute http(s) URL with a host, at most defaults::payload_url_max
+/// characters, without credentials. For a format's own target; a webhook's
+/// payloadUrl is checked with the rest of the webhook.
+std::string delivery_url_problem(std::string_view url);
+
 /// Builds a new webhook from a create request body. `name` may come back
 /// empty: the caller generates one.
 caf::expected<webhook> parse_create(std::string_view body, const scope& where,

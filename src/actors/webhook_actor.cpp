@@ -515,6 +515,15 @@ void add_format_headers(header_list& headers, const header_list& extra) {
   }
 }
 
+/// Where a recorded delivery goes: its format's own target, kept in the
+/// record, else the webhook's payloadUrl as it is now.
+std::string target_of(self_ptr self, const record_json& rec) {
+  auto it = rec.find("formatTarget");
+  if (it != rec.end() && it->is_string() && !it->get<std::string>().empty())
+    return it->get<std::string>();
+  return self->state.hook.payload_url;
+}
+
 /// A format's own headers, as the record keeps them.
 header_list format_headers(const record_json& rec) {
   header_list out;
@@ -528,14 +537,14 @@ header_list format_headers(const record_json& rec) {
   return out;
 }
 
-/// One attempt of a body to the hook's destination (the HTTP POST to its
-/// URL unless it names another), signed now.
+/// One attempt of a body to the hook's destination (the HTTP POST to `url`
+/// unless it names another), signed now.
 void post(self_ptr self, const std::string& id, const std::string& kind,
           const std::string& body, const header_list& extra,
-          attempt_done done) {
+          const std::string& url, attempt_done done) {
   auto& hook = self->state.hook;
   http_request req;
-  req.url = hook.payload_url;
+  req.url = url;
   req.body = body;
   auto now = now_seconds();
   req.headers = delivery_headers(id, kind, body, hook.secret, now,
@@ -563,7 +572,8 @@ void send_attempt(self_ptr self, const std::string& id, const record_json& rec,
   if (self->state.hook.format == "pulumi_deployments")
     return deploy(self, id, from, manual, std::move(done));
   post(self, id, rec["kind"].get<std::string>(),
-       rec["payload"].get<std::string>(), format_headers(rec), std::move(done));
+       rec["payload"].get<std::string>(), format_headers(rec),
+       target_of(self, rec), std::move(done));
 }
 
 void pump(self_ptr self) {
@@ -651,6 +661,17 @@ void record(self_ptr self, const std::vector<event_ptr>& events,
       auto& list = q.record["formatHeaders"] = record_json::array();
       for (auto& [name, value] : out.headers)
         list.push_back({name, value});
+    }
+    if (!out.target.empty()) {
+      // The format's own target (its URL is not repeated in the error: it
+      // may carry a secret).
+      auto why = delivery_url_problem(out.target);
+      if (!why.empty() && failure.empty())
+        failure = "format '" + st.hook.format + "' gave a target that " + why;
+      if (why.empty()) {
+        q.record["requestUrl"] = out.target;
+        q.record["formatTarget"] = std::move(out.target);
+      }
     }
     if (!failure.empty()) {
       // Nothing to send: recorded as failed, so that the history says why.
@@ -864,11 +885,14 @@ caf::result<api_response> ping(self_ptr self) {
   auto now = now_seconds();
   std::string body;
   header_list extra;
+  std::string url = hook.payload_url;
   if (const auto* format = self->state.setup.behaviours->format(hook.format)) {
     try {
       auto out = format->ping(now, plugin_webhook(hook));
       body = std::move(out.body);
       extra = std::move(out.headers);
+      if (!out.target.empty() && delivery_url_problem(out.target).empty())
+        url = std::move(out.target);
     } catch (const std::exception&) {
       body = ping_body(now);
     }
@@ -876,7 +900,7 @@ caf::result<api_response> ping(self_ptr self) {
     body = ping_body(now);
   }
   auto rec = std::make_shared<record_json>(
-      domain::new_record(id, "ping", body, hook.payload_url, now));
+      domain::new_record(id, "ping", body, url, now));
   auto rp = self->make_response_promise<api_response>();
   ++self->state.sync_in_flight;
   auto record = [=](const header_list& sent, const http_result& r) mutable {
@@ -912,7 +936,7 @@ caf::result<api_response> ping(self_ptr self) {
     record({}, r);
     return rp;
   }
-  post(self, id, "ping", body, extra, record);
+  post(self, id, "ping", body, extra, url, record);
   return rp;
 }
 

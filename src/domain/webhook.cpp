@@ -541,6 +541,15 @@ ordered_json response_object(const webhook& hook) {
 
 } // namespace
 
+std::string delivery_url_problem(std::string_view url) {
+  if (!valid_http_url(url))
+    return "must be an absolute http or https URL with a host, at most "
+           + std::to_string(defaults::payload_url_max) + " characters";
+  if (has_userinfo(url))
+    return "must not carry credentials (user:password@host)";
+  return {};
+}
+
 caf::expected<std::string> seal_body_secret(std::string_view body,
                                             const crypto::sealer& sealer) {
   json j;

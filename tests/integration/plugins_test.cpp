@@ -157,8 +157,8 @@ TEST(plugin_loading, a_library_without_the_entry_point_stops_hookd) {
 
 TEST(plugin_loading, another_abi_version_stops_hookd_naming_both_versions) {
   refused_with(HOOKD_PLUGIN_WRONG_ABI,
-               {HOOKD_PLUGIN_WRONG_ABI, "plugin ABI version 42",
-                "this hookd has plugin ABI version 1"});
+               {HOOKD_PLUGIN_WRONG_ABI, "plugin ABI version 43",
+                "this hookd has plugin ABI version 2"});
 }
 
 TEST(plugin_loading, two_behaviours_with_one_name_stop_hookd) {
@@ -730,6 +730,38 @@ TEST_F(plugins, a_stage_past_the_bound_on_its_keys_fails_the_event) {
             "succeeded");
   EXPECT_EQ(rcv_.requests_to("/hoard").size(), 1u);
   EXPECT_EQ(c.get("/healthz").status, 200);
+}
+
+// A format may choose where a delivery goes: the POST reaches its target,
+// the record says so, a redelivery goes there again, and a target that is
+// not an http(s) URL is a failed delivery naming the format.
+TEST_F(plugins, a_format_target_is_where_the_delivery_goes) {
+  ASSERT_TRUE(start(HOOKD_PLUGIN_ROUTER));
+  auto c = api();
+  auto hook = std::string{org_hooks} + "/routed";
+  ASSERT_EQ(c.post(org_hooks, hook_body("routed", rcv_.url("/base"),
+                                        {{"format", "router"}}))
+                .status,
+            201);
+  auto id = post_event(c, stack_event("update_succeeded", ann()));
+  ASSERT_TRUE(rcv_.wait_for_path("/base/stack_update", 1, deadline));
+  EXPECT_TRUE(rcv_.requests_to("/base").empty());
+  auto rec = wait_record(c, hook, id, finished);
+  EXPECT_EQ(rec.value("status", ""), "succeeded") << rec.dump();
+  EXPECT_EQ(rec.value("requestUrl", ""), rcv_.url("/base/stack_update"));
+  EXPECT_EQ(c.request("POST", hook + "/deliveries/" + id + "/redeliver").status,
+            200);
+  EXPECT_TRUE(rcv_.wait_for_path("/base/stack_update", 2, deadline));
+
+  auto lost = post_event(
+      c, stack_event("update_failed", ann(), {{"note", "nowhere"}}));
+  auto failed = wait_record(c, hook, lost, finished);
+  EXPECT_EQ(failed.value("status", ""), "failed");
+  EXPECT_EQ(failed.value("attempts", -1), 0) << failed.dump();
+  EXPECT_NE(failed.value("error", "").find("format 'router' gave a target"),
+            std::string::npos)
+      << failed.dump();
+  EXPECT_EQ(rcv_.count(), 2u);
 }
 
 TEST_F(plugins, a_throwing_stage_fails_its_event_and_the_node_goes_on) {
