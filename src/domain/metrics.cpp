@@ -102,7 +102,7 @@ struct registry {
   std::map<std::string_view, std::uint64_t> retries;
   std::map<std::pair<std::string_view, std::string_view>, std::uint64_t>
       deliveries;
-  std::map<std::pair<std::string_view, bool>, std::uint64_t> manual;
+  std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> manual;
   histogram<12> attempt_seconds{
       {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
   histogram<15> latency_seconds{{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
@@ -129,6 +129,34 @@ void header(std::ostringstream& out, std::string_view name,
             std::string_view type, std::string_view help) {
   out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type
       << '\n';
+}
+
+/// A family of one sample without labels.
+template <class T>
+void scalar(std::ostringstream& out, std::string_view name,
+            std::string_view type, std::string_view help, const T& value) {
+  header(out, name, type, help);
+  out << name << ' ' << value << '\n';
+}
+
+/// A counter family with one label, from a map of its values.
+template <class Map>
+void labelled(std::ostringstream& out, std::string_view name,
+              std::string_view help, std::string_view label, const Map& m) {
+  header(out, name, "counter", help);
+  for (const auto& [value, n] : m)
+    out << name << '{' << label << "=\"" << value << "\"} " << n << '\n';
+}
+
+/// A counter family with two labels, from a map keyed by pairs of values.
+template <class Map>
+void labelled(std::ostringstream& out, std::string_view name,
+              std::string_view help, std::string_view first,
+              std::string_view second, const Map& m) {
+  header(out, name, "counter", help);
+  for (const auto& [key, n] : m)
+    out << name << '{' << first << "=\"" << key.first << "\"," << second
+        << "=\"" << key.second << "\"} " << n << '\n';
 }
 
 template <std::size_t N>
@@ -201,7 +229,7 @@ void manual_attempt(std::string_view kind, bool succeeded) {
   auto& r = the();
   auto k = known(kind, {"ping", "redeliver"});
   std::lock_guard<std::mutex> g{r.mutex};
-  ++r.manual[{k, succeeded}];
+  ++r.manual[{k, succeeded ? "succeeded" : "failed"}];
 }
 
 void private_target_refused() {
@@ -261,39 +289,29 @@ std::string render(const node_figures& node) {
          "The running hookd's version (always 1).");
   out << "hookd_build_info{version=\"" << defaults::version << "\"} 1\n";
 
-  header(out, "hookd_http_requests_total", "counter",
-         "API requests answered, by route and HTTP status.");
-  for (const auto& [key, n] : r.requests)
-    out << "hookd_http_requests_total{route=\"" << key.first << "\",code=\""
-        << key.second << "\"} " << n << '\n';
+  labelled(out, "hookd_http_requests_total",
+           "API requests answered, by route and HTTP status.", "route", "code",
+           r.requests);
   header(out, "hookd_http_request_duration_seconds", "histogram",
          "Time from a request's arrival to its answer.");
   write_histogram(out, "hookd_http_request_duration_seconds",
                   r.request_seconds);
 
-  header(out, "hookd_events_ingested_total", "counter",
-         "Events accepted for fan-out.");
-  out << "hookd_events_ingested_total " << r.events << '\n';
+  scalar(out, "hookd_events_ingested_total", "counter",
+         "Events accepted for fan-out.", r.events);
 
-  header(out, "hookd_delivery_attempts_total", "counter",
-         "Attempts of queued deliveries, by format and what followed.");
-  for (const auto& [key, n] : r.attempts)
-    out << "hookd_delivery_attempts_total{format=\"" << key.first
-        << "\",result=\"" << key.second << "\"} " << n << '\n';
-  header(out, "hookd_delivery_retries_total", "counter",
-         "Attempts that failed and scheduled another, by format.");
-  for (const auto& [f, n] : r.retries)
-    out << "hookd_delivery_retries_total{format=\"" << f << "\"} " << n << '\n';
-  header(out, "hookd_deliveries_total", "counter",
-         "Deliveries ended for good, by format and outcome.");
-  for (const auto& [key, n] : r.deliveries)
-    out << "hookd_deliveries_total{format=\"" << key.first << "\",outcome=\""
-        << key.second << "\"} " << n << '\n';
-  header(out, "hookd_manual_attempts_total", "counter",
-         "Pings and redeliveries, by kind and outcome.");
-  for (const auto& [key, n] : r.manual)
-    out << "hookd_manual_attempts_total{kind=\"" << key.first << "\",outcome=\""
-        << (key.second ? "succeeded" : "failed") << "\"} " << n << '\n';
+  labelled(out, "hookd_delivery_attempts_total",
+           "Attempts of queued deliveries, by format and what followed.",
+           "format", "result", r.attempts);
+  labelled(out, "hookd_delivery_retries_total",
+           "Attempts that failed and scheduled another, by format.", "format",
+           r.retries);
+  labelled(out, "hookd_deliveries_total",
+           "Deliveries ended for good, by format and outcome.", "format",
+           "outcome", r.deliveries);
+  labelled(out, "hookd_manual_attempts_total",
+           "Pings and redeliveries, by kind and outcome.", "kind", "outcome",
+           r.manual);
   header(out, "hookd_delivery_duration_seconds", "histogram",
          "Duration of one delivery attempt (the HTTP exchange).");
   write_histogram(out, "hookd_delivery_duration_seconds", r.attempt_seconds);
@@ -301,54 +319,44 @@ std::string render(const node_figures& node) {
          "Time from an event's fan-out to a webhook to its successful "
          "delivery there, retries included.");
   write_histogram(out, "hookd_event_to_delivery_seconds", r.latency_seconds);
-  header(out, "hookd_private_targets_refused_total", "counter",
+  scalar(out, "hookd_private_targets_refused_total", "counter",
          "Delivery attempts refused because the URL resolved to a private "
-         "address.");
-  out << "hookd_private_targets_refused_total " << r.private_refused << '\n';
+         "address.",
+         r.private_refused);
 
-  header(out, "hookd_deliveries_pending", "gauge",
-         "Deliveries recorded and not yet finished.");
-  out << "hookd_deliveries_pending " << node.pending << '\n';
+  scalar(out, "hookd_deliveries_pending", "gauge",
+         "Deliveries recorded and not yet finished.", node.pending);
 
-  header(out, "hookd_webhook_actors_alive", "gauge",
-         "Webhook actors running now (idle ones stop and start on demand).");
-  out << "hookd_webhook_actors_alive " << r.actors_alive << '\n';
-  header(out, "hookd_webhook_actors_started_total", "counter",
-         "Webhook actors started.");
-  out << "hookd_webhook_actors_started_total " << r.actors_started << '\n';
-  header(out, "hookd_webhook_actors_revived_total", "counter",
-         "Webhook actors revived after a crash.");
-  out << "hookd_webhook_actors_revived_total " << r.actors_revived << '\n';
-  header(out, "hookd_plugin_failures_total", "counter",
-         "Plugin behaviours that threw or whose host stopped, by kind; the "
-         "delivery or event concerned records the error.");
-  for (const auto& [k, n] : r.plugin_failures)
-    out << "hookd_plugin_failures_total{kind=\"" << k << "\"} " << n << '\n';
-  header(out, "hookd_component_restarts_total", "counter",
-         "Node components (store, registry, ingest, ...) restarted after "
-         "stopping unexpectedly.");
-  for (const auto& [c, n] : r.restarts)
-    out << "hookd_component_restarts_total{component=\"" << c << "\"} " << n
-        << '\n';
+  scalar(out, "hookd_webhook_actors_alive", "gauge",
+         "Webhook actors running now (idle ones stop and start on demand).",
+         r.actors_alive);
+  scalar(out, "hookd_webhook_actors_started_total", "counter",
+         "Webhook actors started.", r.actors_started);
+  scalar(out, "hookd_webhook_actors_revived_total", "counter",
+         "Webhook actors revived after a crash.", r.actors_revived);
+  labelled(out, "hookd_plugin_failures_total",
+           "Plugin behaviours that threw or whose host stopped, by kind; the "
+           "delivery or event concerned records the error.",
+           "kind", r.plugin_failures);
+  labelled(out, "hookd_component_restarts_total",
+           "Node components (store, registry, ingest, ...) restarted after "
+           "stopping unexpectedly.",
+           "component", r.restarts);
 
   if (node.store_known) {
-    header(out, "hookd_store_sst_bytes", "gauge",
-           "Size of the store's table files on disk.");
-    out << "hookd_store_sst_bytes " << node.store_sst_bytes << '\n';
-    header(out, "hookd_store_memtable_bytes", "gauge",
-           "Data written to the store and not yet in a table file.");
-    out << "hookd_store_memtable_bytes " << node.store_memtable_bytes << '\n';
+    scalar(out, "hookd_store_sst_bytes", "gauge",
+           "Size of the store's table files on disk.", node.store_sst_bytes);
+    scalar(out, "hookd_store_memtable_bytes", "gauge",
+           "Data written to the store and not yet in a table file.",
+           node.store_memtable_bytes);
   }
 
-  header(out, "process_resident_memory_bytes", "gauge",
-         "Resident memory size in bytes.");
-  out << "process_resident_memory_bytes " << rss << '\n';
-  header(out, "process_open_fds", "gauge", "Open file descriptors.");
-  out << "process_open_fds " << fds << '\n';
-  header(out, "process_start_time_seconds", "gauge",
-         "Start time of the process since the epoch, in seconds.");
-  out << "process_start_time_seconds " << number(std::floor(started_at))
-      << '\n';
+  scalar(out, "process_resident_memory_bytes", "gauge",
+         "Resident memory size in bytes.", rss);
+  scalar(out, "process_open_fds", "gauge", "Open file descriptors.", fds);
+  scalar(out, "process_start_time_seconds", "gauge",
+         "Start time of the process since the epoch, in seconds.",
+         number(std::floor(started_at)));
   return out.str();
 }
 
