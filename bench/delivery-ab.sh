@@ -15,25 +15,9 @@ loadgen=$b/bench/hookd-loadgen
 for tool in nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "delivery-ab: $tool is missing" >&2; exit 1; }
 done
-work=$(mktemp -d /tmp/hookd-ab.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-  echo "delivery-ab: nothing listens on port $1" >&2; return 1
-}
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" "$here/nginx.conf.in" > "$work/nginx.conf"
-nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
-wait_port "$nginx_port"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+start_nginx
 token=bench-admin-token-0123456789
 one() { # build label round
   local port data pid r
@@ -44,8 +28,8 @@ one() { # build label round
   pid=$!
   wait_port "$port"
   curl -sf -H "Authorization: token $token" -X POST "http://127.0.0.1:$port/api/stacks/acme/bench/one/hooks" \
-    -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"http://127.0.0.1:$nginx_port/hook\"}" >/dev/null
-  r=$("$loadgen" deliver "http://127.0.0.1:$port" "$token" "$events" 100 one "http://127.0.0.1:$nginx_port/status")
+    -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"$nginx_url/hook\"}" >/dev/null
+  r=$("$loadgen" deliver "http://127.0.0.1:$port" "$token" "$events" 100 one "$nginx_url/status")
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   printf '%s %.0f\n' "$2" "$r"
 }

@@ -35,27 +35,8 @@ for tool in wrk nginx; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
 
-work=$(mktemp -d /tmp/hookd-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench: nothing listens on port $1" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 token=bench-admin-token-0123456789
 start_hookd() { # data dir, extra env...
@@ -97,14 +78,8 @@ row() { table+=("| $1 | $2 | $3 | $4 | $5 |"); }
 bare_port=$(free_port)
 "$build/bench/hookd-bench-server" "$bare_port" >/dev/null 2>&1 &
 pids+=($!)
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" "$here/nginx.conf.in" > "$work/nginx.conf"
-nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
+start_nginx
 wait_port "$bare_port"
-wait_port "$nginx_port"
-nginx_url=http://127.0.0.1:$nginx_port
 
 # --- hookd with one webhook to nginx ---------------------------------------
 start_hookd "$work/hookd"

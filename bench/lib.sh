@@ -1,0 +1,38 @@
+# Shared by bench/run.sh and bench/delivery-ab.sh (sourced, not run): a
+# scratch directory cleaned up on exit with every process started, free
+# loopback ports, and the nginx that stands in for receivers.
+# Needs `here` (the bench/ directory) set by the sourcing script.
+
+work=$(mktemp -d /tmp/hookd-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench: nothing listens on port $1" >&2
+  return 1
+}
+
+# Starts nginx (`return 200`, bench/nginx.conf.in) on a free port; sets
+# nginx_url.
+start_nginx() {
+  local port; port=$(free_port)
+  mkdir -p "$work/nginx"
+  sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$port|g" "$here/nginx.conf.in" > "$work/nginx.conf"
+  nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
+  pids+=($!)
+  wait_port "$port"
+  nginx_url=http://127.0.0.1:$port
+}
