@@ -152,12 +152,7 @@ std::string post_event(const http_client& c, const json& ev,
 std::string make_hook(const http_client& c, const std::string& collection,
                       const std::string& name, const std::string& url,
                       const json& extra = json::object()) {
-  json body{{"name", name},
-            {"displayName", "Hook " + name},
-            {"payloadUrl", url},
-            {"active", true}};
-  for (auto& [k, v] : extra.items())
-    body[k] = v;
+  auto body = active_hook(name, url, extra);
   auto r = c.post(collection, body);
   EXPECT_EQ(r.status, 201) << "creating " << body.dump() << " in " << collection
                            << ": " << show(r);

@@ -301,6 +301,19 @@ private:
   std::optional<bool> connect_at_line_;
 };
 
+/// The body of a create: an active webhook `name` delivering to `url`,
+/// with the fields of `extra` added (or replacing these).
+inline json active_hook(const std::string& name, const std::string& url,
+                        const json& extra = json::object()) {
+  json body{{"name", name},
+            {"displayName", "Hook " + name},
+            {"payloadUrl", url},
+            {"active", true}};
+  for (auto& [k, v] : extra.items())
+    body[k] = v;
+  return body;
+}
+
 /// Polls `pred` until it holds or the deadline passes; its last answer.
 template <class Predicate>
 bool eventually(Predicate pred, std::chrono::milliseconds deadline = 20s) {

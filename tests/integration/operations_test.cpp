@@ -245,13 +245,7 @@ json stack_event(int n) {
 void create_hook(const http_client& c, const std::string& org,
                  const std::string& name, const std::string& url,
                  const json& extra = json::object()) {
-  json body{{"name", name},
-            {"displayName", "Hook " + name},
-            {"payloadUrl", url},
-            {"active", true}};
-  for (auto& [k, v] : extra.items())
-    body[k] = v;
-  auto r = c.post("/api/orgs/" + org + "/hooks", body);
+  auto r = c.post("/api/orgs/" + org + "/hooks", active_hook(name, url, extra));
   ASSERT_EQ(r.status, 201) << show(r);
 }
 

@@ -45,17 +45,6 @@ std::string post_event(const http_client& c, const json& ev) {
   return j.is_object() && j.contains("id") ? j["id"].get<std::string>() : "";
 }
 
-json hook_body(const std::string& name, const std::string& url,
-               const json& extra = json::object()) {
-  json body{{"name", name},
-            {"displayName", "Hook " + name},
-            {"payloadUrl", url},
-            {"active", true}};
-  for (auto& [k, v] : extra.items())
-    body[k] = v;
-  return body;
-}
-
 /// Polls a hook's history until the record of `id` satisfies `done`.
 json wait_record(const http_client& c, const std::string& hook,
                  const std::string& id,
@@ -175,23 +164,23 @@ TEST_F(plugins, formats_are_registered_names_and_unknown_ones_are_400) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_DISCORD));
   auto c = api();
   auto r = c.post(org_hooks,
-                  hook_body("d", rcv_.url("/d"), {{"format", "discord"}}));
+                  active_hook("d", rcv_.url("/d"), {{"format", "discord"}}));
   ASSERT_EQ(r.status, 201) << show(r);
   EXPECT_EQ(r.body_json()["format"], "discord");
   EXPECT_FALSE(r.body_json().contains("destination"));
   EXPECT_FALSE(r.body_json().contains("pipeline"));
-  r = c.post(org_hooks, hook_body("x", rcv_.url("/x"), {{"format", "nope"}}));
+  r = c.post(org_hooks, active_hook("x", rcv_.url("/x"), {{"format", "nope"}}));
   EXPECT_TRUE(is_error(r, 400));
   EXPECT_NE(r.body.find("discord"), std::string::npos) << r.body;
   r = c.patch(org_hooks + std::string{"/d"},
-              hook_body("d", rcv_.url("/d"), {{"format", "slack2"}}));
+              active_hook("d", rcv_.url("/d"), {{"format", "slack2"}}));
   EXPECT_TRUE(is_error(r, 400));
 }
 
 TEST_F(plugins, without_the_plugin_its_format_is_unknown) {
   ASSERT_TRUE(start(""));
-  auto r = api().post(org_hooks,
-                      hook_body("d", rcv_.url("/d"), {{"format", "discord"}}));
+  auto r = api().post(
+      org_hooks, active_hook("d", rcv_.url("/d"), {{"format", "discord"}}));
   EXPECT_TRUE(is_error(r, 400));
 }
 
@@ -201,8 +190,8 @@ TEST_F(plugins, without_the_plugin_its_format_is_unknown) {
 TEST_F(plugins, discord_message_is_within_limits_and_pings_nobody) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_DISCORD));
   auto c = api();
-  ASSERT_EQ(c.post(org_hooks, hook_body("disc", rcv_.url("/disc"),
-                                        {{"format", "discord"}}))
+  ASSERT_EQ(c.post(org_hooks, active_hook("disc", rcv_.url("/disc"),
+                                          {{"format", "discord"}}))
                 .status,
             201);
   // Hostile text everywhere a user controls it, and far too much of it.
@@ -267,7 +256,7 @@ TEST_F(plugins, discord_ping_is_a_message) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_DISCORD));
   auto c = api();
   ASSERT_EQ(c.post(stack_hooks,
-                   hook_body("disc", rcv_.url("/p"), {{"format", "discord"}}))
+                   active_hook("disc", rcv_.url("/p"), {{"format", "discord"}}))
                 .status,
             201);
   auto r = c.post(stack_hooks + std::string{"/disc/ping"}, json::object());
@@ -284,11 +273,11 @@ TEST_F(plugins, discord_ping_is_a_message) {
 TEST_F(plugins, a_throwing_format_fails_its_delivery_and_nothing_else) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_EXPLODE));
   auto c = api();
-  ASSERT_EQ(c.post(org_hooks, hook_body("boom", rcv_.url("/boom"),
-                                        {{"format", "explode"}}))
+  ASSERT_EQ(c.post(org_hooks, active_hook("boom", rcv_.url("/boom"),
+                                          {{"format", "explode"}}))
                 .status,
             201);
-  ASSERT_EQ(c.post(org_hooks, hook_body("calm", rcv_.url("/calm"))).status,
+  ASSERT_EQ(c.post(org_hooks, active_hook("calm", rcv_.url("/calm"))).status,
             201);
   auto bad = post_event(
       c, stack_event("update_failed", ann(), {{"message", "boom"}}));
@@ -311,59 +300,62 @@ TEST_F(plugins, destinations_are_validated_by_their_behaviour) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_EXPLODE));
   auto c = api();
   auto r = c.post(org_hooks,
-                  hook_body("d", "", {{"destination", {{"name", "nope"}}}}));
+                  active_hook("d", "", {{"destination", {{"name", "nope"}}}}));
   ASSERT_TRUE(is_error(r, 400));
   EXPECT_NE(r.body.find("'nope'"), std::string::npos) << r.body;
-  r = c.post(org_hooks,
-             hook_body("d", "",
-                       {{"destination",
-                         {{"name", "explode"}, {"config", {{"mode", "x"}}}}}}));
+  r = c.post(
+      org_hooks,
+      active_hook("d", "",
+                  {{"destination",
+                    {{"name", "explode"}, {"config", {{"mode", "x"}}}}}}));
   ASSERT_TRUE(is_error(r, 400));
   EXPECT_NE(r.body.find("destination 'explode'"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("'mode'"), std::string::npos) << r.body;
-  r = c.post(org_hooks, hook_body("d", "", {{"destination", "explode"}}));
+  r = c.post(org_hooks, active_hook("d", "", {{"destination", "explode"}}));
   EXPECT_TRUE(is_error(r, 400));
   r = c.post(
       org_hooks,
-      hook_body("d", "",
-                {{"destination",
-                  {{"name", "explode"}, {"config", {{"mode", "throw"}}}}}}));
+      active_hook("d", "",
+                  {{"destination",
+                    {{"name", "explode"}, {"config", {{"mode", "throw"}}}}}}));
   ASSERT_EQ(r.status, 201) << show(r);
   EXPECT_EQ(r.body_json()["destination"],
             json({{"name", "explode"}, {"config", {{"mode", "throw"}}}}));
   // PATCH without the field keeps it (Pulumi's clients do not send it);
   // a bad one is refused; null removes it.
   auto item = org_hooks + std::string{"/d"};
-  r = c.patch(item, hook_body("d", rcv_.url("/d")));
+  r = c.patch(item, active_hook("d", rcv_.url("/d")));
   ASSERT_EQ(r.status, 200) << show(r);
   EXPECT_TRUE(r.body_json().contains("destination"));
-  r = c.patch(item, hook_body("d", rcv_.url("/d"),
-                              {{"destination", {{"name", "explode"}}}}));
+  r = c.patch(item, active_hook("d", rcv_.url("/d"),
+                                {{"destination", {{"name", "explode"}}}}));
   EXPECT_TRUE(is_error(r, 400));
-  r = c.patch(item, hook_body("d", rcv_.url("/d"), {{"destination", nullptr}}));
+  r = c.patch(item,
+              active_hook("d", rcv_.url("/d"), {{"destination", nullptr}}));
   ASSERT_EQ(r.status, 200) << show(r);
   EXPECT_FALSE(r.body_json().contains("destination"));
   // The HTTP POST is a registered destination too, and takes no config.
-  r = c.post(org_hooks, hook_body("h", rcv_.url("/h"),
-                                  {{"destination", {{"name", "http"}}}}));
+  r = c.post(org_hooks, active_hook("h", rcv_.url("/h"),
+                                    {{"destination", {{"name", "http"}}}}));
   EXPECT_EQ(r.status, 201) << show(r);
-  r = c.post(
-      org_hooks,
-      hook_body("h2", rcv_.url("/h"),
-                {{"destination", {{"name", "http"}, {"config", {{"x", 1}}}}}}));
+  r = c.post(org_hooks,
+             active_hook("h2", rcv_.url("/h"),
+                         {{"destination",
+                           {{"name", "http"}, {"config", {{"x", 1}}}}}}));
   EXPECT_TRUE(is_error(r, 400));
 }
 
 TEST_F(plugins, a_throwing_destination_is_retried_and_the_node_goes_on) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_EXPLODE));
   auto c = api();
-  ASSERT_EQ(c.post(org_hooks, hook_body("boom", "",
-                                        {{"destination",
-                                          {{"name", "explode"},
-                                           {"config", {{"mode", "throw"}}}}}}))
-                .status,
-            201);
-  ASSERT_EQ(c.post(org_hooks, hook_body("calm", rcv_.url("/calm"))).status,
+  ASSERT_EQ(
+      c.post(org_hooks, active_hook("boom", "",
+                                    {{"destination",
+                                      {{"name", "explode"},
+                                       {"config", {{"mode", "throw"}}}}}}))
+          .status,
+      201);
+  ASSERT_EQ(c.post(org_hooks, active_hook("calm", rcv_.url("/calm"))).status,
             201);
   auto first = post_event(c, stack_event("update_succeeded", ann()));
   auto rec = wait_record(c, org_hooks + std::string{"/boom"}, first, finished);
@@ -414,14 +406,14 @@ TEST_F(plugins, jsonl_refuses_file_names_that_are_not_plain) {
     json cfg{{"file", file}};
     auto r = c.post(
         org_hooks,
-        hook_body("j", "",
-                  {{"destination", {{"name", "jsonl"}, {"config", cfg}}}}));
+        active_hook("j", "",
+                    {{"destination", {{"name", "jsonl"}, {"config", cfg}}}}));
     ASSERT_TRUE(is_error(r, 400)) << cfg.dump() << ": " << show(r);
     EXPECT_NE(r.body.find("destination 'jsonl'"), std::string::npos) << r.body;
     EXPECT_NE(r.body.find("'file'"), std::string::npos) << r.body;
   }
   auto r = c.post(org_hooks,
-                  hook_body("j", "", {{"destination", {{"name", "jsonl"}}}}));
+                  active_hook("j", "", {{"destination", {{"name", "jsonl"}}}}));
   EXPECT_TRUE(is_error(r, 400)) << show(r);
   EXPECT_TRUE(files_under(dir.path()).empty());
 }
@@ -432,10 +424,10 @@ TEST_F(plugins, jsonl_appends_one_record_a_line_per_delivery) {
   auto c = api();
   auto hook = std::string{stack_hooks} + "/lines";
   auto r = c.post(stack_hooks,
-                  hook_body("lines", "",
-                            {{"destination",
-                              {{"name", "jsonl"},
-                               {"config", {{"file", "events.jsonl"}}}}}}));
+                  active_hook("lines", "",
+                              {{"destination",
+                                {{"name", "jsonl"},
+                                 {"config", {{"file", "events.jsonl"}}}}}}));
   ASSERT_EQ(r.status, 201) << show(r);
   EXPECT_EQ(r.body_json()["destination"],
             json({{"name", "jsonl"}, {"config", {{"file", "events.jsonl"}}}}));
@@ -489,10 +481,10 @@ TEST_F(plugins, jsonl_failures_are_recorded_and_retried) {
                     {{"HOOKD_JSONL_DIR", dir.path() + "/missing"}}));
   auto c = api();
   ASSERT_EQ(
-      c.post(org_hooks, hook_body("j", "",
-                                  {{"destination",
-                                    {{"name", "jsonl"},
-                                     {"config", {{"file", "x.jsonl"}}}}}}))
+      c.post(org_hooks, active_hook("j", "",
+                                    {{"destination",
+                                      {{"name", "jsonl"},
+                                       {"config", {{"file", "x.jsonl"}}}}}}))
           .status,
       201);
   auto id = post_event(c, stack_event("update_succeeded", ann()));
@@ -545,8 +537,8 @@ TEST_F(plugins,
   auto c = api();
   auto hook = std::string{org_hooks} + "/deb";
   auto r
-      = c.post(org_hooks, hook_body("deb", rcv_.url("/deb"),
-                                    {{"pipeline", debounce_pipeline("1s")}}));
+      = c.post(org_hooks, active_hook("deb", rcv_.url("/deb"),
+                                      {{"pipeline", debounce_pipeline("1s")}}));
   ASSERT_EQ(r.status, 201) << show(r);
   EXPECT_EQ(r.body_json()["pipeline"], debounce_pipeline("1s"));
   auto began = std::chrono::steady_clock::now();
@@ -590,8 +582,8 @@ TEST_F(plugins, webhooks_using_plugin_behaviours_are_bounded_per_org) {
             {{"HOOKD_MAX_PLUGIN_HOOKS_PER_ORG", "2"}}));
   auto c = api();
   auto piped = [&](const std::string& name) {
-    return hook_body(name, rcv_.url("/" + name),
-                     {{"pipeline", debounce_pipeline("2s")}});
+    return active_hook(name, rcv_.url("/" + name),
+                       {{"pipeline", debounce_pipeline("2s")}});
   };
   // In several scopes (and so, likely, registry shards).
   ASSERT_EQ(c.post(org_hooks, piped("a")).status, 201);
@@ -604,17 +596,17 @@ TEST_F(plugins, webhooks_using_plugin_behaviours_are_bounded_per_org) {
   // A plugin destination counts as much as a pipeline.
   r = c.post(
       org_hooks,
-      hook_body("d", "",
-                {{"destination",
-                  {{"name", "explode"}, {"config", {{"mode", "throw"}}}}}}));
+      active_hook("d", "",
+                  {{"destination",
+                    {{"name", "explode"}, {"config", {{"mode", "throw"}}}}}}));
   ASSERT_TRUE(is_error(r, 409)) << show(r);
   EXPECT_NE(r.body.find("max_plugin_hooks_per_org"), std::string::npos)
       << r.body;
   // Plain webhooks are not bounded by it.
-  ASSERT_EQ(c.post(org_hooks, hook_body("plain", rcv_.url("/plain"))).status,
+  ASSERT_EQ(c.post(org_hooks, active_hook("plain", rcv_.url("/plain"))).status,
             201);
   ASSERT_EQ(c.post("/api/stacks/acme/web/dev/hooks",
-                   hook_body("plain", rcv_.url("/plain")))
+                   active_hook("plain", rcv_.url("/plain")))
                 .status,
             201);
   // Nor are other organizations.
@@ -627,9 +619,9 @@ TEST_F(plugins, webhooks_using_plugin_behaviours_are_bounded_per_org) {
       << r.body;
   EXPECT_FALSE(c.get(plain).body_json().contains("pipeline"));
   // One that keeps using them does not.
-  r = c.patch(
-      std::string{org_hooks} + "/a",
-      hook_body("a", rcv_.url("/a"), {{"pipeline", debounce_pipeline("3s")}}));
+  r = c.patch(std::string{org_hooks} + "/a",
+              active_hook("a", rcv_.url("/a"),
+                          {{"pipeline", debounce_pipeline("3s")}}));
   ASSERT_EQ(r.status, 200) << show(r);
   // Deleting one frees a place.
   ASSERT_EQ(c.del(std::string{stack_hooks} + "/b").status, 204);
@@ -639,7 +631,7 @@ TEST_F(plugins, webhooks_using_plugin_behaviours_are_bounded_per_org) {
   ASSERT_TRUE(is_error(r, 409)) << show(r);
   // So does removing a pipeline.
   r = c.patch(std::string{org_hooks} + "/a",
-              hook_body("a", rcv_.url("/a"), {{"pipeline", nullptr}}));
+              active_hook("a", rcv_.url("/a"), {{"pipeline", nullptr}}));
   ASSERT_EQ(r.status, 200) << show(r);
   r = c.patch(plain, piped("plain"));
   ASSERT_EQ(r.status, 200) << show(r);
@@ -654,52 +646,53 @@ TEST_F(plugins, stages_are_validated_by_their_behaviour) {
                         json{{"window", "2h"}}, json{{"window", 2}},
                         json::object()};
   for (const auto& cfg : bad) {
-    auto r = c.post(
-        org_hooks,
-        hook_body("d", rcv_.url("/d"),
-                  {{"pipeline",
-                    json::array({{{"name", "debounce"}, {"config", cfg}}})}}));
+    auto r
+        = c.post(org_hooks,
+                 active_hook("d", rcv_.url("/d"),
+                             {{"pipeline", json::array({{{"name", "debounce"},
+                                                         {"config", cfg}}})}}));
     ASSERT_TRUE(is_error(r, 400)) << cfg.dump() << ": " << show(r);
     EXPECT_NE(r.body.find("stage 'debounce'"), std::string::npos) << r.body;
     EXPECT_NE(r.body.find("'window'"), std::string::npos) << r.body;
   }
-  auto r = c.post(org_hooks,
-                  hook_body("d", rcv_.url("/d"),
-                            {{"pipeline", json::array({{{"name", "nope"}}})}}));
+  auto r
+      = c.post(org_hooks,
+               active_hook("d", rcv_.url("/d"),
+                           {{"pipeline", json::array({{{"name", "nope"}}})}}));
   ASSERT_TRUE(is_error(r, 400));
   EXPECT_NE(r.body.find("'nope'"), std::string::npos) << r.body;
   json too_many = json::array();
   for (int i = 0; i < 17; ++i)
     too_many.push_back({{"name", "explode"}});
   r = c.post(org_hooks,
-             hook_body("d", rcv_.url("/d"), {{"pipeline", too_many}}));
+             active_hook("d", rcv_.url("/d"), {{"pipeline", too_many}}));
   EXPECT_TRUE(is_error(r, 400));
   // Deployments count the hops of chains of events, which stages' events
   // would not carry.
-  r = c.post(stack_hooks, hook_body("d", "web/staging",
-                                    {{"pipeline", debounce_pipeline("2s")},
-                                     {"format", "pulumi_deployments"}}));
+  r = c.post(stack_hooks, active_hook("d", "web/staging",
+                                      {{"pipeline", debounce_pipeline("2s")},
+                                       {"format", "pulumi_deployments"}}));
   ASSERT_TRUE(is_error(r, 400)) << show(r);
   EXPECT_NE(r.body.find("'pipeline'"), std::string::npos) << r.body;
-  r = c.post(stack_hooks, hook_body("d", "web/staging",
-                                    {{"pipeline", json::array()},
-                                     {"format", "pulumi_deployments"}}));
+  r = c.post(stack_hooks, active_hook("d", "web/staging",
+                                      {{"pipeline", json::array()},
+                                       {"format", "pulumi_deployments"}}));
   ASSERT_EQ(r.status, 201) << show(r);
   EXPECT_FALSE(r.body_json().contains("pipeline"));
   // PATCH adds one, keeps it when absent, removes it with null.
-  ASSERT_EQ(c.post(org_hooks, hook_body("p", rcv_.url("/p"))).status, 201);
+  ASSERT_EQ(c.post(org_hooks, active_hook("p", rcv_.url("/p"))).status, 201);
   auto item = org_hooks + std::string{"/p"};
-  r = c.patch(item, hook_body("p", rcv_.url("/p"),
-                              {{"pipeline", debounce_pipeline("2s")}}));
+  r = c.patch(item, active_hook("p", rcv_.url("/p"),
+                                {{"pipeline", debounce_pipeline("2s")}}));
   ASSERT_EQ(r.status, 200) << show(r);
   EXPECT_EQ(r.body_json()["pipeline"], debounce_pipeline("2s"));
-  r = c.patch(item, hook_body("p", rcv_.url("/p")));
+  r = c.patch(item, active_hook("p", rcv_.url("/p")));
   ASSERT_EQ(r.status, 200) << show(r);
   EXPECT_EQ(r.body_json()["pipeline"], debounce_pipeline("2s"));
-  r = c.patch(item, hook_body("p", rcv_.url("/p"),
-                              {{"pipeline", debounce_pipeline("2 s")}}));
+  r = c.patch(item, active_hook("p", rcv_.url("/p"),
+                                {{"pipeline", debounce_pipeline("2 s")}}));
   EXPECT_TRUE(is_error(r, 400)) << show(r);
-  r = c.patch(item, hook_body("p", rcv_.url("/p"), {{"pipeline", nullptr}}));
+  r = c.patch(item, active_hook("p", rcv_.url("/p"), {{"pipeline", nullptr}}));
   ASSERT_EQ(r.status, 200) << show(r);
   EXPECT_FALSE(r.body_json().contains("pipeline"));
 }
@@ -708,11 +701,12 @@ TEST_F(plugins, a_stage_past_the_bound_on_its_keys_fails_the_event) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_HOARD));
   auto c = api();
   auto hook = std::string{org_hooks} + "/hoard";
-  ASSERT_EQ(c.post(org_hooks, hook_body("hoard", rcv_.url("/hoard"),
-                                        {{"pipeline",
-                                          json::array({{{"name", "hoard"}}})}}))
-                .status,
-            201);
+  ASSERT_EQ(
+      c.post(org_hooks,
+             active_hook("hoard", rcv_.url("/hoard"),
+                         {{"pipeline", json::array({{{"name", "hoard"}}})}}))
+          .status,
+      201);
   // 6000 keys fit; 12000 would not.
   auto first = post_event(c, stack_event("update_succeeded", ann()));
   ASSERT_TRUE(rcv_.wait_for_path("/hoard", 1, deadline));
@@ -739,8 +733,8 @@ TEST_F(plugins, a_format_target_is_where_the_delivery_goes) {
   ASSERT_TRUE(start(HOOKD_PLUGIN_ROUTER));
   auto c = api();
   auto hook = std::string{org_hooks} + "/routed";
-  ASSERT_EQ(c.post(org_hooks, hook_body("routed", rcv_.url("/base"),
-                                        {{"format", "router"}}))
+  ASSERT_EQ(c.post(org_hooks, active_hook("routed", rcv_.url("/base"),
+                                          {{"format", "router"}}))
                 .status,
             201);
   auto id = post_event(c, stack_event("update_succeeded", ann()));
@@ -770,11 +764,11 @@ TEST_F(plugins, a_throwing_stage_fails_its_event_and_the_node_goes_on) {
   auto hook = std::string{org_hooks} + "/boom";
   ASSERT_EQ(
       c.post(org_hooks,
-             hook_body("boom", rcv_.url("/boom"),
-                       {{"pipeline", json::array({{{"name", "explode"}}})}}))
+             active_hook("boom", rcv_.url("/boom"),
+                         {{"pipeline", json::array({{{"name", "explode"}}})}}))
           .status,
       201);
-  ASSERT_EQ(c.post(org_hooks, hook_body("calm", rcv_.url("/calm"))).status,
+  ASSERT_EQ(c.post(org_hooks, active_hook("calm", rcv_.url("/calm"))).status,
             201);
   auto bad = post_event(
       c, stack_event("update_failed", ann(), {{"message", "boom"}}));
@@ -813,8 +807,8 @@ TEST_P(debounce_restart, a_window_open_at_a_stop_closes_after_the_restart) {
   auto c = api();
   auto hook = std::string{org_hooks} + "/deb";
   ASSERT_EQ(
-      c.post(org_hooks, hook_body("deb", rcv_.url("/deb"),
-                                  {{"pipeline", debounce_pipeline("3s")}}))
+      c.post(org_hooks, active_hook("deb", rcv_.url("/deb"),
+                                    {{"pipeline", debounce_pipeline("3s")}}))
           .status,
       201);
   post_event(c, stack_event_of("update_succeeded", "prod"));
