@@ -4,13 +4,16 @@
 #include <string>
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <thread>
 
 #include "hookd/behaviours.hpp"
+#include "hookd/cluster.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/http.hpp"
+#include "hookd/layout.hpp"
 #include "hookd/log.hpp"
 #include "hookd/node.hpp"
 #include "hookd/type_ids.hpp"
@@ -57,6 +60,23 @@ void raise_open_file_limit() {
                      {{"error", std::strerror(errno)}});
 }
 
+/// Every partition holds descriptors of its own: refuse to start, saying
+/// what to change, rather than fail opening the hundredth store.
+std::string check_open_file_limit(const hookd::config& cfg) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+    return {};
+  auto need = hookd::defaults::store_descriptors_min(cfg.partitions)
+              + hookd::defaults::spare_descriptors;
+  if (lim.rlim_cur >= need)
+    return {};
+  return "HOOKD_PARTITIONS=" + std::to_string(cfg.partitions) + " needs "
+         + std::to_string(need) + " open files, but the limit is "
+         + std::to_string(lim.rlim_cur)
+         + ": raise it (ulimit -n) or create the data directory with fewer "
+           "partitions";
+}
+
 int main(int argc, char** argv) {
   raise_open_file_limit();
   std::string config_path;
@@ -82,6 +102,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   hookd::log::set_level(cfg->log_level);
+  if (auto why = check_open_file_limit(*cfg); !why.empty()) {
+    hookd::log::error(why);
+    return 2;
+  }
   // Plugins are opened before anything starts: a bad one stops hookd here,
   // saying which and why.
   auto behaviours = hookd::builtin_behaviours();
@@ -97,7 +121,7 @@ int main(int argc, char** argv) {
   cfg->testing = true;
 #endif
 
-  auto setup = hookd::prepare_node(*cfg);
+  auto setup = hookd::prepare_host(*cfg, !cfg->clustered());
   if (!setup) {
     hookd::log::error(hookd::message_of(setup.error()));
     return 1;
@@ -116,13 +140,16 @@ int main(int argc, char** argv) {
                                 {"data_dir", cfg->data_dir}});
 
   hookd::system_config sys_cfg;
+  sys_cfg.load<caf::io::middleman>();
   caf::actor_system sys{sys_cfg};
   auto sealer = setup->sealer;
-  auto node = hookd::spawn_node(sys, std::move(*setup));
+  auto router = hookd::spawn_router(sys, std::move(*setup));
+  auto node = caf::actor_cast<hookd::node_actor>(router);
   wait_until_ready(sys, node);
   auto stop = [&] {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     node = nullptr;
+    router = nullptr;
     sys.await_all_actors_done();
   };
   bool ok = hookd::serve_http(sys, *cfg, node, std::move(sealer), stop);

@@ -329,6 +329,8 @@ using node_actor = caf::typed_actor<
     caf::replies_to<atom::drain, caf::timespan>::with<bool>,
     // Internal: check whether the drain is done.
     caf::reacts_to<atom::drain>,
+    // Unfinished deliveries, as its ingest counts them.
+    caf::replies_to<atom::pending>::with<std::int64_t>,
     // Internal: revive component `n` after its back-off.
     caf::reacts_to<atom::revive, std::size_t>>;
 

@@ -50,10 +50,11 @@ enum class operation : std::uint8_t {
   delete_token,
   ingest_events,
   list_deployments,
-  crash_hook,  ///< test builds only
-  stall_hook,  ///< test builds only: the webhook actor never answers
-  whoami,      ///< GET /api/user: the token's role and organizations
-  list_scopes, ///< GET /api/orgs/{org}/scopes: stacks and environments
+  crash_hook,   ///< test builds only
+  stall_hook,   ///< test builds only: the webhook actor never answers
+  whoami,       ///< GET /api/user: the token's role and organizations
+  list_scopes,  ///< GET /api/orgs/{org}/scopes: stacks and environments
+  cluster_info, ///< GET /api/cluster: members and partitions (admin)
 };
 
 /// A presented token, as it travels inside hookd: the token itself stays in
@@ -66,8 +67,9 @@ struct credential {
 /// Digests a token as presented in the Authorization header.
 credential credential_of_token(std::string_view token);
 
-/// A new organization token, "hookd_<id>_<secret>", from random bytes.
-std::string new_org_token();
+/// A new token of organization `org`, "hookd_<id>_<secret>": the id
+/// carries the organization's hash (partition.hpp), the rest is random.
+std::string new_org_token(std::string_view org);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, credential& x) {

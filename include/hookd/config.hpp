@@ -61,6 +61,25 @@ struct config {
   /// Shared libraries of behaviours (plugin.hpp), opened at start in this
   /// order (`plugins = a.so, b.so`, HOOKD_PLUGINS).
   std::vector<std::string> plugins;
+  /// Partitions the data is split into by organization (HOOKD_PARTITIONS):
+  /// fixed when the data directory (or the cluster) is created.
+  std::uint32_t partitions = 0;
+  /// This node's name: unique in a cluster (default: the host name).
+  std::string node_name;
+  /// Cluster mode (SPEC section 9): set when `cluster_etcd` is not empty.
+  struct cluster_settings {
+    std::vector<std::string> etcd; ///< etcd client URLs
+    std::string prefix;            ///< etcd key prefix, ending in '/'
+    std::string bind;              ///< node-to-node address
+    std::uint16_t port = 0;        ///< node-to-node port (0: any)
+    std::uint32_t size = 1;        ///< members the first start waits for
+    std::chrono::milliseconds lease_ttl{0};
+    std::uint32_t replicas = 0;
+    std::string ca, cert, key; ///< mutual TLS between nodes (PEM files)
+  } cluster;
+  bool clustered() const {
+    return !cluster.etcd.empty();
+  }
   /// Testing aid: webhook actors accept a crash message. Never set in
   /// production; only the test harness turns it on.
   bool testing = false;

@@ -60,6 +60,36 @@ constexpr std::size_t stage_state_keys_max = 10000;
 constexpr std::size_t stage_state_bytes_max = 16 * 1024 * 1024;
 constexpr std::size_t stage_timers_max = 10000;
 
+/// Partitions of the data by organization (SPEC section 9), each its own
+/// RocksDB instance and actors; the count is fixed when the data directory
+/// (or the cluster) is created.
+constexpr std::uint32_t partitions = 64;
+constexpr long long max_partitions = 1024;
+/// What all partitions' stores share: one block cache and one budget for
+/// their memtables, so that many partitions cost no more memory than one.
+constexpr std::size_t store_block_cache_bytes = 64 * 1024 * 1024;
+constexpr std::size_t store_write_buffer_bytes = 128 * 1024 * 1024;
+/// Descriptors one open partition holds besides its table files (its WAL,
+/// MANIFEST, LOCK and directories), and the table files it keeps open at
+/// least: store_open_files is shared out among the partitions.
+constexpr std::size_t partition_descriptors = 5;
+constexpr int partition_open_files_min = 8;
+/// Descriptors `partitions` open partitions may hold, table files included
+/// (the most: the store_open_files budget, or each partition's least).
+constexpr std::size_t store_descriptors(std::uint32_t partitions) {
+  std::size_t tables = partitions * std::size_t{partition_open_files_min};
+  return partitions * partition_descriptors + (tables > 256 ? tables : 256);
+}
+/// The least a node needs to start with `partitions`.
+constexpr std::size_t store_descriptors_min(std::uint32_t partitions) {
+  return partitions
+         * (partition_descriptors + std::size_t{partition_open_files_min});
+}
+/// Cluster mode: etcd key prefix, lease, copies of each partition.
+constexpr const char* cluster_prefix = "hookd/";
+constexpr auto lease_ttl = 5s;
+constexpr std::uint32_t replicas = 2;
+
 /// Registry shards; a scope always lives in the same shard.
 constexpr std::size_t registry_shards = 4;
 /// A webhook actor with nothing to do stops after this long; its registry

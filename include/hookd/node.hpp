@@ -25,6 +25,11 @@ struct node_setup {
   std::string new_admin_token;
   /// The behaviours webhooks may name: the built-ins and the plugins'.
   std::shared_ptr<const behaviour_registry> behaviours;
+  /// The node's delivery client, shared by its partitions; null: the
+  /// partition spawns and supervises one of its own.
+  delivery_actor delivery;
+  /// Threads of the store readers.
+  std::size_t reader_threads = 2;
 };
 
 /// Opens the store in cfg.data_dir, loads the master key and the admin

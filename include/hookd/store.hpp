@@ -99,6 +99,25 @@ typename Inspector::result_type inspect(Inspector& f, scan_result& x) {
            x.last_seen);
 }
 
+/// What the stores of all partitions share (one block cache, one budget
+/// for their memtables), so that many partitions cost no more memory than
+/// one store. Made by make_store_resources; opaque outside the store.
+struct store_resources;
+using store_resources_ptr = std::shared_ptr<store_resources>;
+
+store_resources_ptr make_store_resources(std::size_t block_cache_bytes,
+                                         std::size_t write_buffer_bytes);
+
+/// How a store is opened.
+struct store_options {
+  /// fsync every commit.
+  bool sync = false;
+  /// Shared with the other partitions' stores; null: a cache of its own.
+  store_resources_ptr shared;
+  /// Table files kept open (0: defaults::store_open_files).
+  int max_open_files = 0;
+};
+
 /// The embedded store: an ordered key-value map on disk (RocksDB). It is
 /// thread-safe. Every key prefix has one owning actor, the only one that
 /// writes it (src/store/keys.hpp); writes go through the store writer actor,
@@ -111,6 +130,8 @@ public:
   /// Opens (creating) the store in `dir`. `sync` fsyncs every commit.
   static caf::expected<std::shared_ptr<store>> open(const std::string& dir,
                                                     bool sync);
+  static caf::expected<std::shared_ptr<store>>
+  open(const std::string& dir, const store_options& options);
   virtual ~store() = default;
 
   /// Reads a key: its value, std::nullopt when absent, or an error.

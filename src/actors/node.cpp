@@ -73,15 +73,6 @@ struct node_state {
 
 using self_ptr = node_actor::stateful_pointer<node_state>;
 
-constexpr std::size_t writer_index = 0;
-constexpr std::size_t reader_index = 1;
-constexpr std::size_t delivery_index = 2;
-constexpr std::size_t ingest_index = 3;
-constexpr std::size_t deployments_index = 4;
-constexpr std::size_t first_shard_index = 5;
-/// Store reads in parallel: one scan does not hold up other reads.
-constexpr std::size_t reader_threads = 2;
-
 std::size_t access_index(self_ptr self) {
   return self->state.components.size() - 1;
 }
@@ -92,22 +83,24 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
   auto& sys = self->system();
   auto& cfg = st.setup.cfg;
   auto shard_count = defaults::registry_shards;
-  if (i == writer_index) {
+  const auto& name = st.components[i].name;
+  if (name == "store") {
     st.writer = spawn_store_writer(sys, st.setup.db);
     return caf::actor_cast<caf::actor>(st.writer);
   }
-  if (i == reader_index) {
-    st.reader = spawn_store_readers(sys, st.setup.db, reader_threads);
+  if (name == "store-readers") {
+    st.reader = spawn_store_readers(
+        sys, st.setup.db, std::max<std::size_t>(st.setup.reader_threads, 1));
     return caf::actor_cast<caf::actor>(st.reader);
   }
-  if (i == delivery_index) {
+  if (name == "delivery") {
     delivery_options options;
     options.allow_private_targets = cfg.allow_private_targets;
     options.ca_file = cfg.ca_file;
     st.delivery = spawn_delivery(sys, std::move(options));
     return caf::actor_cast<caf::actor>(st.delivery);
   }
-  if (i == ingest_index) {
+  if (name == "ingest") {
     st.ingest
         = spawn_ingest(sys, st.setup.db, st.writer, st.reader, shard_count,
                        {cfg.max_pending, cfg.max_pending_per_org,
@@ -115,12 +108,12 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
                             cfg.event_retention)});
     return caf::actor_cast<caf::actor>(st.ingest);
   }
-  if (i == deployments_index) {
+  if (name == "deployments") {
     st.deployments
         = spawn_deployments(sys, st.setup.db, st.writer, st.reader, st.ingest);
     return caf::actor_cast<caf::actor>(st.deployments);
   }
-  if (i < first_shard_index + shard_count) {
+  if (name.rfind("registry-", 0) == 0) {
     registry_setup rs;
     rs.db = st.setup.db;
     rs.writer = st.writer;
@@ -141,7 +134,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     rs.draining = st.drain_requested;
     rs.max_hooks_per_org = cfg.max_hooks_per_org;
     rs.max_plugin_hooks_per_org = cfg.max_plugin_hooks_per_org;
-    rs.shard = i - first_shard_index;
+    rs.shard = std::stoul(name.substr(9));
     rs.shard_count = shard_count;
     auto& slot = st.shards[rs.shard];
     slot = spawn_registry(sys, std::move(rs));
@@ -307,8 +300,14 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
   st.shards.resize(defaults::registry_shards);
-  st.components = {
-      {"store"}, {"store-readers"}, {"delivery"}, {"ingest"}, {"deployments"}};
+  // A delivery client shared by the partitions of a node is the node's:
+  // this partition uses it and does not supervise it.
+  st.delivery = st.setup.delivery;
+  st.components = {{"store"}, {"store-readers"}};
+  if (!st.delivery)
+    st.components.push_back({"delivery"});
+  st.components.push_back({"ingest"});
+  st.components.push_back({"deployments"});
   for (std::size_t i = 0; i < defaults::registry_shards; ++i)
     st.components.push_back({"registry-" + std::to_string(i)});
   st.components.push_back({"access"});
@@ -362,6 +361,13 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
         return rp;
       },
       [=](atom::drain) { check_drained(self); },
+      [=](atom::pending) -> caf::result<std::int64_t> {
+        auto rp = self->make_response_promise<std::int64_t>();
+        self->request(self->state.ingest, status_timeout, atom::stats::value)
+            .then([=](std::int64_t n) mutable { rp.deliver(n); },
+                  [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
       [=](atom::revive, std::size_t i) {
         auto& comps = self->state.components;
         if (self->state.stopping || i >= comps.size() || comps[i].handle)

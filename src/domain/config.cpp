@@ -1,5 +1,7 @@
 #include "hookd/config.hpp"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -72,7 +74,36 @@ const char* const setting_keys[] = {
     "tls_key",
     "log_level",
     "plugins",
+    "partitions",
+    "node_name",
+    "cluster_etcd",
+    "cluster_prefix",
+    "cluster_bind",
+    "cluster_port",
+    "cluster_size",
+    "lease_ttl",
+    "replicas",
+    "cluster_ca",
+    "cluster_cert",
+    "cluster_key",
 };
+
+/// Splits "a, b,c" into its non-empty items.
+std::vector<std::string> split_list(const std::string& value) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    auto comma = value.find(',', start);
+    auto item = trim(value.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (!item.empty())
+      out.push_back(item);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return out;
+}
 
 std::string env_name(const std::string& key) {
   std::string out = "HOOKD_";
@@ -190,19 +221,62 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
     (cert ? cfg.tls_cert : cfg.tls_key) = value;
   } else if (key == "plugins") {
     // Shared libraries, comma-separated, loaded in this order.
-    cfg.plugins.clear();
-    std::size_t start = 0;
-    while (start <= value.size()) {
-      auto comma = value.find(',', start);
-      auto item = trim(value.substr(start, comma == std::string::npos
-                                               ? std::string::npos
-                                               : comma - start));
-      if (!item.empty())
-        cfg.plugins.push_back(item);
-      if (comma == std::string::npos)
-        break;
-      start = comma + 1;
-    }
+    cfg.plugins = split_list(value);
+  } else if (key == "partitions") {
+    long long n = 0;
+    if (!parse_count(value, defaults::max_partitions, n))
+      return bad("expected a number from 1 to "
+                 + std::to_string(defaults::max_partitions) + ", got '" + value
+                 + "'");
+    cfg.partitions = static_cast<std::uint32_t>(n);
+  } else if (key == "node_name") {
+    if (value.empty() || value.size() > 64
+        || value.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+               != std::string::npos)
+      return bad("expected 1 to 64 letters, digits, '-', '_' or '.'");
+    cfg.node_name = value;
+  } else if (key == "cluster_etcd") {
+    auto urls = split_list(value);
+    for (const auto& url : urls)
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+        return bad("expected comma-separated etcd client URLs such as "
+                   "http://127.0.0.1:2379, got '"
+                   + url + "'");
+    cfg.cluster.etcd = std::move(urls);
+  } else if (key == "cluster_prefix") {
+    if (value.empty() || value.size() > 128)
+      return bad("expected a key prefix such as hookd/");
+    cfg.cluster.prefix = value.back() == '/' ? value : value + '/';
+  } else if (key == "cluster_bind") {
+    cfg.cluster.bind = value;
+  } else if (key == "cluster_port") {
+    char* end = nullptr;
+    long port = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || port < 0 || port > 65535)
+      return bad("expected a port number from 0 to 65535, got '" + value + "'");
+    cfg.cluster.port = static_cast<std::uint16_t>(port);
+  } else if (key == "cluster_size" || key == "replicas") {
+    long long n = 0;
+    if (!parse_count(value, 1000, n))
+      return bad("expected a number from 1 to 1000, got '" + value + "'");
+    (key == "cluster_size" ? cfg.cluster.size : cfg.cluster.replicas)
+        = static_cast<std::uint32_t>(n);
+  } else if (key == "lease_ttl") {
+    std::chrono::milliseconds d{0};
+    if (!parse_duration(value, d) || d < std::chrono::seconds{1}
+        || d > std::chrono::minutes{5})
+      return bad("expected a duration from 1s to 5m such as 5s, got '" + value
+                 + "'");
+    cfg.cluster.lease_ttl = d;
+  } else if (key == "cluster_ca" || key == "cluster_cert"
+             || key == "cluster_key") {
+    if (!value.empty() && !std::ifstream(value))
+      return bad("cannot read '" + value + "'");
+    (key == "cluster_ca"     ? cfg.cluster.ca
+     : key == "cluster_cert" ? cfg.cluster.cert
+                             : cfg.cluster.key)
+        = value;
   } else if (key == "log_level") {
     if (!log::parse_level(value, cfg.log_level))
       return bad("expected debug, info, warn or error, got '" + value + "'");
@@ -211,6 +285,31 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
     return false;
   }
   return true;
+}
+
+/// What is wrong with the cluster settings as a whole, or nothing.
+std::string check_cluster(const config& cfg) {
+  const auto& c = cfg.cluster;
+  int tls_files = !c.ca.empty() + !c.cert.empty() + !c.key.empty();
+  if (tls_files != 0 && tls_files != 3)
+    return "invalid settings HOOKD_CLUSTER_CA, HOOKD_CLUSTER_CERT and "
+           "HOOKD_CLUSTER_KEY: mutual TLS between nodes needs all three";
+  if (!cfg.clustered())
+    return {};
+  bool loopback = c.bind == "127.0.0.1" || c.bind == "::1"
+                  || c.bind == "localhost" || c.bind.rfind("127.", 0) == 0;
+  if (!loopback && tls_files == 0)
+    return "invalid setting HOOKD_CLUSTER_BIND (cluster_bind): '" + c.bind
+           + "' is not a loopback address, and nodes talk to each other "
+             "unauthenticated without HOOKD_CLUSTER_CA, HOOKD_CLUSTER_CERT "
+             "and HOOKD_CLUSTER_KEY; set them, or bind the cluster port to "
+             "127.0.0.1";
+  if (c.size > cfg.partitions)
+    return "invalid setting HOOKD_CLUSTER_SIZE (cluster_size): "
+           + std::to_string(c.size) + " members for "
+           + std::to_string(cfg.partitions)
+           + " partitions leaves members without any";
+  return {};
 }
 
 } // namespace
@@ -285,6 +384,17 @@ caf::expected<config> load_config(const std::string& path,
   cfg.event_retention = defaults::event_retention;
   cfg.secret_rotation_overlap = defaults::secret_rotation_overlap;
   parse_duration_list(defaults::retry_schedule, cfg.retry_schedule);
+  cfg.partitions = defaults::partitions;
+  cfg.cluster.prefix = defaults::cluster_prefix;
+  cfg.cluster.lease_ttl = defaults::lease_ttl;
+  cfg.cluster.replicas = defaults::replicas;
+  {
+    char host[256] = {};
+    if (::gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0')
+      cfg.node_name = host;
+    else
+      cfg.node_name = "hookd";
+  }
 
   if (!path.empty()) {
     std::ifstream in{path};
@@ -316,6 +426,10 @@ caf::expected<config> load_config(const std::string& path,
     if (auto v = env(name); v && !apply(cfg, key, trim(*v), name, err))
       return err;
   }
+  if (cfg.cluster.bind.empty())
+    cfg.cluster.bind = cfg.bind;
+  if (auto why = check_cluster(cfg); !why.empty())
+    return make_error(ec::bad_request, why);
   // HTTPS needs both files; one alone must not start plain HTTP.
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
     auto [set, unset] = cfg.tls_cert.empty()

@@ -8,6 +8,7 @@
 #include "hookd/behaviours.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/events.hpp"
+#include "hookd/partition.hpp"
 #include "json_error.hpp"
 
 namespace hookd {
@@ -569,9 +570,9 @@ caf::expected<std::string> seal_body_secret(std::string_view body,
   return j.dump();
 }
 
-std::string new_org_token() {
-  return defaults::token_prefix + crypto::random_hex(defaults::token_id_bytes)
-         + '_' + crypto::random_hex(defaults::token_secret_bytes);
+std::string new_org_token(std::string_view org) {
+  return defaults::token_prefix + org_token_id(org) + '_'
+         + crypto::random_hex(defaults::token_secret_bytes);
 }
 
 credential credential_of_token(std::string_view token) {

@@ -247,6 +247,8 @@ const std::vector<route_template>& route_catalogue() {
       {"GET", "/ui/{file}"},
       {"GET", "/api/user"},
       {"GET", "/api/orgs/{orgName}/scopes"},
+      // A cluster's members and partitions.
+      {"GET", "/api/cluster"},
   };
   return all;
 }
@@ -327,6 +329,8 @@ std::string_view route_name(const route& r) {
     return "whoami";
   case operation::list_scopes:
     return "list_scopes";
+  case operation::cluster_info:
+    return "cluster_info";
   }
   return "other";
 }
@@ -388,6 +392,8 @@ route match_route(std::string_view method, std::string_view path,
       return b.get_only(route::target::asset, asset);
   if (seg.size() == 2 && seg[0] == "api" && seg[1] == "user")
     return b.methods({{"GET", operation::whoami}});
+  if (seg.size() == 2 && seg[0] == "api" && seg[1] == "cluster")
+    return b.methods({{"GET", operation::cluster_info}});
   if (seg.size() < 3 || seg[0] != "api")
     return b.not_found();
 

@@ -257,7 +257,7 @@ std::size_t connection_cap(const config& cfg) {
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
     return cfg.max_connections;
   auto limit = static_cast<std::size_t>(lim.rlim_cur);
-  auto reserve = std::min(limit / 2, defaults::store_open_files
+  auto reserve = std::min(limit / 2, defaults::store_descriptors(cfg.partitions)
                                          + defaults::delivery_connections
                                          + defaults::spare_descriptors);
   auto cap = std::min(cfg.max_connections, limit - reserve);
@@ -617,7 +617,7 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
       }
       route.call.body = std::move(*sealed);
     } else if (op == operation::create_token) {
-      auto token = new_org_token();
+      auto token = new_org_token(route.call.where.org);
       route.call.issued = credential_of_token(token);
       reply->issue(std::move(token));
     }

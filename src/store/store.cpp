@@ -2,6 +2,10 @@
 // key layout is in include/hookd/keys.hpp.
 #include "hookd/store.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/log.hpp"
+
+#include <cstdarg>
+#include <cstdio>
 
 #include <filesystem>
 
@@ -12,6 +16,7 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 namespace hookd {
 
@@ -171,8 +176,60 @@ private:
 
 } // namespace
 
+namespace {
+
+/// RocksDB's own log, for all partitions together: its warnings and errors
+/// go to hookd's log; the rest (a file per instance by default, an open
+/// descriptor each) is dropped.
+class store_logger final : public rocksdb::Logger {
+public:
+  store_logger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel())
+      return;
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL)
+      log::error("store", {{"rocksdb", std::string{line}}});
+    else
+      log::warn("store", {{"rocksdb", std::string{line}}});
+  }
+};
+
+} // namespace
+
+struct store_resources {
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+  std::shared_ptr<rocksdb::Logger> logger = std::make_shared<store_logger>();
+};
+
+store_resources_ptr make_store_resources(std::size_t block_cache_bytes,
+                                         std::size_t write_buffer_bytes) {
+  auto out = std::make_shared<store_resources>();
+  out->cache = rocksdb::NewLRUCache(block_cache_bytes);
+  // Memtables count against the block cache too, so that the two budgets
+  // together bound what all partitions hold in memory.
+  out->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(
+      write_buffer_bytes, out->cache);
+  return out;
+}
+
 caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
                                                   bool sync) {
+  store_options options;
+  options.sync = sync;
+  return open(dir, options);
+}
+
+caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
+                                                  const store_options& opts) {
   std::error_code fs_err;
   std::filesystem::create_directories(dir, fs_err);
   if (fs_err)
@@ -183,21 +240,30 @@ caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
   // Small values, point reads and prefix scans: a bloom filter and a
   // modest block cache keep reads cheap without holding the data in memory.
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(32 * 1024 * 1024);
+  table.block_cache = opts.shared ? opts.shared->cache
+                                  : rocksdb::NewLRUCache(32 * 1024 * 1024);
+  if (opts.shared) {
+    options.write_buffer_manager = opts.shared->write_buffers;
+    options.info_log = opts.shared->logger;
+    // Many small instances: smaller memtables, flushed sooner.
+    options.write_buffer_size = 8 * 1024 * 1024;
+  }
   // Most point reads ask for keys that do not exist (has this webhook seen
   // this event?): a bloom filter answers those without reading blocks.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   options.IncreaseParallelism(2);
-  options.max_open_files = static_cast<int>(defaults::store_open_files);
+  options.max_open_files = opts.max_open_files > 0
+                               ? opts.max_open_files
+                               : static_cast<int>(defaults::store_open_files);
   options.keep_log_file_num = 3;
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(options, dir + "/db", &raw);
   if (!st.ok())
     return make_error(ec::internal, "cannot open the store in '" + dir
                                         + "': " + st.ToString());
-  return std::shared_ptr<store>{
-      std::make_shared<rocks_store>(std::unique_ptr<rocksdb::DB>{raw}, sync)};
+  return std::shared_ptr<store>{std::make_shared<rocks_store>(
+      std::unique_ptr<rocksdb::DB>{raw}, opts.sync)};
 }
 
 } // namespace hookd

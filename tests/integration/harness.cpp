@@ -717,4 +717,21 @@ http_client hookd_process::client(std::optional<std::string> token) const {
   return http_client{port_, std::move(token)};
 }
 
+std::string org_in_partition_of(const std::string& org,
+                                std::uint32_t partitions) {
+  auto partition = [&](const std::string& name) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (unsigned char ch : name) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+    return h % partitions;
+  };
+  for (int i = 0;; ++i) {
+    auto other = "other-" + std::to_string(i);
+    if (partition(other) == partition(org))
+      return other;
+  }
+}
+
 } // namespace hookd_test

@@ -349,4 +349,9 @@ std::vector<std::string> files_containing(const std::string& dir,
 /// Counts the non-overlapping occurrences of `needle` in `text`.
 std::size_t count_of(const std::string& text, const std::string& needle);
 
+/// Another organization whose data lives in `org`'s partition among
+/// `partitions` (FNV-1a-64 of the name, modulo the count: SPEC section 9).
+std::string org_in_partition_of(const std::string& org,
+                                std::uint32_t partitions = 64);
+
 } // namespace hookd_test

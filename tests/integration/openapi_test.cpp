@@ -253,7 +253,8 @@ TEST_F(openapi_served, deliveries_of_events_fit_the_document) {
   again["id"] = "0B6C1A5E-1D2F-4A63-8E2F-2D5B8F0A6C11";
   api.expect(202, "POST", "/api/orgs/acme/events", again);
   api.expect(202, "POST", "/api/orgs/acme/events", again);
-  api.expect(409, "POST", "/api/orgs/other/events", again);
+  api.expect(409, "POST",
+             "/api/orgs/" + org_in_partition_of("acme") + "/events", again);
 
   api.expect(400, "POST", "/api/orgs/acme/events",
              json{{"event", "no_such_event"}});

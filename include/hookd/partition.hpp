@@ -1,0 +1,33 @@
+#pragma once
+
+// Which partition an organization's data lives in (SPEC section 9).
+// Everything one event touches (the organization's webhooks, its stacks'
+// and environments' webhooks, deployments, org tokens, event ids) is in
+// the partition of its organization.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hookd {
+
+/// FNV-1a, 64 bits (offset basis 14695981039346656037, prime
+/// 1099511628211), over the bytes of `text`.
+std::uint64_t fnv1a64(std::string_view text);
+
+/// The partition of organization `org` among `count` (> 0).
+inline std::uint32_t partition_of(std::string_view org, std::uint32_t count) {
+  return static_cast<std::uint32_t>(fnv1a64(org) % count);
+}
+
+/// The id part of an org token made for `org`: the organization's FNV-1a
+/// hash (16 hex digits) and then random hex, so that any node can tell an
+/// org token's partition without a lookup.
+std::string org_token_id(std::string_view org);
+
+/// The organization hash an org token id carries, or nothing for a token
+/// made before ids carried it.
+std::optional<std::uint64_t> org_hash_of_token_id(std::string_view id);
+
+} // namespace hookd

@@ -1,0 +1,734 @@
+// The router: a node's entry for API requests (cluster.hpp). It routes each
+// request by its organization's partition: to the partition's own actors
+// when this node owns it, else to the owner's router as one actor request
+// with a deadline. It supervises the local partitions (each a node.hpp
+// tree over its own store) and the delivery client they share.
+#include "hookd/cluster.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "hookd/components.hpp"
+#include "hookd/defaults.hpp"
+#include "hookd/log.hpp"
+#include "hookd/metrics.hpp"
+#include "hookd/node.hpp"
+#include "hookd/partition.hpp"
+
+namespace hookd {
+
+namespace {
+
+using json = nlohmann::json;
+using clock = std::chrono::steady_clock;
+
+constexpr auto status_timeout = std::chrono::seconds{2};
+constexpr auto revive_delay = std::chrono::milliseconds{200};
+constexpr auto reconnect_delay = std::chrono::milliseconds{250};
+
+/// A partition this node runs.
+struct local_partition {
+  node_actor node;
+  access_actor entry; ///< its access actor (null while it starts)
+  std::uint32_t deaths = 0;
+};
+
+/// Another member's router, as this node reaches it.
+struct peer {
+  member_info info;
+  router_actor handle; ///< null while not connected
+  bool connecting = false;
+  /// Requests forwarded to it, unanswered: failed at once when it goes.
+  std::map<std::uint64_t, caf::typed_response_promise<api_response>> waiting;
+};
+
+struct router_state {
+  static inline const char* name = "hookd.router";
+  host_setup host;
+  std::uint32_t partitions = 1;
+  delivery_actor delivery;
+  std::vector<local_partition> parts;
+  /// Single node: every partition is this node's, always.
+  bool clustered = false;
+  cluster_view view;
+  std::map<std::string, peer> peers;
+  std::uint64_t next_forward = 0;
+  bool stopping = false;
+  caf::error stop_reason;
+};
+
+using self_ptr = router_actor::stateful_pointer<router_state>;
+
+caf::error unavailable(std::string why) {
+  return make_error(ec::unavailable, std::move(why));
+}
+
+bool owns(self_ptr self, std::uint32_t p) {
+  auto& st = self->state;
+  if (!st.clustered)
+    return true;
+  return !st.view.fenced && p < st.view.owners.size()
+         && st.view.owners[p].node == st.view.self;
+}
+
+void fetch_entry(self_ptr self, std::uint32_t p);
+
+/// Starts partition `p` here: opens its store if needed, spawns its tree.
+void start_partition(self_ptr self, std::uint32_t p) {
+  auto& st = self->state;
+  auto& part = st.parts[p];
+  if (part.node || st.stopping)
+    return;
+  if (!st.host.stores[p]) {
+    auto db = open_partition(st.host, p);
+    if (!db) {
+      log::error("cannot open a partition's store",
+                 {{"partition", static_cast<std::int64_t>(p)},
+                  {"error", message_of(db.error())}});
+      self->delayed_send(self, revive_delay * 5, atom::revive::value,
+                         static_cast<std::size_t>(p));
+      return;
+    }
+    st.host.stores[p] = std::move(*db);
+  }
+  node_setup ns;
+  ns.cfg = st.host.cfg;
+  ns.db = st.host.stores[p];
+  ns.sealer = st.host.sealer;
+  ns.admin_hash = st.host.admin_hash;
+  ns.behaviours = st.host.behaviours;
+  ns.delivery = st.delivery;
+  // Many partitions: one reader thread each keeps the thread count sane.
+  ns.reader_threads = st.partitions > 1 ? 1 : 2;
+  part.node = spawn_node(self->system(), std::move(ns));
+  self->monitor(part.node);
+  fetch_entry(self, p);
+}
+
+/// Stops partition `p` here (this node no longer owns it).
+void stop_partition(self_ptr self, std::uint32_t p) {
+  auto& part = self->state.parts[p];
+  if (!part.node)
+    return;
+  self->demonitor(part.node.address());
+  if (part.entry)
+    self->demonitor(part.entry.address());
+  self->send_exit(part.node, caf::exit_reason::user_shutdown);
+  part = local_partition{};
+}
+
+/// Asks partition `p`'s tree for its access actor, until it has one.
+void fetch_entry(self_ptr self, std::uint32_t p) {
+  auto node = self->state.parts[p].node;
+  if (!node)
+    return;
+  self->request(node, status_timeout, atom::entry::value)
+      .then(
+          [=](access_actor& entry) {
+            auto& part = self->state.parts[p];
+            if (part.node != node)
+              return;
+            part.entry = entry;
+            self->monitor(entry);
+          },
+          [=](caf::error&) {
+            self->delayed_send(self, revive_delay, atom::revive::value,
+                               static_cast<std::size_t>(p));
+          });
+}
+
+/// Makes the local partitions match what this node owns now.
+void reconcile(self_ptr self) {
+  auto& st = self->state;
+  for (std::uint32_t p = 0; p < st.partitions; ++p) {
+    if (owns(self, p))
+      start_partition(self, p);
+    else
+      stop_partition(self, p);
+  }
+}
+
+/// Another member's router went away: its requests fail now, not at their
+/// deadline, and it is reached again if it is still a member.
+void peer_lost(peer& pr, const std::string& why) {
+  for (auto& [id, rp] : pr.waiting)
+    rp.deliver(unavailable("the node owning this organization's partition ("
+                           + pr.info.name + ") " + why
+                           + "; it is safe to retry"));
+  pr.waiting.clear();
+  pr.handle = nullptr;
+}
+
+void connect(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  auto it = st.peers.find(name);
+  if (it == st.peers.end() || it->second.handle || it->second.connecting
+      || st.stopping)
+    return;
+  auto& pr = it->second;
+  pr.connecting = true;
+  auto mm = self->system().middleman().actor_handle();
+  auto info = pr.info;
+  self->request(mm, std::chrono::seconds{3}, caf::connect_atom::value,
+                info.host, info.port)
+      .then(
+          [=](const caf::node_id&, caf::strong_actor_ptr& ptr,
+              const std::set<std::string>&) {
+            auto it = self->state.peers.find(name);
+            if (it == self->state.peers.end())
+              return;
+            it->second.connecting = false;
+            if (!ptr || it->second.info.port != info.port) {
+              self->delayed_send(self, reconnect_delay, atom::cluster::value);
+              return;
+            }
+            it->second.handle = caf::actor_cast<router_actor>(ptr);
+            self->monitor(it->second.handle);
+            log::info(
+                "connected to a member",
+                {{"member", name},
+                 {"address", info.host + ':' + std::to_string(info.port)}});
+          },
+          [=](caf::error& err) {
+            auto it = self->state.peers.find(name);
+            if (it == self->state.peers.end())
+              return;
+            it->second.connecting = false;
+            log::warn(
+                "cannot reach a member",
+                {{"member", name}, {"error", self->system().render(err)}});
+            self->delayed_send(self, reconnect_delay, atom::cluster::value);
+          });
+}
+
+/// The membership's new routing table.
+void update_view(self_ptr self, cluster_view view) {
+  auto& st = self->state;
+  bool was_fenced = st.view.fenced;
+  st.view = std::move(view);
+  if (st.view.fenced && !was_fenced)
+    log::error("fenced: this node's cluster lease is gone; it serves and "
+               "delivers for no partition until it holds one again");
+  // Peers: connect to new members, forget those that left.
+  std::set<std::string> names;
+  for (const auto& m : st.view.members) {
+    if (m.name == st.view.self)
+      continue;
+    names.insert(m.name);
+    auto& pr = st.peers[m.name];
+    if (pr.info.host != m.host || pr.info.port != m.port) {
+      if (pr.handle) {
+        self->demonitor(pr.handle.address());
+        peer_lost(pr, "moved to another address");
+      }
+    }
+    pr.info = m;
+    connect(self, m.name);
+  }
+  for (auto it = st.peers.begin(); it != st.peers.end();) {
+    if (names.count(it->first) == 0) {
+      if (it->second.handle)
+        self->demonitor(it->second.handle.address());
+      peer_lost(it->second, "left the cluster");
+      it = st.peers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  reconcile(self);
+}
+
+/// Serves a request for partition `p`: here, through its owner, or 503.
+caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
+                                   api_call call) {
+  auto& st = self->state;
+  if (owns(self, p)) {
+    auto& part = st.parts[p];
+    if (part.entry)
+      return self->delegate(part.entry, std::move(call));
+    return unavailable("this organization's partition is starting; retry");
+  }
+  if (!st.clustered || p >= st.view.owners.size())
+    return unavailable("this organization's partition is not served");
+  const auto& owner = st.view.owners[p].node;
+  if (owner.empty())
+    return unavailable("this organization's partition has no owner now (its "
+                       "node is down); retry");
+  if (owner == st.view.self)
+    return unavailable("this node lost its cluster lease; retry");
+  auto it = st.peers.find(owner);
+  if (it == st.peers.end() || !it->second.handle) {
+    if (it != st.peers.end())
+      connect(self, owner);
+    return unavailable("the node owning this organization's partition (" + owner
+                       + ") cannot be reached; retry");
+  }
+  auto rp = self->make_response_promise<api_response>();
+  auto id = st.next_forward++;
+  it->second.waiting.emplace(id, rp);
+  auto deadline = std::chrono::duration_cast<caf::timespan>(
+      st.host.cfg.request_timeout + st.host.cfg.delivery_timeout);
+  self->request(it->second.handle, deadline, atom::forward::value, p,
+                std::move(call))
+      .then(
+          [=](api_response& r) mutable {
+            auto it = self->state.peers.find(owner);
+            if (it != self->state.peers.end())
+              it->second.waiting.erase(id);
+            rp.deliver(std::move(r));
+          },
+          [=](caf::error& err) mutable {
+            auto it = self->state.peers.find(owner);
+            if (it != self->state.peers.end())
+              it->second.waiting.erase(id);
+            if (err == caf::sec::request_timeout)
+              err = unavailable("the node owning this organization's "
+                                "partition ("
+                                + owner + ") did not answer in time; retry");
+            rp.deliver(std::move(err));
+          });
+  return rp;
+}
+
+/// Asks partition `p` (here or at its owner) and hands the answer on.
+template <class OnAnswer, class OnError>
+void probe(self_ptr self, std::uint32_t p, api_call call, OnAnswer on_answer,
+           OnError on_error) {
+  auto& st = self->state;
+  auto deadline
+      = std::chrono::duration_cast<caf::timespan>(st.host.cfg.request_timeout);
+  if (owns(self, p)) {
+    auto& part = st.parts[p];
+    if (!part.entry) {
+      caf::error err = unavailable("this organization's partition is "
+                                   "starting; retry");
+      on_error(err);
+      return;
+    }
+    self->request(part.entry, deadline, std::move(call))
+        .then(on_answer, on_error);
+    return;
+  }
+  const std::string owner
+      = p < st.view.owners.size() ? st.view.owners[p].node : std::string{};
+  auto it = st.peers.find(owner);
+  if (!st.clustered || owner.empty() || it == st.peers.end()
+      || !it->second.handle) {
+    caf::error err = unavailable("the node owning this token's partition "
+                                 "cannot be reached; retry");
+    on_error(err);
+    return;
+  }
+  self->request(it->second.handle, deadline, atom::forward::value, p,
+                std::move(call))
+      .then(on_answer, on_error);
+}
+
+/// The partition that knows an org token: the one its id names.
+std::optional<std::uint32_t> token_partition(self_ptr self,
+                                             const credential& who) {
+  auto h = org_hash_of_token_id(who.token_id);
+  if (!h)
+    return std::nullopt;
+  return static_cast<std::uint32_t>(*h % self->state.partitions);
+}
+
+/// GET /api/cluster: members and partitions, for the admin.
+api_response cluster_info(self_ptr self) {
+  auto& st = self->state;
+  json members = json::array();
+  json parts = json::array();
+  if (!st.clustered) {
+    members.push_back({{"name", st.host.cfg.node_name},
+                       {"http", st.host.cfg.bind + ':'
+                                    + std::to_string(st.host.cfg.http_port)},
+                       {"cluster", nullptr},
+                       {"state", "up"}});
+    for (std::uint32_t p = 0; p < st.partitions; ++p)
+      parts.push_back({{"partition", p},
+                       {"owner", st.host.cfg.node_name},
+                       {"followers", json::array()},
+                       {"epoch", 0}});
+  } else {
+    for (const auto& m : st.view.members) {
+      std::string state = "up";
+      if (m.name == st.view.self)
+        state = st.view.fenced ? "fenced" : "up";
+      else if (auto it = st.peers.find(m.name);
+               it == st.peers.end() || !it->second.handle)
+        state = "unreachable";
+      members.push_back({{"name", m.name},
+                         {"http", m.http},
+                         {"cluster", m.host + ':' + std::to_string(m.port)},
+                         {"state", state}});
+    }
+    for (std::uint32_t p = 0; p < st.view.owners.size(); ++p) {
+      const auto& o = st.view.owners[p];
+      parts.push_back({{"partition", p},
+                       {"owner", o.node.empty() ? json(nullptr) : json(o.node)},
+                       {"followers", json::array()},
+                       {"epoch", o.epoch}});
+    }
+  }
+  json body{{"node", st.clustered ? st.view.self : st.host.cfg.node_name},
+            {"clustered", st.clustered},
+            {"partitionCount", st.partitions},
+            {"members", members},
+            {"partitions", parts}};
+  return {success::ok, body.dump(), {}};
+}
+
+/// Routes one API request.
+caf::result<api_response> route(self_ptr self, api_call& call) {
+  auto& st = self->state;
+  bool admin
+      = !call.who.digest.empty()
+        && crypto::equal_constant_time(call.who.digest, st.host.admin_hash);
+  if (call.op == operation::cluster_info) {
+    if (call.who.digest.empty())
+      return make_error(ec::unauthenticated,
+                        "missing token: send 'Authorization: token <token>'");
+    if (!admin)
+      return make_error(ec::forbidden, "only the admin token may read the "
+                                       "cluster's state");
+    return cluster_info(self);
+  }
+  if (call.op == operation::whoami) {
+    // An org token's id names its partition; the admin is known anywhere.
+    if (auto p = token_partition(self, call.who))
+      return dispatch(self, *p, std::move(call));
+    for (std::uint32_t p = 0; p < st.partitions; ++p)
+      if (owns(self, p))
+        return dispatch(self, p, std::move(call));
+    return dispatch(self, 0, std::move(call));
+  }
+  auto p = partition_of(call.where.org, st.partitions);
+  // A token of another organization lives in another partition: ask that
+  // one whether it is a token at all, so that the answer is 403 (a valid
+  // token for the wrong organization) or 401 (no token), as on one node.
+  auto tp = token_partition(self, call.who);
+  if (!admin && tp
+      && *org_hash_of_token_id(call.who.token_id) != fnv1a64(call.where.org)) {
+    api_call q;
+    q.op = operation::whoami;
+    q.who = call.who;
+    auto rp = self->make_response_promise<api_response>();
+    auto org = call.where.org;
+    probe(
+        self, *tp, std::move(q),
+        [=](api_response&) mutable {
+          rp.deliver(make_error(ec::forbidden,
+                                "this token has no access to organization '"
+                                    + org + "'"));
+        },
+        [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return rp;
+  }
+  return dispatch(self, p, std::move(call));
+}
+
+/// /healthz: every local partition ready, and in a cluster placement done
+/// and this node not fenced.
+caf::result<api_response> health(self_ptr self) {
+  auto& st = self->state;
+  std::uint32_t owned = 0;
+  std::uint32_t unowned = 0;
+  std::set<std::string> live;
+  if (st.clustered) {
+    for (const auto& o : st.view.owners) {
+      if (o.node.empty())
+        ++unowned;
+      else if (o.node == st.view.self && !st.view.fenced)
+        ++owned;
+    }
+    if (st.view.owners.empty())
+      unowned = st.partitions;
+  } else {
+    owned = st.partitions;
+  }
+  json body{{"status", "ok"},
+            {"node", st.clustered ? st.view.self : st.host.cfg.node_name}};
+  if (st.clustered)
+    body["cluster"] = {{"members", st.view.members.size()},
+                       {"partitions", st.partitions},
+                       {"owned", owned},
+                       {"unowned", unowned}};
+  if (st.clustered && !st.view.placed)
+    return unavailable("waiting for " + std::to_string(st.host.cfg.cluster.size)
+                       + " members to place the partitions; "
+                       + std::to_string(st.view.members.size()) + " so far");
+  if (st.clustered && st.view.fenced)
+    return unavailable("this node lost its cluster lease (fenced)");
+  std::vector<node_actor> nodes;
+  for (std::uint32_t p = 0; p < st.partitions; ++p) {
+    if (!owns(self, p))
+      continue;
+    if (!st.parts[p].node || !st.parts[p].entry)
+      return unavailable("partition " + std::to_string(p) + " is starting");
+    nodes.push_back(st.parts[p].node);
+  }
+  auto rp = self->make_response_promise<api_response>();
+  if (nodes.empty()) {
+    rp.deliver(api_response{success::ok, body.dump(), {}});
+    return rp;
+  }
+  struct tally {
+    std::size_t remaining;
+    std::string not_ready;
+  };
+  auto t = std::make_shared<tally>(tally{nodes.size(), {}});
+  auto text = body.dump();
+  auto settle = [=]() mutable {
+    if (--t->remaining > 0)
+      return;
+    if (!t->not_ready.empty())
+      rp.deliver(unavailable(t->not_ready));
+    else
+      rp.deliver(api_response{success::ok, text, {}});
+  };
+  for (auto& n : nodes)
+    self->request(n, status_timeout * 2, atom::health::value)
+        .then([=](api_response&) mutable { settle(); },
+              [=](caf::error& err) mutable {
+                if (t->not_ready.empty())
+                  t->not_ready = message_of(err);
+                settle();
+              });
+  return rp;
+}
+
+/// The scrape: the process-wide figures, the pending deliveries over every
+/// local partition and the size of their stores.
+caf::result<std::string> scrape(self_ptr self) {
+  auto& st = self->state;
+  auto f = std::make_shared<metrics::node_figures>();
+  f->store_known = true;
+  std::vector<node_actor> nodes;
+  for (std::uint32_t p = 0; p < st.partitions; ++p) {
+    if (st.parts[p].node)
+      nodes.push_back(st.parts[p].node);
+    if (auto& db = st.host.stores[p]) {
+      auto sizes = db->size();
+      f->store_sst_bytes += static_cast<std::int64_t>(sizes.sst_bytes);
+      f->store_memtable_bytes
+          += static_cast<std::int64_t>(sizes.memtable_bytes);
+    }
+  }
+  auto rp = self->make_response_promise<std::string>();
+  if (nodes.empty()) {
+    rp.deliver(metrics::render(*f));
+    return rp;
+  }
+  auto remaining = std::make_shared<std::size_t>(nodes.size());
+  auto settle = [=]() mutable {
+    if (--*remaining == 0)
+      rp.deliver(metrics::render(*f));
+  };
+  for (auto& n : nodes)
+    self->request(n, status_timeout, atom::pending::value)
+        .then(
+            [=](std::int64_t pending) mutable {
+              f->pending += pending;
+              settle();
+            },
+            [=](caf::error&) mutable { settle(); });
+  return rp;
+}
+
+caf::result<bool> drain(self_ptr self, caf::timespan deadline) {
+  auto& st = self->state;
+  std::vector<node_actor> nodes;
+  for (auto& part : st.parts)
+    if (part.node)
+      nodes.push_back(part.node);
+  auto rp = self->make_response_promise<bool>();
+  if (nodes.empty()) {
+    rp.deliver(true);
+    return rp;
+  }
+  struct tally {
+    std::size_t remaining;
+    bool all = true;
+  };
+  auto t = std::make_shared<tally>(tally{nodes.size(), true});
+  for (auto& n : nodes)
+    self->request(n, deadline + std::chrono::seconds{1}, atom::drain::value,
+                  deadline)
+        .then(
+            [=](bool done) mutable {
+              t->all = t->all && done;
+              if (--t->remaining == 0)
+                rp.deliver(t->all);
+            },
+            [=](caf::error&) mutable {
+              t->all = false;
+              if (--t->remaining == 0)
+                rp.deliver(false);
+            });
+  return rp;
+}
+
+void spawn_delivery_client(self_ptr self) {
+  auto& cfg = self->state.host.cfg;
+  delivery_options options;
+  options.allow_private_targets = cfg.allow_private_targets;
+  options.ca_file = cfg.ca_file;
+  self->state.delivery = spawn_delivery(self->system(), std::move(options));
+  self->monitor(self->state.delivery);
+}
+
+/// Shutting down: the partitions first (their webhooks' last outcomes go
+/// to their writers), then the delivery client.
+void stop_next(self_ptr self) {
+  auto& st = self->state;
+  for (auto& part : st.parts)
+    if (part.node) {
+      self->send_exit(part.node, st.stop_reason);
+      return;
+    }
+  if (st.delivery) {
+    self->send_exit(st.delivery, st.stop_reason);
+    return;
+  }
+  self->quit(st.stop_reason);
+}
+
+void on_down(self_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  if (st.stopping) {
+    for (auto& part : st.parts)
+      if (part.node && part.node.address() == dm.source)
+        part = local_partition{};
+    if (st.delivery && st.delivery.address() == dm.source)
+      st.delivery = nullptr;
+    stop_next(self);
+    return;
+  }
+  for (std::uint32_t p = 0; p < st.parts.size(); ++p) {
+    auto& part = st.parts[p];
+    if (part.entry && part.entry.address() == dm.source) {
+      // Its node revives it; ask for the new one.
+      part.entry = nullptr;
+      fetch_entry(self, p);
+      return;
+    }
+    if (part.node && part.node.address() == dm.source) {
+      log::error("a partition stopped; restarting it",
+                 {{"partition", static_cast<std::int64_t>(p)},
+                  {"reason", self->system().render(dm.reason)}});
+      part = local_partition{};
+      self->delayed_send(self, revive_delay, atom::revive::value,
+                         static_cast<std::size_t>(p));
+      return;
+    }
+  }
+  if (st.delivery && st.delivery.address() == dm.source) {
+    // Every partition holds its handle: they all start again with a new one.
+    log::error("the delivery client stopped; restarting it and the "
+               "partitions",
+               {{"reason", self->system().render(dm.reason)}});
+    metrics::component_restarted("delivery");
+    spawn_delivery_client(self);
+    for (std::uint32_t p = 0; p < st.partitions; ++p)
+      stop_partition(self, p);
+    self->delayed_send(self, revive_delay, atom::revive::value,
+                       std::numeric_limits<std::size_t>::max());
+    return;
+  }
+  for (auto& [name, pr] : st.peers) {
+    if (pr.handle && pr.handle.address() == dm.source) {
+      log::warn("lost the connection to a member", {{"member", name}});
+      peer_lost(pr, "cannot be reached");
+      self->delayed_send(self, reconnect_delay, atom::cluster::value);
+      return;
+    }
+  }
+}
+
+router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
+  auto& st = self->state;
+  st.partitions = host.cfg.partitions;
+  st.clustered = host.cfg.clustered();
+  st.host = std::move(host);
+  st.parts.resize(st.partitions);
+  spawn_delivery_client(self);
+  if (!st.clustered)
+    reconcile(self);
+  self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.stopping)
+      return;
+    st.stopping = true;
+    st.stop_reason = msg.reason;
+    for (auto& [name, pr] : st.peers)
+      peer_lost(pr, "is shutting down");
+    stop_next(self);
+  });
+  return {
+      [=](api_call& call) { return route(self, call); },
+      [=](atom::forward, std::uint32_t p,
+          api_call& call) -> caf::result<api_response> {
+        if (p >= self->state.partitions || !owns(self, p))
+          return unavailable("this node does not own partition "
+                             + std::to_string(p) + " now; retry");
+        return dispatch(self, p, std::move(call));
+      },
+      [=](atom::update, cluster_view& view) {
+        update_view(self, std::move(view));
+      },
+      [=](atom::status) {
+        return component_status{"router", true, {}};
+      },
+      [=](atom::entry) -> caf::result<access_actor> {
+        return caf::actor_cast<access_actor>(self);
+      },
+      [=](atom::health) { return health(self); },
+      [=](atom::metrics) { return scrape(self); },
+      [=](atom::stats, std::size_t) -> caf::result<registry_actor> {
+        return make_error(ec::not_found, "ask a partition's node");
+      },
+      [=](atom::pending) -> caf::result<std::int64_t> {
+        return make_error(ec::not_found, "ask a partition's node");
+      },
+      [=](atom::drain, caf::timespan deadline) {
+        return drain(self, deadline);
+      },
+      [=](atom::drain) {},
+      [=](atom::cluster) {
+        for (auto& [name, pr] : self->state.peers)
+          connect(self, name);
+      },
+      [=](atom::revive, std::size_t p) {
+        auto& st = self->state;
+        if (p == std::numeric_limits<std::size_t>::max()) {
+          reconcile(self);
+          return;
+        }
+        auto q = static_cast<std::uint32_t>(p);
+        if (q >= st.partitions || !owns(self, q))
+          return;
+        if (!st.parts[q].node)
+          start_partition(self, q);
+        else if (!st.parts[q].entry)
+          fetch_entry(self, q);
+      },
+  };
+}
+
+} // namespace
+
+router_actor spawn_router(caf::actor_system& sys, host_setup host) {
+  return sys.spawn(router_behavior, std::move(host));
+}
+
+} // namespace hookd
