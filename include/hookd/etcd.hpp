@@ -141,6 +141,10 @@ private:
 /// the watch does nothing more: the user ranges again and starts a new watch
 /// from the range's revision + 1.
 ///
+/// A watch does not notice an etcd that hangs with its connection open: a
+/// quiet stream is what no change looks like. The lease keepalives notice
+/// it (they time out).
+///
 /// The callbacks must not destroy the watch; they may call stop().
 class watch {
 public:
