@@ -767,6 +767,7 @@ TEST(etcd_watch, stop_from_its_own_callback) {
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(calls.load(), 1);
   EXPECT_FALSE(broken.load());
+  w->stop(); // joins the finished thread before the pointer changes
   w.reset();
 }
 
