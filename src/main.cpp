@@ -15,6 +15,7 @@
 #include "hookd/http.hpp"
 #include "hookd/layout.hpp"
 #include "hookd/log.hpp"
+#include "hookd/membership.hpp"
 #include "hookd/node.hpp"
 #include "hookd/type_ids.hpp"
 
@@ -58,6 +59,18 @@ void raise_open_file_limit() {
   if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
     hookd::log::warn("cannot raise the open-file limit",
                      {{"error", std::strerror(errno)}});
+}
+
+/// The middleman between cluster members: heartbeats so that a hung member
+/// is noticed in about a second, and the wire version as CAF's application
+/// identifier, so that a member of another version is refused at connect.
+void configure_cluster_transport(hookd::system_config& cfg) {
+  using namespace std::chrono_literals;
+  cfg.set("middleman.heartbeat-interval", caf::timespan{200ms});
+  cfg.set("middleman.connection-timeout", caf::timespan{1s});
+  cfg.set("middleman.app-identifiers",
+          std::vector<std::string>{"hookd-wire-"
+                                   + std::to_string(hookd::wire_version)});
 }
 
 /// Every partition holds descriptors of its own: refuse to start, saying
@@ -141,18 +154,57 @@ int main(int argc, char** argv) {
 
   hookd::system_config sys_cfg;
   sys_cfg.load<caf::io::middleman>();
+  if (cfg->clustered())
+    configure_cluster_transport(sys_cfg);
   caf::actor_system sys{sys_cfg};
   auto sealer = setup->sealer;
   auto router = hookd::spawn_router(sys, std::move(*setup));
   auto node = caf::actor_cast<hookd::node_actor>(router);
-  wait_until_ready(sys, node);
+  std::unique_ptr<hookd::membership> member;
   auto stop = [&] {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     node = nullptr;
     router = nullptr;
     sys.await_all_actors_done();
+    // The lease goes last: the partitions wrote their last outcomes under
+    // it, and revoking it frees them for their next owner at once.
+    if (member)
+      member->leave();
   };
-  bool ok = hookd::serve_http(sys, *cfg, node, std::move(sealer), stop);
+  std::function<void(std::uint16_t)> on_listening;
+  if (cfg->clustered()) {
+    // Other nodes reach this one's router on the cluster port, then it
+    // joins: registered in etcd, it claims the partitions placed here.
+    auto port = sys.middleman().publish(router, cfg->cluster.port,
+                                        cfg->cluster.bind.c_str(), true);
+    if (!port) {
+      hookd::log::error("cannot listen on the cluster port",
+                        {{"bind", cfg->cluster.bind},
+                         {"port", cfg->cluster.port},
+                         {"error", sys.render(port.error())}});
+      stop();
+      return 1;
+    }
+    hookd::member_info self{cfg->node_name, {}, cfg->cluster.bind, *port};
+    auto joined = hookd::membership::join(*cfg, self);
+    if (!joined) {
+      hookd::log::error(hookd::message_of(joined.error()));
+      stop();
+      return 1;
+    }
+    member = std::move(*joined);
+    member->start(router);
+    hookd::log::info("joined the cluster",
+                     {{"node", cfg->node_name},
+                      {"cluster_port", static_cast<std::int64_t>(*port)}});
+    on_listening = [&](std::uint16_t http_port) {
+      member->set_http(cfg->bind + ':' + std::to_string(http_port));
+    };
+  } else {
+    wait_until_ready(sys, node);
+  }
+  bool ok = hookd::serve_http(sys, *cfg, node, std::move(sealer), stop,
+                              on_listening);
   if (ok)
     hookd::log::info("stopped");
   return ok ? 0 : 1;

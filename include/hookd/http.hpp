@@ -20,9 +20,10 @@ namespace hookd {
 /// Returns false (after printing why, and calling `stop`) when it cannot
 /// listen or cannot use the TLS files.
 /// `sealer` seals webhook secrets at the door, so that none travels in
-/// clear between actors.
+/// clear between actors. `on_listening` gets the port once it listens.
 bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                 std::shared_ptr<const crypto::sealer> sealer,
-                const std::function<void()>& stop);
+                const std::function<void()>& stop,
+                const std::function<void(std::uint16_t)>& on_listening = {});
 
 } // namespace hookd

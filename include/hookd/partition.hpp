@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hookd {
 
@@ -29,5 +30,12 @@ std::string org_token_id(std::string_view org);
 /// The organization hash an org token id carries, or nothing for a token
 /// made before ids carried it.
 std::optional<std::uint64_t> org_hash_of_token_id(std::string_view id);
+
+/// Each partition's home among `members` (any order): rendezvous hashing
+/// (the member with the highest FNV-1a of "<member>/<partition>" wins)
+/// with a cap of ⌈P/N⌉ partitions a member, so that every member gets
+/// ⌊P/N⌋ or ⌈P/N⌉. The same members give the same answer on every node.
+std::vector<std::string> place_partitions(std::vector<std::string> members,
+                                          std::uint32_t partitions);
 
 } // namespace hookd

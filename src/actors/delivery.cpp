@@ -4,6 +4,7 @@
 #include "address_class.hpp"
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/fence.hpp"
 #include "hookd/log.hpp"
 #include "hookd/metrics.hpp"
 #include "retry_policy.hpp"
@@ -335,6 +336,14 @@ delivery_actor::behavior_type delivery_behavior(self_ptr self,
       [=](http_request& req) -> caf::typed_response_promise<http_result> {
         auto id = ++self->state.next_id;
         auto rp = self->make_response_promise<http_result>();
+        // A cluster member without a live lease starts no attempt: the
+        // partition's new owner delivers instead.
+        if (!fence::is_open()) {
+          http_result r;
+          r.error = "not attempted: this node lost its cluster lease (fenced)";
+          rp.deliver(std::move(r));
+          return rp;
+        }
         self->state.pending.emplace(id, rp);
         self->state.engine->submit(id, std::move(req));
         return rp;

@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "hookd/components.hpp"
+#include "hookd/fence.hpp"
 
 namespace hookd {
 
@@ -29,7 +30,13 @@ void commit(self_ptr self) {
   st.flush_queued = false;
   if (st.group.empty())
     return;
-  auto err = st.db->commit(st.group);
+  // A cluster member without a live lease writes nothing: another member
+  // may own these partitions by now.
+  auto err = fence::is_open()
+                 ? st.db->commit(st.group)
+                 : make_error(ec::unavailable,
+                              "this node lost its cluster lease (fenced); "
+                              "nothing was written");
   auto seq = err ? 0 : st.db->sequence();
   for (auto& rp : st.waiting) {
     if (err)

@@ -1,5 +1,7 @@
 #include "hookd/partition.hpp"
 
+#include <algorithm>
+
 #include "hookd/crypto.hpp"
 #include "hookd/defaults.hpp"
 
@@ -44,6 +46,44 @@ std::optional<std::uint64_t> org_hash_of_token_id(std::string_view id) {
     h = (h << 4) | static_cast<std::uint64_t>(v);
   }
   return h;
+}
+
+std::vector<std::string> place_partitions(std::vector<std::string> members,
+                                          std::uint32_t partitions) {
+  std::vector<std::string> out(partitions);
+  if (members.empty())
+    return out;
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  auto n = members.size();
+  auto cap = (partitions + n - 1) / n;
+  // Members that may still take one more than ⌊P/N⌋: P mod N of them.
+  auto extra = partitions % n;
+  std::vector<std::size_t> load(n, 0);
+  std::vector<std::size_t> order(n);
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    for (std::size_t i = 0; i < n; ++i)
+      order[i] = i;
+    auto score = [&](std::size_t i) {
+      return fnv1a64(members[i] + '/' + std::to_string(p));
+    };
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return score(a) > score(b);
+    });
+    for (auto i : order) {
+      auto limit = cap;
+      if (extra == 0 && partitions % n != 0)
+        limit = partitions / n;
+      if (load[i] < limit) {
+        if (load[i] + 1 == cap && partitions % n != 0)
+          --extra;
+        ++load[i];
+        out[p] = members[i];
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 } // namespace hookd

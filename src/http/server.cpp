@@ -405,6 +405,7 @@ bool run_server(asio::io_context& ioctx, caf::actor_system& sys,
                 std::atomic<bool>& closing, Handler& handler,
                 std::vector<caf::actor>& bridges,
                 const std::function<void()>& stop,
+                const std::function<void(std::uint16_t)>& on_listening,
                 std::shared_ptr<asio::ssl::context> tls_context) {
   constexpr bool secure = std::is_same_v<typename Traits::stream_socket_t,
                                          restinio::tls_socket_t>;
@@ -463,6 +464,8 @@ bool run_server(asio::io_context& ioctx, caf::actor_system& sys,
         log::info("listening", {{"scheme", secure ? "https" : "http"},
                                 {"bind", cfg.bind},
                                 {"port", port}});
+        if (on_listening)
+          on_listening(port);
       },
       [&](std::exception_ptr ex) {
         try {
@@ -499,7 +502,8 @@ bool run_server(asio::io_context& ioctx, caf::actor_system& sys,
 
 bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                 std::shared_ptr<const crypto::sealer> sealer,
-                const std::function<void()>& stop) {
+                const std::function<void()>& stop,
+                const std::function<void(std::uint16_t)>& on_listening) {
   // Checked at start already (load_config): failing here means the files
   // changed since; refuse rather than fall back to plain HTTP.
   std::shared_ptr<asio::ssl::context> tls_context;
@@ -627,9 +631,10 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
 
   if (tls_context)
     return run_server<https_traits>(ioctx, sys, cfg, node, closing, handler,
-                                    bridges, stop, std::move(tls_context));
+                                    bridges, stop, on_listening,
+                                    std::move(tls_context));
   return run_server<http_traits>(ioctx, sys, cfg, node, closing, handler,
-                                 bridges, stop, nullptr);
+                                 bridges, stop, on_listening, nullptr);
 }
 
 } // namespace hookd

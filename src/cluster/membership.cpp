@@ -1,0 +1,383 @@
+// A node's membership in etcd (membership.hpp): lease, fence, placement,
+// partition claims and the routing table, on one thread of its own; a watch
+// wakes it when anything under the prefix changes.
+#include "hookd/membership.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <caf/send.hpp>
+#include <nlohmann/json.hpp>
+
+#include "hookd/etcd.hpp"
+#include "hookd/fence.hpp"
+#include "hookd/log.hpp"
+#include "hookd/partition.hpp"
+
+namespace hookd {
+
+namespace {
+
+using json = nlohmann::json;
+using clock = std::chrono::steady_clock;
+
+constexpr auto etcd_timeout = std::chrono::seconds{2};
+
+std::string owner_key(const std::string& prefix, std::uint32_t p) {
+  auto digits = std::to_string(p);
+  return prefix + "owners/"
+         + std::string(4 - std::min<std::size_t>(4, digits.size()), '0')
+         + digits;
+}
+
+std::string member_json(const member_info& m, std::uint32_t partitions) {
+  return json{{"name", m.name},           {"http", m.http},
+              {"host", m.host},           {"port", m.port},
+              {"partitions", partitions}, {"wire", wire_version}}
+      .dump();
+}
+
+} // namespace
+
+struct membership::impl {
+  config cfg;
+  member_info self;
+  std::string prefix;
+  std::uint32_t partitions = 0;
+  std::chrono::milliseconds ttl{0};
+  etcd::client etcd;
+  std::int64_t lease = 0;
+  router_actor router;
+
+  std::mutex mtx;
+  std::condition_variable wake;
+  bool kicked = false;
+  bool stopping = false;
+  std::thread thread;
+  std::unique_ptr<etcd::watch> watcher;
+  bool watch_broken = true;
+  bool member_dirty = false;
+  std::string pending_http; ///< guarded by mtx
+
+  std::vector<std::string> placement; ///< empty until placed
+  cluster_view last;
+  bool sent_once = false;
+
+  impl(const config& c, member_info m)
+      : cfg(c), self(std::move(m)), prefix(c.cluster.prefix),
+        partitions(c.partitions), ttl(c.cluster.lease_ttl),
+        etcd(c.cluster.etcd, etcd_timeout) {}
+
+  std::chrono::seconds ttl_seconds() const {
+    return std::max(std::chrono::seconds{1},
+                    std::chrono::duration_cast<std::chrono::seconds>(ttl));
+  }
+
+  /// How long a renewal sent at `sent` keeps this node safe: etcd counts
+  /// the TTL from when it got the renewal, later than `sent`; a fifth of
+  /// the TTL is left for the fence to close before anyone else may claim.
+  clock::time_point safe_until(clock::time_point sent) const {
+    return sent + ttl * 4 / 5;
+  }
+
+  caf::error register_member() {
+    return etcd.put(prefix + "members/" + self.name,
+                    member_json(self, partitions), lease);
+  }
+
+  /// A new lease, this member's record under it, and the fence open.
+  caf::error fresh_lease() {
+    auto sent = clock::now();
+    auto granted = etcd.grant(ttl_seconds());
+    if (!granted)
+      return std::move(granted.error());
+    lease = *granted;
+    if (auto err = register_member())
+      return err;
+    fence::open_until(safe_until(sent));
+    return caf::none;
+  }
+
+  /// Renews the lease, moving the fence; a lease that is gone closes it.
+  void renew() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!pending_http.empty()) {
+        self.http = std::move(pending_http);
+        pending_http.clear();
+        member_dirty = true;
+      }
+    }
+    if (lease == 0) {
+      if (auto err = fresh_lease())
+        log::warn("cannot take a cluster lease", {{"error", message_of(err)}});
+      else
+        log::info("holding a cluster lease");
+      return;
+    }
+    auto sent = clock::now();
+    auto left = etcd.keepalive(lease);
+    if (left) {
+      fence::open_until(safe_until(sent));
+      if (member_dirty) {
+        member_dirty = false;
+        if (register_member())
+          member_dirty = true;
+      }
+      return;
+    }
+    if (code_of(left.error()) == ec::not_found) {
+      fence::close();
+      log::error("the cluster lease expired: fenced; taking a new one",
+                 {{"error", message_of(left.error())}});
+      lease = 0;
+      renew();
+      return;
+    }
+    // etcd unreachable: keep serving until the fence closes by itself.
+    log::warn("cannot renew the cluster lease",
+              {{"error", message_of(left.error())}});
+  }
+
+  /// Places the partitions once HOOKD_CLUSTER_SIZE members are there.
+  void place() {
+    if (!placement.empty())
+      return;
+    auto stored = etcd.get(prefix + "placement");
+    if (!stored)
+      return;
+    if (!*stored) {
+      auto members = etcd.range(prefix + "members/");
+      if (!members || members->size() < cfg.cluster.size)
+        return;
+      std::vector<std::string> names;
+      for (const auto& m : *members)
+        names.push_back(m.key.substr(prefix.size() + 8));
+      json j{{"owners", place_partitions(names, partitions)}};
+      auto made = etcd.create_if_absent(prefix + "placement", j.dump());
+      if (!made)
+        return;
+      if (made->created)
+        log::info("placed the partitions",
+                  {{"members", static_cast<std::int64_t>(names.size())}});
+      stored = etcd.get(prefix + "placement");
+      if (!stored || !*stored)
+        return;
+    }
+    auto j = json::parse((*stored)->value, nullptr, false);
+    if (!j.is_object() || !j["owners"].is_array()
+        || j["owners"].size() != partitions)
+      return;
+    std::vector<std::string> owners;
+    for (const auto& o : j["owners"])
+      owners.push_back(o.is_string() ? o.get<std::string>() : std::string{});
+    placement = std::move(owners);
+  }
+
+  /// Claims the partitions placed here that nobody owns, and takes back
+  /// those still recorded under this node's name from an earlier lease.
+  void claim(const std::vector<etcd::kv>& owners_now) {
+    if (placement.empty() || lease == 0 || !fence::is_open())
+      return;
+    std::map<std::string, const etcd::kv*> by_key;
+    for (const auto& kv : owners_now)
+      by_key[kv.key] = &kv;
+    for (std::uint32_t p = 0; p < partitions; ++p) {
+      if (placement[p] != self.name)
+        continue;
+      auto key = owner_key(prefix, p);
+      auto it = by_key.find(key);
+      if (it == by_key.end()) {
+        auto r = etcd.create_if_absent(key, self.name, lease);
+        if (r && r->created)
+          log::info("claimed a partition",
+                    {{"partition", static_cast<std::int64_t>(p)},
+                     {"epoch", r->current.mod_revision}});
+      } else if (it->second->value == self.name && it->second->lease != lease) {
+        auto r = etcd.put_if_value(key, self.name, self.name, lease);
+        if (r && r->created)
+          log::info("took back a partition",
+                    {{"partition", static_cast<std::int64_t>(p)},
+                     {"epoch", r->current.mod_revision}});
+      }
+    }
+  }
+
+  /// Reads the prefix and hands the router the table when it changed.
+  void publish() {
+    std::int64_t revision = 0;
+    auto all = etcd.range(prefix, &revision);
+    if (!all)
+      return;
+    std::vector<etcd::kv> owner_kvs;
+    cluster_view view;
+    view.self = self.name;
+    view.owners.resize(partitions);
+    auto owners_prefix = prefix + "owners/";
+    auto members_prefix = prefix + "members/";
+    for (const auto& kv : *all) {
+      if (kv.key.rfind(owners_prefix, 0) == 0) {
+        auto p
+            = std::strtoul(kv.key.c_str() + owners_prefix.size(), nullptr, 10);
+        if (p < partitions)
+          view.owners[p] = {kv.value, kv.mod_revision};
+        owner_kvs.push_back(kv);
+      } else if (kv.key.rfind(members_prefix, 0) == 0) {
+        auto j = json::parse(kv.value, nullptr, false);
+        if (!j.is_object())
+          continue;
+        member_info m;
+        m.name = j.value("name", "");
+        m.http = j.value("http", "");
+        m.host = j.value("host", "");
+        m.port = j.value("port", std::uint16_t{0});
+        view.members.push_back(std::move(m));
+      }
+    }
+    claim(owner_kvs);
+    view.placed = !placement.empty();
+    view.fenced = !fence::is_open();
+    if (watch_broken) {
+      watch_broken = false;
+      watcher = std::make_unique<etcd::watch>(
+          cfg.cluster.etcd, prefix, revision + 1,
+          [this](std::vector<etcd::event>) { kick(); },
+          [this](caf::error) {
+            std::lock_guard<std::mutex> guard{mtx};
+            watch_broken = true;
+            kicked = true;
+            wake.notify_one();
+          });
+    }
+    auto same
+        = sent_once && view.fenced == last.fenced && view.placed == last.placed
+          && view.members.size() == last.members.size()
+          && std::equal(view.members.begin(), view.members.end(),
+                        last.members.begin(),
+                        [](const member_info& a, const member_info& b) {
+                          return a.name == b.name && a.host == b.host
+                                 && a.port == b.port && a.http == b.http;
+                        })
+          && std::equal(view.owners.begin(), view.owners.end(),
+                        last.owners.begin(), last.owners.end(),
+                        [](const partition_owner& a, const partition_owner& b) {
+                          return a.node == b.node && a.epoch == b.epoch;
+                        });
+    if (same)
+      return;
+    last = view;
+    sent_once = true;
+    caf::anon_send(router, atom::update::value, std::move(view));
+  }
+
+  void kick() {
+    std::lock_guard<std::mutex> guard{mtx};
+    kicked = true;
+    wake.notify_one();
+  }
+
+  void run() {
+    // Renewals come three times a TTL; the table is read at least as often.
+    auto tick = std::max<std::chrono::milliseconds>(
+        std::chrono::milliseconds{100}, ttl / 5);
+    auto next_renewal = clock::now();
+    while (true) {
+      {
+        std::unique_lock<std::mutex> guard{mtx};
+        if (stopping)
+          return;
+      }
+      bool http_pending = false;
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        http_pending = !pending_http.empty();
+      }
+      if (clock::now() >= next_renewal || http_pending) {
+        renew();
+        next_renewal = clock::now() + tick;
+      }
+      place();
+      publish();
+      std::unique_lock<std::mutex> guard{mtx};
+      wake.wait_until(guard, next_renewal, [&] { return kicked || stopping; });
+      kicked = false;
+    }
+  }
+};
+
+membership::membership(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+membership::~membership() {
+  leave();
+}
+
+caf::expected<std::unique_ptr<membership>> membership::join(const config& cfg,
+                                                            member_info self) {
+  auto p = std::make_unique<impl>(cfg, std::move(self));
+  auto& etcd = p->etcd;
+  json meta{{"partitions", cfg.partitions}, {"wire", wire_version}};
+  auto made = etcd.create_if_absent(p->prefix + "meta", meta.dump());
+  if (!made)
+    return make_error(ec::unavailable,
+                      "cannot reach etcd at HOOKD_CLUSTER_ETCD: "
+                          + message_of(made.error()));
+  auto theirs = json::parse(made->current.value, nullptr, false);
+  if (!theirs.is_object())
+    return make_error(ec::internal, "etcd key '" + p->prefix
+                                        + "meta' is not a hookd cluster's");
+  auto their_partitions = theirs.value("partitions", 0u);
+  auto their_wire = theirs.value("wire", 0u);
+  if (their_partitions != cfg.partitions || their_wire != wire_version)
+    return make_error(
+        ec::bad_request,
+        "this node does not fit its cluster: the cluster under '" + p->prefix
+            + "' has " + std::to_string(their_partitions)
+            + " partitions and wire version " + std::to_string(their_wire)
+            + ", this node has HOOKD_PARTITIONS="
+            + std::to_string(cfg.partitions) + " and wire version "
+            + std::to_string(wire_version));
+  fence::arm();
+  if (auto err = p->fresh_lease())
+    return make_error(ec::unavailable,
+                      "cannot register with etcd: " + message_of(err));
+  return std::unique_ptr<membership>{new membership(std::move(p))};
+}
+
+void membership::start(router_actor router) {
+  impl_->router = std::move(router);
+  impl_->thread = std::thread{[this] { impl_->run(); }};
+}
+
+void membership::set_http(std::string address) {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    impl_->pending_http = std::move(address);
+  }
+  impl_->kick();
+}
+
+void membership::leave() {
+  if (!impl_)
+    return;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    impl_->stopping = true;
+    impl_->wake.notify_one();
+  }
+  if (impl_->thread.joinable())
+    impl_->thread.join();
+  if (impl_->watcher)
+    impl_->watcher->stop();
+  impl_->watcher.reset();
+  fence::close();
+  if (impl_->lease != 0) {
+    impl_->etcd.revoke(impl_->lease);
+    impl_->lease = 0;
+  }
+  impl_.reset();
+}
+
+} // namespace hookd
