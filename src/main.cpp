@@ -5,6 +5,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <thread>
@@ -64,8 +66,17 @@ void raise_open_file_limit() {
 /// The middleman between cluster members: heartbeats so that a hung member
 /// is noticed in about a second, and the wire version as CAF's application
 /// identifier, so that a member of another version is refused at connect.
-void configure_cluster_transport(hookd::system_config& cfg) {
+void configure_cluster_transport(hookd::system_config& cfg,
+                                 const hookd::config& settings) {
   using namespace std::chrono_literals;
+  // Mutual TLS: each member proves itself with a certificate of the
+  // cluster's own CA, and checks the other's against it.
+  if (!settings.cluster.cert.empty()) {
+    cfg.load<caf::openssl::manager>();
+    cfg.openssl_certificate = settings.cluster.cert;
+    cfg.openssl_key = settings.cluster.key;
+    cfg.openssl_cafile = settings.cluster.ca;
+  }
   cfg.set("middleman.heartbeat-interval", caf::timespan{200ms});
   cfg.set("middleman.connection-timeout", caf::timespan{1s});
   cfg.set("middleman.app-identifiers",
@@ -155,7 +166,7 @@ int main(int argc, char** argv) {
   hookd::system_config sys_cfg;
   sys_cfg.load<caf::io::middleman>();
   if (cfg->clustered())
-    configure_cluster_transport(sys_cfg);
+    configure_cluster_transport(sys_cfg, *cfg);
   caf::actor_system sys{sys_cfg};
   auto sealer = setup->sealer;
   auto router = hookd::spawn_router(sys, std::move(*setup));
@@ -175,8 +186,11 @@ int main(int argc, char** argv) {
   if (cfg->clustered()) {
     // Other nodes reach this one's router on the cluster port, then it
     // joins: registered in etcd, it claims the partitions placed here.
-    auto port = sys.middleman().publish(router, cfg->cluster.port,
-                                        cfg->cluster.bind.c_str(), true);
+    auto port = cfg->cluster.cert.empty()
+                    ? sys.middleman().publish(router, cfg->cluster.port,
+                                              cfg->cluster.bind.c_str(), true)
+                    : caf::openssl::publish(router, cfg->cluster.port,
+                                            cfg->cluster.bind.c_str(), true);
     if (!port) {
       hookd::log::error("cannot listen on the cluster port",
                         {{"bind", cfg->cluster.bind},

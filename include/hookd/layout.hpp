@@ -43,8 +43,9 @@ struct host_setup {
 
 /// Reads (or creates) the data directory's layout, converting the
 /// single-store layout, and loads the master key and the admin token's hash.
-/// With `open_all`, opens every partition's store (a single node); a
-/// cluster member opens those it comes to own (open_partition).
+/// With `open_all`, opens every partition's store that exists (a single
+/// node); the others, and a cluster member's, open when they start
+/// (open_partition).
 caf::expected<host_setup> prepare_host(const config& cfg, bool open_all);
 
 /// Opens (creating) partition `p`'s store.
@@ -53,6 +54,9 @@ caf::expected<store_ptr> open_partition(const host_setup& host,
 
 /// The directory of partition `p` under `data_dir`.
 std::string partition_dir(const std::string& data_dir, std::uint32_t p);
+
+/// Whether partition `p` has a store under `data_dir` (it ever held data).
+bool partition_exists(const std::string& data_dir, std::uint32_t p);
 
 /// Converts a data directory of the single-store layout into `partitions`
 /// partitions: answers how many keys moved. Exposed for tests.

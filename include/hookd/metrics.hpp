@@ -59,6 +59,14 @@ struct node_figures {
   std::int64_t store_sst_bytes = 0; ///< the store's table files on disk
   std::int64_t store_memtable_bytes = 0; ///< written, not yet in a file
   bool store_known = false;              ///< false: the store did not answer
+  std::int64_t partitions_running = 0;
+  /// Cluster mode (SPEC section 9).
+  bool clustered = false;
+  std::int64_t members = 0;
+  std::int64_t partitions_owned = 0;
+  std::int64_t partitions_unowned = 0;
+  std::int64_t peers_unreachable = 0;
+  bool fenced = false;
 };
 
 /// The whole scrape, in Prometheus text format 0.0.4.

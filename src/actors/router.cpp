@@ -13,6 +13,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
@@ -39,14 +40,27 @@ constexpr auto reconnect_delay = std::chrono::milliseconds{250};
 struct local_partition {
   node_actor node;
   access_actor entry; ///< its access actor (null while it starts)
-  std::uint32_t deaths = 0;
+  /// Requests that arrived while it started, answered once it runs.
+  std::vector<std::pair<api_call, caf::typed_response_promise<api_response>>>
+      waiting;
+  bool stop_sent = false;
+  /// Every component said it is ready (its health check passed once).
+  bool ready = false;
+  clock::time_point started;
+  /// Started by a request (it held no data), not at the node's start.
+  bool on_demand = false;
 };
+
+/// Requests one starting partition holds at most; past it, 503.
+constexpr std::size_t max_waiting = 10000;
 
 /// Another member's router, as this node reaches it.
 struct peer {
   member_info info;
   router_actor handle; ///< null while not connected
   bool connecting = false;
+  /// Connects that failed in a row: the next waits longer (up to 4 s).
+  std::uint32_t failures = 0;
   /// Requests forwarded to it, unanswered: failed at once when it goes.
   std::map<std::uint64_t, caf::typed_response_promise<api_response>> waiting;
 };
@@ -81,6 +95,7 @@ bool owns(self_ptr self, std::uint32_t p) {
 }
 
 void fetch_entry(self_ptr self, std::uint32_t p);
+void check_ready(self_ptr self, std::uint32_t p);
 
 /// Starts partition `p` here: opens its store if needed, spawns its tree.
 void start_partition(self_ptr self, std::uint32_t p) {
@@ -110,6 +125,7 @@ void start_partition(self_ptr self, std::uint32_t p) {
   // Many partitions: one reader thread each keeps the thread count sane.
   ns.reader_threads = st.partitions > 1 ? 1 : 2;
   part.node = spawn_node(self->system(), std::move(ns));
+  part.started = clock::now();
   self->monitor(part.node);
   fetch_entry(self, p);
 }
@@ -123,7 +139,29 @@ void stop_partition(self_ptr self, std::uint32_t p) {
   if (part.entry)
     self->demonitor(part.entry.address());
   self->send_exit(part.node, caf::exit_reason::user_shutdown);
+  for (auto& [call, rp] : part.waiting)
+    rp.deliver(unavailable("this organization's partition moved; retry"));
   part = local_partition{};
+}
+
+/// Asks partition `p`'s tree whether every component is ready, until it
+/// is: /healthz leaves a partition out while it starts.
+void check_ready(self_ptr self, std::uint32_t p) {
+  auto node = self->state.parts[p].node;
+  if (!node || self->state.parts[p].ready)
+    return;
+  self->request(node, status_timeout * 2, atom::health::value)
+      .then(
+          [=](api_response&) {
+            auto& part = self->state.parts[p];
+            if (part.node == node)
+              part.ready = true;
+          },
+          [=](caf::error&) {
+            self->delayed_send(self, std::chrono::milliseconds{20},
+                               atom::revive::value,
+                               static_cast<std::size_t>(p));
+          });
 }
 
 /// Asks partition `p`'s tree for its access actor, until it has one.
@@ -139,6 +177,15 @@ void fetch_entry(self_ptr self, std::uint32_t p) {
               return;
             part.entry = entry;
             self->monitor(entry);
+            auto waiting = std::move(part.waiting);
+            part.waiting.clear();
+            auto deadline = std::chrono::duration_cast<caf::timespan>(
+                self->state.host.cfg.request_timeout);
+            for (auto& [call, rp] : waiting)
+              self->request(entry, deadline, std::move(call))
+                  .then([rp](api_response& r) mutable { rp.deliver(r); },
+                        [rp](caf::error& err) mutable { rp.deliver(err); });
+            check_ready(self, p);
           },
           [=](caf::error&) {
             self->delayed_send(self, revive_delay, atom::revive::value,
@@ -146,14 +193,16 @@ void fetch_entry(self_ptr self, std::uint32_t p) {
           });
 }
 
-/// Makes the local partitions match what this node owns now.
+/// Makes the local partitions match what this node owns now. A partition
+/// that holds no data yet starts with its first request, so that a node
+/// runs (threads, descriptors, memory) only the partitions in use.
 void reconcile(self_ptr self) {
   auto& st = self->state;
   for (std::uint32_t p = 0; p < st.partitions; ++p) {
-    if (owns(self, p))
-      start_partition(self, p);
-    else
+    if (!owns(self, p))
       stop_partition(self, p);
+    else if (st.host.stores[p] || partition_exists(st.host.cfg.data_dir, p))
+      start_partition(self, p);
   }
 }
 
@@ -176,7 +225,10 @@ void connect(self_ptr self, const std::string& name) {
     return;
   auto& pr = it->second;
   pr.connecting = true;
-  auto mm = self->system().middleman().actor_handle();
+  // With the cluster's certificates, members speak mutual TLS.
+  auto mm = self->state.host.cfg.cluster.cert.empty()
+                ? self->system().middleman().actor_handle()
+                : self->system().openssl_manager().actor_handle();
   auto info = pr.info;
   self->request(mm, std::chrono::seconds{3}, caf::connect_atom::value,
                 info.host, info.port)
@@ -192,6 +244,7 @@ void connect(self_ptr self, const std::string& name) {
               return;
             }
             it->second.handle = caf::actor_cast<router_actor>(ptr);
+            it->second.failures = 0;
             self->monitor(it->second.handle);
             log::info(
                 "connected to a member",
@@ -202,11 +255,20 @@ void connect(self_ptr self, const std::string& name) {
             auto it = self->state.peers.find(name);
             if (it == self->state.peers.end())
               return;
-            it->second.connecting = false;
-            log::warn(
-                "cannot reach a member",
-                {{"member", name}, {"error", self->system().render(err)}});
-            self->delayed_send(self, reconnect_delay, atom::cluster::value);
+            auto& pr = it->second;
+            pr.connecting = false;
+            // Logged at the first failures and then rarely, not at every
+            // retry.
+            if ((pr.failures & (pr.failures + 1)) == 0)
+              log::warn(
+                  "cannot reach a member",
+                  {{"member", name},
+                   {"failures", static_cast<std::int64_t>(pr.failures + 1)},
+                   {"error", self->system().render(err)}});
+            auto delay = reconnect_delay
+                         * (1u << std::min<std::uint32_t>(pr.failures, 4));
+            ++pr.failures;
+            self->delayed_send(self, delay, atom::cluster::value);
           });
 }
 
@@ -226,6 +288,7 @@ void update_view(self_ptr self, cluster_view view) {
     names.insert(m.name);
     auto& pr = st.peers[m.name];
     if (pr.info.host != m.host || pr.info.port != m.port) {
+      pr.failures = 0;
       if (pr.handle) {
         self->demonitor(pr.handle.address());
         peer_lost(pr, "moved to another address");
@@ -255,7 +318,15 @@ caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
     auto& part = st.parts[p];
     if (part.entry)
       return self->delegate(part.entry, std::move(call));
-    return unavailable("this organization's partition is starting; retry");
+    if (part.waiting.size() >= max_waiting)
+      return unavailable("this organization's partition is starting; retry");
+    auto rp = self->make_response_promise<api_response>();
+    part.waiting.emplace_back(std::move(call), rp);
+    if (!part.node) {
+      start_partition(self, p);
+      part.on_demand = true;
+    }
+    return rp;
   }
   if (!st.clustered || p >= st.view.owners.size())
     return unavailable("this organization's partition is not served");
@@ -309,8 +380,15 @@ void probe(self_ptr self, std::uint32_t p, api_call call, OnAnswer on_answer,
   if (owns(self, p)) {
     auto& part = st.parts[p];
     if (!part.entry) {
-      caf::error err = unavailable("this organization's partition is "
-                                   "starting; retry");
+      // Not running: it holds no token yet, or it is starting.
+      if (!part.node) {
+        start_partition(self, p);
+        part.on_demand = true;
+      }
+      caf::error err = part.node
+                           ? unavailable("this organization's partition is "
+                                         "starting; retry")
+                           : make_error(ec::unauthenticated, "invalid token");
       on_error(err);
       return;
     }
@@ -403,13 +481,21 @@ caf::result<api_response> route(self_ptr self, api_call& call) {
     return cluster_info(self);
   }
   if (call.op == operation::whoami) {
-    // An org token's id names its partition; the admin is known anywhere.
+    // The admin is known anywhere; an org token's id names its partition.
+    if (admin) {
+      json body{{"role", "admin"},
+                {"name", "admin"},
+                {"organizations", json::array()}};
+      return api_response{success::ok, body.dump(), {}};
+    }
     if (auto p = token_partition(self, call.who))
       return dispatch(self, *p, std::move(call));
-    for (std::uint32_t p = 0; p < st.partitions; ++p)
-      if (owns(self, p))
-        return dispatch(self, p, std::move(call));
-    return dispatch(self, 0, std::move(call));
+    // A token made before ids named their organization: its partition is
+    // unknown, and so it is to the router.
+    if (call.who.digest.empty())
+      return make_error(ec::unauthenticated,
+                        "missing token: send 'Authorization: token <token>'");
+    return make_error(ec::unauthenticated, "invalid token");
   }
   auto p = partition_of(call.where.org, st.partitions);
   // A token of another organization lives in another partition: ask that
@@ -470,11 +556,21 @@ caf::result<api_response> health(self_ptr self) {
     return unavailable("this node lost its cluster lease (fenced)");
   std::vector<node_actor> nodes;
   for (std::uint32_t p = 0; p < st.partitions; ++p) {
-    if (!owns(self, p))
+    const auto& part = st.parts[p];
+    if (!owns(self, p) || !part.node)
       continue;
-    if (!st.parts[p].node || !st.parts[p].entry)
-      return unavailable("partition " + std::to_string(p) + " is starting");
-    nodes.push_back(st.parts[p].node);
+    // A partition that is starting (its first request started it) is left
+    // out until it is ready, unless it takes too long.
+    if (!part.ready) {
+      if (!part.on_demand)
+        return unavailable("partition " + std::to_string(p)
+                           + " is loading its state");
+      if (clock::now() - part.started > defaults::component_start_timeout)
+        return unavailable("partition " + std::to_string(p)
+                           + " did not get ready");
+      continue;
+    }
+    nodes.push_back(part.node);
   }
   auto rp = self->make_response_promise<api_response>();
   if (nodes.empty()) {
@@ -512,10 +608,26 @@ caf::result<std::string> scrape(self_ptr self) {
   auto& st = self->state;
   auto f = std::make_shared<metrics::node_figures>();
   f->store_known = true;
+  f->clustered = st.clustered;
+  if (st.clustered) {
+    f->members = static_cast<std::int64_t>(st.view.members.size());
+    f->fenced = st.view.fenced;
+    for (const auto& o : st.view.owners) {
+      if (o.node.empty())
+        ++f->partitions_unowned;
+      else if (o.node == st.view.self)
+        ++f->partitions_owned;
+    }
+    for (const auto& [name, pr] : st.peers)
+      if (!pr.handle)
+        ++f->peers_unreachable;
+  }
   std::vector<node_actor> nodes;
   for (std::uint32_t p = 0; p < st.partitions; ++p) {
-    if (st.parts[p].node)
+    if (st.parts[p].node) {
       nodes.push_back(st.parts[p].node);
+      ++f->partitions_running;
+    }
     if (auto& db = st.host.stores[p]) {
       auto sizes = db->size();
       f->store_sst_bytes += static_cast<std::int64_t>(sizes.sst_bytes);
@@ -590,11 +702,18 @@ void spawn_delivery_client(self_ptr self) {
 /// to their writers), then the delivery client.
 void stop_next(self_ptr self) {
   auto& st = self->state;
+  // The partitions stop together, each in its own order.
+  bool running = false;
   for (auto& part : st.parts)
     if (part.node) {
-      self->send_exit(part.node, st.stop_reason);
-      return;
+      running = true;
+      if (!part.stop_sent) {
+        part.stop_sent = true;
+        self->send_exit(part.node, st.stop_reason);
+      }
     }
+  if (running)
+    return;
   if (st.delivery) {
     self->send_exit(st.delivery, st.stop_reason);
     return;
@@ -625,7 +744,10 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
       log::error("a partition stopped; restarting it",
                  {{"partition", static_cast<std::int64_t>(p)},
                   {"reason", self->system().render(dm.reason)}});
+      // What waited for it waits for its revival.
+      auto waiting = std::move(part.waiting);
       part = local_partition{};
+      part.waiting = std::move(waiting);
       self->delayed_send(self, revive_delay, atom::revive::value,
                          static_cast<std::size_t>(p));
       return;
@@ -721,6 +843,8 @@ router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
           start_partition(self, q);
         else if (!st.parts[q].entry)
           fetch_entry(self, q);
+        else
+          check_ready(self, q);
       },
   };
 }

@@ -343,6 +343,25 @@ std::string render(const node_figures& node) {
            "stopping unexpectedly.",
            "component", r.restarts);
 
+  scalar(out, "hookd_partitions_running", "gauge",
+         "Partitions with their actors running on this node.",
+         node.partitions_running);
+  if (node.clustered) {
+    scalar(out, "hookd_cluster_members", "gauge", "Members registered in etcd.",
+           node.members);
+    scalar(out, "hookd_partitions_owned", "gauge", "Partitions this node owns.",
+           node.partitions_owned);
+    scalar(out, "hookd_partitions_unowned", "gauge",
+           "Partitions no live member owns (their organizations get 503).",
+           node.partitions_unowned);
+    scalar(out, "hookd_cluster_peers_unreachable", "gauge",
+           "Members this node cannot reach over the cluster port.",
+           node.peers_unreachable);
+    scalar(out, "hookd_fenced", "gauge",
+           "1 while this node holds no live lease (it writes and delivers "
+           "nothing).",
+           node.fenced ? 1 : 0);
+  }
   if (node.store_known) {
     scalar(out, "hookd_store_sst_bytes", "gauge",
            "Size of the store's table files on disk.", node.store_sst_bytes);

@@ -56,32 +56,41 @@ std::vector<std::string> place_partitions(std::vector<std::string> members,
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
   auto n = members.size();
-  auto cap = (partitions + n - 1) / n;
-  // Members that may still take one more than ⌊P/N⌋: P mod N of them.
+  // Every (partition, member) pair by its rendezvous score, best first:
+  // each partition goes to the best-scoring member that still has room, so
+  // that the caps disturb as few partitions as possible.
+  struct pair_score {
+    std::uint64_t score;
+    std::uint32_t partition;
+    std::uint32_t member;
+  };
+  std::vector<pair_score> pairs;
+  pairs.reserve(partitions * n);
+  for (std::uint32_t p = 0; p < partitions; ++p)
+    for (std::uint32_t i = 0; i < n; ++i)
+      pairs.push_back({fnv1a64(members[i] + '/' + std::to_string(p)), p, i});
+  std::sort(pairs.begin(), pairs.end(),
+            [](const pair_score& a, const pair_score& b) {
+              return a.score != b.score ? a.score > b.score
+                                        : a.partition < b.partition;
+            });
+  auto floor = partitions / n;
+  // Members that may take one more than ⌊P/N⌋: P mod N of them.
   auto extra = partitions % n;
   std::vector<std::size_t> load(n, 0);
-  std::vector<std::size_t> order(n);
-  for (std::uint32_t p = 0; p < partitions; ++p) {
-    for (std::size_t i = 0; i < n; ++i)
-      order[i] = i;
-    auto score = [&](std::size_t i) {
-      return fnv1a64(members[i] + '/' + std::to_string(p));
-    };
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return score(a) > score(b);
-    });
-    for (auto i : order) {
-      auto limit = cap;
-      if (extra == 0 && partitions % n != 0)
-        limit = partitions / n;
-      if (load[i] < limit) {
-        if (load[i] + 1 == cap && partitions % n != 0)
-          --extra;
-        ++load[i];
-        out[p] = members[i];
-        break;
-      }
+  for (const auto& ps : pairs) {
+    if (!out[ps.partition].empty())
+      continue;
+    auto& l = load[ps.member];
+    if (l < floor) {
+      ++l;
+    } else if (l == floor && extra > 0) {
+      ++l;
+      --extra;
+    } else {
+      continue;
     }
+    out[ps.partition] = members[ps.member];
   }
   return out;
 }

@@ -118,6 +118,11 @@ std::string partition_dir(const std::string& data_dir, std::uint32_t p) {
   return data_dir + "/partitions/" + std::to_string(p);
 }
 
+bool partition_exists(const std::string& data_dir, std::uint32_t p) {
+  std::error_code err;
+  return fs::exists(partition_dir(data_dir, p) + "/db/CURRENT", err);
+}
+
 caf::expected<std::size_t> convert_single_store(const config& cfg,
                                                 std::uint32_t partitions) {
   auto old = store::open(cfg.data_dir, true);
@@ -297,6 +302,8 @@ caf::expected<host_setup> prepare_host(const config& cfg, bool open_all) {
   out.stores.resize(cfg.partitions);
   if (open_all) {
     for (std::uint32_t p = 0; p < cfg.partitions; ++p) {
+      if (!partition_exists(cfg.data_dir, p))
+        continue;
       auto db = open_partition(out, p);
       if (!db)
         return std::move(db.error());

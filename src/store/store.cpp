@@ -231,7 +231,9 @@ caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
 caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
                                                   const store_options& opts) {
   std::error_code fs_err;
-  std::filesystem::create_directories(dir, fs_err);
+  // The database's own directory too: RocksDB reports a missing one as an
+  // error while it creates it.
+  std::filesystem::create_directories(dir + "/db", fs_err);
   if (fs_err)
     return make_error(ec::internal, "cannot create data directory '" + dir
                                         + "': " + fs_err.message());

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -55,15 +56,23 @@ TEST(partitions, fnv1a_64_places_organizations_as_the_spec_says) {
   EXPECT_FALSE(org_hash_of_token_id(std::string(32, 'z')));
 }
 
-TEST(partitions, a_fresh_data_dir_gets_one_store_per_partition) {
+TEST(partitions, a_partition_gets_its_store_when_it_first_starts) {
   temp_dir dir;
   auto host = prepare_host(config_in(dir.path, 8), true);
   ASSERT_TRUE(host) << message_of(host.error());
   ASSERT_EQ(host->stores.size(), 8u);
+  // Nothing is made for partitions that hold no data yet.
   for (std::uint32_t p = 0; p < 8; ++p) {
-    ASSERT_TRUE(host->stores[p]);
-    EXPECT_TRUE(std::filesystem::exists(partition_dir(dir.path, p) + "/db"));
+    EXPECT_FALSE(host->stores[p]);
+    EXPECT_FALSE(partition_exists(dir.path, p));
   }
+  auto three = open_partition(*host, 3);
+  ASSERT_TRUE(three) << message_of(three.error());
+  write_batch b;
+  b.puts.emplace_back("t/x", "y");
+  ASSERT_FALSE((*three)->commit(std::move(b)));
+  EXPECT_TRUE(partition_exists(dir.path, 3));
+  three = caf::expected<store_ptr>{make_error(ec::internal, "closed")};
   // The admin token was made once, kept as a hash.
   EXPECT_FALSE(host->new_admin_token.empty());
   EXPECT_EQ(host->admin_hash, crypto::sha256_hex(host->new_admin_token));
@@ -73,6 +82,10 @@ TEST(partitions, a_fresh_data_dir_gets_one_store_per_partition) {
   ASSERT_TRUE(again) << message_of(again.error());
   EXPECT_TRUE(again->new_admin_token.empty());
   EXPECT_EQ(again->admin_hash, hash);
+  // A single node opens the partitions that hold data at start.
+  ASSERT_TRUE(again->stores[3]);
+  EXPECT_EQ(*again->stores[3]->get("t/x"), std::optional<std::string>{"y"});
+  EXPECT_FALSE(again->stores[2]);
 }
 
 TEST(partitions, another_partition_count_is_refused_naming_both) {
@@ -142,4 +155,37 @@ TEST(partitions, a_single_store_data_dir_is_converted_without_loss) {
                 p == home ? std::optional<std::string>{value} : std::nullopt)
           << key << " in partition " << p;
   }
+}
+
+TEST(partitions, placement_is_even_deterministic_and_stable) {
+  for (std::uint32_t count : {1u, 7u, 16u, 64u}) {
+    for (std::size_t n = 1; n <= 5; ++n) {
+      std::vector<std::string> members;
+      for (std::size_t i = 0; i < n; ++i)
+        members.push_back("node-" + std::to_string(i));
+      auto placed = place_partitions(members, count);
+      ASSERT_EQ(placed.size(), count);
+      // Every member owns ⌊P/N⌋ or ⌈P/N⌉.
+      std::map<std::string, std::uint32_t> owned;
+      for (const auto& m : placed)
+        ++owned[m];
+      for (const auto& m : members) {
+        if (count < n && owned[m] == 0)
+          continue;
+        EXPECT_GE(owned[m], count / n) << count << " over " << n;
+        EXPECT_LE(owned[m], (count + n - 1) / n) << count << " over " << n;
+      }
+      // Every node computes the same, whatever order it lists members in.
+      std::reverse(members.begin(), members.end());
+      EXPECT_EQ(place_partitions(members, count), placed);
+    }
+  }
+  // Rendezvous hashing: adding a member moves partitions only to it.
+  auto three = place_partitions({"a", "b", "c"}, 64);
+  auto four = place_partitions({"a", "b", "c", "d"}, 64);
+  std::size_t moved_elsewhere = 0;
+  for (std::size_t p = 0; p < 64; ++p)
+    if (three[p] != four[p] && four[p] != "d")
+      ++moved_elsewhere;
+  EXPECT_LE(moved_elsewhere, 8u);
 }
