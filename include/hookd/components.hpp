@@ -3,6 +3,7 @@
 // How each component is spawned, with what it gets from the components
 // spawned before it. Only the node (and tests) spawn components.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +41,9 @@ struct ingest_limits {
   std::int64_t max_pending = 0;
   std::int64_t max_pending_per_org = 0;
   std::chrono::seconds event_retention{0};
+  /// Shared by the partitions of a node, so that `max_pending` bounds the
+  /// node as a whole (null: this ingest alone).
+  std::shared_ptr<std::atomic<std::int64_t>> node_backlog;
 };
 
 /// Ingestion. It fans out to the `shard_count` registry shards that

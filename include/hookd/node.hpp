@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,8 @@ struct node_setup {
   delivery_actor delivery;
   /// Threads of the store readers.
   std::size_t reader_threads = 2;
+  /// Pending deliveries over all the node's partitions (components.hpp).
+  std::shared_ptr<std::atomic<std::int64_t>> node_backlog;
 };
 
 /// Opens the store in cfg.data_dir, loads the master key and the admin

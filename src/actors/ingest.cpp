@@ -5,6 +5,7 @@
 // Events are deleted once older than their retention, unless their fan-out
 // is unfinished. Owns ev/, et/, eb/ and pf/ (keys.hpp).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iterator>
@@ -112,11 +113,41 @@ struct ingest_state {
     count += n;
     if (count == 0)
       org_fanning.erase(org);
+    sync();
   }
 
   std::int64_t pending() const {
     return std::accumulate(shard_pending.begin(), shard_pending.end(),
                            std::int64_t{0});
+  }
+
+  /// The node's partitions share one bound on pending work: each keeps its
+  /// share of the node's counter current.
+  std::shared_ptr<std::atomic<std::int64_t>> node_backlog;
+  std::int64_t published = 0;
+
+  void sync() {
+    if (!node_backlog)
+      return;
+    auto mine = pending() + fanning;
+    if (mine != published) {
+      node_backlog->fetch_add(mine - published);
+      published = mine;
+    }
+  }
+
+  /// Deliveries pending or being fanned out, over the whole node.
+  std::int64_t backlog() {
+    sync();
+    return node_backlog ? node_backlog->load() : pending() + fanning;
+  }
+
+  ingest_state() = default;
+  ingest_state(const ingest_state&) = delete;
+  ingest_state& operator=(const ingest_state&) = delete;
+  ~ingest_state() {
+    if (node_backlog)
+      node_backlog->fetch_sub(published);
   }
 
   bool all_subscribed() const {
@@ -236,8 +267,7 @@ using earlier_events = std::unordered_map<std::string, std::string>;
 
 /// Admits events of `org` that add at most `added` deliveries, or says why
 /// not: every bound on pending work holds after them, not only before.
-caf::error admit(const ingest_state& st, const std::string& org,
-                 std::int64_t added) {
+caf::error admit(ingest_state& st, const std::string& org, std::int64_t added) {
   auto limit_of_org = st.max_pending_per_org;
   if (added > std::min(st.max_pending, limit_of_org))
     return make_error(
@@ -246,7 +276,7 @@ caf::error admit(const ingest_state& st, const std::string& org,
             + " deliveries, more than may be pending at once ("
             + std::to_string(std::min(st.max_pending, limit_of_org))
             + "); send fewer events at a time");
-  auto backlog = st.pending() + st.fanning;
+  auto backlog = st.backlog();
   if (backlog + added > st.max_pending)
     return make_error(ec::too_many_requests,
                       "hookd has " + std::to_string(backlog)
@@ -353,7 +383,7 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
 
 caf::result<api_response> ingest(self_ptr self, const api_call& call) {
   auto& st = self->state;
-  auto backlog = st.pending() + st.fanning;
+  auto backlog = st.backlog();
   if (backlog >= st.max_pending)
     return make_error(ec::too_many_requests,
                       "hookd has " + std::to_string(backlog)
@@ -671,6 +701,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.writer = std::move(writer);
   st.reader = std::move(reader);
   st.max_pending = limits.max_pending;
+  st.node_backlog = limits.node_backlog;
   // Unset (0): an organization is bounded by the node's limit only.
   st.max_pending_per_org = limits.max_pending_per_org > 0
                                ? limits.max_pending_per_org
@@ -690,6 +721,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
       if (st.shards[n] && st.shards[n].address() == dm.source) {
         st.shards[n] = nullptr;
         st.shard_pending[n] = 0;
+        st.sync();
         st.shard_org_pending[n].clear();
         st.shard_scope_hooks[n].clear();
         st.shard_org_hooks[n].clear();
@@ -712,6 +744,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         self->monitor(shard);
         st.shards[n] = std::move(shard);
         st.shard_pending[n] = 0;
+        st.sync();
         st.shard_org_pending[n].clear();
         st.shard_scope_hooks[n].clear();
         st.shard_org_hooks[n].clear();
@@ -730,6 +763,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
             || st.shards[n].address() != sender)
           return;
         st.shard_pending[n] = total;
+        st.sync();
         auto update = [](auto& counts, auto& changes) {
           for (auto& [name, count] : changes)
             if (count == 0)

@@ -101,11 +101,11 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     return caf::actor_cast<caf::actor>(st.delivery);
   }
   if (name == "ingest") {
-    st.ingest
-        = spawn_ingest(sys, st.setup.db, st.writer, st.reader, shard_count,
-                       {cfg.max_pending, cfg.max_pending_per_org,
-                        std::chrono::duration_cast<std::chrono::seconds>(
-                            cfg.event_retention)});
+    st.ingest = spawn_ingest(
+        sys, st.setup.db, st.writer, st.reader, shard_count,
+        {cfg.max_pending, cfg.max_pending_per_org,
+         std::chrono::duration_cast<std::chrono::seconds>(cfg.event_retention),
+         st.setup.node_backlog});
     return caf::actor_cast<caf::actor>(st.ingest);
   }
   if (name == "deployments") {

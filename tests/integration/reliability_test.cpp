@@ -404,6 +404,56 @@ TEST(reliability, one_organizations_backlog_does_not_block_another) {
   EXPECT_EQ(c.post("/api/orgs/acme/events", event_body(-1)).status, 429);
 }
 
+// HOOKD_MAX_PENDING bounds the node, not each partition: organizations of
+// different partitions, each under its own bound, together fill the node's.
+TEST(reliability, the_node_bound_holds_across_partitions) {
+  receiver rx;
+  rx.set_default_reply(reply::with_status(503));
+  hookd_process proc{
+      delivering({{"HOOKD_MAX_PENDING", "30"},
+                  {"HOOKD_MAX_PENDING_PER_ORG", "20"},
+                  {"HOOKD_RETRY_SCHEDULE", retrying_a_minute()}})};
+  auto c = proc.client();
+  // Organizations of three different partitions (of 64).
+  std::vector<std::string> orgs{"acme"};
+  auto partition = [](const std::string& name) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (unsigned char ch : name) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+    return h % 64;
+  };
+  for (int i = 0; orgs.size() < 3; ++i) {
+    auto org = "tenant-" + std::to_string(i);
+    bool apart = true;
+    for (const auto& o : orgs)
+      apart = apart && partition(o) != partition(org);
+    if (apart)
+      orgs.push_back(org);
+  }
+  for (const auto& org : orgs) {
+    auto created = c.post("/api/orgs/" + org + "/hooks",
+                          {{"name", "down"},
+                           {"displayName", "down"},
+                           {"payloadUrl", rx.url("/" + org)},
+                           {"active", true}});
+    ASSERT_EQ(created.status, 201) << created.body;
+  }
+  int accepted = 0;
+  http_response last;
+  for (const auto& org : orgs) {
+    auto [answer, taken] = post_until_refused(c, org, 40);
+    accepted += taken;
+    last = answer;
+  }
+  // 20 for the first, 10 for the second, none for the third: the node's 30.
+  EXPECT_LE(accepted, 30);
+  EXPECT_GE(accepted, 25);
+  ASSERT_EQ(last.status, 429) << last.body;
+  EXPECT_NE(last.body.find("limit 30"), std::string::npos) << last.body;
+}
+
 // The bounds hold after a request, not only before it: a batch is taken
 // only if every delivery it adds fits, and one that never could is told so.
 TEST(reliability, a_batch_is_taken_only_if_its_deliveries_fit) {
