@@ -35,15 +35,24 @@ store_reader_actor spawn_store_readers(caf::actor_system& sys, store_ptr db,
 
 delivery_actor spawn_delivery(caf::actor_system& sys, delivery_options options);
 
+/// What the partitions of one node count together, so that the node's
+/// bounds hold over all of them: each partition's ingest keeps its share
+/// current.
+struct node_load {
+  /// Deliveries pending or being fanned out (HOOKD_MAX_PENDING).
+  std::atomic<std::int64_t> backlog{0};
+  /// Webhooks that use plugin behaviours (defaults::max_plugin_hooks).
+  std::atomic<std::int64_t> plugin_hooks{0};
+};
+
 /// What ingestion bounds: unfinished deliveries in all and for one
 /// organization (0: the node's bound), and how long events are kept.
 struct ingest_limits {
   std::int64_t max_pending = 0;
   std::int64_t max_pending_per_org = 0;
   std::chrono::seconds event_retention{0};
-  /// Shared by the partitions of a node, so that `max_pending` bounds the
-  /// node as a whole (null: this ingest alone).
-  std::shared_ptr<std::atomic<std::int64_t>> node_backlog;
+  /// Shared by the partitions of a node (null: this ingest alone).
+  std::shared_ptr<node_load> load;
 };
 
 /// Ingestion. It fans out to the `shard_count` registry shards that

@@ -9,6 +9,7 @@
 
 #include "hookd/actors.hpp"
 #include "hookd/behaviours.hpp"
+#include "hookd/components.hpp"
 #include "hookd/config.hpp"
 #include "hookd/crypto.hpp"
 
@@ -31,8 +32,8 @@ struct node_setup {
   delivery_actor delivery;
   /// Threads of the store readers.
   std::size_t reader_threads = 2;
-  /// Pending deliveries over all the node's partitions (components.hpp).
-  std::shared_ptr<std::atomic<std::int64_t>> node_backlog;
+  /// What the node's partitions count together (components.hpp).
+  std::shared_ptr<node_load> load;
 };
 
 /// Opens the store in cfg.data_dir, loads the master key and the admin

@@ -121,33 +121,48 @@ struct ingest_state {
                            std::int64_t{0});
   }
 
-  /// The node's partitions share one bound on pending work: each keeps its
-  /// share of the node's counter current.
-  std::shared_ptr<std::atomic<std::int64_t>> node_backlog;
-  std::int64_t published = 0;
+  /// The node's partitions share its bounds (node_load): each keeps its
+  /// share of the node's counts current.
+  std::shared_ptr<node_load> load;
+  std::int64_t published_backlog = 0;
+  std::int64_t published_plugins = 0;
+
+  std::int64_t plugin_hooks() const {
+    return std::accumulate(shard_plugin_hooks.begin(), shard_plugin_hooks.end(),
+                           std::int64_t{0});
+  }
 
   void sync() {
-    if (!node_backlog)
+    if (!load)
       return;
-    auto mine = pending() + fanning;
-    if (mine != published) {
-      node_backlog->fetch_add(mine - published);
-      published = mine;
-    }
+    auto backlog_now = pending() + fanning;
+    load->backlog.fetch_add(backlog_now - published_backlog);
+    published_backlog = backlog_now;
+    auto plugins_now = plugin_hooks();
+    load->plugin_hooks.fetch_add(plugins_now - published_plugins);
+    published_plugins = plugins_now;
   }
 
   /// Deliveries pending or being fanned out, over the whole node.
   std::int64_t backlog() {
     sync();
-    return node_backlog ? node_backlog->load() : pending() + fanning;
+    return load ? load->backlog.load() : pending() + fanning;
+  }
+
+  /// Webhooks using plugin behaviours, over the whole node.
+  std::int64_t node_plugin_hooks() {
+    sync();
+    return load ? load->plugin_hooks.load() : plugin_hooks();
   }
 
   ingest_state() = default;
   ingest_state(const ingest_state&) = delete;
   ingest_state& operator=(const ingest_state&) = delete;
   ~ingest_state() {
-    if (node_backlog)
-      node_backlog->fetch_sub(published);
+    if (load) {
+      load->backlog.fetch_sub(published_backlog);
+      load->plugin_hooks.fetch_sub(published_plugins);
+    }
   }
 
   bool all_subscribed() const {
@@ -701,7 +716,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.writer = std::move(writer);
   st.reader = std::move(reader);
   st.max_pending = limits.max_pending;
-  st.node_backlog = limits.node_backlog;
+  st.load = limits.load;
   // Unset (0): an organization is bounded by the node's limit only.
   st.max_pending_per_org = limits.max_pending_per_org > 0
                                ? limits.max_pending_per_org
@@ -727,6 +742,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         st.shard_org_hooks[n].clear();
         st.shard_org_plugin_hooks[n].clear();
         st.shard_plugin_hooks[n] = 0;
+        st.sync();
       }
   });
   return {
@@ -750,6 +766,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         st.shard_org_hooks[n].clear();
         st.shard_org_plugin_hooks[n].clear();
         st.shard_plugin_hooks[n] = 0;
+        st.sync();
         if (!st.recovered && st.all_subscribed())
           recover(self);
       },
@@ -776,6 +793,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         update(st.shard_org_hooks[n], report.org_hooks);
         update(st.shard_org_plugin_hooks[n], report.org_plugin_hooks);
         st.shard_plugin_hooks[n] = report.plugin_hooks;
+        st.sync();
       },
       [=](atom::stats) { return self->state.pending(); },
       [=](atom::hooks, const std::string& org) {
@@ -787,11 +805,9 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
               total += it->second;
           return total;
         };
-        std::int64_t node_plugins = 0;
-        for (auto n : st.shard_plugin_hooks)
-          node_plugins += n;
         return std::make_tuple(sum(st.shard_org_hooks),
-                               sum(st.shard_org_plugin_hooks), node_plugins);
+                               sum(st.shard_org_plugin_hooks),
+                               st.node_plugin_hooks());
       },
       [=](atom::status) {
         component_status s{"ingest", self->state.all_subscribed(), {}};

@@ -105,7 +105,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
         sys, st.setup.db, st.writer, st.reader, shard_count,
         {cfg.max_pending, cfg.max_pending_per_org,
          std::chrono::duration_cast<std::chrono::seconds>(cfg.event_retention),
-         st.setup.node_backlog});
+         st.setup.load});
     return caf::actor_cast<caf::actor>(st.ingest);
   }
   if (name == "deployments") {

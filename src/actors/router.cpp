@@ -76,10 +76,9 @@ struct router_state {
   cluster_view view;
   std::map<std::string, peer> peers;
   std::uint64_t next_forward = 0;
-  /// Pending deliveries over every local partition: HOOKD_MAX_PENDING
-  /// bounds the node, not each partition.
-  std::shared_ptr<std::atomic<std::int64_t>> node_backlog
-      = std::make_shared<std::atomic<std::int64_t>>(0);
+  /// What every local partition counts together: the node's bounds
+  /// (HOOKD_MAX_PENDING, plugin webhooks) hold over all of them.
+  std::shared_ptr<node_load> load = std::make_shared<node_load>();
   bool stopping = false;
   caf::error stop_reason;
 };
@@ -128,7 +127,7 @@ void start_partition(self_ptr self, std::uint32_t p) {
   ns.delivery = st.delivery;
   // Many partitions: one reader thread each keeps the thread count sane.
   ns.reader_threads = st.partitions > 1 ? 1 : 2;
-  ns.node_backlog = st.node_backlog;
+  ns.load = st.load;
   part.node = spawn_node(self->system(), std::move(ns));
   part.started = clock::now();
   self->monitor(part.node);
