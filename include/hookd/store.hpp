@@ -116,6 +116,9 @@ struct store_options {
   store_resources_ptr shared;
   /// Table files kept open (0: defaults::store_open_files).
   int max_open_files = 0;
+  /// How long the write-ahead log is kept for followers that fall behind
+  /// (0: RocksDB's default, deleted once flushed).
+  std::uint64_t keep_log_seconds = 0;
 };
 
 /// The embedded store: an ordered key-value map on disk (RocksDB). It is
@@ -166,6 +169,30 @@ public:
     std::uint64_t memtable_bytes = 0;
   };
   virtual sizes size() = 0;
+
+  // -- Replication (SPEC section 9): a follower is seeded from a
+  // checkpoint, then tails the owner's write-ahead log.
+
+  /// A consistent copy of the store in `dir` (which must not exist), made
+  /// of hard links where it can: it opens at the store's sequence now.
+  virtual caf::error checkpoint(const std::string& dir) = 0;
+
+  /// One committed group as the write-ahead log holds it: its first
+  /// sequence number, how many it uses, and its raw bytes.
+  struct change {
+    std::uint64_t sequence = 0;
+    std::uint64_t count = 0;
+    std::string data;
+  };
+  /// The committed groups from sequence `from` on, at most `max_bytes` of
+  /// them (at least one). An error with ec::not_found when the log no
+  /// longer reaches back to `from` (the follower must be seeded again):
+  /// never a silent skip.
+  virtual caf::expected<std::vector<change>>
+  changes_since(std::uint64_t from, std::size_t max_bytes) = 0;
+  /// Applies a group read by changes_since on another store, which must be
+  /// exactly at its sequence; an error (nothing applied) otherwise.
+  virtual caf::error apply(const change& c) = 0;
 
   /// Applies one batch on the calling thread (start-up, tests).
   caf::error commit(write_batch b) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include <filesystem>
+#include <limits>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -15,6 +16,8 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
+#include <rocksdb/transaction_log.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
@@ -129,6 +132,72 @@ public:
 
   std::uint64_t sequence() override {
     return db_->GetLatestSequenceNumber();
+  }
+
+  caf::error checkpoint(const std::string& dir) override {
+    rocksdb::Checkpoint* raw = nullptr;
+    auto st = rocksdb::Checkpoint::Create(db_.get(), &raw);
+    if (!st.ok())
+      return failed(st);
+    std::unique_ptr<rocksdb::Checkpoint> cp{raw};
+    std::error_code fs_err;
+    std::filesystem::create_directories(dir, fs_err);
+    if (fs_err)
+      return make_error(ec::internal,
+                        "cannot create '" + dir + "': " + fs_err.message());
+    // The whole write-ahead log goes along, so that the copy opens at the
+    // sequence of the last commit.
+    st = cp->CreateCheckpoint(dir + "/db",
+                              std::numeric_limits<uint64_t>::max());
+    if (!st.ok())
+      return failed(st);
+    return caf::none;
+  }
+
+  caf::expected<std::vector<change>>
+  changes_since(std::uint64_t from, std::size_t max_bytes) override {
+    std::vector<change> out;
+    if (from > db_->GetLatestSequenceNumber())
+      return out;
+    std::unique_ptr<rocksdb::TransactionLogIterator> it;
+    auto st = db_->GetUpdatesSince(from, &it);
+    if (!st.ok())
+      return make_error(ec::not_found, "the log does not reach back to "
+                                           + std::to_string(from) + ": "
+                                           + st.ToString());
+    std::size_t bytes = 0;
+    for (; it->Valid(); it->Next()) {
+      auto batch = it->GetBatch();
+      auto count = static_cast<std::uint64_t>(batch.writeBatchPtr->Count());
+      // GetUpdatesSince starts at the group that holds `from`, or silently
+      // at a later one when the log was cut: a gap is an error.
+      if (out.empty()
+          && (batch.sequence > from || batch.sequence + count <= from))
+        return make_error(ec::not_found,
+                          "the log does not reach back to "
+                              + std::to_string(from) + " (it starts at "
+                              + std::to_string(batch.sequence) + ")");
+      out.push_back({batch.sequence, count, batch.writeBatchPtr->Data()});
+      bytes += out.back().data.size();
+      if (bytes >= max_bytes)
+        break;
+    }
+    if (!it->status().ok() && out.empty())
+      return failed(it->status());
+    return out;
+  }
+
+  caf::error apply(const change& c) override {
+    auto next = db_->GetLatestSequenceNumber() + 1;
+    if (c.sequence != next)
+      return make_error(ec::conflict, "the store is at "
+                                          + std::to_string(next - 1)
+                                          + "; this change starts at "
+                                          + std::to_string(c.sequence));
+    rocksdb::WriteBatch wb{c.data};
+    if (auto st = db_->Write(write_, &wb); !st.ok())
+      return failed(st);
+    return caf::none;
   }
 
   bool healthy() override {
@@ -259,6 +328,8 @@ caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
                                ? opts.max_open_files
                                : static_cast<int>(defaults::store_open_files);
   options.keep_log_file_num = 3;
+  if (opts.keep_log_seconds > 0)
+    options.WAL_ttl_seconds = opts.keep_log_seconds;
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(options, dir + "/db", &raw);
   if (!st.ok())
