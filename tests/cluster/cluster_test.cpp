@@ -1,0 +1,1107 @@
+// Three hookd nodes and an etcd on one machine, as one service (SPEC
+// section 9): any request through any node gets the answer a single node
+// would give, tokens work everywhere, an event is delivered once whichever
+// node took it, a lost node's organizations answer 503 within 5 s while the
+// others go on, a node that comes back delivers everything it acknowledged,
+// and a node that lost its lease is fenced.
+//
+// Everything is real: /usr/bin/etcd on free loopback ports, the hookd
+// binary, a receiver in this process. Waiting is polling with a deadline;
+// the one fixed window (no second copy of a delivered event) follows the
+// delivery of a later event through the same hook.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "cluster_harness.hpp"
+#include "etcd_fixture.hpp"
+#include "receiver.hpp"
+
+namespace {
+
+using namespace hookd_test;
+using steady = std::chrono::steady_clock;
+
+constexpr std::uint32_t partition_count = 16;
+
+/// Quick retries for about 20 s: a delivery refused by the receiver stays
+/// queued across a kill, a restart or a pause.
+std::string retry_schedule() {
+  std::string s = "0s";
+  for (int i = 0; i < 40; ++i)
+    s += ",500ms";
+  return s;
+}
+
+std::string random_uuid() {
+  static std::mt19937_64 gen{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20)
+      out += '-';
+    auto d = static_cast<int>(gen() % 16);
+    if (i == 12)
+      d = 4;
+    if (i == 16)
+      d = 8 + d % 4;
+    out += hex[d];
+  }
+  return out;
+}
+
+json stack_event(const std::string& name = "update_succeeded") {
+  return {
+      {"event", name},
+      {"projectName", "web"},
+      {"stackName", "prod"},
+      {"user", {{"name", "Ann"}, {"githubLogin", "ann"}, {"avatarUrl", ""}}}};
+}
+
+/// Posts one event for `org`; expects 202 {"id"} and returns the id ("" on
+/// failure, recorded).
+std::string post_event(const http_client& c, const std::string& org,
+                       const json& ev = stack_event()) {
+  auto r = c.post("/api/orgs/" + org + "/events", ev);
+  EXPECT_EQ(r.status, 202) << "posting to " << org << " through port "
+                           << c.port() << ": " << show(r);
+  auto j = r.body_json();
+  if (r.status != 202 || !j.is_object() || !j.contains("id")
+      || !j["id"].is_string())
+    return {};
+  return j["id"].get<std::string>();
+}
+
+/// A 503 that says when to come back.
+::testing::AssertionResult is_unavailable(const http_response& r) {
+  if (auto e = is_error(r, 503); !e)
+    return e;
+  if (!r.header("Retry-After"))
+    return ::testing::AssertionFailure()
+           << "503 without Retry-After; " << show(r);
+  return ::testing::AssertionSuccess();
+}
+
+/// The receiver behind every webhook of these tests: the hooks of
+/// organization O deliver to "/O". It answers 503 to the organizations told
+/// to fail, 200 to the others, and notes the event ids it accepted.
+class sink {
+public:
+  sink() {
+    rcv_.set_responder([this](const received_request& req, std::size_t) {
+      auto org = req.path.substr(1);
+      auto id = req.header("Pulumi-Webhook-Id").value_or("");
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (failing_.count(org) != 0)
+        return reply::with_status(503, R"({"busy":true})");
+      ++accepted_[id];
+      return reply::with_status(200, R"({"ok":true})");
+    });
+  }
+
+  std::string url(const std::string& org) const {
+    return rcv_.url("/" + org);
+  }
+  void fail(const std::vector<std::string>& orgs) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    failing_.insert(orgs.begin(), orgs.end());
+  }
+  void accept(const std::vector<std::string>& orgs) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (const auto& o : orgs)
+      failing_.erase(o);
+  }
+  /// How many deliveries of `id` were answered 200.
+  std::size_t accepted(const std::string& id) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto it = accepted_.find(id);
+    return it == accepted_.end() ? 0 : it->second;
+  }
+  /// How many requests carried `id`, answered 200 or not.
+  std::size_t seen(const std::string& id) const {
+    std::size_t n = 0;
+    for (const auto& r : rcv_.requests())
+      if (r.header("Pulumi-Webhook-Id").value_or("") == id)
+        ++n;
+    return n;
+  }
+  /// The ids of `ids` not accepted yet.
+  std::vector<std::string> missing(const std::set<std::string>& ids) const {
+    std::vector<std::string> out;
+    for (const auto& id : ids)
+      if (accepted(id) == 0)
+        out.push_back(id);
+    return out;
+  }
+  bool wait_accepted(const std::set<std::string>& ids,
+                     std::chrono::milliseconds deadline) const {
+    return eventually([&] { return missing(ids).empty(); }, deadline);
+  }
+  const receiver& raw() const {
+    return rcv_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::set<std::string> failing_;
+  std::map<std::string, std::size_t> accepted_;
+  receiver rcv_; ///< last: stopped before the state its responder uses
+};
+
+std::string joined(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs)
+    out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+/// The wall-clock time of a log line's "ts" ("2026-01-02T03:04:05.678Z").
+std::optional<std::chrono::system_clock::time_point>
+log_time(const std::string& line) {
+  static const std::regex ts_re{
+      R"("ts":"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{3})Z")"};
+  std::smatch m;
+  if (!std::regex_search(line, m, ts_re))
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[1]) - 1900;
+  tm.tm_mon = std::stoi(m[2]) - 1;
+  tm.tm_mday = std::stoi(m[3]);
+  tm.tm_hour = std::stoi(m[4]);
+  tm.tm_min = std::stoi(m[5]);
+  tm.tm_sec = std::stoi(m[6]);
+  auto secs = ::timegm(&tm);
+  return std::chrono::system_clock::from_time_t(secs)
+         + std::chrono::milliseconds{std::stoi(m[7])};
+}
+
+/// The lines of `text` that contain `needle`.
+std::vector<std::string> lines_with(const std::string& text,
+                                    const std::string& needle) {
+  std::vector<std::string> out;
+  std::istringstream in{text};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(needle) != std::string::npos)
+      out.push_back(line);
+  return out;
+}
+
+// -- fixture -----------------------------------------------------------------
+
+class cluster : public ::testing::Test {
+protected:
+  /// Starts etcd and the nodes (HOOKD_PARTITIONS=16, lease TTL 2 s).
+  void start(std::size_t nodes = 3, std::size_t expect = 0,
+             env_list extra = {}) {
+    cluster_options o;
+    o.nodes = nodes;
+    o.expect = expect;
+    o.partitions = partition_count;
+    o.lease_ttl = "2s";
+    o.env = {{"HOOKD_RETRY_SCHEDULE", retry_schedule()}};
+    for (auto& kv : extra)
+      o.env.push_back(std::move(kv));
+    c_ = std::make_unique<test_cluster>(std::move(o));
+  }
+
+  /// Starts three nodes and waits until every one is ready and they all
+  /// agree on the owners; returns them (partition -> node).
+  std::vector<std::string> start_ready() {
+    start();
+    EXPECT_TRUE(c_->wait_healthy()) << "not every node became ready";
+    std::vector<std::string> owners;
+    bool agreed = eventually([&] {
+      owners = c_->owners(0);
+      if (owners.size() != partition_count
+          || std::count(owners.begin(), owners.end(), "") != 0)
+        return false;
+      for (std::size_t i = 1; i < c_->size(); ++i)
+        if (c_->owners(i) != owners)
+          return false;
+      return true;
+    });
+    EXPECT_TRUE(agreed) << "the nodes do not agree on the owners: "
+                        << joined(owners);
+    return owners;
+  }
+
+  /// `n` organizations owned by each node, node by node.
+  std::vector<std::vector<std::string>>
+  orgs_per_node(const std::vector<std::string>& owners, std::size_t n) {
+    std::vector<std::vector<std::string>> out;
+    for (std::size_t i = 0; i < c_->size(); ++i) {
+      out.push_back(c_->orgs_owned_by(owners, c_->name(i), n));
+      EXPECT_EQ(out.back().size(), n) << c_->name(i) << " owns too little";
+    }
+    return out;
+  }
+
+  /// Creates an org webhook `name` of `org` delivering to the sink.
+  void make_hook(const http_client& via, const std::string& org,
+                 const std::string& name = "h") {
+    auto r = via.post("/api/orgs/" + org + "/hooks",
+                      active_hook(name, sink_.url(org)));
+    EXPECT_TRUE(is_json_status(r, 201))
+        << "creating " << org << "/" << name << " through port " << via.port();
+  }
+
+  /// Polls GET `path` through every listed node until each answers 503
+  /// with Retry-After; every answer must come within 5 s, and the 503
+  /// within 5 s of `since`.
+  void expect_503_within_5s(const std::vector<std::size_t>& via,
+                            const std::string& path, steady::time_point since) {
+    for (auto i : via) {
+      http_response last;
+      bool got = false;
+      while (steady::now() - since < 6s) {
+        auto sent = steady::now();
+        last = c_->client(i).get(path);
+        auto took = steady::now() - sent;
+        EXPECT_LT(took, 5s)
+            << path << " through " << c_->name(i) << " took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took)
+                   .count()
+            << " ms";
+        if (last.status == 503) {
+          got = true;
+          break;
+        }
+        std::this_thread::sleep_for(20ms);
+      }
+      auto after = std::chrono::duration_cast<std::chrono::milliseconds>(
+          steady::now() - since);
+      ASSERT_TRUE(got) << path << " through " << c_->name(i)
+                       << " still answers " << show(last);
+      EXPECT_LE(after, 5s) << path << " through " << c_->name(i) << ": 503 "
+                           << after.count() << " ms after the loss";
+      EXPECT_TRUE(is_unavailable(last)) << path << " through " << c_->name(i);
+    }
+  }
+
+  /// After a lost node came back (`since`): every node, polled at once,
+  /// serves `orgs` again within 10 s, and answers each request within 5 s
+  /// meanwhile, a 200 or a 503 with Retry-After (SPEC section 9: never a
+  /// hang).
+  void expect_served_again(const std::vector<std::string>& orgs,
+                           steady::time_point since) {
+    struct outcome {
+      std::vector<std::string> problems;
+      http_response last;
+      steady::duration served_after{};
+    };
+    std::vector<std::pair<std::string, std::size_t>> probes;
+    for (const auto& org : orgs)
+      for (std::size_t i = 0; i < c_->size(); ++i)
+        probes.emplace_back(org, i);
+    std::vector<outcome> outcomes(probes.size());
+    std::vector<std::thread> threads;
+    for (std::size_t k = 0; k < probes.size(); ++k)
+      threads.emplace_back([&, k] {
+        const auto& [org, i] = probes[k];
+        auto& out = outcomes[k];
+        auto c = c_->client(i);
+        auto where = org + " through " + c_->name(i);
+        while (steady::now() - since < 15s) {
+          auto sent = steady::now();
+          out.last = c.get("/api/orgs/" + org + "/hooks");
+          auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+              steady::now() - sent);
+          if (took >= 5s)
+            out.problems.push_back(where + " took "
+                                   + std::to_string(took.count())
+                                   + " ms: " + show(out.last));
+          if (out.last.status == 200) {
+            out.served_after = steady::now() - since;
+            return;
+          }
+          if (!is_unavailable(out.last))
+            out.problems.push_back(where + ": " + show(out.last));
+          std::this_thread::sleep_for(20ms);
+        }
+        out.problems.push_back(where + " still not served: " + show(out.last));
+      });
+    for (auto& t : threads)
+      t.join();
+    for (std::size_t k = 0; k < probes.size(); ++k) {
+      const auto& out = outcomes[k];
+      for (const auto& p : out.problems)
+        ADD_FAILURE() << p;
+      if (out.last.status != 200)
+        continue;
+      EXPECT_LT(out.served_after, 10s)
+          << probes[k].first << " through " << c_->name(probes[k].second)
+          << " was served again only after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(
+                 out.served_after)
+                 .count()
+          << " ms";
+    }
+  }
+
+  void TearDown() override {
+    if (HasFailure() && c_) {
+      std::cerr << c_->logs() << '\n';
+      if (std::getenv("HOOKD_TEST_KEEP") != nullptr)
+        c_->keep_files();
+    }
+  }
+
+  sink sink_;
+  std::unique_ptr<test_cluster> c_; ///< after sink_: the nodes stop first
+};
+
+// -- tests -------------------------------------------------------------------
+
+// /healthz is the readiness a load balancer and these tests wait for: it
+// must not say 200 while this node cannot serve, that is before placement
+// and before its own partitions are claimed and running (SPEC section 9:
+// "unowned is 0 once placement is done").
+TEST_F(cluster, healthz_is_200_only_once_placed_and_serving) {
+  start(2, 3);
+  std::mutex mtx;
+  std::vector<std::string> wrong;
+  std::atomic<bool> done{false};
+  auto poll = [&](std::uint16_t port, const std::string& name) {
+    http_client c{port, std::nullopt};
+    while (!done) {
+      auto r = c.get("/healthz");
+      std::this_thread::sleep_for(2ms);
+      if (r.status != 200)
+        continue;
+      auto j = r.body_json();
+      auto cl
+          = j.is_object() ? j.value("cluster", json::object()) : json::object();
+      if (cl.value("unowned", -1) != 0 || cl.value("owned", 0) < 5
+          || cl.value("owned", 0) > 6 || cl.value("members", 0) != 3
+          || j.value("node", "") != name) {
+        std::lock_guard<std::mutex> guard{mtx};
+        if (wrong.size() < 10)
+          wrong.push_back(name + ": " + r.body);
+      }
+    }
+  };
+  // Two of three members: placement waits, so nobody can serve.
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto r = c_->health(i);
+    EXPECT_TRUE(is_error(r, 503)) << c_->name(i) << " before placement";
+  }
+  std::vector<std::thread> pollers;
+  struct joiner {
+    std::vector<std::thread>& threads;
+    std::atomic<bool>& done;
+    ~joiner() {
+      done = true;
+      for (auto& t : threads)
+        t.join();
+    }
+  };
+  bool ready = false;
+  {
+    joiner join{pollers, done};
+    for (std::size_t i = 0; i < 2; ++i)
+      pollers.emplace_back(poll, c_->node(i).port(), c_->name(i));
+    auto third = c_->add_node();
+    pollers.emplace_back(poll, c_->node(third).port(), c_->name(third));
+    ready = c_->wait_healthy();
+    // Readiness is for good: the answers just after it count too.
+    std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_TRUE(ready);
+  EXPECT_TRUE(wrong.empty()) << "/healthz answered 200 while the node could "
+                                "not serve yet, e.g.:\n"
+                             << joined(wrong);
+}
+
+TEST_F(cluster, requests_through_every_node_agree) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+
+  // The cluster's state, the same through every node.
+  std::map<std::string, int> owned;
+  for (const auto& o : owners)
+    ++owned[o];
+  ASSERT_EQ(owned.size(), 3u) << joined(owners);
+  for (const auto& [name, n] : owned)
+    EXPECT_TRUE(n == 16 / 3 || n == (16 + 2) / 3)
+        << name << " owns " << n << " partitions";
+  json first_parts;
+  for (std::size_t i = 0; i < c_->size(); ++i) {
+    SCOPED_TRACE("through " + c_->name(i));
+    auto info = c_->cluster_info(i);
+    ASSERT_TRUE(info.is_object());
+    EXPECT_EQ(info.value("node", ""), c_->name(i));
+    EXPECT_EQ(info.value("clustered", false), true);
+    EXPECT_EQ(info.value("partitionCount", 0), 16);
+    ASSERT_TRUE(info["members"].is_array()) << info.dump();
+    std::set<std::string> names;
+    for (const auto& m : info["members"]) {
+      names.insert(m.value("name", ""));
+      EXPECT_EQ(m.value("state", ""), "up") << m.dump();
+      EXPECT_TRUE(m["cluster"].is_string()) << m.dump();
+      auto idx = c_->index_of(m.value("name", ""));
+      EXPECT_EQ(m.value("http", ""),
+                "127.0.0.1:" + std::to_string(c_->node(idx).port()))
+          << m.dump();
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"n1", "n2", "n3"}));
+    ASSERT_TRUE(info["partitions"].is_array());
+    ASSERT_EQ(info["partitions"].size(), 16u);
+    for (std::size_t p = 0; p < 16; ++p) {
+      const auto& e = info["partitions"][p];
+      EXPECT_EQ(e.value("partition", -1), static_cast<int>(p)) << e.dump();
+      EXPECT_TRUE(e["owner"].is_string()) << e.dump();
+      EXPECT_TRUE(e["followers"].is_array()) << e.dump();
+      EXPECT_GT(e.value("epoch", 0), 0) << e.dump();
+    }
+    if (i == 0)
+      first_parts = info["partitions"];
+    else
+      EXPECT_EQ(info["partitions"], first_parts);
+
+    auto h = c_->health(i);
+    ASSERT_TRUE(is_json_status(h, 200));
+    auto hj = h.body_json();
+    EXPECT_EQ(hj.value("status", ""), "ok");
+    EXPECT_EQ(hj.value("node", ""), c_->name(i));
+    EXPECT_EQ(hj["cluster"], (json{{"members", 3},
+                                   {"partitions", 16},
+                                   {"owned", owned[c_->name(i)]},
+                                   {"unowned", 0}}))
+        << h.body;
+  }
+
+  // Two organizations on each node, written through the other nodes.
+  auto per_node = orgs_per_node(owners, 2);
+  ASSERT_FALSE(HasFailure());
+  std::vector<std::string> orgs;
+  std::map<std::string, std::string> event_of;
+  std::size_t k = 0;
+  for (std::size_t n = 0; n < per_node.size(); ++n)
+    for (const auto& org : per_node[n]) {
+      orgs.push_back(org);
+      auto other = c_->client((n + 1 + k % 2) % 3);
+      auto owner = c_->client(n);
+      make_hook(other, org, "a");
+      make_hook(owner, org, "b");
+      auto stack = c_->client((n + 2) % 3)
+                       .post("/api/stacks/" + org + "/web/prod/hooks",
+                             active_hook("s", sink_.url(org)));
+      EXPECT_TRUE(is_json_status(stack, 201)) << org;
+      auto tok = c_->client(k % 3).post("/api/orgs/" + org + "/tokens",
+                                        {{"name", "ci"}, {"description", "d"}});
+      EXPECT_TRUE(is_json_status(tok, 201)) << org;
+      event_of[org] = post_event(other, org);
+      ++k;
+    }
+  ASSERT_FALSE(HasFailure());
+
+  // Every event delivered to its three hooks, and recorded as such.
+  std::set<std::string> ids;
+  for (const auto& [org, id] : event_of)
+    ids.insert(id);
+  ASSERT_TRUE(sink_.wait_accepted(ids, 20s))
+      << "not delivered: " << joined(sink_.missing(ids));
+  for (const auto& org : orgs) {
+    for (const std::string& hook :
+         {"/api/orgs/" + org + "/hooks/a", "/api/orgs/" + org + "/hooks/b",
+          "/api/stacks/" + org + "/web/prod/hooks/s"}) {
+      bool settled = eventually([&] {
+        auto r = c_->client(0).get(hook + "/deliveries");
+        auto j = r.body_json();
+        return r.status == 200 && j.is_array() && j.size() == 1
+               && j[0].value("status", "") == "succeeded"
+               && j[0].value("id", "") == event_of[org];
+      });
+      EXPECT_TRUE(settled) << hook << ": "
+                           << show(c_->client(0).get(hook + "/deliveries"));
+    }
+  }
+
+  // Any node answers as any other, byte for byte.
+  std::vector<std::string> paths{"/api/user"};
+  for (const auto& org : orgs)
+    for (const std::string& suffix :
+         {"/api/orgs/" + org + "/hooks", "/api/orgs/" + org + "/hooks/a",
+          "/api/orgs/" + org + "/hooks/a/deliveries",
+          "/api/orgs/" + org + "/hooks/b/deliveries",
+          "/api/stacks/" + org + "/web/prod/hooks",
+          "/api/stacks/" + org + "/web/prod/hooks/s",
+          "/api/stacks/" + org + "/web/prod/hooks/s/deliveries",
+          "/api/orgs/" + org + "/tokens", "/api/orgs/" + org + "/hooks/nope"})
+      paths.push_back(suffix);
+  // Organizations with nothing yet, one per node.
+  for (const auto& quiet : orgs_per_node(owners, 3))
+    paths.push_back("/api/orgs/" + quiet.back() + "/hooks");
+  for (const auto& path : paths) {
+    auto r0 = c_->client(0).get(path);
+    bool missing = path.find("/nope") != std::string::npos;
+    EXPECT_EQ(r0.status, missing ? 404 : 200) << path << ": " << show(r0);
+    for (std::size_t i = 1; i < c_->size(); ++i) {
+      auto r = c_->client(i).get(path);
+      EXPECT_EQ(r.status, r0.status) << path << " through " << c_->name(i);
+      EXPECT_EQ(r.body, r0.body) << path << " through " << c_->name(i);
+      EXPECT_EQ(r.header("Content-Type"), r0.header("Content-Type")) << path;
+    }
+  }
+
+  // Writes and their refusals too: the same request through each node
+  // gets the same answer.
+  for (std::size_t n = 0; n < per_node.size(); ++n) {
+    const auto& org = per_node[n][0];
+    const auto hooks = "/api/orgs/" + org + "/hooks";
+    const std::vector<std::pair<std::string, std::string>> refused{
+        {"POST", active_hook("a", sink_.url(org)).dump()},  // exists: 409
+        {"POST", R"({"name":"x","displayName":)"},          // malformed: 400
+        {"POST", active_hook("x", "ftp://nowhere").dump()}, // bad URL: 400
+        {"PATCH", R"({"active":"yes"})"}};
+    for (const auto& [method, body] : refused) {
+      auto path = method == "PATCH" ? hooks + "/a" : hooks;
+      auto r0 = c_->client(n).request(method, path, body);
+      EXPECT_TRUE(r0.status == 400 || r0.status == 409)
+          << method << " " << path << " " << body << ": " << show(r0);
+      for (std::size_t i = 0; i < c_->size(); ++i) {
+        auto r = c_->client(i).request(method, path, body);
+        EXPECT_EQ(r.status, r0.status)
+            << method << " " << body << " through " << c_->name(i);
+        EXPECT_EQ(r.body, r0.body)
+            << method << " " << body << " through " << c_->name(i);
+      }
+    }
+    // A change and a deletion through a node that does not own the
+    // organization, seen at once through every node.
+    auto changed = active_hook("b", sink_.url(org), {{"displayName", "B2"}});
+    auto patched = c_->client((n + 1) % 3).patch(hooks + "/b", changed);
+    EXPECT_TRUE(is_json_status(patched, 200)) << org;
+    for (std::size_t i = 0; i < c_->size(); ++i) {
+      auto r = c_->client(i).get(hooks + "/b");
+      EXPECT_EQ(r.body, patched.body) << "through " << c_->name(i);
+    }
+    auto gone = c_->client((n + 2) % 3).del(hooks + "/b");
+    EXPECT_EQ(gone.status, 204) << show(gone);
+    for (std::size_t i = 0; i < c_->size(); ++i)
+      EXPECT_TRUE(is_error(c_->client(i).get(hooks + "/b"), 404))
+          << "through " << c_->name(i);
+  }
+}
+
+TEST_F(cluster, tokens_work_on_every_node) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  auto per_node = orgs_per_node(owners, 1);
+  ASSERT_FALSE(HasFailure());
+  std::vector<std::string> orgs;
+  for (std::size_t n = 0; n < 3; ++n) {
+    orgs.push_back(per_node[n][0]);
+    make_hook(c_->client(n), orgs.back(), "h");
+  }
+
+  // A token of each organization, made through a node that does not own it.
+  std::vector<std::string> values;
+  std::vector<std::string> ids;
+  for (std::size_t n = 0; n < 3; ++n) {
+    auto r = c_->client((n + 1) % 3)
+                 .post("/api/orgs/" + orgs[n] + "/tokens",
+                       {{"name", "ci"}, {"description", "d"}});
+    ASSERT_TRUE(is_json_status(r, 201)) << orgs[n];
+    values.push_back(r.body_json().value("tokenValue", ""));
+    ids.push_back(r.body_json().value("id", ""));
+  }
+
+  auto admin_user = c_->client(0).get("/api/user");
+  ASSERT_TRUE(is_json_status(admin_user, 200));
+  for (std::size_t t = 0; t < 3; ++t) {
+    const auto& org = orgs[t];
+    http_response user_first;
+    for (std::size_t i = 0; i < 3; ++i) {
+      SCOPED_TRACE("token of " + org + " through " + c_->name(i));
+      auto tc = c_->client(i).as(values[t]);
+      auto list = tc.get("/api/orgs/" + org + "/hooks");
+      EXPECT_TRUE(is_json_status(list, 200));
+      EXPECT_EQ(list.body,
+                c_->client(0).get("/api/orgs/" + org + "/hooks").body);
+      auto made = tc.post("/api/orgs/" + org + "/hooks",
+                          active_hook("by-" + c_->name(i), sink_.url(org)));
+      EXPECT_TRUE(is_json_status(made, 201));
+      EXPECT_TRUE(
+          is_json_status(tc.request("GET", "/api/orgs/" + org + "/hooks/h", {},
+                                    {{"Authorization", "Bearer " + values[t]}}),
+                         200));
+      for (std::size_t u = 0; u < 3; ++u) {
+        if (u == t)
+          continue;
+        EXPECT_TRUE(is_error(tc.get("/api/orgs/" + orgs[u] + "/hooks"), 403))
+            << orgs[u];
+        EXPECT_TRUE(is_error(tc.post("/api/orgs/" + orgs[u] + "/hooks",
+                                     active_hook("x", sink_.url(orgs[u]))),
+                             403))
+            << orgs[u];
+        EXPECT_TRUE(is_error(
+            tc.post("/api/orgs/" + orgs[u] + "/events", stack_event()), 403))
+            << orgs[u];
+      }
+      auto user = tc.get("/api/user");
+      EXPECT_TRUE(is_json_status(user, 200));
+      if (i == 0)
+        user_first = user;
+      else
+        EXPECT_EQ(user.body, user_first.body);
+      auto admin = c_->client(i).get("/api/user");
+      EXPECT_EQ(admin.status, 200);
+      EXPECT_EQ(admin.body, admin_user.body);
+    }
+  }
+
+  // Wrong credentials: 401 on every node, whatever organization they ask.
+  auto forged = values[0];
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  std::vector<std::optional<std::string>> wrong{
+      std::string{"not-a-token"}, forged,
+      "hookd_" + ids[1] + "_" + std::string(48, 'a'), std::nullopt};
+  // A deleted token is wrong too, at once, everywhere.
+  auto del = c_->client(2).del("/api/orgs/" + orgs[2] + "/tokens/" + ids[2]);
+  EXPECT_EQ(del.status, 204) << show(del);
+  wrong.push_back(values[2]);
+  for (std::size_t w = 0; w < wrong.size(); ++w)
+    for (std::size_t i = 0; i < 3; ++i) {
+      SCOPED_TRACE("wrong credential #" + std::to_string(w) + " through "
+                   + c_->name(i));
+      auto tc = c_->client(i).as(wrong[w]);
+      for (const auto& org : orgs)
+        EXPECT_TRUE(is_error(tc.get("/api/orgs/" + org + "/hooks"), 401))
+            << org;
+      EXPECT_TRUE(is_error(tc.get("/api/user"), 401));
+    }
+  // The cluster's state needs the admin token: no token or an unknown one
+  // is 401 (SPEC section 7), an org token 403.
+  for (std::size_t w = 0; w < wrong.size(); ++w)
+    EXPECT_TRUE(
+        is_error(c_->client(w % 3).as(wrong[w]).get("/api/cluster"), 401))
+        << "wrong credential #" << w;
+  // The org tokens are no admins.
+  EXPECT_TRUE(is_error(c_->client(1).as(values[0]).get("/api/cluster"), 403));
+}
+
+TEST_F(cluster, an_event_posted_to_a_non_owner_is_delivered_once) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  auto per_node = orgs_per_node(owners, 1);
+  ASSERT_FALSE(HasFailure());
+  // The organization of n1, posted to through n2, reposted through n3.
+  const auto org = per_node[0][0];
+  make_hook(c_->client(0), org);
+  ASSERT_FALSE(HasFailure());
+  const auto x = random_uuid();
+  auto ev = stack_event();
+  ev["id"] = x;
+  EXPECT_EQ(post_event(c_->client(1), org, ev), x);
+  ASSERT_TRUE(sink_.wait_accepted({x}, 10s));
+
+  auto again = c_->client(2).post("/api/orgs/" + org + "/events", ev);
+  EXPECT_TRUE(is_json_status(again, 202));
+  EXPECT_EQ(again.body_json().value("id", ""), x);
+  auto once_more = c_->client(1).post("/api/orgs/" + org + "/events", ev);
+  EXPECT_EQ(once_more.body_json().value("id", ""), x) << show(once_more);
+
+  // Large requests and answers cross the forwarding path whole: an event
+  // of 60 KiB, and a batch of 200 events whose answer lists 200 ids.
+  auto big = stack_event();
+  big["data"] = {{"log", std::string(60 * 1024, 'x')}};
+  auto big_id = post_event(c_->client(2), org, big);
+  auto too_big = stack_event();
+  too_big["data"] = {{"log", std::string(70 * 1024, 'x')}};
+  auto refused_here
+      = c_->client(0).post("/api/orgs/" + org + "/events", too_big);
+  auto refused_there
+      = c_->client(1).post("/api/orgs/" + org + "/events", too_big);
+  EXPECT_TRUE(is_error(refused_there, 413)) << show(refused_there);
+  EXPECT_EQ(refused_there.body, refused_here.body);
+  json batch = json::array();
+  for (int i = 0; i < 200; ++i)
+    batch.push_back(stack_event());
+  auto many = c_->client(1).post("/api/orgs/" + org + "/events", batch);
+  ASSERT_TRUE(is_json_status(many, 202));
+  std::set<std::string> batch_ids;
+  for (const auto& id : many.body_json().value("ids", json::array()))
+    batch_ids.insert(id.get<std::string>());
+  EXPECT_EQ(batch_ids.size(), 200u);
+  batch_ids.insert(big_id);
+  EXPECT_TRUE(sink_.wait_accepted(batch_ids, 20s))
+      << "not delivered: " << joined(sink_.missing(batch_ids));
+  for (const auto& r : sink_.raw().requests()) {
+    if (r.header("Pulumi-Webhook-Id").value_or("") != big_id)
+      continue;
+    EXPECT_NE(r.body.find(std::string(60 * 1024, 'x')), std::string::npos);
+  }
+
+  // A later event through the same hook, then a short window: still one
+  // copy of x.
+  auto later = post_event(c_->client(2), org);
+  ASSERT_TRUE(sink_.wait_accepted({later}, 10s));
+  auto until = steady::now() + 1s;
+  while (steady::now() < until) {
+    ASSERT_EQ(sink_.seen(x), 1u) << x << " arrived again";
+    std::this_thread::sleep_for(50ms);
+  }
+  for (const auto& id : batch_ids)
+    EXPECT_EQ(sink_.seen(id), 1u) << id;
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto r = c_->client(i).get("/api/orgs/" + org
+                               + "/hooks/h/deliveries?limit=1000");
+    ASSERT_TRUE(is_json_status(r, 200));
+    std::multiset<std::string> got;
+    for (const auto& rec : r.body_json())
+      got.insert(rec.value("id", ""));
+    std::multiset<std::string> want{x, later};
+    want.insert(batch_ids.begin(), batch_ids.end());
+    EXPECT_EQ(got, want) << "through " << c_->name(i);
+  }
+}
+
+TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  auto per_node = orgs_per_node(owners, 2);
+  ASSERT_FALSE(HasFailure());
+  const std::size_t victim = 1;
+  const auto& lost = per_node[victim];
+  std::vector<std::string> kept;
+  for (std::size_t n = 0; n < 3; ++n)
+    if (n != victim)
+      kept.insert(kept.end(), per_node[n].begin(), per_node[n].end());
+  std::vector<std::string> all = kept;
+  all.insert(all.end(), lost.begin(), lost.end());
+  for (std::size_t k = 0; k < all.size(); ++k)
+    make_hook(c_->client(k % 3), all[k]);
+  ASSERT_FALSE(HasFailure());
+
+  // The victim's receiver refuses for now: its deliveries stay queued.
+  sink_.fail(lost);
+  std::set<std::string> acked;
+  std::set<std::string> victims_ids;
+  for (int round = 0; round < 2; ++round)
+    for (const auto& org : all)
+      for (std::size_t i = 0; i < 3; ++i) {
+        auto id = post_event(c_->client(i), org);
+        acked.insert(id);
+        if (std::find(lost.begin(), lost.end(), org) != lost.end())
+          victims_ids.insert(id);
+      }
+  ASSERT_FALSE(HasFailure());
+  EXPECT_TRUE(eventually(
+      [&] {
+        return std::all_of(victims_ids.begin(), victims_ids.end(),
+                           [&](const auto& id) { return sink_.seen(id) > 0; });
+      },
+      10s))
+      << "the victim's events were not all attempted";
+  for (const auto& id : victims_ids)
+    ASSERT_EQ(sink_.accepted(id), 0u) << id;
+  std::map<std::string, std::string> listing;
+  for (const auto& org : all)
+    listing[org] = c_->client(0).get("/api/orgs/" + org + "/hooks").body;
+
+  // kill -9: the others answer 503 for the victim's organizations within
+  // 5 s, and go on serving their own.
+  auto killed_at = steady::now();
+  auto st = c_->kill(victim);
+  EXPECT_EQ(st.signal, SIGKILL) << st;
+  std::vector<std::size_t> live{0, 2};
+  for (const auto& org : lost) {
+    expect_503_within_5s(live, "/api/orgs/" + org + "/hooks", killed_at);
+    for (auto i : live) {
+      auto r
+          = c_->client(i).post("/api/orgs/" + org + "/events", stack_event());
+      EXPECT_TRUE(is_unavailable(r))
+          << "an event for " << org << " through " << c_->name(i)
+          << " while its owner is down";
+      if (r.status == 202)
+        acked.insert(r.body_json().value("id", ""));
+    }
+  }
+  for (const auto& org : kept)
+    for (auto i : live) {
+      auto r = c_->client(i).get("/api/orgs/" + org + "/hooks");
+      EXPECT_TRUE(is_json_status(r, 200)) << org << " through " << c_->name(i);
+      EXPECT_EQ(r.body, listing[org]);
+      acked.insert(post_event(c_->client(i), org));
+    }
+  // A little while later (the victim's lease has run out by now): still
+  // 503 for its organizations, 200 for the others.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto o = c_->owners(0);
+        return o.size() == 16
+               && std::count(o.begin(), o.end(), c_->name(victim)) == 0;
+      },
+      10s))
+      << "the victim's lease did not run out";
+  for (auto i : live) {
+    for (const auto& org : lost)
+      EXPECT_TRUE(
+          is_unavailable(c_->client(i).get("/api/orgs/" + org + "/hooks")));
+    for (const auto& org : kept)
+      EXPECT_EQ(c_->client(i).get("/api/orgs/" + org + "/hooks").status, 200);
+  }
+  ASSERT_FALSE(HasFailure());
+
+  // Back with its data: it serves its organizations again and delivers
+  // everything acknowledged before the kill.
+  sink_.accept(lost);
+  auto restarted_at = steady::now();
+  ASSERT_NO_THROW(c_->restart(victim));
+  expect_served_again(lost, restarted_at);
+  EXPECT_TRUE(c_->wait_healthy());
+  for (const auto& org : all)
+    for (std::size_t i = 0; i < 3; ++i) {
+      auto r = c_->client(i).get("/api/orgs/" + org + "/hooks");
+      EXPECT_TRUE(is_json_status(r, 200)) << org << " through " << c_->name(i);
+      EXPECT_EQ(r.body, listing[org]);
+    }
+  acked.erase("");
+  EXPECT_TRUE(sink_.wait_accepted(acked, 30s))
+      << "acknowledged but never delivered: " << joined(sink_.missing(acked));
+}
+
+TEST_F(cluster, a_sigstopped_node_is_fenced) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  auto per_node = orgs_per_node(owners, 2);
+  ASSERT_FALSE(HasFailure());
+  const std::size_t victim = 2;
+  const auto victim_name = c_->name(victim);
+  const auto& stopped = per_node[victim];
+  std::vector<std::string> kept;
+  for (std::size_t n = 0; n < 3; ++n)
+    if (n != victim)
+      kept.insert(kept.end(), per_node[n].begin(), per_node[n].end());
+  std::vector<std::string> all = kept;
+  all.insert(all.end(), stopped.begin(), stopped.end());
+  for (std::size_t k = 0; k < all.size(); ++k)
+    make_hook(c_->client(k % 3), all[k]);
+  ASSERT_FALSE(HasFailure());
+
+  sink_.fail(stopped);
+  std::set<std::string> acked;
+  std::set<std::string> victims_ids;
+  for (const auto& org : all)
+    for (std::size_t i = 0; i < 3; ++i) {
+      auto id = post_event(c_->client(i), org);
+      acked.insert(id);
+      if (std::find(stopped.begin(), stopped.end(), org) != stopped.end())
+        victims_ids.insert(id);
+    }
+  ASSERT_FALSE(HasFailure());
+  EXPECT_TRUE(eventually(
+      [&] {
+        return std::all_of(victims_ids.begin(), victims_ids.end(),
+                           [&](const auto& id) { return sink_.seen(id) > 0; });
+      },
+      10s))
+      << "the victim's events were not all attempted";
+  std::map<std::uint32_t, std::int64_t> epoch_before;
+  auto info_before = c_->cluster_info(0);
+  ASSERT_TRUE(info_before.is_object());
+  for (const auto& p : info_before["partitions"])
+    if (p.value("owner", json()).is_string()
+        && p["owner"].get<std::string>() == victim_name)
+      epoch_before[p.value("partition", 0u)] = p.value("epoch", 0);
+  ASSERT_FALSE(epoch_before.empty());
+
+  // Hung: the others notice through the middleman's heartbeats.
+  auto stopped_at = steady::now();
+  c_->pause(victim);
+  std::vector<std::size_t> live{0, 1};
+  for (const auto& org : stopped)
+    expect_503_within_5s(live, "/api/orgs/" + org + "/hooks", stopped_at);
+  for (const auto& org : kept)
+    for (auto i : live) {
+      EXPECT_TRUE(
+          is_json_status(c_->client(i).get("/api/orgs/" + org + "/hooks"), 200))
+          << org << " through " << c_->name(i);
+      acked.insert(post_event(c_->client(i), org));
+    }
+  // Its receiver takes deliveries again while it is stopped: what it had
+  // queued is now deliverable.
+  sink_.accept(stopped);
+
+  // Past its lease: its partitions have no owner.
+  bool expired = eventually(
+      [&] {
+        auto info = c_->cluster_info(0);
+        if (!info.is_object())
+          return false;
+        for (const auto& p : info["partitions"])
+          if (epoch_before.count(p.value("partition", 0u)) != 0
+              && !p["owner"].is_null())
+            return false;
+        return true;
+      },
+      10s);
+  ASSERT_TRUE(expired) << c_->cluster_info(0).dump();
+
+  auto resumed_at = steady::now();
+  c_->resume(victim);
+  // Events posted to it as it wakes: refused with 503 while it is fenced,
+  // or acknowledged, and then delivered like every other.
+  std::vector<http_response> woke_posts;
+  std::thread poster{[&] {
+    auto c = c_->client(victim);
+    for (int i = 0; i < 10; ++i) {
+      woke_posts.push_back(
+          c.post("/api/orgs/" + stopped[i % 2] + "/events", stack_event()));
+      std::this_thread::sleep_for(10ms);
+    }
+  }};
+  // It takes a new lease and serves its organizations again, through
+  // every node.
+  expect_served_again(stopped, resumed_at);
+  poster.join();
+  for (const auto& r : woke_posts) {
+    if (r.status == 202)
+      acked.insert(r.body_json().value("id", ""));
+    else
+      EXPECT_TRUE(is_unavailable(r)) << "posting to the waking node";
+  }
+  EXPECT_TRUE(c_->wait_healthy());
+  auto log = c_->node(victim).stderr_text();
+  EXPECT_NE(log.find("fenced"), std::string::npos)
+      << "the victim's log does not say it was fenced";
+  // Its partitions are its own again, under new epochs.
+  auto info = c_->cluster_info(0);
+  for (const auto& p : info["partitions"]) {
+    auto it = epoch_before.find(p.value("partition", 0u));
+    if (it == epoch_before.end())
+      continue;
+    EXPECT_EQ(p.value("owner", json()), json(victim_name)) << p.dump();
+    EXPECT_GT(p.value("epoch", 0), it->second) << p.dump();
+  }
+
+  // Nothing acknowledged is lost.
+  acked.erase("");
+  EXPECT_TRUE(sink_.wait_accepted(acked, 30s))
+      << "acknowledged but never delivered: " << joined(sink_.missing(acked));
+
+  // Fenced means silent: nothing reached the receiver from the victim
+  // after it woke up before it held a new lease (its log's time for it).
+  auto lease_lines = lines_with(log, "holding a cluster lease");
+  ASSERT_FALSE(lease_lines.empty()) << log;
+  auto leased_at = log_time(lease_lines.back());
+  ASSERT_TRUE(leased_at) << lease_lines.back();
+  for (const auto& req : sink_.raw().requests()) {
+    auto org = req.path.substr(1);
+    if (req.arrived < resumed_at
+        || std::find(stopped.begin(), stopped.end(), org) == stopped.end())
+      continue;
+    EXPECT_GE(req.arrived_wall, *leased_at - 5ms)
+        << "a delivery of " << req.header("Pulumi-Webhook-Id").value_or("")
+        << " arrived "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(
+               *leased_at - req.arrived_wall)
+               .count()
+        << " ms before the victim held its new lease";
+  }
+}
+
+/// A loopback port that accepts connections and never answers.
+class silent_port {
+public:
+  silent_port() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0
+        || ::listen(fd_, 64) != 0
+        || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("cannot listen on loopback");
+    port_ = ntohs(addr.sin_port);
+  }
+  ~silent_port() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  std::uint16_t port() const {
+    return port_;
+  }
+
+private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(cluster, start_refusals) {
+  start(1);
+  ASSERT_TRUE(c_->wait_healthy());
+
+  // Each refused node: its options, what it must say, and a bound on the
+  // time it may take to say it.
+  auto refused = [&](const std::string& what, process_options o,
+                     const std::vector<std::string>& words) {
+    SCOPED_TRACE(what);
+    o.wait_listening = false;
+    auto started = steady::now();
+    hookd_process p{o};
+    auto st = p.wait_exit(10s);
+    auto took = steady::now() - started;
+    EXPECT_TRUE(st.exited && st.code != 0) << st;
+    EXPECT_FALSE(st.timed_out);
+    EXPECT_LT(took, 5s);
+    EXPECT_FALSE(p.listening());
+    auto said = p.stderr_text() + p.stdout_text();
+    for (const auto& w : words)
+      EXPECT_TRUE(std::regex_search(said, std::regex{w}))
+          << "the message should match '" << w << "': " << said;
+  };
+  auto with = [&](const std::string& name, env_list changes) {
+    auto o = c_->options_for(name);
+    for (auto& kv : changes)
+      o.env.push_back(std::move(kv));
+    return o;
+  };
+
+  refused("another partition count", with("n9", {{"HOOKD_PARTITIONS", "8"}}),
+          {"HOOKD_PARTITIONS", R"((^|[^0-9])16([^0-9]|$))",
+           R"((^|[^0-9])8([^0-9]|$))"});
+  auto nowhere
+      = "http://127.0.0.1:" + std::to_string(hookd::testing::free_port());
+  refused("an etcd where nothing listens",
+          with("n9", {{"HOOKD_CLUSTER_ETCD", nowhere}}),
+          {"etcd", "HOOKD_CLUSTER_ETCD"});
+  silent_port silent;
+  refused("an etcd that never answers",
+          with("n9", {{"HOOKD_CLUSTER_ETCD",
+                       "http://127.0.0.1:" + std::to_string(silent.port())}}),
+          {"etcd", "HOOKD_CLUSTER_ETCD"});
+  refused("a cluster port on every address without TLS",
+          with("n9", {{"HOOKD_CLUSTER_BIND", "0.0.0.0"}}),
+          {"HOOKD_CLUSTER_BIND", "HOOKD_CLUSTER_CA", "HOOKD_CLUSTER_CERT",
+           "HOOKD_CLUSTER_KEY"});
+
+  // None of them joined: the cluster still has its one member, serving.
+  auto info = c_->cluster_info(0);
+  ASSERT_TRUE(info.is_object());
+  EXPECT_EQ(info["members"].size(), 1u) << info.dump();
+  EXPECT_EQ(c_->health(0).status, 200);
+}
+
+} // namespace
