@@ -603,6 +603,107 @@ TEST_F(cluster, requests_through_every_node_agree) {
   }
 }
 
+// Users cannot tell a cluster from one node: the same requests, sent to a
+// single hookd and through any node of the cluster, get the same answers.
+TEST_F(cluster, answers_match_a_single_node) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  process_options single_opts;
+  single_opts.env = {{"HOOKD_MASTER_KEY", test_master_key},
+                     {"HOOKD_ALLOW_PRIVATE_TARGETS", "1"},
+                     {"HOOKD_PARTITIONS", std::to_string(partition_count)},
+                     {"HOOKD_RETRY_SCHEDULE", retry_schedule()}};
+  hookd_process single{single_opts};
+  ASSERT_TRUE(single.listening()) << single.start_error();
+  auto per_node = orgs_per_node(owners, 1);
+  ASSERT_FALSE(HasFailure());
+
+  struct step {
+    std::string method;
+    std::string path;
+    std::string body;
+  };
+  std::vector<step> script{{"GET", "/api/user", ""}};
+  for (std::size_t n = 0; n < per_node.size(); ++n) {
+    const auto& org = per_node[n][0];
+    const auto hooks = "/api/orgs/" + org + "/hooks";
+    const auto stack_hooks = "/api/stacks/" + org + "/web/prod/hooks";
+    auto ev = stack_event();
+    ev["id"] = random_uuid();
+    auto big = stack_event();
+    big["data"] = {{"log", std::string(70 * 1024, 'x')}};
+    auto bad_batch = json::array({stack_event(), json{{"event", "nope"}}});
+    std::vector<step> steps{
+        {"POST", hooks, active_hook("a", sink_.url(org)).dump()},
+        {"POST", hooks, active_hook("a", sink_.url(org)).dump()},
+        {"POST", hooks, R"({"name":"x",)"},
+        {"POST", hooks, active_hook("x", "ftp://nowhere").dump()},
+        {"GET", hooks, ""},
+        {"GET", hooks + "/a", ""},
+        {"GET", hooks + "/zzz", ""},
+        {"PATCH", hooks + "/a",
+         active_hook("a", sink_.url(org), {{"displayName", "A2"}}).dump()},
+        {"POST", stack_hooks, active_hook("s", sink_.url(org)).dump()},
+        {"GET", stack_hooks, ""},
+        {"GET", "/api/orgs/" + org + "/scopes", ""},
+        {"POST", "/api/orgs/" + org + "/events", ev.dump()},
+        {"POST", "/api/orgs/" + org + "/events", ev.dump()},
+        {"POST", "/api/orgs/" + org + "/events", bad_batch.dump()},
+        {"POST", "/api/orgs/" + org + "/events", big.dump()},
+        {"DELETE", hooks + "/a", ""},
+        {"GET", hooks + "/a", ""},
+        {"DELETE", hooks + "/a", ""},
+        {"GET", "/api/orgs/" + org + "/tokens", ""}};
+    script.insert(script.end(), steps.begin(), steps.end());
+  }
+  for (std::size_t k = 0; k < script.size(); ++k) {
+    const auto& st = script[k];
+    auto via = k % c_->size();
+    auto one = single.client().request(st.method, st.path, st.body);
+    auto many = c_->client(via).request(st.method, st.path, st.body);
+    SCOPED_TRACE(st.method + " " + st.path + " " + st.body.substr(0, 120)
+                 + " through " + c_->name(via));
+    EXPECT_NE(one.status, 0) << show(one);
+    EXPECT_EQ(many.status, one.status) << show(many) << " vs " << show(one);
+    EXPECT_EQ(many.body, one.body);
+    EXPECT_EQ(many.header("Content-Type"), one.header("Content-Type"));
+  }
+
+  // Credentials: the answers to wrong ones, and to an org token asking for
+  // another organization, are the single node's.
+  auto token_of = [&](const http_client& c, const std::string& org) {
+    auto r = c.post("/api/orgs/" + org + "/tokens",
+                    {{"name", "ci"}, {"description", "d"}});
+    EXPECT_TRUE(is_json_status(r, 201)) << show(r);
+    return r.body_json().value("tokenValue", "");
+  };
+  const auto& a = per_node[0][0];
+  const auto& b = per_node[1][0];
+  auto single_token = token_of(single.client(), a);
+  auto cluster_token = token_of(c_->client(2), a);
+  for (std::size_t i = 0; i < c_->size(); ++i)
+    for (const auto& path :
+         {"/api/orgs/" + b + "/hooks", "/api/orgs/" + a + "/hooks",
+          std::string{"/api/user"}}) {
+      SCOPED_TRACE(path + " through " + c_->name(i));
+      auto one = single.client(single_token).get(path);
+      auto many = c_->client(i).as(cluster_token).get(path);
+      EXPECT_EQ(many.status, one.status);
+      // Who a token is names the token itself: only its status compares.
+      if (path != "/api/user") {
+        EXPECT_EQ(many.body, one.body);
+      }
+      for (const std::optional<std::string>& wrong :
+           {std::optional<std::string>{},
+            std::optional<std::string>{"bogus"}}) {
+        auto one_w = single.client(wrong).get(path);
+        auto many_w = c_->client(i).as(wrong).get(path);
+        EXPECT_EQ(many_w.status, one_w.status);
+        EXPECT_EQ(many_w.body, one_w.body);
+      }
+    }
+}
+
 TEST_F(cluster, tokens_work_on_every_node) {
   auto owners = start_ready();
   ASSERT_FALSE(HasFailure());
@@ -797,11 +898,13 @@ TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
   sink_.fail(lost);
   std::set<std::string> acked;
   std::set<std::string> victims_ids;
+  std::map<std::string, std::set<std::string>> ids_of;
   for (int round = 0; round < 2; ++round)
     for (const auto& org : all)
       for (std::size_t i = 0; i < 3; ++i) {
         auto id = post_event(c_->client(i), org);
         acked.insert(id);
+        ids_of[org].insert(id);
         if (std::find(lost.begin(), lost.end(), org) != lost.end())
           victims_ids.insert(id);
       }
@@ -818,6 +921,14 @@ TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
   std::map<std::string, std::string> listing;
   for (const auto& org : all)
     listing[org] = c_->client(0).get("/api/orgs/" + org + "/hooks").body;
+  // Org tokens of a lost and of a kept organization.
+  std::map<std::string, std::string> token;
+  for (const auto& org : {lost[0], kept[0]}) {
+    auto r = c_->client(0).post("/api/orgs/" + org + "/tokens",
+                                {{"name", "ci"}, {"description", "d"}});
+    ASSERT_TRUE(is_json_status(r, 201));
+    token[org] = r.body_json().value("tokenValue", "");
+  }
 
   // kill -9: the others answer 503 for the victim's organizations within
   // 5 s, and go on serving their own.
@@ -860,6 +971,18 @@ TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
           is_unavailable(c_->client(i).get("/api/orgs/" + org + "/hooks")));
     for (const auto& org : kept)
       EXPECT_EQ(c_->client(i).get("/api/orgs/" + org + "/hooks").status, 200);
+    // A token kept in the lost partition cannot be checked: 503, never a
+    // 401 or 403; one of a kept organization works as before.
+    auto lost_token = c_->client(i).as(token[lost[0]]);
+    EXPECT_TRUE(
+        is_unavailable(lost_token.get("/api/orgs/" + lost[0] + "/hooks")));
+    EXPECT_TRUE(
+        is_unavailable(lost_token.get("/api/orgs/" + kept[0] + "/hooks")));
+    auto kept_token = c_->client(i).as(token[kept[0]]);
+    EXPECT_TRUE(
+        is_json_status(kept_token.get("/api/orgs/" + kept[0] + "/hooks"), 200));
+    EXPECT_TRUE(
+        is_error(kept_token.get("/api/orgs/" + kept[1] + "/hooks"), 403));
   }
   ASSERT_FALSE(HasFailure());
 
@@ -876,9 +999,85 @@ TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
       EXPECT_TRUE(is_json_status(r, 200)) << org << " through " << c_->name(i);
       EXPECT_EQ(r.body, listing[org]);
     }
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto lost_token = c_->client(i).as(token[lost[0]]);
+    EXPECT_TRUE(
+        is_json_status(lost_token.get("/api/orgs/" + lost[0] + "/hooks"), 200));
+    EXPECT_TRUE(
+        is_error(lost_token.get("/api/orgs/" + kept[0] + "/hooks"), 403));
+  }
   acked.erase("");
   EXPECT_TRUE(sink_.wait_accepted(acked, 30s))
       << "acknowledged but never delivered: " << joined(sink_.missing(acked));
+
+  // One record per event and webhook, whichever node is asked.
+  for (const auto& org : lost) {
+    bool settled = eventually([&] {
+      auto r = c_->client(0).get("/api/orgs/" + org
+                                 + "/hooks/h/deliveries?limit=1000");
+      auto j = r.body_json();
+      if (r.status != 200 || !j.is_array())
+        return false;
+      return std::all_of(j.begin(), j.end(), [](const json& rec) {
+        return rec.value("status", "") == "succeeded";
+      });
+    });
+    EXPECT_TRUE(settled) << org;
+    auto r0 = c_->client(0).get("/api/orgs/" + org
+                                + "/hooks/h/deliveries?limit=1000");
+    std::multiset<std::string> records;
+    for (const auto& rec : r0.body_json())
+      records.insert(rec.value("id", ""));
+    EXPECT_EQ(records, std::multiset<std::string>(ids_of[org].begin(),
+                                                  ids_of[org].end()))
+        << org << ": " << r0.body;
+    for (std::size_t i = 1; i < 3; ++i)
+      EXPECT_EQ(c_->client(i)
+                    .get("/api/orgs/" + org + "/hooks/h/deliveries?limit=1000")
+                    .body,
+                r0.body)
+          << org << " through " << c_->name(i);
+  }
+
+  // Killed again and restarted at once, while its lease still runs: it
+  // takes its partitions back under new epochs and delivers what it had
+  // queued.
+  auto epochs = [&] {
+    std::map<std::uint32_t, std::int64_t> out;
+    auto info = c_->cluster_info(0);
+    for (const auto& p : info.value("partitions", json::array()))
+      if (p.value("owner", json()) == json(c_->name(victim)))
+        out[p.value("partition", 0u)] = p.value("epoch", 0);
+    return out;
+  };
+  auto before = epochs();
+  ASSERT_FALSE(before.empty());
+  sink_.fail(lost);
+  std::set<std::string> queued;
+  for (const auto& org : lost)
+    for (auto i : live)
+      queued.insert(post_event(c_->client(i), org));
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(queued.begin(), queued.end(),
+                       [&](const auto& id) { return sink_.seen(id) > 0; });
+  }));
+  c_->kill(victim);
+  sink_.accept(lost);
+  restarted_at = steady::now();
+  ASSERT_NO_THROW(c_->restart(victim));
+  expect_served_again(lost, restarted_at);
+  EXPECT_TRUE(c_->wait_healthy());
+  EXPECT_TRUE(sink_.wait_accepted(queued, 30s))
+      << "acknowledged but never delivered: " << joined(sink_.missing(queued));
+  EXPECT_TRUE(eventually([&] {
+    auto after = epochs();
+    if (after.size() != before.size())
+      return false;
+    for (const auto& [p, e] : before)
+      if (after.count(p) == 0 || after[p] <= e)
+        return false;
+    return true;
+  })) << c_->cluster_info(0).dump();
 }
 
 TEST_F(cluster, a_sigstopped_node_is_fenced) {
