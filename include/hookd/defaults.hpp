@@ -85,6 +85,9 @@ constexpr std::size_t store_descriptors_min(std::uint32_t partitions) {
   return partitions
          * (partition_descriptors + std::size_t{partition_open_files_min});
 }
+/// A request forwarded to the partition's owner gets 503 past this
+/// (ping and redeliver: plus the delivery timeout).
+constexpr std::chrono::milliseconds forward_timeout{4000};
 /// Cluster mode: etcd key prefix, lease, copies of each partition.
 constexpr const char* cluster_prefix = "hookd/";
 constexpr auto lease_ttl = 5s;

@@ -74,6 +74,9 @@ struct router_state {
   /// Single node: every partition is this node's, always.
   bool clustered = false;
   cluster_view view;
+  /// Every partition had an owner once since placement: until then this
+  /// node is not ready (/healthz 503), whatever it owns itself.
+  bool settled = false;
   std::map<std::string, peer> peers;
   std::uint64_t next_forward = 0;
   /// What every local partition counts together: the node's bounds
@@ -281,6 +284,10 @@ void update_view(self_ptr self, cluster_view view) {
   auto& st = self->state;
   bool was_fenced = st.view.fenced;
   st.view = std::move(view);
+  if (!st.settled && st.view.placed && !st.view.owners.empty()
+      && std::none_of(st.view.owners.begin(), st.view.owners.end(),
+                      [](const partition_owner& o) { return o.node.empty(); }))
+    st.settled = true;
   if (st.view.fenced && !was_fenced)
     log::error("fenced: this node's cluster lease is gone; it serves and "
                "delivers for no partition until it holds one again");
@@ -312,6 +319,18 @@ void update_view(self_ptr self, cluster_view view) {
     }
   }
   reconcile(self);
+}
+
+/// How long a request forwarded to another member may take: a message lost
+/// with a connection that dropped and came back gets no answer and no down
+/// message, so an owner that cannot answer must be a 503 within 5 s. Ping
+/// and redeliver wait for a delivery attempt on top.
+caf::timespan forward_deadline(const config& cfg, operation op) {
+  auto base = std::min<std::chrono::milliseconds>(cfg.request_timeout,
+                                                  defaults::forward_timeout);
+  if (op == operation::ping_hook || op == operation::redeliver)
+    base += cfg.delivery_timeout;
+  return std::chrono::duration_cast<caf::timespan>(base);
 }
 
 /// Serves a request for partition `p`: here, through its owner, or 503.
@@ -350,8 +369,7 @@ caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
   auto rp = self->make_response_promise<api_response>();
   auto id = st.next_forward++;
   it->second.waiting.emplace(id, rp);
-  auto deadline = std::chrono::duration_cast<caf::timespan>(
-      st.host.cfg.request_timeout + st.host.cfg.delivery_timeout);
+  auto deadline = forward_deadline(st.host.cfg, call.op);
   self->request(it->second.handle, deadline, atom::forward::value, p,
                 std::move(call))
       .then(
@@ -379,8 +397,7 @@ template <class OnAnswer, class OnError>
 void probe(self_ptr self, std::uint32_t p, api_call call, OnAnswer on_answer,
            OnError on_error) {
   auto& st = self->state;
-  auto deadline
-      = std::chrono::duration_cast<caf::timespan>(st.host.cfg.request_timeout);
+  auto deadline = forward_deadline(st.host.cfg, call.op);
   if (owns(self, p)) {
     auto& part = st.parts[p];
     if (!part.entry) {
@@ -479,10 +496,24 @@ caf::result<api_response> route(self_ptr self, api_call& call) {
     if (call.who.digest.empty())
       return make_error(ec::unauthenticated,
                         "missing token: send 'Authorization: token <token>'");
-    if (!admin)
-      return make_error(ec::forbidden, "only the admin token may read the "
-                                       "cluster's state");
-    return cluster_info(self);
+    if (admin)
+      return cluster_info(self);
+    // An org token is refused (403); anything else is no token (401).
+    auto tp = token_partition(self, call.who);
+    if (!tp)
+      return make_error(ec::unauthenticated, "invalid token");
+    api_call q;
+    q.op = operation::whoami;
+    q.who = call.who;
+    auto rp = self->make_response_promise<api_response>();
+    probe(
+        self, *tp, std::move(q),
+        [=](api_response&) mutable {
+          rp.deliver(make_error(ec::forbidden, "only the admin token may read "
+                                               "the cluster's state"));
+        },
+        [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return rp;
   }
   if (call.op == operation::whoami) {
     // The admin is known anywhere; an org token's id names its partition.
@@ -558,6 +589,12 @@ caf::result<api_response> health(self_ptr self) {
                        + std::to_string(st.view.members.size()) + " so far");
   if (st.clustered && st.view.fenced)
     return unavailable("this node lost its cluster lease (fenced)");
+  // After placement, the members claim their partitions: ready once every
+  // partition has had its owner. A member lost later leaves this node
+  // ready (its organizations get 503; "unowned" says how many).
+  if (st.clustered && !st.settled)
+    return unavailable("waiting for the members to claim their partitions; "
+                       + std::to_string(unowned) + " unowned");
   std::vector<node_actor> nodes;
   for (std::uint32_t p = 0; p < st.partitions; ++p) {
     const auto& part = st.parts[p];
