@@ -8,12 +8,13 @@ set -euo pipefail
 # dashboard's tests in a real headless browser (fonts-liberation: the
 # sans-serif the dashboard falls back to on Linux, so screenshots read well).
 # etcd-server: the cluster tests start their own etcd from it on free ports;
-# the package's systemd service is not used.
+# the package's systemd service is not used. openssl (the command) makes the
+# certificates of the cluster's mutual TLS test.
 packages=(cmake g++ make pkg-config libcaf-dev librestinio-dev libasio-dev
   nlohmann-json3-dev libssl-dev librocksdb-dev libgtest-dev
   libcurl4-openssl-dev curl ca-certificates python3 clang-format git
   wrk nginx-light clang-14 libclang-rt-14-dev llvm-14 chromium
-  fonts-liberation etcd-server)
+  fonts-liberation etcd-server openssl)
 
 missing=()
 for p in "${packages[@]}"; do

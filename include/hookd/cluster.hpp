@@ -85,7 +85,10 @@ using router_actor = node_actor::extend_with<access_actor>::extend<
     // From the membership: the routing table changed.
     caf::reacts_to<atom::update, cluster_view>,
     // Internal: connect to the members not connected.
-    caf::reacts_to<atom::cluster>>;
+    caf::reacts_to<atom::cluster>,
+    // From a member that connected to this one: its name (its router is
+    // the sender). A pair of members shares one connection.
+    caf::reacts_to<atom::cluster, std::string>>;
 
 /// Spawns the router over the partitions `host` has open (every one on a
 /// single node). In a cluster it opens and starts the partitions the

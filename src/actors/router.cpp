@@ -61,6 +61,15 @@ struct peer {
   bool connecting = false;
   /// Connects that failed in a row: the next waits longer (up to 4 s).
   std::uint32_t failures = 0;
+  /// Requests for it that arrived while it was being connected: sent once
+  /// it is, failed (503) if it cannot be.
+  struct queued_call {
+    std::uint32_t partition;
+    api_call call;
+    caf::typed_response_promise<api_response> rp;
+    clock::time_point until; ///< answered 503 past it
+  };
+  std::vector<queued_call> queued;
   /// Requests forwarded to it, unanswered: failed at once when it goes.
   std::map<std::uint64_t, caf::typed_response_promise<api_response>> waiting;
 };
@@ -221,7 +230,18 @@ void peer_lost(peer& pr, const std::string& why) {
                            + pr.info.name + ") " + why
                            + "; it is safe to retry"));
   pr.waiting.clear();
+  for (auto& q : pr.queued)
+    q.rp.deliver(unavailable("the node owning this organization's partition ("
+                             + pr.info.name + ") " + why + "; retry"));
+  pr.queued.clear();
   pr.handle = nullptr;
+}
+
+void send_forward(self_ptr self, const std::string& owner, std::uint32_t p,
+                  api_call call, caf::typed_response_promise<api_response> rp);
+
+bool single_initiator(self_ptr self) {
+  return !self->state.host.cfg.cluster.cert.empty();
 }
 
 void connect(self_ptr self, const std::string& name) {
@@ -229,6 +249,12 @@ void connect(self_ptr self, const std::string& name) {
   auto it = st.peers.find(name);
   if (it == st.peers.end() || it->second.handle || it->second.connecting
       || st.stopping)
+    return;
+  // Under TLS, one connection a pair of members: the one with the smaller
+  // name makes it and says hello; the other takes the handle from the hello
+  // (a second TLS connection between the same two nodes drops both in
+  // CAF 0.17). Plain connections may cross.
+  if (single_initiator(self) && name < st.view.self)
     return;
   auto& pr = it->second;
   pr.connecting = true;
@@ -247,11 +273,22 @@ void connect(self_ptr self, const std::string& name) {
               return;
             it->second.connecting = false;
             if (!ptr || it->second.info.port != info.port) {
+              for (auto& q : it->second.queued)
+                q.rp.deliver(unavailable("the node owning this organization's "
+                                         "partition ("
+                                         + name + ") moved; retry"));
+              it->second.queued.clear();
               self->delayed_send(self, reconnect_delay, atom::cluster::value);
               return;
             }
             it->second.handle = caf::actor_cast<router_actor>(ptr);
             it->second.failures = 0;
+            self->send(it->second.handle, atom::cluster::value,
+                       self->state.view.self);
+            auto queued = std::move(it->second.queued);
+            it->second.queued.clear();
+            for (auto& q : queued)
+              send_forward(self, name, q.partition, std::move(q.call), q.rp);
             self->monitor(it->second.handle);
             log::info(
                 "connected to a member",
@@ -264,6 +301,11 @@ void connect(self_ptr self, const std::string& name) {
               return;
             auto& pr = it->second;
             pr.connecting = false;
+            for (auto& q : pr.queued)
+              q.rp.deliver(unavailable("the node owning this organization's "
+                                       "partition ("
+                                       + name + ") cannot be reached; retry"));
+            pr.queued.clear();
             // Logged at the first failures and then rarely, not at every
             // retry.
             if ((pr.failures & (pr.failures + 1)) == 0)
@@ -300,7 +342,10 @@ void update_view(self_ptr self, cluster_view view) {
     auto& pr = st.peers[m.name];
     if (pr.info.host != m.host || pr.info.port != m.port) {
       pr.failures = 0;
-      if (pr.handle) {
+      // Under TLS a member with a smaller name connects here, and its hello
+      // may come before its new address: that handle is the new one.
+      bool from_hello = single_initiator(self) && m.name < st.view.self;
+      if (pr.handle && !from_hello) {
         self->demonitor(pr.handle.address());
         peer_lost(pr, "moved to another address");
       }
@@ -333,6 +378,40 @@ caf::timespan forward_deadline(const config& cfg, operation op) {
   return std::chrono::duration_cast<caf::timespan>(base);
 }
 
+/// Sends a request for partition `p` to its owner's router, connected.
+void send_forward(self_ptr self, const std::string& owner, std::uint32_t p,
+                  api_call call, caf::typed_response_promise<api_response> rp) {
+  auto& st = self->state;
+  auto it = st.peers.find(owner);
+  if (it == st.peers.end() || !it->second.handle) {
+    rp.deliver(unavailable("the node owning this organization's partition ("
+                           + owner + ") cannot be reached; retry"));
+    return;
+  }
+  auto id = st.next_forward++;
+  it->second.waiting.emplace(id, rp);
+  auto deadline = forward_deadline(st.host.cfg, call.op);
+  self->request(it->second.handle, deadline, atom::forward::value, p,
+                std::move(call))
+      .then(
+          [=](api_response& r) mutable {
+            auto it = self->state.peers.find(owner);
+            if (it != self->state.peers.end())
+              it->second.waiting.erase(id);
+            rp.deliver(std::move(r));
+          },
+          [=](caf::error& err) mutable {
+            auto it = self->state.peers.find(owner);
+            if (it != self->state.peers.end())
+              it->second.waiting.erase(id);
+            if (err == caf::sec::request_timeout)
+              err = unavailable("the node owning this organization's "
+                                "partition ("
+                                + owner + ") did not answer in time; retry");
+            rp.deliver(std::move(err));
+          });
+}
+
 /// Serves a request for partition `p`: here, through its owner, or 503.
 caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
                                    api_call call) {
@@ -360,35 +439,29 @@ caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
   if (owner == st.view.self)
     return unavailable("this node lost its cluster lease; retry");
   auto it = st.peers.find(owner);
-  if (it == st.peers.end() || !it->second.handle) {
-    if (it != st.peers.end())
-      connect(self, owner);
+  if (it != st.peers.end() && !it->second.handle) {
+    // Being connected (a member that just started, or a connection that
+    // just dropped): the request waits for the connection, within its
+    // deadline; a connect that fails answers it 503.
+    connect(self, owner);
+    auto& pr = it->second;
+    // Connecting, or waiting for the member to connect here (its name is
+    // the smaller): the request waits, up to the forward deadline.
+    bool coming
+        = pr.connecting || (single_initiator(self) && owner < st.view.self);
+    if (coming && pr.queued.size() < max_waiting) {
+      auto rp = self->make_response_promise<api_response>();
+      auto wait = forward_deadline(st.host.cfg, call.op);
+      pr.queued.push_back({p, std::move(call), rp, clock::now() + wait});
+      self->delayed_send(self, wait, atom::cluster::value);
+      return rp;
+    }
+  }
+  if (it == st.peers.end() || !it->second.handle)
     return unavailable("the node owning this organization's partition (" + owner
                        + ") cannot be reached; retry");
-  }
   auto rp = self->make_response_promise<api_response>();
-  auto id = st.next_forward++;
-  it->second.waiting.emplace(id, rp);
-  auto deadline = forward_deadline(st.host.cfg, call.op);
-  self->request(it->second.handle, deadline, atom::forward::value, p,
-                std::move(call))
-      .then(
-          [=](api_response& r) mutable {
-            auto it = self->state.peers.find(owner);
-            if (it != self->state.peers.end())
-              it->second.waiting.erase(id);
-            rp.deliver(std::move(r));
-          },
-          [=](caf::error& err) mutable {
-            auto it = self->state.peers.find(owner);
-            if (it != self->state.peers.end())
-              it->second.waiting.erase(id);
-            if (err == caf::sec::request_timeout)
-              err = unavailable("the node owning this organization's "
-                                "partition ("
-                                + owner + ") did not answer in time; retry");
-            rp.deliver(std::move(err));
-          });
+  send_forward(self, owner, p, std::move(call), rp);
   return rp;
 }
 
@@ -811,7 +884,11 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     if (pr.handle && pr.handle.address() == dm.source) {
       log::warn("lost the connection to a member", {{"member", name}});
       peer_lost(pr, "cannot be reached");
-      self->delayed_send(self, reconnect_delay, atom::cluster::value);
+      // Soon, and later each time it drops again.
+      auto delay = std::chrono::milliseconds{50}
+                   * (1u << std::min<std::uint32_t>(pr.failures, 6));
+      ++pr.failures;
+      self->delayed_send(self, delay, atom::cluster::value);
       return;
     }
   }
@@ -868,8 +945,37 @@ router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
       },
       [=](atom::drain) {},
       [=](atom::cluster) {
-        for (auto& [name, pr] : self->state.peers)
+        auto now = clock::now();
+        for (auto& [name, pr] : self->state.peers) {
+          // Requests that waited for a connection past their deadline.
+          auto late = std::stable_partition(
+              pr.queued.begin(), pr.queued.end(),
+              [&](const peer::queued_call& q) { return q.until > now; });
+          for (auto i = late; i != pr.queued.end(); ++i)
+            i->rp.deliver(unavailable("the node owning this organization's "
+                                      "partition ("
+                                      + name + ") cannot be reached; retry"));
+          pr.queued.erase(late, pr.queued.end());
           connect(self, name);
+        }
+      },
+      [=](atom::cluster, const std::string& name) {
+        // A member with a smaller name connected and says hello: its
+        // router is the sender.
+        auto& st = self->state;
+        auto it = st.peers.find(name);
+        auto sender = self->current_sender();
+        if (it == st.peers.end() || !sender || it->second.handle)
+          return;
+        auto& pr = it->second;
+        pr.handle = caf::actor_cast<router_actor>(sender);
+        pr.failures = 0;
+        self->monitor(pr.handle);
+        log::info("connected to a member", {{"member", name}});
+        auto queued = std::move(pr.queued);
+        pr.queued.clear();
+        for (auto& q : queued)
+          send_forward(self, name, q.partition, std::move(q.call), q.rp);
       },
       [=](atom::revive, std::size_t p) {
         auto& st = self->state;

@@ -14,7 +14,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -1307,6 +1309,98 @@ TEST_F(cluster, start_refusals) {
   ASSERT_TRUE(info.is_object());
   EXPECT_EQ(info["members"].size(), 1u) << info.dump();
   EXPECT_EQ(c_->health(0).status, 200);
+}
+
+namespace {
+
+/// A certificate authority of the test's own and a certificate it signed,
+/// made with the openssl command in a temporary directory.
+struct test_pki {
+  std::string dir;
+  explicit test_pki(const std::string& name) {
+    char tmpl[] = "/tmp/hookd-pki-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    auto run = [&](const std::string& cmd) {
+      auto full = "cd " + dir + " && " + cmd + " >/dev/null 2>&1";
+      if (std::system(full.c_str()) != 0)
+        throw std::runtime_error("openssl failed: " + cmd);
+    };
+    run("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out "
+        "ca.pem -days 2 -subj /CN="
+        + name + "-ca");
+    run("openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr "
+        "-subj /CN="
+        + name);
+    run("openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out node.pem -days 2");
+  }
+  ~test_pki() {
+    std::filesystem::remove_all(dir);
+  }
+  env_list env() const {
+    return {{"HOOKD_CLUSTER_CA", dir + "/ca.pem"},
+            {"HOOKD_CLUSTER_CERT", dir + "/node.pem"},
+            {"HOOKD_CLUSTER_KEY", dir + "/node.key"}};
+  }
+};
+
+} // namespace
+
+// With the cluster's certificates, members speak mutual TLS: requests
+// forwarded between them are served; a node whose certificate another CA
+// signed reaches no member, and its forwarded requests get 503.
+TEST_F(cluster, members_speak_mutual_tls) {
+  test_pki ours{"hookd-test"};
+  test_pki theirs{"stranger"};
+  start(3, 0, ours.env());
+  ASSERT_TRUE(c_->wait_healthy()) << c_->logs();
+  auto owners = c_->owners(0);
+  ASSERT_EQ(owners.size(), partition_count);
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto orgs = c_->orgs_owned_by(owners, c_->name(i), 1);
+    ASSERT_EQ(orgs.size(), 1u);
+    auto path = "/api/orgs/" + orgs[0] + "/hooks";
+    // Created through another node, read through a third. While the
+    // members' sessions are first made a request may get 503 (safe to
+    // retry), as a client would.
+    http_response created;
+    EXPECT_TRUE(eventually([&] {
+      created = c_->client((i + 1) % 3)
+                    .post(path, {{"name", "h"},
+                                 {"displayName", "h"},
+                                 {"payloadUrl", "https://example.com/h"},
+                                 {"active", true}});
+      return created.status != 503;
+    }));
+    ASSERT_EQ(created.status, 201) << created.body << c_->logs();
+    http_response read;
+    EXPECT_TRUE(eventually([&] {
+      read = c_->client((i + 2) % 3).get(path + "/h");
+      return read.status != 503;
+    }));
+    EXPECT_EQ(read.status, 200) << read.body;
+  }
+  // A stranger with a certificate of another CA joins etcd (it has the
+  // address) but no member accepts its connection.
+  auto o = c_->options_for("n9");
+  for (auto& kv : theirs.env())
+    o.env.push_back(kv);
+  hookd_process stranger{o};
+  ASSERT_TRUE(stranger.listening()) << stranger.start_error();
+  auto org = c_->orgs_owned_by(owners, c_->name(0), 1).at(0);
+  http_response r;
+  for (int i = 0; i < 20; ++i) {
+    r = stranger.client().get("/api/orgs/" + org + "/hooks/h");
+    if (r.status != 0)
+      break;
+  }
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_TRUE(r.header("Retry-After").has_value());
+  // The members still serve each other (their own sessions may be cut and
+  // made again while they try the stranger).
+  EXPECT_TRUE(eventually([&] {
+    return c_->client(1).get("/api/orgs/" + org + "/hooks/h").status == 200;
+  })) << c_->logs();
 }
 
 } // namespace
