@@ -44,6 +44,10 @@ caf::expected<node_setup> prepare_node(const config& cfg);
 /// directory (created with mode 0600 when missing).
 caf::expected<std::string> load_master_key(const config& cfg);
 
+/// The sealer of webhook secrets, from the master key (load_master_key).
+caf::expected<std::shared_ptr<const crypto::sealer>>
+make_sealer(const config& cfg);
+
 /// Spawns the node, the root supervisor. It spawns its components in
 /// dependency order: store writer, store readers, delivery client, ingest,
 /// deployments, the registry shards, access. It monitors each; one that dies is

@@ -400,6 +400,14 @@ caf::expected<std::string> load_master_key(const config& cfg) {
   return std::move(*bytes);
 }
 
+caf::expected<std::shared_ptr<const crypto::sealer>>
+make_sealer(const config& cfg) {
+  auto key = load_master_key(cfg);
+  if (!key)
+    return std::move(key.error());
+  return std::make_shared<const crypto::sealer>(std::move(*key));
+}
+
 caf::expected<node_setup> prepare_node(const config& cfg) {
   node_setup out;
   out.cfg = cfg;
@@ -407,10 +415,10 @@ caf::expected<node_setup> prepare_node(const config& cfg) {
   if (!db)
     return std::move(db.error());
   out.db = std::move(*db);
-  auto key = load_master_key(cfg);
-  if (!key)
-    return std::move(key.error());
-  out.sealer = std::make_shared<const crypto::sealer>(std::move(*key));
+  auto sealer = make_sealer(cfg);
+  if (!sealer)
+    return std::move(sealer.error());
+  out.sealer = std::move(*sealer);
   if (!cfg.admin_token.empty()) {
     out.admin_hash = crypto::sha256_hex(cfg.admin_token);
     return out;

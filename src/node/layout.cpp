@@ -310,10 +310,10 @@ caf::expected<host_setup> prepare_host(const config& cfg, bool open_all) {
       out.stores[p] = std::move(*db);
     }
   }
-  auto key = load_master_key(cfg);
-  if (!key)
-    return std::move(key.error());
-  out.sealer = std::make_shared<const crypto::sealer>(std::move(*key));
+  auto sealer = make_sealer(cfg);
+  if (!sealer)
+    return std::move(sealer.error());
+  out.sealer = std::move(*sealer);
   if (!cfg.admin_token.empty()) {
     out.admin_hash = crypto::sha256_hex(cfg.admin_token);
     return out;
