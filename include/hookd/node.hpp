@@ -22,9 +22,6 @@ struct node_setup {
   std::shared_ptr<const crypto::sealer> sealer;
   /// Hex SHA-256 of the admin token.
   std::string admin_hash;
-  /// Set when no admin token existed and one was generated: shown once,
-  /// stored only as a hash.
-  std::string new_admin_token;
   /// The behaviours webhooks may name: the built-ins and the plugins'.
   std::shared_ptr<const behaviour_registry> behaviours;
   /// The node's delivery client, shared by its partitions; null: the
@@ -36,8 +33,9 @@ struct node_setup {
   std::shared_ptr<node_load> load;
 };
 
-/// Opens the store in cfg.data_dir, loads the master key and the admin
-/// token's hash (generating a token on first start).
+/// One partition on its own (tests and tools; hookd itself starts from
+/// prepare_host, layout.hpp): opens a store in cfg.data_dir and loads the
+/// master key; cfg.admin_token must be set.
 caf::expected<node_setup> prepare_node(const config& cfg);
 
 /// The 32-byte master key: cfg.master_key, or the key file in the data

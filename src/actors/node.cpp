@@ -16,7 +16,6 @@
 
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
-#include "hookd/keys.hpp"
 #include "hookd/log.hpp"
 #include "hookd/metrics.hpp"
 
@@ -409,6 +408,9 @@ make_sealer(const config& cfg) {
 }
 
 caf::expected<node_setup> prepare_node(const config& cfg) {
+  if (cfg.admin_token.empty())
+    return make_error(ec::bad_request, "one partition on its own needs an "
+                                       "admin token in its config");
   node_setup out;
   out.cfg = cfg;
   auto db = store::open(cfg.data_dir, cfg.sync);
@@ -419,23 +421,7 @@ caf::expected<node_setup> prepare_node(const config& cfg) {
   if (!sealer)
     return std::move(sealer.error());
   out.sealer = std::move(*sealer);
-  if (!cfg.admin_token.empty()) {
-    out.admin_hash = crypto::sha256_hex(cfg.admin_token);
-    return out;
-  }
-  auto stored = out.db->get(keys::admin_token());
-  if (!stored)
-    return std::move(stored.error());
-  if (*stored) {
-    out.admin_hash = std::move(**stored);
-    return out;
-  }
-  out.new_admin_token = "hookd_admin_" + crypto::random_hex(24);
-  out.admin_hash = crypto::sha256_hex(out.new_admin_token);
-  write_batch b;
-  b.puts.emplace_back(keys::admin_token(), out.admin_hash);
-  if (auto err = out.db->commit(std::move(b)))
-    return err;
+  out.admin_hash = crypto::sha256_hex(cfg.admin_token);
   return out;
 }
 
