@@ -258,6 +258,23 @@ protected:
     return out;
   }
 
+  /// The organizations of `per_node` apart from node `victim`'s, and then
+  /// all of them (the victim's last), each given a webhook to the sink,
+  /// created through the nodes in turn.
+  std::pair<std::vector<std::string>, std::vector<std::string>>
+  hooks_around(const std::vector<std::vector<std::string>>& per_node,
+               std::size_t victim) {
+    std::vector<std::string> kept;
+    for (std::size_t n = 0; n < per_node.size(); ++n)
+      if (n != victim)
+        kept.insert(kept.end(), per_node[n].begin(), per_node[n].end());
+    std::vector<std::string> all = kept;
+    all.insert(all.end(), per_node[victim].begin(), per_node[victim].end());
+    for (std::size_t k = 0; k < all.size(); ++k)
+      make_hook(c_->client(k % c_->size()), all[k]);
+    return {kept, all};
+  }
+
   /// Creates an org webhook `name` of `org` delivering to the sink.
   void make_hook(const http_client& via, const std::string& org,
                  const std::string& name = "h") {
@@ -887,14 +904,7 @@ TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
   ASSERT_FALSE(HasFailure());
   const std::size_t victim = 1;
   const auto& lost = per_node[victim];
-  std::vector<std::string> kept;
-  for (std::size_t n = 0; n < 3; ++n)
-    if (n != victim)
-      kept.insert(kept.end(), per_node[n].begin(), per_node[n].end());
-  std::vector<std::string> all = kept;
-  all.insert(all.end(), lost.begin(), lost.end());
-  for (std::size_t k = 0; k < all.size(); ++k)
-    make_hook(c_->client(k % 3), all[k]);
+  const auto [kept, all] = hooks_around(per_node, victim);
   ASSERT_FALSE(HasFailure());
 
   // The victim's receiver refuses for now: its deliveries stay queued.
@@ -1091,14 +1101,7 @@ TEST_F(cluster, a_sigstopped_node_is_fenced) {
   const std::size_t victim = 2;
   const auto victim_name = c_->name(victim);
   const auto& stopped = per_node[victim];
-  std::vector<std::string> kept;
-  for (std::size_t n = 0; n < 3; ++n)
-    if (n != victim)
-      kept.insert(kept.end(), per_node[n].begin(), per_node[n].end());
-  std::vector<std::string> all = kept;
-  all.insert(all.end(), stopped.begin(), stopped.end());
-  for (std::size_t k = 0; k < all.size(); ++k)
-    make_hook(c_->client(k % 3), all[k]);
+  const auto [kept, all] = hooks_around(per_node, victim);
   ASSERT_FALSE(HasFailure());
 
   sink_.fail(stopped);
