@@ -1,7 +1,9 @@
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -169,7 +171,8 @@ int main(int argc, char** argv) {
     configure_cluster_transport(sys_cfg, *cfg);
   caf::actor_system sys{sys_cfg};
   auto sealer = setup->sealer;
-  auto router = hookd::spawn_router(sys, std::move(*setup));
+  auto control = std::make_shared<hookd::membership_control>();
+  auto router = hookd::spawn_router(sys, std::move(*setup), control);
   auto node = caf::actor_cast<hookd::node_actor>(router);
   std::unique_ptr<hookd::membership> member;
   auto stop = [&] {
@@ -207,7 +210,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     member = std::move(*joined);
-    member->start(router);
+    // A member leaving for good stops once others hold what it held.
+    member->start(router, control, [] { ::kill(::getpid(), SIGTERM); });
     hookd::log::info("joined the cluster",
                      {{"node", cfg->node_name},
                       {"cluster_port", static_cast<std::int64_t>(*port)}});

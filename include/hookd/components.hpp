@@ -17,12 +17,16 @@
 #include "hookd/behaviours.hpp"
 #include "hookd/config.hpp"
 #include "hookd/crypto.hpp"
+#include "hookd/replication.hpp"
 #include "hookd/webhook.hpp"
 
 namespace hookd {
 
-/// The store writer, on a thread of its own.
-store_writer_actor spawn_store_writer(caf::actor_system& sys, store_ptr db);
+/// The store writer, on a thread of its own. With a `leader` (a cluster
+/// member's partition that has followers), a commit is answered once the
+/// leader says the followers in sync have it.
+store_writer_actor spawn_store_writer(caf::actor_system& sys, store_ptr db,
+                                      leader_actor leader = {});
 
 /// What a store reader answers, computed on the calling thread: the
 /// readers run these, and tests run them where no reader thread may.

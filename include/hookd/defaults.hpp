@@ -88,6 +88,9 @@ constexpr std::size_t store_descriptors_min(std::uint32_t partitions) {
 /// A request forwarded to the partition's owner gets 503 past this
 /// (ping and redeliver: plus the delivery timeout).
 constexpr std::chrono::milliseconds forward_timeout{4000};
+/// How long a cluster member keeps its partitions' write-ahead log for
+/// followers that fell behind.
+constexpr std::uint64_t replication_log_seconds = 600;
 /// Cluster mode: etcd key prefix, lease, copies of each partition.
 constexpr const char* cluster_prefix = "hookd/";
 constexpr auto lease_ttl = 5s;

@@ -115,14 +115,26 @@ public:
                                                const std::string& value,
                                                std::int64_t lease = 0);
 
+  /// create_if_absent, and when it writes, also writes the `also` keys
+  /// (without a lease) in the same transaction.
+  caf::expected<claim_result> create_if_absent_with(
+      const std::string& key, const std::string& value, std::int64_t lease,
+      const std::vector<std::pair<std::string, std::string>>& also);
+  /// Writes `key` only if `guard` was last written at `mod_revision` (one
+  /// transaction): whether it did.
+  caf::expected<bool> put_if_revision(const std::string& guard,
+                                      std::int64_t mod_revision,
+                                      const std::string& key,
+                                      const std::string& value);
   /// Writes `new_value` under `lease` only if the key holds
   /// `expected_value` now (one transaction). The key keeps its
   /// create_revision: a restarting node takes back what it recorded under
   /// a lease it lost without changing the record's epoch.
-  caf::expected<claim_result> put_if_value(const std::string& key,
-                                           const std::string& expected_value,
-                                           const std::string& new_value,
-                                           std::int64_t lease = 0);
+  caf::expected<claim_result>
+  put_if_value(const std::string& key, const std::string& expected_value,
+               const std::string& new_value, std::int64_t lease = 0,
+               const std::vector<std::pair<std::string, std::string>>& also
+               = {});
 
   /// Deletes the key only if it holds `expected_value`; whether it did.
   caf::expected<bool> erase_if_value(const std::string& key,

@@ -22,6 +22,14 @@ void open_until(std::chrono::steady_clock::time_point until);
 /// Closed now (the lease is gone).
 void close();
 
+/// Keeps the fence closed whatever the lease says, until release(): a
+/// member that lost its lease holds it until its router has stopped the
+/// partitions it served under that lease, so that none of them writes or
+/// delivers under the next one.
+void hold();
+void release();
+bool held();
+
 /// May this node write and deliver now?
 bool is_open();
 

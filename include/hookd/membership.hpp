@@ -16,7 +16,9 @@
 // name from before a restart), and hands the router every new routing
 // table; a watch on the prefix makes changes arrive at once.
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <caf/expected.hpp>
@@ -25,6 +27,21 @@
 #include "hookd/config.hpp"
 
 namespace hookd {
+
+/// The router's way to etcd (cluster_control): it exists before the node
+/// joins and outlives the membership; calls fail while none is bound.
+class membership_control : public cluster_control {
+public:
+  bool record_insync(std::uint32_t p, std::int64_t epoch,
+                     const replica_set& copies) override;
+  bool release(std::uint32_t p) override;
+  void start_leaving() override;
+  void bind(cluster_control* target);
+
+private:
+  std::mutex mtx_;
+  cluster_control* target_ = nullptr;
+};
 
 class membership {
 public:
@@ -36,8 +53,11 @@ public:
 
   ~membership();
 
-  /// Starts renewing, claiming and watching; routing tables go to `router`.
-  void start(router_actor router);
+  /// Starts renewing, claiming and watching; routing tables go to
+  /// `router`, which reaches etcd through `control`. `on_left` runs once
+  /// this member, leaving for good, holds nothing others count on.
+  void start(router_actor router, std::shared_ptr<membership_control> control,
+             std::function<void()> on_left);
 
   /// This node's API address, once it listens.
   void set_http(std::string address);

@@ -67,6 +67,13 @@ struct node_figures {
   std::int64_t partitions_unowned = 0;
   std::int64_t peers_unreachable = 0;
   bool fenced = false;
+  /// Replication, as this node's leaders and followers see it.
+  std::int64_t partitions_followed = 0;
+  std::int64_t followers_in_sync = 0;
+  std::int64_t followers_out_of_sync = 0;
+  std::int64_t replication_lag_max = 0; ///< sequence numbers
+  std::int64_t moves = 0;
+  std::int64_t reseeds = 0;
 };
 
 /// The whole scrape, in Prometheus text format 0.0.4.

@@ -31,6 +31,8 @@ struct node_setup {
   std::size_t reader_threads = 2;
   /// What the node's partitions count together (components.hpp).
   std::shared_ptr<node_load> load;
+  /// In a cluster: the partition's leader, which its writes wait for.
+  leader_actor leader;
 };
 
 /// One partition on its own (tests and tools; hookd itself starts from

@@ -38,4 +38,11 @@ std::optional<std::uint64_t> org_hash_of_token_id(std::string_view id);
 std::vector<std::string> place_partitions(std::vector<std::string> members,
                                           std::uint32_t partitions);
 
+/// Each partition's copies among `members`: its home (place_partitions)
+/// first, then `replicas` - 1 more on other members (capped by the member
+/// count), spread so that no member holds many more than another.
+std::vector<std::vector<std::string>>
+place_replicas(std::vector<std::string> members, std::uint32_t partitions,
+               std::uint32_t replicas);
+
 } // namespace hookd

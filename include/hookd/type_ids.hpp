@@ -8,6 +8,7 @@
 #include <caf/type_id.hpp>
 
 #include "hookd/actors.hpp"
+#include "hookd/cluster.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(hookd, caf::first_custom_type_id)
 
@@ -35,6 +36,11 @@ CAF_ADD_TYPE_ID(hookd, (hookd::access_actor))
 CAF_ADD_TYPE_ID(hookd, (hookd::store_reader_actor))
 CAF_ADD_TYPE_ID(hookd, (hookd::store_writer_actor))
 CAF_ADD_TYPE_ID(hookd, (hookd::stage_output))
+CAF_ADD_TYPE_ID(hookd, (hookd::pull_request))
+CAF_ADD_TYPE_ID(hookd, (hookd::pull_reply))
+CAF_ADD_TYPE_ID(hookd, (hookd::seed_request))
+CAF_ADD_TYPE_ID(hookd, (hookd::seed_reply))
+CAF_ADD_TYPE_ID(hookd, (hookd::lag_report))
 
 CAF_END_TYPE_ID_BLOCK(hookd)
 

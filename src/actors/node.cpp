@@ -84,7 +84,7 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
   auto shard_count = defaults::registry_shards;
   const auto& name = st.components[i].name;
   if (name == "store") {
-    st.writer = spawn_store_writer(sys, st.setup.db);
+    st.writer = spawn_store_writer(sys, st.setup.db, st.setup.leader);
     return caf::actor_cast<caf::actor>(st.writer);
   }
   if (name == "store-readers") {

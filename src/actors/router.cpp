@@ -20,10 +20,12 @@
 
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/fence.hpp"
 #include "hookd/log.hpp"
 #include "hookd/metrics.hpp"
 #include "hookd/node.hpp"
 #include "hookd/partition.hpp"
+#include "hookd/replication.hpp"
 
 namespace hookd {
 
@@ -49,6 +51,11 @@ struct local_partition {
   clock::time_point started;
   /// Started by a request (it held no data), not at the node's start.
   bool on_demand = false;
+  /// In a cluster: its leader (it outlives the tree's revivals).
+  leader_actor leader;
+  /// Handing it over: the tree stops, then its new owner takes it.
+  bool moving = false;
+  std::string moving_to;
 };
 
 /// Requests one starting partition holds at most; past it, 503.
@@ -93,6 +100,21 @@ struct router_state {
   std::shared_ptr<node_load> load = std::make_shared<node_load>();
   bool stopping = false;
   caf::error stop_reason;
+  // -- Replication.
+  std::shared_ptr<cluster_control> control;
+  etcd_worker_actor etcd;
+  /// By partition: the follower of a partition another member owns.
+  std::vector<follower_actor> followers;
+  std::vector<std::int64_t> follower_epochs;
+  /// Followers told to stop and not gone yet: their stores are still open.
+  std::vector<follower_actor> closing;
+  /// Trees told to stop and not gone yet.
+  std::set<caf::actor_addr> retiring;
+  /// A handover is under way (one at a time, so that serving goes on).
+  bool handing_over = false;
+  std::uint64_t moves = 0;
+  std::shared_ptr<std::atomic<std::uint64_t>> reseeds
+      = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 using self_ptr = router_actor::stateful_pointer<router_state>;
@@ -130,7 +152,24 @@ void start_partition(self_ptr self, std::uint32_t p) {
     }
     st.host.stores[p] = std::move(*db);
   }
+  if (st.clustered && !part.leader) {
+    leader_setup ls;
+    ls.partition = p;
+    ls.self = st.view.self;
+    ls.epoch = p < st.view.owners.size() ? st.view.owners[p].epoch : 0;
+    ls.db = st.host.stores[p];
+    ls.data_dir = st.host.cfg.data_dir;
+    ls.etcd = st.etcd;
+    ls.lag_limit = std::max<std::chrono::milliseconds>(
+        std::chrono::milliseconds{500}, st.host.cfg.cluster.lease_ttl / 4);
+    ls.wait_limit = std::max<std::chrono::milliseconds>(
+        std::chrono::seconds{2}, st.host.cfg.cluster.lease_ttl);
+    ls.view = st.view;
+    part.leader = spawn_leader(self->system(), std::move(ls));
+    self->monitor(part.leader);
+  }
   node_setup ns;
+  ns.leader = part.leader;
   ns.cfg = st.host.cfg;
   ns.db = st.host.stores[p];
   ns.sealer = st.host.sealer;
@@ -146,18 +185,67 @@ void start_partition(self_ptr self, std::uint32_t p) {
   fetch_entry(self, p);
 }
 
+caf::timespan forward_deadline(const config& cfg, operation op);
+
+/// Routes requests again (their partition moved): each answers when its
+/// new route does.
+void reroute(
+    self_ptr self,
+    std::vector<std::pair<api_call, caf::typed_response_promise<api_response>>>
+        calls) {
+  for (auto& [call, rp] : calls) {
+    auto deadline = forward_deadline(self->state.host.cfg, call.op);
+    self->request(caf::actor_cast<router_actor>(self), deadline,
+                  std::move(call))
+        .then([rp](api_response& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  }
+}
+
 /// Stops partition `p` here (this node no longer owns it).
 void stop_partition(self_ptr self, std::uint32_t p) {
   auto& part = self->state.parts[p];
-  if (!part.node)
+  if (!part.node) {
+    // Handed over: its tree stopped before; what waited goes on.
+    if (!part.waiting.empty()) {
+      auto waiting = std::move(part.waiting);
+      part.waiting.clear();
+      reroute(self, std::move(waiting));
+    }
     return;
-  self->demonitor(part.node.address());
+  }
+  // Its down message says when it is gone (retiring).
+  self->state.retiring.insert(part.node.address());
   if (part.entry)
     self->demonitor(part.entry.address());
   self->send_exit(part.node, caf::exit_reason::user_shutdown);
-  for (auto& [call, rp] : part.waiting)
-    rp.deliver(unavailable("this organization's partition moved; retry"));
+  auto waiting = std::move(part.waiting);
+  auto leader = part.leader;
   part = local_partition{};
+  part.leader = leader;
+  // What waited for it goes where the partition is now.
+  reroute(self, std::move(waiting));
+}
+
+void stop_leader(self_ptr self, std::uint32_t p) {
+  auto& part = self->state.parts[p];
+  if (!part.leader)
+    return;
+  self->demonitor(part.leader.address());
+  self->send_exit(part.leader, caf::exit_reason::user_shutdown);
+  part.leader = nullptr;
+}
+
+/// Stops the follower of `p`; its store is closed once its down message
+/// arrives (closing).
+void stop_follower(self_ptr self, std::uint32_t p) {
+  auto& st = self->state;
+  auto& f = st.followers[p];
+  if (!f)
+    return;
+  self->send_exit(f, caf::exit_reason::user_shutdown);
+  st.closing[p] = f;
+  f = nullptr;
 }
 
 /// Asks partition `p`'s tree whether every component is ready, until it
@@ -209,17 +297,199 @@ void fetch_entry(self_ptr self, std::uint32_t p) {
           });
 }
 
+/// Whether this node keeps a copy of partition `p`, which another member
+/// owns: it is placed here, or the owner still counts it in sync.
+bool follows(self_ptr self, std::uint32_t p) {
+  auto& v = self->state.view;
+  if (v.fenced || p >= v.owners.size() || v.owners[p].node.empty()
+      || v.owners[p].node == v.self)
+    return false;
+  auto has = [&](const std::vector<std::string>& names) {
+    return std::find(names.begin(), names.end(), v.self) != names.end();
+  };
+  return (p < v.wanted.size() && has(v.wanted[p]))
+         || (p < v.insync.size() && v.insync[p].owner == v.owners[p].node
+             && has(v.insync[p].followers));
+}
+
+std::int64_t follower_epoch(self_ptr self, std::uint32_t p) {
+  return self->state.follower_epochs[p];
+}
+
+void start_follower(self_ptr self, std::uint32_t p) {
+  auto& st = self->state;
+  // The follower holds the partition's store from now on.
+  st.host.stores[p].reset();
+  follower_setup fs;
+  fs.partition = p;
+  fs.self = st.view.self;
+  fs.epoch = st.view.owners[p].epoch;
+  fs.data_dir = st.host.cfg.data_dir;
+  fs.router = self;
+  host_setup opener;
+  opener.cfg = st.host.cfg;
+  opener.resources = st.host.resources;
+  fs.open = [opener, p] { return open_partition(opener, p); };
+  fs.reseeds = st.reseeds;
+  st.follower_epochs[p] = fs.epoch;
+  st.followers[p] = spawn_follower(self->system(), std::move(fs));
+  self->monitor(st.followers[p]);
+}
+
 /// Makes the local partitions match what this node owns now. A partition
 /// that holds no data yet starts with its first request, so that a node
 /// runs (threads, descriptors, memory) only the partitions in use.
 void reconcile(self_ptr self) {
   auto& st = self->state;
   for (std::uint32_t p = 0; p < st.partitions; ++p) {
-    if (!owns(self, p))
+    if (!owns(self, p)) {
       stop_partition(self, p);
-    else if (st.host.stores[p] || partition_exists(st.host.cfg.data_dir, p))
+      stop_leader(self, p);
+      st.parts[p].moving = false;
+      // A copy of a partition another member owns: followed, if this node
+      // is to hold one or the owner still counts on it.
+      if (st.clustered && follows(self, p)) {
+        auto epoch = st.view.owners[p].epoch;
+        if (st.followers[p] && follower_epoch(self, p) != epoch)
+          stop_follower(self, p);
+        // A new one once the old one closed its store.
+        if (!st.followers[p] && !st.closing[p])
+          start_follower(self, p);
+      } else {
+        stop_follower(self, p);
+      }
+      continue;
+    }
+    if (st.followers[p]) {
+      // Taking over from a follower: its store closes with it, then the
+      // partition starts (at its down message).
+      stop_follower(self, p);
+      continue;
+    }
+    if (st.closing[p])
+      continue;
+    if (st.parts[p].moving)
+      continue;
+    // In a cluster every partition a node owns runs, empty or not: its
+    // leader seeds its followers, so that another member can take it.
+    if (st.clustered || st.host.stores[p]
+        || partition_exists(st.host.cfg.data_dir, p))
       start_partition(self, p);
   }
+}
+
+void finish_handover(self_ptr self, std::uint32_t p);
+
+/// Hands partition `p` over to `to`, a follower in sync placed as its
+/// owner: the tree stops (its last writes reach the follower), the leader
+/// answers once `to` has everything, and the ownership record goes; `to`
+/// claims it.
+void begin_handover(self_ptr self, std::uint32_t p, const std::string& to) {
+  auto& st = self->state;
+  auto& part = st.parts[p];
+  st.handing_over = true;
+  part.moving = true;
+  part.moving_to = to;
+  log::info("handing a partition over",
+            {{"partition", static_cast<std::int64_t>(p)}, {"to", to}});
+  if (part.node) {
+    // The tree's down message goes on with the handover.
+    if (part.entry)
+      self->demonitor(part.entry.address());
+    part.entry = nullptr;
+    self->send_exit(part.node, caf::exit_reason::user_shutdown);
+    return;
+  }
+  finish_handover(self, p);
+}
+
+void handover_failed(self_ptr self, std::uint32_t p, const std::string& why) {
+  auto& st = self->state;
+  log::warn("a handover did not complete; the partition stays here",
+            {{"partition", static_cast<std::int64_t>(p)}, {"error", why}});
+  st.parts[p].moving = false;
+  st.handing_over = false;
+  reconcile(self);
+  self->delayed_send(self, std::chrono::seconds{2}, atom::cluster::value);
+}
+
+/// The tree of a partition being handed over stopped: wait for the
+/// follower, then give the partition up.
+void finish_handover(self_ptr self, std::uint32_t p) {
+  auto& st = self->state;
+  auto& part = st.parts[p];
+  if (!part.leader) {
+    handover_failed(self, p, "no leader");
+    return;
+  }
+  auto to = part.moving_to;
+  self->request(part.leader, std::chrono::seconds{15}, atom::handover::value,
+                to)
+      .then(
+          [=](bool ok) {
+            if (!ok) {
+              handover_failed(self, p, to + " did not catch up in time");
+              return;
+            }
+            self->request(self->state.etcd, std::chrono::seconds{5},
+                          atom::release::value, p)
+                .then(
+                    [=](bool released) {
+                      if (!released) {
+                        handover_failed(self, p, "etcd refused the release");
+                        return;
+                      }
+                      ++self->state.moves;
+                      self->state.handing_over = false;
+                      // The next move a little later: serving goes on.
+                      self->delayed_send(self, std::chrono::milliseconds{200},
+                                         atom::cluster::value);
+                    },
+                    [=](caf::error& err) {
+                      handover_failed(self, p, message_of(err));
+                    });
+          },
+          [=](caf::error& err) { handover_failed(self, p, message_of(err)); });
+}
+
+bool is_live(const cluster_view& v, const std::string& name) {
+  return std::any_of(v.members.begin(), v.members.end(),
+                     [&](const member_info& m) { return m.name == name; });
+}
+
+/// Moves one partition toward its placement, if one should move.
+void consider_handover(self_ptr self) {
+  auto& st = self->state;
+  if (!st.clustered || st.handing_over || st.view.fenced || st.stopping
+      || st.view.wanted.size() != st.partitions)
+    return;
+  for (std::uint32_t p = 0; p < st.partitions; ++p) {
+    if (!owns(self, p) || !st.parts[p].leader || st.parts[p].moving
+        || st.view.wanted[p].empty())
+      continue;
+    const auto& to = st.view.wanted[p].front();
+    const auto& rec = st.view.insync[p];
+    if (to == st.view.self || !is_live(st.view, to) || rec.owner != st.view.self
+        || std::find(rec.followers.begin(), rec.followers.end(), to)
+               == rec.followers.end())
+      continue;
+    begin_handover(self, p, to);
+    return;
+  }
+}
+
+/// A node that lost its lease holds its fence closed (fence.hpp) until
+/// every partition it served under that lease has stopped: then the new
+/// lease may open it.
+void release_fence_when_stopped(self_ptr self) {
+  auto& st = self->state;
+  if (!fence::held() || !st.view.fenced || !st.retiring.empty())
+    return;
+  for (const auto& part : st.parts)
+    if (part.node)
+      return;
+  log::info("stopped every partition served under the lost lease");
+  fence::release();
 }
 
 /// Another member's router went away: its requests fail now, not at their
@@ -364,6 +634,11 @@ void update_view(self_ptr self, cluster_view view) {
     }
   }
   reconcile(self);
+  for (auto& part : st.parts)
+    if (part.leader)
+      self->send(part.leader, atom::update::value, st.view);
+  consider_handover(self);
+  release_fence_when_stopped(self);
 }
 
 /// How long a request forwarded to another member may take: a message lost
@@ -418,13 +693,14 @@ caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
   auto& st = self->state;
   if (owns(self, p)) {
     auto& part = st.parts[p];
-    if (part.entry)
+    // While it moves, requests wait for its new owner (a moment).
+    if (part.entry && !part.moving)
       return self->delegate(part.entry, std::move(call));
     if (part.waiting.size() >= max_waiting)
       return unavailable("this organization's partition is starting; retry");
     auto rp = self->make_response_promise<api_response>();
     part.waiting.emplace_back(std::move(call), rp);
-    if (!part.node) {
+    if (!part.node && !part.moving) {
       start_partition(self, p);
       part.on_demand = true;
     }
@@ -515,7 +791,7 @@ std::optional<std::uint32_t> token_partition(self_ptr self,
 }
 
 /// GET /api/cluster: members and partitions, for the admin.
-api_response cluster_info(self_ptr self) {
+api_response cluster_info(self_ptr self, const lag_report& lag) {
   auto& st = self->state;
   json members = json::array();
   json parts = json::array();
@@ -529,26 +805,47 @@ api_response cluster_info(self_ptr self) {
       parts.push_back({{"partition", p},
                        {"owner", st.host.cfg.node_name},
                        {"followers", json::array()},
-                       {"epoch", 0}});
+                       {"placed", json::array({st.host.cfg.node_name})},
+                       {"epoch", 0},
+                       {"replication", nullptr}});
   } else {
     for (const auto& m : st.view.members) {
       std::string state = "up";
+      bool going
+          = std::find(st.view.leaving.begin(), st.view.leaving.end(), m.name)
+            != st.view.leaving.end();
       if (m.name == st.view.self)
         state = st.view.fenced ? "fenced" : "up";
       else if (auto it = st.peers.find(m.name);
                it == st.peers.end() || !it->second.handle)
         state = "unreachable";
+      if (going && state == "up")
+        state = "leaving";
       members.push_back({{"name", m.name},
                          {"http", m.http},
                          {"cluster", m.host + ':' + std::to_string(m.port)},
                          {"state", state}});
     }
+    std::map<std::uint32_t, json> replication;
+    for (const auto& l : lag.items)
+      replication[l.partition].push_back({{"follower", l.follower},
+                                          {"inSync", l.in_sync},
+                                          {"behind", l.behind}});
     for (std::uint32_t p = 0; p < st.view.owners.size(); ++p) {
       const auto& o = st.view.owners[p];
+      json followers = json::array();
+      if (p < st.view.insync.size() && st.view.insync[p].owner == o.node)
+        followers = st.view.insync[p].followers;
+      json wanted
+          = p < st.view.wanted.size() ? json(st.view.wanted[p]) : json::array();
+      auto r = replication.find(p);
       parts.push_back({{"partition", p},
                        {"owner", o.node.empty() ? json(nullptr) : json(o.node)},
-                       {"followers", json::array()},
-                       {"epoch", o.epoch}});
+                       {"followers", followers},
+                       {"placed", wanted},
+                       {"epoch", o.epoch},
+                       {"replication",
+                        r == replication.end() ? json(nullptr) : r->second}});
     }
   }
   json body{{"node", st.clustered ? st.view.self : st.host.cfg.node_name},
@@ -557,6 +854,99 @@ api_response cluster_info(self_ptr self) {
             {"members", members},
             {"partitions", parts}};
   return {success::ok, body.dump(), {}};
+}
+
+/// A follower's message for partition `p`: to its leader when this node
+/// owns it; from this node's own follower, on to the owner.
+template <class Request, class Reply, class Atom>
+caf::result<Reply> replication_call(self_ptr self, Atom what, Request& req) {
+  auto& st = self->state;
+  auto p = req.partition;
+  if (p >= st.partitions)
+    return make_error(ec::bad_request, "no such partition");
+  if (owns(self, p)) {
+    if (st.parts[p].leader && !st.parts[p].moving)
+      return self->delegate(st.parts[p].leader, what, std::move(req));
+    return unavailable("this node's copy of partition " + std::to_string(p)
+                       + " is not serving now; retry");
+  }
+  if (req.follower != st.view.self || p >= st.view.owners.size())
+    return unavailable("this node does not own partition " + std::to_string(p));
+  const auto& owner = st.view.owners[p].node;
+  auto it = st.peers.find(owner);
+  if (owner.empty() || it == st.peers.end() || !it->second.handle)
+    return unavailable("the owner of partition " + std::to_string(p)
+                       + " cannot be reached now");
+  return self->delegate(it->second.handle, what, std::move(req));
+}
+
+caf::result<pull_reply> replicate(self_ptr self, pull_request& req) {
+  return replication_call<pull_request, pull_reply>(
+      self, atom::replicate::value, req);
+}
+
+caf::result<seed_reply> seed(self_ptr self, seed_request& req) {
+  return replication_call<seed_request, seed_reply>(self, atom::seed::value,
+                                                    req);
+}
+
+/// Every local leader's followers and how far behind they are.
+caf::result<lag_report> lags(self_ptr self) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<lag_report>();
+  auto out = std::make_shared<lag_report>();
+  out->moves = st.moves;
+  out->reseeds = st.reseeds->load();
+  std::vector<leader_actor> leaders;
+  for (auto& part : st.parts)
+    if (part.leader)
+      leaders.push_back(part.leader);
+  if (leaders.empty()) {
+    rp.deliver(*out);
+    return rp;
+  }
+  auto remaining = std::make_shared<std::size_t>(leaders.size());
+  for (auto& l : leaders)
+    self->request(l, status_timeout, atom::lag::value)
+        .then(
+            [=](lag_report& r) mutable {
+              for (auto& i : r.items)
+                out->items.push_back(std::move(i));
+              if (--*remaining == 0)
+                rp.deliver(*out);
+            },
+            [=](caf::error&) mutable {
+              if (--*remaining == 0)
+                rp.deliver(*out);
+            });
+  return rp;
+}
+
+/// GET /api/cluster with the replication lag every reachable owner reports.
+caf::result<api_response> gather_cluster_info(self_ptr self) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<api_response>();
+  auto merged = std::make_shared<lag_report>();
+  auto remaining = std::make_shared<std::size_t>(1);
+  auto settle = [=]() mutable {
+    if (--*remaining == 0)
+      rp.deliver(cluster_info(self, *merged));
+  };
+  auto take = [=](lag_report& r) mutable {
+    for (auto& i : r.items)
+      merged->items.push_back(std::move(i));
+    settle();
+  };
+  for (auto& [name, pr] : st.peers)
+    if (pr.handle) {
+      ++*remaining;
+      self->request(pr.handle, status_timeout, atom::lag::value)
+          .then(take, [=](caf::error&) mutable { settle(); });
+    }
+  self->request(caf::actor_cast<router_actor>(self), status_timeout,
+                atom::lag::value)
+      .then(take, [=](caf::error&) mutable { settle(); });
+  return rp;
 }
 
 /// Routes one API request.
@@ -570,7 +960,7 @@ caf::result<api_response> route(self_ptr self, api_call& call) {
       return make_error(ec::unauthenticated,
                         "missing token: send 'Authorization: token <token>'");
     if (admin)
-      return cluster_info(self);
+      return gather_cluster_info(self);
     // An org token is refused (403); anything else is no token (401).
     auto tp = token_partition(self, call.who);
     if (!tp)
@@ -735,6 +1125,11 @@ caf::result<std::string> scrape(self_ptr self) {
     for (const auto& [name, pr] : st.peers)
       if (!pr.handle)
         ++f->peers_unreachable;
+    for (const auto& fa : st.followers)
+      if (fa)
+        ++f->partitions_followed;
+    f->moves = static_cast<std::int64_t>(st.moves);
+    f->reseeds = static_cast<std::int64_t>(st.reseeds->load());
   }
   std::vector<node_actor> nodes;
   for (std::uint32_t p = 0; p < st.partitions; ++p) {
@@ -754,7 +1149,25 @@ caf::result<std::string> scrape(self_ptr self) {
     rp.deliver(metrics::render(*f));
     return rp;
   }
-  auto remaining = std::make_shared<std::size_t>(nodes.size());
+  auto remaining = std::make_shared<std::size_t>(nodes.size() + 1);
+  auto take_lag = [=](lag_report& r) mutable {
+    for (const auto& l : r.items) {
+      if (l.in_sync)
+        ++f->followers_in_sync;
+      else
+        ++f->followers_out_of_sync;
+      f->replication_lag_max = std::max<std::int64_t>(
+          f->replication_lag_max, static_cast<std::int64_t>(l.behind));
+    }
+    if (--*remaining == 0)
+      rp.deliver(metrics::render(*f));
+  };
+  self->request(caf::actor_cast<router_actor>(self), status_timeout,
+                atom::lag::value)
+      .then(take_lag, [=](caf::error&) mutable {
+        if (--*remaining == 0)
+          rp.deliver(metrics::render(*f));
+      });
   auto settle = [=]() mutable {
     if (--*remaining == 0)
       rp.deliver(metrics::render(*f));
@@ -828,6 +1241,15 @@ void stop_next(self_ptr self) {
     }
   if (running)
     return;
+  // The trees' last writes reached the followers: replication stops.
+  for (std::uint32_t p = 0; p < st.parts.size(); ++p) {
+    stop_leader(self, p);
+    stop_follower(self, p);
+  }
+  if (st.etcd) {
+    self->send_exit(st.etcd, st.stop_reason);
+    st.etcd = nullptr;
+  }
   if (st.delivery) {
     self->send_exit(st.delivery, st.stop_reason);
     return;
@@ -839,11 +1261,18 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   auto& st = self->state;
   if (st.stopping) {
     for (auto& part : st.parts)
-      if (part.node && part.node.address() == dm.source)
+      if (part.node && part.node.address() == dm.source) {
+        auto leader = part.leader;
         part = local_partition{};
+        part.leader = leader;
+      }
     if (st.delivery && st.delivery.address() == dm.source)
       st.delivery = nullptr;
     stop_next(self);
+    return;
+  }
+  if (st.retiring.erase(dm.source) > 0) {
+    release_fence_when_stopped(self);
     return;
   }
   for (std::uint32_t p = 0; p < st.parts.size(); ++p) {
@@ -852,6 +1281,39 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
       // Its node revives it; ask for the new one.
       part.entry = nullptr;
       fetch_entry(self, p);
+      return;
+    }
+    if (part.node && part.node.address() == dm.source && part.moving) {
+      part.node = nullptr;
+      part.entry = nullptr;
+      part.ready = false;
+      finish_handover(self, p);
+      return;
+    }
+    if (part.leader && part.leader.address() == dm.source) {
+      // Its tree's writer waits on it: the two start again together.
+      log::error("a partition's leader stopped; restarting the partition",
+                 {{"partition", static_cast<std::int64_t>(p)},
+                  {"reason", self->system().render(dm.reason)}});
+      part.leader = nullptr;
+      stop_partition(self, p);
+      part.moving = false;
+      self->delayed_send(self, revive_delay, atom::revive::value,
+                         static_cast<std::size_t>(p));
+      return;
+    }
+    if (st.closing[p] && st.closing[p].address() == dm.source) {
+      st.closing[p] = nullptr;
+      reconcile(self);
+      return;
+    }
+    if (st.followers[p] && st.followers[p].address() == dm.source) {
+      log::error("a partition's follower stopped; restarting it",
+                 {{"partition", static_cast<std::int64_t>(p)},
+                  {"reason", self->system().render(dm.reason)}});
+      st.followers[p] = nullptr;
+      self->delayed_send(self, revive_delay, atom::revive::value,
+                         std::numeric_limits<std::size_t>::max());
       return;
     }
     if (part.node && part.node.address() == dm.source) {
@@ -894,12 +1356,20 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
   }
 }
 
-router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
+router_actor::behavior_type
+router_behavior(self_ptr self, host_setup host,
+                std::shared_ptr<cluster_control> control) {
   auto& st = self->state;
   st.partitions = host.cfg.partitions;
   st.clustered = host.cfg.clustered();
   st.host = std::move(host);
   st.parts.resize(st.partitions);
+  st.followers.resize(st.partitions);
+  st.closing.resize(st.partitions);
+  st.follower_epochs.resize(st.partitions, 0);
+  st.control = std::move(control);
+  if (st.clustered)
+    st.etcd = spawn_etcd_worker(self->system(), st.control);
   spawn_delivery_client(self);
   if (!st.clustered)
     reconcile(self);
@@ -958,6 +1428,7 @@ router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
           pr.queued.erase(late, pr.queued.end());
           connect(self, name);
         }
+        consider_handover(self);
       },
       [=](atom::cluster, const std::string& name) {
         // A member with a smaller name connected and says hello: its
@@ -977,6 +1448,17 @@ router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
         for (auto& q : queued)
           send_forward(self, name, q.partition, std::move(q.call), q.rp);
       },
+      [=](atom::replicate, pull_request& req) -> caf::result<pull_reply> {
+        return replicate(self, req);
+      },
+      [=](atom::seed, seed_request& req) -> caf::result<seed_reply> {
+        return seed(self, req);
+      },
+      [=](atom::lag) { return lags(self); },
+      [=](atom::leave) {
+        if (self->state.etcd)
+          self->send(self->state.etcd, atom::leave::value);
+      },
       [=](atom::revive, std::size_t p) {
         auto& st = self->state;
         if (p == std::numeric_limits<std::size_t>::max()) {
@@ -984,7 +1466,7 @@ router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
           return;
         }
         auto q = static_cast<std::uint32_t>(p);
-        if (q >= st.partitions || !owns(self, q))
+        if (q >= st.partitions || !owns(self, q) || st.parts[q].moving)
           return;
         if (!st.parts[q].node)
           start_partition(self, q);
@@ -998,8 +1480,9 @@ router_actor::behavior_type router_behavior(self_ptr self, host_setup host) {
 
 } // namespace
 
-router_actor spawn_router(caf::actor_system& sys, host_setup host) {
-  return sys.spawn(router_behavior, std::move(host));
+router_actor spawn_router(caf::actor_system& sys, host_setup host,
+                          std::shared_ptr<cluster_control> control) {
+  return sys.spawn(router_behavior, std::move(host), std::move(control));
 }
 
 } // namespace hookd

@@ -14,9 +14,13 @@ namespace hookd {
 
 namespace {
 
+/// A safety net: the leader answers every wait itself, in time.
+constexpr auto replication_deadline = std::chrono::seconds{30};
+
 struct writer_state {
   static inline const char* name = "hookd.store-writer";
   store_ptr db;
+  leader_actor leader;
   std::vector<write_batch> group;
   std::vector<caf::typed_response_promise<std::uint64_t>> waiting;
   bool flush_queued = false;
@@ -38,18 +42,38 @@ void commit(self_ptr self) {
                               "this node lost its cluster lease (fenced); "
                               "nothing was written");
   auto seq = err ? 0 : st.db->sequence();
+  st.group.clear();
+  if (!err && st.leader) {
+    // Acknowledged once on a follower too: the leader answers when the
+    // followers in sync have applied this group. The writer goes on with
+    // the next groups meanwhile.
+    auto waiting = std::move(st.waiting);
+    st.waiting.clear();
+    self->request(st.leader, replication_deadline, atom::wait::value, seq)
+        .then(
+            [waiting](std::uint64_t s) mutable {
+              for (auto& rp : waiting)
+                rp.deliver(s);
+            },
+            [waiting](caf::error& e) mutable {
+              for (auto& rp : waiting)
+                rp.deliver(e);
+            });
+    return;
+  }
   for (auto& rp : st.waiting) {
     if (err)
       rp.deliver(err);
     else
       rp.deliver(seq);
   }
-  st.group.clear();
   st.waiting.clear();
 }
 
-store_writer_actor::behavior_type writer_behavior(self_ptr self, store_ptr db) {
+store_writer_actor::behavior_type writer_behavior(self_ptr self, store_ptr db,
+                                                  leader_actor leader) {
   self->state.db = std::move(db);
+  self->state.leader = std::move(leader);
   self->set_exit_handler([=](caf::exit_msg& msg) {
     // What has arrived is written before the writer goes.
     commit(self);
@@ -87,8 +111,10 @@ store_writer_actor::behavior_type writer_behavior(self_ptr self, store_ptr db) {
 
 } // namespace
 
-store_writer_actor spawn_store_writer(caf::actor_system& sys, store_ptr db) {
-  return sys.spawn<caf::detached>(writer_behavior, std::move(db));
+store_writer_actor spawn_store_writer(caf::actor_system& sys, store_ptr db,
+                                      leader_actor leader) {
+  return sys.spawn<caf::detached>(writer_behavior, std::move(db),
+                                  std::move(leader));
 }
 
 } // namespace hookd

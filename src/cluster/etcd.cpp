@@ -301,19 +301,24 @@ struct client::impl {
   }
 
   /// A txn: if `compare`, put and read back the key; else read it.
-  caf::expected<claim_result> claim(const std::string& key, json compare,
-                                    const std::string& value,
-                                    std::int64_t lease) {
+  caf::expected<claim_result>
+  claim(const std::string& key, json compare, const std::string& value,
+        std::int64_t lease,
+        const std::vector<std::pair<std::string, std::string>>& also = {}) {
     json put = {{"key", b64(key)}, {"value", b64(value)}};
     if (lease != 0)
       put["lease"] = i64(lease);
     json read = {{"key", b64(key)}};
+    auto success = json::array({{{"request_put", std::move(put)}}});
+    for (const auto& [k, v] : also)
+      success.push_back(
+          {{"request_put", {{"key", b64(k)}, {"value", b64(v)}}}});
+    // Operations of a txn see the writes before them: the range after the
+    // puts reads the record as written, create_revision included.
+    success.push_back({{"request_range", read}});
     json request = {
         {"compare", json::array({std::move(compare)})},
-        // Operations of a txn see the writes before them: the range after
-        // the put reads the record as written, create_revision included.
-        {"success", json::array({{{"request_put", std::move(put)}},
-                                 {{"request_range", read}}})},
+        {"success", std::move(success)},
         {"failure", json::array({{{"request_range", read}}})},
     };
     auto answer = call("/v3/kv/txn", request);
@@ -436,15 +441,46 @@ caf::expected<claim_result> client::create_if_absent(const std::string& key,
   return impl_->claim(key, std::move(compare), value, lease);
 }
 
-caf::expected<claim_result>
-client::put_if_value(const std::string& key, const std::string& expected_value,
-                     const std::string& new_value, std::int64_t lease) {
+caf::expected<claim_result> client::create_if_absent_with(
+    const std::string& key, const std::string& value, std::int64_t lease,
+    const std::vector<std::pair<std::string, std::string>>& also) {
+  json compare = {{"key", b64(key)},
+                  {"target", "CREATE"},
+                  {"result", "EQUAL"},
+                  {"create_revision", "0"}};
+  return impl_->claim(key, std::move(compare), value, lease, also);
+}
+
+caf::expected<bool> client::put_if_revision(const std::string& guard,
+                                            std::int64_t mod_revision,
+                                            const std::string& key,
+                                            const std::string& value) {
+  json request = {
+      {"compare", json::array({{{"key", b64(guard)},
+                                {"target", "MOD"},
+                                {"result", "EQUAL"},
+                                {"mod_revision", i64(mod_revision)}}})},
+      {"success",
+       json::array(
+           {{{"request_put", {{"key", b64(key)}, {"value", b64(value)}}}}})},
+      {"failure", json::array()},
+  };
+  auto answer = impl_->call("/v3/kv/txn", request);
+  if (!answer)
+    return std::move(answer.error());
+  return impl::succeeded(*answer);
+}
+
+caf::expected<claim_result> client::put_if_value(
+    const std::string& key, const std::string& expected_value,
+    const std::string& new_value, std::int64_t lease,
+    const std::vector<std::pair<std::string, std::string>>& also) {
   // A compare on the value fails when the key does not exist.
   json compare = {{"key", b64(key)},
                   {"target", "VALUE"},
                   {"result", "EQUAL"},
                   {"value", b64(expected_value)}};
-  return impl_->claim(key, std::move(compare), new_value, lease);
+  return impl_->claim(key, std::move(compare), new_value, lease, also);
 }
 
 caf::expected<bool> client::erase_if_value(const std::string& key,

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <caf/send.hpp>
@@ -33,16 +35,42 @@ std::string owner_key(const std::string& prefix, std::uint32_t p) {
          + digits;
 }
 
-std::string member_json(const member_info& m, std::uint32_t partitions) {
-  return json{{"name", m.name},           {"http", m.http},
-              {"host", m.host},           {"port", m.port},
-              {"partitions", partitions}, {"wire", wire_version}}
-      .dump();
+std::string insync_key(const std::string& prefix, std::uint32_t p) {
+  auto digits = std::to_string(p);
+  return prefix + "insync/"
+         + std::string(4 - std::min<std::size_t>(4, digits.size()), '0')
+         + digits;
+}
+
+std::string member_json(const member_info& m, std::uint32_t partitions,
+                        bool leaving) {
+  json j{{"name", m.name}, {"http", m.http},           {"host", m.host},
+         {"port", m.port}, {"partitions", partitions}, {"wire", wire_version}};
+  if (leaving)
+    j["leaving"] = true;
+  return j.dump();
+}
+
+std::string insync_json(const replica_set& r) {
+  return json{{"owner", r.owner}, {"followers", r.followers}}.dump();
+}
+
+replica_set parse_insync(const std::string& text) {
+  replica_set r;
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object())
+    return r;
+  r.owner = j.value("owner", "");
+  if (auto it = j.find("followers"); it != j.end() && it->is_array())
+    for (const auto& f : *it)
+      if (f.is_string())
+        r.followers.push_back(f.get<std::string>());
+  return r;
 }
 
 } // namespace
 
-struct membership::impl {
+struct membership::impl : cluster_control {
   config cfg;
   member_info self;
   std::string prefix;
@@ -61,6 +89,8 @@ struct membership::impl {
   bool watch_broken = true;
   bool member_dirty = false;
   std::string pending_http; ///< guarded by mtx
+  bool leaving = false;     ///< guarded by mtx
+  bool left = false;
 
   std::vector<std::string> placement; ///< empty until placed
   cluster_view last;
@@ -84,9 +114,49 @@ struct membership::impl {
   }
 
   caf::error register_member() {
+    bool going = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      going = leaving;
+    }
     return etcd.put(prefix + "members/" + self.name,
-                    member_json(self, partitions), lease);
+                    member_json(self, partitions, going), lease);
   }
+
+  // -- cluster_control, called from the router's etcd thread.
+
+  bool record_insync(std::uint32_t p, std::int64_t epoch,
+                     const replica_set& copies) override {
+    auto done
+        = etcd.put_if_revision(owner_key(prefix, p), epoch,
+                               insync_key(prefix, p), insync_json(copies));
+    if (done && *done)
+      kick();
+    return done && *done;
+  }
+
+  bool release(std::uint32_t p) override {
+    auto done = etcd.erase_if_value(owner_key(prefix, p), self.name);
+    if (done && *done) {
+      log::info("handed a partition over",
+                {{"partition", static_cast<std::int64_t>(p)}});
+      kick();
+    }
+    return done && *done;
+  }
+
+  void start_leaving() override {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (leaving)
+        return;
+      leaving = true;
+      member_dirty_locked = true;
+    }
+    log::info("leaving the cluster: handing the partitions over");
+    kick();
+  }
+  bool member_dirty_locked = false; ///< guarded by mtx
 
   /// A new lease, this member's record under it, and the fence open.
   caf::error fresh_lease() {
@@ -110,6 +180,10 @@ struct membership::impl {
         pending_http.clear();
         member_dirty = true;
       }
+      if (member_dirty_locked) {
+        member_dirty_locked = false;
+        member_dirty = true;
+      }
     }
     if (lease == 0) {
       if (auto err = fresh_lease())
@@ -131,6 +205,9 @@ struct membership::impl {
     }
     if (code_of(left.error()) == ec::not_found) {
       fence::close();
+      // Closed until the router has stopped what it served under the old
+      // lease (it sees a fenced view first).
+      fence::hold();
       log::error("the cluster lease expired: fenced; taking a new one",
                  {{"error", message_of(left.error())}});
       lease = 0;
@@ -177,32 +254,76 @@ struct membership::impl {
     placement = std::move(owners);
   }
 
-  /// Claims the partitions placed here that nobody owns, and takes back
-  /// those still recorded under this node's name from an earlier lease.
-  void claim(const std::vector<etcd::kv>& owners_now) {
-    if (placement.empty() || lease == 0 || !fence::is_open())
+  /// Claims the partitions that nobody owns and that this node should
+  /// serve, and takes back those still recorded under this node's name
+  /// from an earlier lease. A partition that had an owner may only go to a
+  /// member that holds all its acknowledged writes: its last owner or one
+  /// of the followers it recorded in sync. Among those the one placed there
+  /// goes first; a partition never owned goes to its placed home.
+  void claim(const std::vector<etcd::kv>& owners_now,
+             const cluster_view& view) {
+    if (placement.empty() || lease == 0 || !fence::is_open()
+        || view.wanted.size() != partitions)
       return;
     std::map<std::string, const etcd::kv*> by_key;
     for (const auto& kv : owners_now)
       by_key[kv.key] = &kv;
+    std::set<std::string> live, staying;
+    for (const auto& m : view.members)
+      live.insert(m.name);
+    staying = live;
+    for (const auto& l : view.leaving)
+      staying.erase(l);
     for (std::uint32_t p = 0; p < partitions; ++p) {
-      if (placement[p] != self.name)
-        continue;
       auto key = owner_key(prefix, p);
       auto it = by_key.find(key);
-      if (it == by_key.end()) {
-        auto r = etcd.create_if_absent(key, self.name, lease);
-        if (r && r->created)
-          log::info("claimed a partition",
-                    {{"partition", static_cast<std::int64_t>(p)},
-                     {"epoch", r->current.mod_revision}});
-      } else if (it->second->value == self.name && it->second->lease != lease) {
-        auto r = etcd.put_if_value(key, self.name, self.name, lease);
-        if (r && r->created)
-          log::info("took back a partition",
-                    {{"partition", static_cast<std::int64_t>(p)},
-                     {"epoch", r->current.mod_revision}});
+      replica_set fresh{self.name, {}};
+      std::vector<std::pair<std::string, std::string>> record{
+          {insync_key(prefix, p), insync_json(fresh)}};
+      if (it != by_key.end()) {
+        if (it->second->value == self.name && it->second->lease != lease) {
+          auto r = etcd.put_if_value(key, self.name, self.name, lease, record);
+          if (r && r->created)
+            log::info("took back a partition",
+                      {{"partition", static_cast<std::int64_t>(p)},
+                       {"epoch", r->current.mod_revision}});
+        }
+        continue;
       }
+      const auto& rec = view.insync[p];
+      const auto& wanted = view.wanted[p];
+      std::string chosen;
+      if (rec.owner.empty()) {
+        chosen = wanted.empty() ? std::string{} : wanted.front();
+      } else {
+        std::vector<std::string> eligible{rec.owner};
+        eligible.insert(eligible.end(), rec.followers.begin(),
+                        rec.followers.end());
+        auto pick = [&](auto&& ok) -> std::string {
+          for (const auto& e : eligible)
+            if (live.count(e) && ok(e))
+              return e;
+          return {};
+        };
+        if (!wanted.empty()
+            && std::find(eligible.begin(), eligible.end(), wanted.front())
+                   != eligible.end()
+            && live.count(wanted.front()))
+          chosen = wanted.front();
+        if (chosen.empty())
+          chosen = pick([&](const std::string& e) { return staying.count(e); });
+        if (chosen.empty())
+          chosen = pick([](const std::string&) { return true; });
+      }
+      if (chosen != self.name)
+        continue;
+      auto r = etcd.create_if_absent_with(key, self.name, lease, record);
+      if (r && r->created)
+        log::info(rec.owner.empty() ? "claimed a partition"
+                                    : "took over a partition",
+                  {{"partition", static_cast<std::int64_t>(p)},
+                   {"epoch", r->current.mod_revision},
+                   {"from", rec.owner}});
     }
   }
 
@@ -216,9 +337,18 @@ struct membership::impl {
     cluster_view view;
     view.self = self.name;
     view.owners.resize(partitions);
+    view.insync.resize(partitions);
     auto owners_prefix = prefix + "owners/";
     auto members_prefix = prefix + "members/";
+    auto insync_prefix = prefix + "insync/";
     for (const auto& kv : *all) {
+      if (kv.key.rfind(insync_prefix, 0) == 0) {
+        auto p
+            = std::strtoul(kv.key.c_str() + insync_prefix.size(), nullptr, 10);
+        if (p < partitions)
+          view.insync[p] = parse_insync(kv.value);
+        continue;
+      }
       if (kv.key.rfind(owners_prefix, 0) == 0) {
         auto p
             = std::strtoul(kv.key.c_str() + owners_prefix.size(), nullptr, 10);
@@ -234,11 +364,27 @@ struct membership::impl {
         m.http = j.value("http", "");
         m.host = j.value("host", "");
         m.port = j.value("port", std::uint16_t{0});
+        if (j.value("leaving", false))
+          view.leaving.push_back(m.name);
         view.members.push_back(std::move(m));
       }
     }
-    claim(owner_kvs);
     view.placed = !placement.empty();
+    if (view.placed) {
+      std::vector<std::string> staying;
+      for (const auto& m : view.members)
+        if (std::find(view.leaving.begin(), view.leaving.end(), m.name)
+            == view.leaving.end())
+          staying.push_back(m.name);
+      if (staying.empty())
+        for (const auto& m : view.members)
+          staying.push_back(m.name);
+      view.wanted
+          = place_replicas(std::move(staying), partitions,
+                           std::max<std::uint32_t>(1, cfg.cluster.replicas));
+    }
+    claim(owner_kvs, view);
+    check_left(view);
     view.fenced = !fence::is_open();
     if (watch_broken) {
       watch_broken = false;
@@ -252,8 +398,14 @@ struct membership::impl {
             wake.notify_one();
           });
     }
+    auto same_copies = [](const replica_set& a, const replica_set& b) {
+      return a.owner == b.owner && a.followers == b.followers;
+    };
     auto same
         = sent_once && view.fenced == last.fenced && view.placed == last.placed
+          && view.wanted == last.wanted && view.leaving == last.leaving
+          && std::equal(view.insync.begin(), view.insync.end(),
+                        last.insync.begin(), last.insync.end(), same_copies)
           && view.members.size() == last.members.size()
           && std::equal(view.members.begin(), view.members.end(),
                         last.members.begin(),
@@ -272,6 +424,34 @@ struct membership::impl {
     sent_once = true;
     caf::anon_send(router, atom::update::value, std::move(view));
   }
+
+  /// A member leaving for good stops once it holds nothing another member
+  /// still counts on: it owns no partition and no owner records it as an
+  /// in-sync follower.
+  void check_left(const cluster_view& view) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!leaving || left)
+        return;
+    }
+    if (std::find(view.leaving.begin(), view.leaving.end(), self.name)
+        == view.leaving.end())
+      return;
+    for (std::uint32_t p = 0; p < view.owners.size(); ++p) {
+      if (view.owners[p].node == self.name || view.owners[p].node.empty())
+        return;
+      const auto& f = view.insync[p].followers;
+      if (std::find(f.begin(), f.end(), self.name) != f.end())
+        return;
+    }
+    left = true;
+    log::info("left the cluster: every partition is served by other members; "
+              "stopping");
+    if (on_left)
+      on_left();
+  }
+  std::function<void()> on_left;
+  std::shared_ptr<membership_control> control;
 
   void kick() {
     std::lock_guard<std::mutex> guard{mtx};
@@ -346,8 +526,36 @@ caf::expected<std::unique_ptr<membership>> membership::join(const config& cfg,
   return std::unique_ptr<membership>{new membership(std::move(p))};
 }
 
-void membership::start(router_actor router) {
+bool membership_control::record_insync(std::uint32_t p, std::int64_t epoch,
+                                       const replica_set& copies) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return target_ && target_->record_insync(p, epoch, copies);
+}
+
+bool membership_control::release(std::uint32_t p) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return target_ && target_->release(p);
+}
+
+void membership_control::start_leaving() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (target_)
+    target_->start_leaving();
+}
+
+void membership_control::bind(cluster_control* target) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  target_ = target;
+}
+
+void membership::start(router_actor router,
+                       std::shared_ptr<membership_control> control,
+                       std::function<void()> on_left) {
   impl_->router = std::move(router);
+  impl_->on_left = std::move(on_left);
+  impl_->control = std::move(control);
+  if (impl_->control)
+    impl_->control->bind(impl_.get());
   impl_->thread = std::thread{[this] { impl_->run(); }};
 }
 
@@ -369,6 +577,8 @@ void membership::leave() {
   }
   if (impl_->thread.joinable())
     impl_->thread.join();
+  if (impl_->control)
+    impl_->control->bind(nullptr);
   if (impl_->watcher)
     impl_->watcher->stop();
   impl_->watcher.reset();

@@ -14,6 +14,7 @@ using clock = std::chrono::steady_clock;
 /// largest value when there is no fence (a single node).
 std::atomic<std::int64_t> open_until_ns{
     std::numeric_limits<std::int64_t>::max()};
+std::atomic<bool> holding{false};
 
 } // namespace
 
@@ -31,7 +32,21 @@ void close() {
   open_until_ns.store(0);
 }
 
+void hold() {
+  holding.store(true);
+}
+
+void release() {
+  holding.store(false);
+}
+
+bool held() {
+  return holding.load();
+}
+
 bool is_open() {
+  if (holding.load(std::memory_order_relaxed))
+    return false;
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                  clock::now().time_since_epoch())
                  .count();

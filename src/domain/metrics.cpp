@@ -361,6 +361,24 @@ std::string render(const node_figures& node) {
            "1 while this node holds no live lease (it writes and delivers "
            "nothing).",
            node.fenced ? 1 : 0);
+    scalar(out, "hookd_partitions_followed", "gauge",
+           "Partitions of other members this node keeps a copy of.",
+           node.partitions_followed);
+    scalar(out, "hookd_followers_in_sync", "gauge",
+           "Followers of this node's partitions that every write waits for.",
+           node.followers_in_sync);
+    scalar(out, "hookd_followers_out_of_sync", "gauge",
+           "Followers of this node's partitions being seeded or catching up.",
+           node.followers_out_of_sync);
+    scalar(out, "hookd_replication_lag_max", "gauge",
+           "The most writes (sequence numbers) any follower of this node's "
+           "partitions is behind.",
+           node.replication_lag_max);
+    scalar(out, "hookd_partition_moves_total", "counter",
+           "Partitions this node handed over to another member.", node.moves);
+    scalar(out, "hookd_partition_reseeds_total", "counter",
+           "Copies of partitions seeded on this node from a checkpoint.",
+           node.reseeds);
   }
   if (node.store_known) {
     scalar(out, "hookd_store_sst_bytes", "gauge",

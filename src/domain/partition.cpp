@@ -1,6 +1,7 @@
 #include "hookd/partition.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "hookd/crypto.hpp"
 #include "hookd/defaults.hpp"
@@ -91,6 +92,46 @@ std::vector<std::string> place_partitions(std::vector<std::string> members,
       continue;
     }
     out[ps.partition] = members[ps.member];
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>>
+place_replicas(std::vector<std::string> members, std::uint32_t partitions,
+               std::uint32_t replicas) {
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  std::vector<std::vector<std::string>> out(partitions);
+  if (members.empty())
+    return out;
+  auto owners = place_partitions(members, partitions);
+  for (std::uint32_t p = 0; p < partitions; ++p)
+    out[p].push_back(owners[p]);
+  auto n = static_cast<std::uint32_t>(members.size());
+  auto copies = std::min(std::max<std::uint32_t>(replicas, 1), n);
+  // Each further copy the same way: the best-scoring member that holds no
+  // copy of the partition yet and has room under ⌈P/N⌉ copies of this
+  // round, else the best-scoring one that holds none.
+  auto cap = (partitions + n - 1) / n;
+  for (std::uint32_t round = 1; round < copies; ++round) {
+    std::vector<std::uint32_t> load(n, 0);
+    for (std::uint32_t p = 0; p < partitions; ++p) {
+      std::vector<std::pair<std::uint64_t, std::uint32_t>> ranked;
+      for (std::uint32_t i = 0; i < n; ++i)
+        if (std::find(out[p].begin(), out[p].end(), members[i]) == out[p].end())
+          ranked.emplace_back(fnv1a64(members[i] + '/' + std::to_string(p) + '/'
+                                      + std::to_string(round)),
+                              i);
+      std::sort(ranked.begin(), ranked.end(), std::greater<>{});
+      auto pick = ranked.front().second;
+      for (const auto& [score, i] : ranked)
+        if (load[i] < cap) {
+          pick = i;
+          break;
+        }
+      ++load[pick];
+      out[p].push_back(members[pick]);
+    }
   }
   return out;
 }

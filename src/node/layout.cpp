@@ -239,6 +239,10 @@ caf::expected<store_ptr> open_partition(const host_setup& host,
   opts.max_open_files = std::max<int>(
       defaults::partition_open_files_min,
       static_cast<int>(defaults::store_open_files / host.cfg.partitions));
+  // A member keeps its log for followers that fell behind: within this
+  // they catch up from the log, past it they are seeded again.
+  if (host.cfg.clustered())
+    opts.keep_log_seconds = defaults::replication_log_seconds;
   return store::open(partition_dir(host.cfg.data_dir, p), opts);
 }
 

@@ -330,6 +330,9 @@ caf::expected<std::shared_ptr<store>> store::open(const std::string& dir,
   options.keep_log_file_num = 3;
   if (opts.keep_log_seconds > 0)
     options.WAL_ttl_seconds = opts.keep_log_seconds;
+  // and at most this much of it, whichever comes first.
+  if (opts.keep_log_seconds > 0)
+    options.WAL_size_limit_MB = 64;
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(options, dir + "/db", &raw);
   if (!st.ok())
