@@ -27,9 +27,14 @@
 
 namespace {
 
-constexpr const char* usage = "usage: hookd [--config FILE]\n"
-                              "Settings: see config/hookd.conf; every one can "
-                              "be overridden by its HOOKD_* variable.\n";
+constexpr const char* usage
+    = "usage: hookd [--config FILE]\n"
+      "       hookd leave [--wait] [--config FILE]\n"
+      "         asks the node on this machine to leave its cluster for good:\n"
+      "         it hands its partitions over, then stops (--wait: until it\n"
+      "         has)\n"
+      "Settings: see config/hookd.conf; every one can be overridden by its\n"
+      "HOOKD_* variable.\n";
 
 /// Waits (bounded) until every component says it is ready, so that
 /// "listening" means ready; past the bound /healthz says what is not.
@@ -106,9 +111,15 @@ std::string check_open_file_limit(const hookd::config& cfg) {
 int main(int argc, char** argv) {
   raise_open_file_limit();
   std::string config_path;
+  bool leave = false;
+  bool wait = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) {
+    if (i == 1 && arg == "leave") {
+      leave = true;
+    } else if (leave && arg == "--wait") {
+      wait = true;
+    } else if (arg == "--config" && i + 1 < argc) {
       config_path = argv[++i];
     } else if (arg == "--version") {
       std::cout << "hookd " << hookd::defaults::version << '\n';
@@ -128,6 +139,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   hookd::log::set_level(cfg->log_level);
+  if (leave) {
+    auto said = hookd::ask_to_leave(*cfg, wait, std::chrono::minutes{10});
+    if (!said) {
+      std::cerr << "hookd leave: " << hookd::message_of(said.error()) << '\n';
+      return 1;
+    }
+    std::cout << *said << '\n';
+    return 0;
+  }
   if (auto why = check_open_file_limit(*cfg); !why.empty()) {
     hookd::log::error(why);
     return 2;

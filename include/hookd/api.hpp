@@ -50,11 +50,12 @@ enum class operation : std::uint8_t {
   delete_token,
   ingest_events,
   list_deployments,
-  crash_hook,   ///< test builds only
-  stall_hook,   ///< test builds only: the webhook actor never answers
-  whoami,       ///< GET /api/user: the token's role and organizations
-  list_scopes,  ///< GET /api/orgs/{org}/scopes: stacks and environments
-  cluster_info, ///< GET /api/cluster: members and partitions (admin)
+  crash_hook,    ///< test builds only
+  stall_hook,    ///< test builds only: the webhook actor never answers
+  whoami,        ///< GET /api/user: the token's role and organizations
+  list_scopes,   ///< GET /api/orgs/{org}/scopes: stacks and environments
+  cluster_info,  ///< GET /api/cluster: members and partitions (admin)
+  cluster_leave, ///< POST /api/cluster/leave: this node leaves (admin)
 };
 
 /// A presented token, as it travels inside hookd: the token itself stays in

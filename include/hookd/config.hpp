@@ -75,6 +75,9 @@ struct config {
     std::uint32_t size = 1;        ///< members the first start waits for
     std::chrono::milliseconds lease_ttl{0};
     std::uint32_t replicas = 0;
+    /// Writes a follower may be behind and still catch up from the log;
+    /// past it, it is seeded again from a checkpoint.
+    std::uint64_t backlog = 0;
     std::string ca, cert, key; ///< mutual TLS between nodes (PEM files)
   } cluster;
   bool clustered() const {

@@ -91,6 +91,8 @@ constexpr std::chrono::milliseconds forward_timeout{4000};
 /// How long a cluster member keeps its partitions' write-ahead log for
 /// followers that fell behind.
 constexpr std::uint64_t replication_log_seconds = 600;
+/// Writes a follower may be behind and still catch up from the log.
+constexpr std::uint64_t replication_backlog = 1000000;
 /// Cluster mode: etcd key prefix, lease, copies of each partition.
 constexpr const char* cluster_prefix = "hookd/";
 constexpr auto lease_ttl = 5s;

@@ -16,6 +16,7 @@
 // name from before a restart), and hands the router every new routing
 // table; a watch on the prefix makes changes arrive at once.
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -72,5 +73,11 @@ private:
   explicit membership(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
+
+/// `hookd leave`: asks the node this configuration describes (its HTTP
+/// port on this machine) to leave its cluster for good; with `wait`, until
+/// it has stopped, within `deadline`. A line for the operator, or why not.
+caf::expected<std::string> ask_to_leave(const config& cfg, bool wait,
+                                        std::chrono::seconds deadline);
 
 } // namespace hookd

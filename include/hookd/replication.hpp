@@ -47,7 +47,7 @@ using leader_actor = caf::typed_actor<
     caf::replies_to<atom::seed, seed_request>::with<seed_reply>,
     // From the store writer: answered once sequence `seq` is on every
     // follower in sync (at once when the partition has no follower to
-    // have), or an error when none took it in time.
+    // have), or an error when this node gives the partition up first.
     caf::replies_to<atom::wait, std::uint64_t>::with<std::uint64_t>,
     // The routing table changed (followers wanted, members alive).
     caf::reacts_to<atom::update, cluster_view>,
@@ -83,10 +83,12 @@ struct leader_setup {
   std::string data_dir;
   etcd_worker_actor etcd;
   /// How long a follower in sync may leave a write unacknowledged before
-  /// it is dropped from the record, and how long a write waits for a
-  /// follower at all.
+  /// it is dropped from the record, and how long writes wait for a
+  /// follower before the log says so.
   std::chrono::milliseconds lag_limit{2000};
   std::chrono::milliseconds wait_limit{5000};
+  /// A follower further behind than this is seeded again.
+  std::uint64_t backlog = 1000000;
   cluster_view view;
 };
 

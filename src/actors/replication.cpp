@@ -106,7 +106,8 @@ struct leader_state {
   std::map<std::uint64_t, seed_files> seeds;
   std::uint64_t next_seed = 1;
   std::optional<pending_handover> handover;
-  bool ticking = false;
+  /// Writes have waited past wait_limit (logged once).
+  bool stalled = false;
 };
 
 using leader_ptr = leader_actor::stateful_pointer<leader_state>;
@@ -312,6 +313,13 @@ caf::result<pull_reply> on_pull(leader_ptr self, pull_request& req) {
     f.current = false;
     return pull_reply{st.setup.epoch, true, {}, st.setup.db->sequence()};
   }
+  if (st.setup.db->sequence() - f.acked > st.setup.backlog) {
+    // Too far behind: a checkpoint is cheaper than the log, which may not
+    // reach back that far anyway.
+    f.current = false;
+    reconsider(self);
+    return pull_reply{st.setup.epoch, true, {}, st.setup.db->sequence()};
+  }
   release_waiters(self);
   check_handover(self);
   reconsider(self);
@@ -389,14 +397,22 @@ caf::result<seed_reply> on_seed(leader_ptr self, seed_request& req) {
 void on_tick(leader_ptr self) {
   auto& st = self->state;
   auto now = clock::now();
-  // Writes no follower took in time: the caller gets an error (its write
-  // is on the owner only, and not acknowledged).
-  while (!st.waiters.empty()
-         && now - st.waiters.front().since > st.setup.wait_limit) {
-    st.waiters.front().rp.deliver(make_error(
-        ec::unavailable, "no follower of this organization's partition took "
-                         "the write in time; it is safe to retry"));
-    st.waiters.pop_front();
+  // Writes wait for a follower in sync as long as it takes (one is being
+  // seeded, or a lost one's lease is running out): they are committed
+  // here, and the actors that made them go on once they are replicated.
+  // A client that stops waiting gets a 503 and may retry.
+  if (!st.waiters.empty()
+      && now - st.waiters.front().since > st.setup.wait_limit) {
+    if (!st.stalled) {
+      st.stalled = true;
+      log::warn("writes wait for a follower in sync",
+                {{"partition", static_cast<std::int64_t>(st.setup.partition)},
+                 {"waiting", static_cast<std::int64_t>(st.waiters.size())}});
+    }
+  } else if (st.stalled && st.waiters.empty()) {
+    st.stalled = false;
+    log::info("writes are replicated again",
+              {{"partition", static_cast<std::int64_t>(st.setup.partition)}});
   }
   wake_parked(self, false);
   check_handover(self);

@@ -110,6 +110,8 @@ struct router_state {
   std::vector<follower_actor> closing;
   /// Trees told to stop and not gone yet.
   std::set<caf::actor_addr> retiring;
+  /// Requests for partitions without an owner, waiting for one.
+  std::map<std::uint32_t, std::vector<peer::queued_call>> unowned_waiting;
   /// A handover is under way (one at a time, so that serving goes on).
   bool handing_over = false;
   std::uint64_t moves = 0;
@@ -138,7 +140,9 @@ void check_ready(self_ptr self, std::uint32_t p);
 void start_partition(self_ptr self, std::uint32_t p) {
   auto& st = self->state;
   auto& part = st.parts[p];
-  if (part.node || st.stopping)
+  // A follower of it that is stopping still has its store open: the
+  // partition starts at its down message.
+  if (part.node || st.stopping || st.closing[p])
     return;
   if (!st.host.stores[p]) {
     auto db = open_partition(st.host, p);
@@ -165,6 +169,7 @@ void start_partition(self_ptr self, std::uint32_t p) {
     ls.wait_limit = std::max<std::chrono::milliseconds>(
         std::chrono::seconds{2}, st.host.cfg.cluster.lease_ttl);
     ls.view = st.view;
+    ls.backlog = st.host.cfg.cluster.backlog;
     part.leader = spawn_leader(self->system(), std::move(ls));
     self->monitor(part.leader);
   }
@@ -319,6 +324,13 @@ std::int64_t follower_epoch(self_ptr self, std::uint32_t p) {
 void start_follower(self_ptr self, std::uint32_t p) {
   auto& st = self->state;
   // The follower holds the partition's store from now on.
+  if (st.host.stores[p])
+    log::warn(
+        "DEBUG store refs at follower start",
+        {{"partition", static_cast<std::int64_t>(p)},
+         {"refs", static_cast<std::int64_t>(st.host.stores[p].use_count())},
+         {"leader", static_cast<bool>(st.parts[p].leader)},
+         {"node", static_cast<bool>(st.parts[p].node)}});
   st.host.stores[p].reset();
   follower_setup fs;
   fs.partition = p;
@@ -509,6 +521,7 @@ void peer_lost(peer& pr, const std::string& why) {
 
 void send_forward(self_ptr self, const std::string& owner, std::uint32_t p,
                   api_call call, caf::typed_response_promise<api_response> rp);
+void stop_next(self_ptr self);
 
 bool single_initiator(self_ptr self) {
   return !self->state.host.cfg.cluster.cert.empty();
@@ -634,6 +647,20 @@ void update_view(self_ptr self, cluster_view view) {
     }
   }
   reconcile(self);
+  for (auto it = st.unowned_waiting.begin(); it != st.unowned_waiting.end();) {
+    auto p = it->first;
+    if (p < st.view.owners.size() && !st.view.owners[p].node.empty()) {
+      std::vector<
+          std::pair<api_call, caf::typed_response_promise<api_response>>>
+          calls;
+      for (auto& q : it->second)
+        calls.emplace_back(std::move(q.call), q.rp);
+      it = st.unowned_waiting.erase(it);
+      reroute(self, std::move(calls));
+    } else {
+      ++it;
+    }
+  }
   for (auto& part : st.parts)
     if (part.leader)
       self->send(part.leader, atom::update::value, st.view);
@@ -674,6 +701,8 @@ void send_forward(self_ptr self, const std::string& owner, std::uint32_t p,
             if (it != self->state.peers.end())
               it->second.waiting.erase(id);
             rp.deliver(std::move(r));
+            if (self->state.stopping)
+              stop_next(self);
           },
           [=](caf::error& err) mutable {
             auto it = self->state.peers.find(owner);
@@ -684,6 +713,8 @@ void send_forward(self_ptr self, const std::string& owner, std::uint32_t p,
                                 "partition ("
                                 + owner + ") did not answer in time; retry");
             rp.deliver(std::move(err));
+            if (self->state.stopping)
+              stop_next(self);
           });
 }
 
@@ -709,9 +740,20 @@ caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
   if (!st.clustered || p >= st.view.owners.size())
     return unavailable("this organization's partition is not served");
   const auto& owner = st.view.owners[p].node;
-  if (owner.empty())
-    return unavailable("this organization's partition has no owner now (its "
-                       "node is down); retry");
+  if (owner.empty()) {
+    // Between owners (handed over, or its owner's lease ran out and a
+    // follower takes it): the request waits for the next one, up to the
+    // forward deadline.
+    auto& q = st.unowned_waiting[p];
+    if (q.size() >= max_waiting)
+      return unavailable("this organization's partition has no owner now; "
+                         "retry");
+    auto rp = self->make_response_promise<api_response>();
+    auto wait = forward_deadline(st.host.cfg, call.op);
+    q.push_back({p, std::move(call), rp, clock::now() + wait});
+    self->delayed_send(self, wait, atom::cluster::value);
+    return rp;
+  }
   if (owner == st.view.self)
     return unavailable("this node lost its cluster lease; retry");
   auto it = st.peers.find(owner);
@@ -755,7 +797,7 @@ void probe(self_ptr self, std::uint32_t p, api_call call, OnAnswer on_answer,
         start_partition(self, p);
         part.on_demand = true;
       }
-      caf::error err = part.node
+      caf::error err = part.node || st.clustered
                            ? unavailable("this organization's partition is "
                                          "starting; retry")
                            : make_error(ec::unauthenticated, "invalid token");
@@ -865,7 +907,9 @@ caf::result<Reply> replication_call(self_ptr self, Atom what, Request& req) {
   if (p >= st.partitions)
     return make_error(ec::bad_request, "no such partition");
   if (owns(self, p)) {
-    if (st.parts[p].leader && !st.parts[p].moving)
+    // A partition being handed over still serves its followers: the new
+    // owner catches up through them.
+    if (st.parts[p].leader)
       return self->delegate(st.parts[p].leader, what, std::move(req));
     return unavailable("this node's copy of partition " + std::to_string(p)
                        + " is not serving now; retry");
@@ -955,12 +999,22 @@ caf::result<api_response> route(self_ptr self, api_call& call) {
   bool admin
       = !call.who.digest.empty()
         && crypto::equal_constant_time(call.who.digest, st.host.admin_hash);
-  if (call.op == operation::cluster_info) {
+  if (call.op == operation::cluster_info
+      || call.op == operation::cluster_leave) {
     if (call.who.digest.empty())
       return make_error(ec::unauthenticated,
                         "missing token: send 'Authorization: token <token>'");
-    if (admin)
+    if (admin && call.op == operation::cluster_info)
       return gather_cluster_info(self);
+    if (admin) {
+      if (!st.clustered)
+        return make_error(ec::conflict,
+                          "this node is not a cluster member; there is "
+                          "nothing to leave");
+      self->send(st.etcd, atom::leave::value);
+      json body{{"node", st.view.self}, {"leaving", true}};
+      return api_response{success::accepted, body.dump(), {}};
+    }
     // An org token is refused (403); anything else is no token (401).
     auto tp = token_partition(self, call.who);
     if (!tp)
@@ -1241,6 +1295,9 @@ void stop_next(self_ptr self) {
     }
   if (running)
     return;
+  for (const auto& [name, pr] : st.peers)
+    if (!pr.waiting.empty())
+      return;
   // The trees' last writes reached the followers: replication stops.
   for (std::uint32_t p = 0; p < st.parts.size(); ++p) {
     stop_leader(self, p);
@@ -1380,15 +1437,27 @@ router_behavior(self_ptr self, host_setup host,
       return;
     st.stopping = true;
     st.stop_reason = msg.reason;
-    for (auto& [name, pr] : st.peers)
-      peer_lost(pr, "is shutting down");
+    // Requests not sent yet fail now; those forwarded get their answers
+    // (within their deadlines) before the router goes.
+    for (auto& [name, pr] : st.peers) {
+      for (auto& q : pr.queued)
+        q.rp.deliver(unavailable("this node is shutting down; retry"));
+      pr.queued.clear();
+    }
     stop_next(self);
   });
   return {
       [=](api_call& call) { return route(self, call); },
       [=](atom::forward, std::uint32_t p,
           api_call& call) -> caf::result<api_response> {
-        if (p >= self->state.partitions || !owns(self, p))
+        auto& st = self->state;
+        if (p >= st.partitions)
+          return make_error(ec::bad_request, "no such partition");
+        // Sent here by a member whose table is a moment behind (the
+        // partition just moved): on to its owner, or wait for one.
+        if (!owns(self, p)
+            && (st.view.fenced || p >= st.view.owners.size()
+                || st.view.owners[p].node == st.view.self))
           return unavailable("this node does not own partition "
                              + std::to_string(p) + " now; retry");
         return dispatch(self, p, std::move(call));
@@ -1427,6 +1496,19 @@ router_behavior(self_ptr self, host_setup host,
                                       + name + ") cannot be reached; retry"));
           pr.queued.erase(late, pr.queued.end());
           connect(self, name);
+        }
+        for (auto it = self->state.unowned_waiting.begin();
+             it != self->state.unowned_waiting.end();) {
+          auto& q = it->second;
+          auto late = std::stable_partition(
+              q.begin(), q.end(),
+              [&](const peer::queued_call& c) { return c.until > now; });
+          for (auto i = late; i != q.end(); ++i)
+            i->rp.deliver(unavailable("this organization's partition has no "
+                                      "owner now (its node is down); retry"));
+          q.erase(late, q.end());
+          it = q.empty() ? self->state.unowned_waiting.erase(it)
+                         : std::next(it);
         }
         consider_handover(self);
       },

@@ -14,9 +14,6 @@ namespace hookd {
 
 namespace {
 
-/// A safety net: the leader answers every wait itself, in time.
-constexpr auto replication_deadline = std::chrono::seconds{30};
-
 struct writer_state {
   static inline const char* name = "hookd.store-writer";
   store_ptr db;
@@ -49,7 +46,9 @@ void commit(self_ptr self) {
     // the next groups meanwhile.
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
-    self->request(st.leader, replication_deadline, atom::wait::value, seq)
+    // The leader answers every wait itself: once replicated, or with an
+    // error when it stops.
+    self->request(st.leader, caf::infinite, atom::wait::value, seq)
         .then(
             [waiting](std::uint64_t s) mutable {
               for (auto& rp : waiting)

@@ -83,6 +83,7 @@ const char* const setting_keys[] = {
     "cluster_size",
     "lease_ttl",
     "replicas",
+    "replication_backlog",
     "cluster_ca",
     "cluster_cert",
     "cluster_key",
@@ -262,6 +263,12 @@ bool apply(config& cfg, const std::string& key, const std::string& value,
       return bad("expected a number from 1 to 1000, got '" + value + "'");
     (key == "cluster_size" ? cfg.cluster.size : cfg.cluster.replicas)
         = static_cast<std::uint32_t>(n);
+  } else if (key == "replication_backlog") {
+    long long n = 0;
+    if (!parse_count(value, 1000000000, n))
+      return bad("expected a number of writes from 1 to 1000000000, got '"
+                 + value + "'");
+    cfg.cluster.backlog = static_cast<std::uint64_t>(n);
   } else if (key == "lease_ttl") {
     std::chrono::milliseconds d{0};
     if (!parse_duration(value, d) || d < std::chrono::seconds{1}
@@ -388,6 +395,7 @@ caf::expected<config> load_config(const std::string& path,
   cfg.cluster.prefix = defaults::cluster_prefix;
   cfg.cluster.lease_ttl = defaults::lease_ttl;
   cfg.cluster.replicas = defaults::replicas;
+  cfg.cluster.backlog = defaults::replication_backlog;
   {
     char host[256] = {};
     if (::gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0')

@@ -109,26 +109,58 @@ place_replicas(std::vector<std::string> members, std::uint32_t partitions,
     out[p].push_back(owners[p]);
   auto n = static_cast<std::uint32_t>(members.size());
   auto copies = std::min(std::max<std::uint32_t>(replicas, 1), n);
-  // Each further copy the same way: the best-scoring member that holds no
-  // copy of the partition yet and has room under ⌈P/N⌉ copies of this
-  // round, else the best-scoring one that holds none.
-  auto cap = (partitions + n - 1) / n;
+  // Each further copy the same way: partitions go to members by their
+  // rendezvous scores, best pairs first, each member taking ⌊P/N⌋ or
+  // ⌈P/N⌉ copies of the round and never two copies of one partition; what
+  // the caps leave over goes to the least loaded member that may take it.
   for (std::uint32_t round = 1; round < copies; ++round) {
-    std::vector<std::uint32_t> load(n, 0);
-    for (std::uint32_t p = 0; p < partitions; ++p) {
-      std::vector<std::pair<std::uint64_t, std::uint32_t>> ranked;
+    struct pair_score {
+      std::uint64_t score;
+      std::uint32_t partition;
+      std::uint32_t member;
+    };
+    std::vector<pair_score> pairs;
+    pairs.reserve(static_cast<std::size_t>(partitions) * n);
+    for (std::uint32_t p = 0; p < partitions; ++p)
       for (std::uint32_t i = 0; i < n; ++i)
-        if (std::find(out[p].begin(), out[p].end(), members[i]) == out[p].end())
-          ranked.emplace_back(fnv1a64(members[i] + '/' + std::to_string(p) + '/'
-                                      + std::to_string(round)),
-                              i);
-      std::sort(ranked.begin(), ranked.end(), std::greater<>{});
-      auto pick = ranked.front().second;
-      for (const auto& [score, i] : ranked)
-        if (load[i] < cap) {
+        pairs.push_back({fnv1a64(members[i] + '/' + std::to_string(p) + '/'
+                                 + std::to_string(round)),
+                         p, i});
+    std::sort(pairs.begin(), pairs.end(),
+              [](const pair_score& a, const pair_score& b) {
+                return a.score != b.score ? a.score > b.score
+                                          : a.partition < b.partition;
+              });
+    auto holds = [&](std::uint32_t p, std::uint32_t i) {
+      return std::find(out[p].begin(), out[p].end(), members[i])
+             != out[p].end();
+    };
+    std::vector<bool> done(partitions, false);
+    std::vector<std::uint32_t> load(n, 0);
+    auto floor = partitions / n;
+    auto extra = partitions % n;
+    for (const auto& ps : pairs) {
+      if (done[ps.partition] || holds(ps.partition, ps.member))
+        continue;
+      auto& l = load[ps.member];
+      if (l < floor) {
+        ++l;
+      } else if (l == floor && extra > 0) {
+        ++l;
+        --extra;
+      } else {
+        continue;
+      }
+      out[ps.partition].push_back(members[ps.member]);
+      done[ps.partition] = true;
+    }
+    for (std::uint32_t p = 0; p < partitions; ++p) {
+      if (done[p])
+        continue;
+      std::uint32_t pick = n;
+      for (std::uint32_t i = 0; i < n; ++i)
+        if (!holds(p, i) && (pick == n || load[i] < load[pick]))
           pick = i;
-          break;
-        }
       ++load[pick];
       out[p].push_back(members[pick]);
     }

@@ -331,6 +331,8 @@ std::string_view route_name(const route& r) {
     return "list_scopes";
   case operation::cluster_info:
     return "cluster_info";
+  case operation::cluster_leave:
+    return "cluster_leave";
   }
   return "other";
 }
@@ -394,6 +396,9 @@ route match_route(std::string_view method, std::string_view path,
     return b.methods({{"GET", operation::whoami}});
   if (seg.size() == 2 && seg[0] == "api" && seg[1] == "cluster")
     return b.methods({{"GET", operation::cluster_info}});
+  if (seg.size() == 3 && seg[0] == "api" && seg[1] == "cluster"
+      && seg[2] == "leave")
+    return b.methods({{"POST", operation::cluster_leave}});
   if (seg.size() < 3 || seg[0] != "api")
     return b.not_found();
 

@@ -1241,6 +1241,529 @@ TEST_F(cluster, a_sigstopped_node_is_fenced) {
   }
 }
 
+// -- replication (HOOKD_REPLICAS=2, the default) -----------------------------
+
+/// Posts events for `orgs` through the nodes `via`, in turn, from four
+/// threads until stopped. Every 202 is acknowledged and its id kept; any
+/// other answer must be a 503 with Retry-After, and none may take 5 s.
+class event_load {
+public:
+  event_load(test_cluster& c, std::vector<std::string> orgs,
+             std::vector<std::size_t> via)
+      : c_(c), orgs_(std::move(orgs)), via_(std::move(via)) {
+    for (int t = 0; t < 4; ++t)
+      threads_.emplace_back([this, t] { run(t); });
+  }
+  ~event_load() {
+    stop();
+  }
+  void stop() {
+    running_ = false;
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+  std::set<std::string> acked() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return acked_;
+  }
+  std::size_t refused() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return refused_;
+  }
+  std::vector<std::string> problems() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return problems_;
+  }
+  /// The first refusals (node and body), to tell why.
+  std::string refusals() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return joined(refusals_);
+  }
+
+private:
+  void run(int t) {
+    std::size_t k = static_cast<std::size_t>(t);
+    while (running_) {
+      const auto& org = orgs_[k % orgs_.size()];
+      auto i = via_[(k / orgs_.size() + static_cast<std::size_t>(t))
+                    % via_.size()];
+      ++k;
+      auto sent = steady::now();
+      auto r = c_.client(i).post("/api/orgs/" + org + "/events", stack_event());
+      auto took = steady::now() - sent;
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (took >= 5s)
+        problems_.push_back("posting for " + org + " through " + c_.name(i)
+                            + " took 5 s or more");
+      if (r.status == 202) {
+        acked_.insert(r.body_json().value("id", ""));
+      } else if (is_unavailable(r)) {
+        if (++refused_ <= 5)
+          refusals_.push_back(c_.name(i) + ": " + r.body);
+      } else {
+        problems_.push_back("posting for " + org + " through " + c_.name(i)
+                            + ": " + show(r));
+      }
+    }
+  }
+
+  test_cluster& c_;
+  std::vector<std::string> orgs_;
+  std::vector<std::size_t> via_;
+  std::atomic<bool> running_{true};
+  mutable std::mutex mtx_;
+  std::set<std::string> acked_;
+  std::size_t refused_ = 0;
+  std::vector<std::string> problems_;
+  std::vector<std::string> refusals_;
+  std::vector<std::thread> threads_;
+};
+
+/// Every partition's owner as node `via` sees it, with its followers in
+/// sync; nothing when it does not answer.
+struct copies {
+  std::string owner;
+  std::vector<std::string> followers;
+};
+
+std::vector<copies> partition_copies(const test_cluster& c, std::size_t via) {
+  auto info = c.cluster_info(via);
+  std::vector<copies> out;
+  if (!info.is_object() || !info["partitions"].is_array())
+    return out;
+  for (const auto& p : info["partitions"]) {
+    copies x;
+    if (p["owner"].is_string())
+      x.owner = p["owner"].get<std::string>();
+    for (const auto& f : p["followers"])
+      x.followers.push_back(f.get<std::string>());
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+/// Every partition owned by one of `members`, with a follower in sync among
+/// them, and each member owning ⌊P/N⌋ or ⌈P/N⌉.
+bool balanced_and_replicated(const test_cluster& c, std::size_t via,
+                             const std::set<std::string>& members) {
+  auto cs = partition_copies(c, via);
+  if (cs.size() != c.partitions())
+    return false;
+  std::map<std::string, std::size_t> owned;
+  for (const auto& x : cs) {
+    if (members.count(x.owner) == 0 || x.followers.empty())
+      return false;
+    for (const auto& f : x.followers)
+      if (members.count(f) == 0 || f == x.owner)
+        return false;
+    ++owned[x.owner];
+  }
+  auto floor = c.partitions() / members.size();
+  auto ceil = (c.partitions() + members.size() - 1) / members.size();
+  for (const auto& m : members)
+    if (owned[m] < floor || owned[m] > ceil)
+      return false;
+  return true;
+}
+
+/// Deliveries of each id beyond the first, over all ids.
+double duplicate_share(const sink& s, const std::set<std::string>& ids) {
+  std::size_t extra = 0;
+  for (const auto& id : ids)
+    if (auto n = s.accepted(id); n > 1)
+      extra += n - 1;
+  return ids.empty()
+             ? 0.0
+             : static_cast<double>(extra) / static_cast<double>(ids.size());
+}
+
+// The failover run: three nodes, each partition on two of them. An owner
+// killed for good under load: its organizations are served by the others
+// within two lease TTLs, every event answered 202 is delivered, and
+// duplicates stay under 1%. Then a fourth node joins: partitions move to it
+// with their webhooks, histories and tokens, and serving goes on.
+TEST_F(cluster,
+       losing_an_owner_for_good_loses_nothing_and_a_new_node_gets_its_share) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(eventually(
+      [&] {
+        return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
+      },
+      15s))
+      << "the partitions never all had a follower in sync: "
+      << c_->cluster_info(0).dump();
+  auto per_node = orgs_per_node(owners, 2);
+  ASSERT_FALSE(HasFailure());
+  const std::size_t victim = 1;
+  const auto& lost = per_node[victim];
+  const auto [kept, all] = hooks_around(per_node, victim);
+  ASSERT_FALSE(HasFailure());
+  std::map<std::string, std::string> listing;
+  for (const auto& org : all)
+    listing[org] = c_->client(0).get("/api/orgs/" + org + "/hooks").body;
+  auto made = c_->client(0).post("/api/orgs/" + lost[0] + "/tokens",
+                                 {{"name", "ci"}, {"description", "d"}});
+  ASSERT_TRUE(is_json_status(made, 201));
+  auto token = made.body_json().value("tokenValue", "");
+
+  std::set<std::string> acked;
+  {
+    event_load load{*c_, all, {0, 2}};
+    ASSERT_TRUE(eventually([&] { return load.acked().size() >= 40; }, 20s))
+        << "the load did not get going";
+    auto killed_at = steady::now();
+    c_->kill(victim);
+    // Served by the survivors within two lease TTLs (2 s each) and a
+    // margin.
+    for (const auto& org : lost) {
+      ASSERT_TRUE(eventually(
+          [&] {
+            return c_->client(0).get("/api/orgs/" + org + "/hooks").status
+                   == 200;
+          },
+          15s))
+          << org << " is not served again";
+      auto after = std::chrono::duration_cast<std::chrono::milliseconds>(
+          steady::now() - killed_at);
+      EXPECT_LE(after, 6s) << org << " was served again only after "
+                           << after.count() << " ms";
+    }
+    // Enough events for the share of duplicates to mean something.
+    auto served = load.acked().size();
+    ASSERT_TRUE(eventually(
+        [&] {
+          auto n = load.acked().size();
+          return n >= served + 100 && n >= 400;
+        },
+        30s))
+        << "events are not acknowledged after the failover";
+    load.stop();
+    for (const auto& p : load.problems())
+      ADD_FAILURE() << p;
+    acked = load.acked();
+    std::cerr << "failover: " << acked.size() << " acknowledged, "
+              << load.refused() << " refused with 503\n";
+  }
+  acked.erase("");
+  EXPECT_TRUE(sink_.wait_accepted(acked, 30s))
+      << "acknowledged but never delivered: " << joined(sink_.missing(acked));
+  EXPECT_LT(duplicate_share(sink_, acked), 0.01);
+  for (const auto& org : all)
+    EXPECT_EQ(c_->client(2).get("/api/orgs/" + org + "/hooks").body,
+              listing[org])
+        << org;
+  EXPECT_TRUE(is_json_status(
+      c_->client(0).as(token).get("/api/orgs/" + lost[0] + "/hooks"), 200));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return balanced_and_replicated(*c_, 0, {"n1", "n3"});
+      },
+      20s))
+      << "the survivors do not hold every partition twice: "
+      << c_->cluster_info(0).dump();
+  ASSERT_FALSE(HasFailure());
+
+  // A fourth node joins while events keep coming.
+  std::map<std::string, std::string> history;
+  for (const auto& org : lost)
+    history[org]
+        = c_->client(0)
+              .get("/api/orgs/" + org + "/hooks/h/deliveries?limit=1000")
+              .body;
+  std::set<std::string> during;
+  std::size_t refused = 0;
+  std::string refusals;
+  std::size_t added = 0;
+  {
+    event_load load{*c_, all, {0, 2}};
+    ASSERT_NO_THROW(added = c_->add_node());
+    EXPECT_TRUE(eventually(
+        [&] {
+          return balanced_and_replicated(*c_, 0, {"n1", "n3", c_->name(added)});
+        },
+        30s))
+        << "the partitions did not spread to the new node: "
+        << c_->cluster_info(0).dump();
+    auto now = load.acked().size();
+    EXPECT_TRUE(
+        eventually([&] { return load.acked().size() >= now + 20; }, 20s));
+    load.stop();
+    for (const auto& p : load.problems())
+      ADD_FAILURE() << p;
+    during = load.acked();
+    refused = load.refused();
+    refusals = load.refusals();
+  }
+  during.erase("");
+  std::cerr << "join: " << during.size() << " acknowledged, " << refused
+            << " refused with 503\n";
+  EXPECT_LE(refused * 100, during.size())
+      << "serving stopped while partitions moved: " << refusals;
+  EXPECT_TRUE(sink_.wait_accepted(during, 30s))
+      << "acknowledged but never delivered: " << joined(sink_.missing(during));
+  EXPECT_TRUE(c_->wait_healthy());
+  // What moved came with its webhooks, histories and tokens, whichever
+  // node is asked.
+  for (std::size_t i : {std::size_t{0}, std::size_t{2}, added}) {
+    for (const auto& org : all)
+      EXPECT_EQ(c_->client(i).get("/api/orgs/" + org + "/hooks").body,
+                listing[org])
+          << org << " through " << c_->name(i);
+    EXPECT_TRUE(is_json_status(
+        c_->client(i).as(token).get("/api/orgs/" + lost[0] + "/hooks"), 200));
+  }
+  for (const auto& org : lost) {
+    std::set<std::string> before, after;
+    for (const auto& rec : json::parse(history[org]))
+      before.insert(rec.value("id", ""));
+    auto now = c_->client(added).get("/api/orgs/" + org
+                                     + "/hooks/h/deliveries?limit=1000");
+    ASSERT_TRUE(is_json_status(now, 200));
+    for (const auto& rec : now.body_json())
+      after.insert(rec.value("id", ""));
+    for (const auto& id : before)
+      EXPECT_EQ(after.count(id), 1u)
+          << org << ": delivery " << id << " is gone from the history";
+  }
+}
+
+// An owner paused past its lease: the others take its partitions over; it
+// delivers nothing once it wakes (its queued deliveries are its
+// successors' now) and comes back as a follower.
+TEST_F(cluster, a_paused_owner_is_replaced_and_rejoins_as_a_follower) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(eventually(
+      [&] {
+        return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
+      },
+      15s));
+  auto per_node = orgs_per_node(owners, 2);
+  ASSERT_FALSE(HasFailure());
+  const std::size_t victim = 2;
+  const auto victim_name = c_->name(victim);
+  const auto& stopped = per_node[victim];
+  const auto [kept, all] = hooks_around(per_node, victim);
+  ASSERT_FALSE(HasFailure());
+
+  // The victim's receiver refuses: its deliveries stay queued, retried.
+  sink_.fail(stopped);
+  std::set<std::string> queued;
+  for (const auto& org : stopped)
+    for (std::size_t i = 0; i < 3; ++i)
+      queued.insert(post_event(c_->client(i), org));
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(queued.begin(), queued.end(),
+                       [&](const auto& id) { return sink_.seen(id) > 0; });
+  }));
+
+  auto paused_at = steady::now();
+  c_->pause(victim);
+  for (const auto& org : stopped) {
+    ASSERT_TRUE(eventually(
+        [&] {
+          return c_->client(0).get("/api/orgs/" + org + "/hooks").status == 200;
+        },
+        15s))
+        << org << " is not served again";
+    auto after = std::chrono::duration_cast<std::chrono::milliseconds>(
+        steady::now() - paused_at);
+    EXPECT_LE(after, 6s) << org << " was served again only after "
+                         << after.count() << " ms";
+  }
+  std::set<std::string> acked = queued;
+  for (const auto& org : stopped)
+    for (std::size_t i : {std::size_t{0}, std::size_t{1}})
+      acked.insert(post_event(c_->client(i), org));
+  // The new owners deliver what the victim had queued, once the receiver
+  // takes it.
+  sink_.accept(stopped);
+  acked.erase("");
+  ASSERT_TRUE(sink_.wait_accepted(acked, 30s))
+      << "acknowledged but never delivered: " << joined(sink_.missing(acked));
+
+  c_->resume(victim);
+  // It learns it lost its lease, stops what it served, and follows.
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (const auto& x : partition_copies(*c_, 0))
+          if (std::find(x.followers.begin(), x.followers.end(), victim_name)
+              != x.followers.end())
+            return true;
+        return false;
+      },
+      20s))
+      << victim_name
+      << " never followed a partition: " << c_->cluster_info(0).dump();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
+      },
+      30s))
+      << c_->cluster_info(0).dump();
+  EXPECT_TRUE(c_->wait_healthy());
+  auto log = c_->node(victim).stderr_text();
+  EXPECT_NE(log.find("fenced"), std::string::npos) << log;
+  // Nothing from the woken victim: every queued event was delivered once,
+  // by its successor, and never again.
+  for (const auto& id : acked)
+    EXPECT_EQ(sink_.accepted(id), 1u) << id;
+  for (const auto& org : all)
+    EXPECT_EQ(c_->client(victim).get("/api/orgs/" + org + "/hooks").status, 200)
+        << org;
+}
+
+// `hookd leave`: a node leaving for good hands its partitions over first,
+// then stops by itself; serving goes on and nothing acknowledged is lost.
+TEST_F(cluster, a_node_that_leaves_hands_everything_over_first) {
+  auto owners = start_ready();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(eventually(
+      [&] {
+        return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
+      },
+      15s));
+  auto per_node = orgs_per_node(owners, 2);
+  ASSERT_FALSE(HasFailure());
+  const std::size_t leaving = 2;
+  const auto [kept, all] = hooks_around(per_node, leaving);
+  ASSERT_FALSE(HasFailure());
+  std::map<std::string, std::string> listing;
+  for (const auto& org : all)
+    listing[org] = c_->client(0).get("/api/orgs/" + org + "/hooks").body;
+
+  std::set<std::string> acked;
+  std::size_t refused = 0;
+  std::string refusals;
+  {
+    event_load load{*c_, all, {0, 1}};
+    ASSERT_TRUE(eventually([&] { return load.acked().size() >= 40; }, 20s));
+    auto cmd = "HOOKD_HTTP_PORT=" + std::to_string(c_->node(leaving).port())
+               + " HOOKD_ADMIN_TOKEN=" + test_admin_token + " " + hookd_binary()
+               + " leave --wait 2>&1";
+    std::string said;
+    FILE* out = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(out, nullptr);
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, out) != nullptr)
+      said += buf;
+    auto rc = ::pclose(out);
+    EXPECT_EQ(rc, 0) << said;
+    EXPECT_NE(said.find("left the cluster"), std::string::npos) << said;
+    auto st = c_->node(leaving).wait_exit(10s);
+    EXPECT_EQ(st.code, 0) << st;
+    auto now = load.acked().size();
+    EXPECT_TRUE(
+        eventually([&] { return load.acked().size() >= now + 40; }, 20s));
+    load.stop();
+    for (const auto& p : load.problems())
+      ADD_FAILURE() << p;
+    acked = load.acked();
+    refused = load.refused();
+    refusals = load.refusals();
+  }
+  acked.erase("");
+  EXPECT_LE(refused * 100, acked.size())
+      << refused
+      << " refused: serving stopped while the node left: " << refusals;
+  EXPECT_TRUE(eventually(
+      [&] {
+        return balanced_and_replicated(*c_, 0, {"n1", "n2"});
+      },
+      20s))
+      << c_->cluster_info(0).dump();
+  EXPECT_TRUE(sink_.wait_accepted(acked, 30s))
+      << "acknowledged but never delivered: " << joined(sink_.missing(acked));
+  for (const auto& org : all)
+    for (std::size_t i : {std::size_t{0}, std::size_t{1}})
+      EXPECT_EQ(c_->client(i).get("/api/orgs/" + org + "/hooks").body,
+                listing[org])
+          << org << " through " << c_->name(i);
+  auto log = c_->node(leaving).stderr_text();
+  EXPECT_NE(log.find("handed a partition over"), std::string::npos) << log;
+}
+
+// A follower that fell further behind than the owner lets it catch up from
+// the log (HOOKD_REPLICATION_BACKLOG) is seeded again from a checkpoint,
+// and its copy is whole: with the owner and the other follower gone, it
+// serves everything.
+TEST_F(cluster, a_follower_too_far_behind_is_seeded_again) {
+  auto owners = start_ready(
+      {{"HOOKD_REPLICAS", "3"}, {"HOOKD_REPLICATION_BACKLOG", "20"}});
+  ASSERT_FALSE(HasFailure());
+  auto per_node = orgs_per_node(owners, 1);
+  ASSERT_FALSE(HasFailure());
+  // An organization of n1's; n3 follows it, with n2.
+  const auto org = per_node[0][0];
+  const std::size_t laggard = 2;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto cs = partition_copies(*c_, 0);
+        if (cs.size() != partition_count)
+          return false;
+        const auto& x = cs[partition_of(org, partition_count)];
+        return x.owner == "n1" && x.followers.size() == 2;
+      },
+      15s))
+      << c_->cluster_info(0).dump();
+  make_hook(c_->client(0), org);
+  auto seeded_before
+      = lines_with(c_->node(laggard).stderr_text(), "seeding it again").size();
+
+  c_->pause(laggard);
+  std::set<std::string> acked;
+  for (int i = 0; i < 40; ++i)
+    acked.insert(post_event(c_->client(i % 2), org));
+  for (int i = 0; i < 3; ++i)
+    make_hook(c_->client(0), org, "late" + std::to_string(i));
+  c_->resume(laggard);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return lines_with(c_->node(laggard).stderr_text(), "seeding it again")
+                   .size()
+               > seeded_before;
+      },
+      20s))
+      << c_->node(laggard).stderr_text();
+  // In sync again, then alone with the partition.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto cs = partition_copies(*c_, 0);
+        if (cs.size() != partition_count)
+          return false;
+        const auto& f = cs[partition_of(org, partition_count)].followers;
+        return std::find(f.begin(), f.end(), "n3") != f.end();
+      },
+      20s))
+      << c_->cluster_info(0).dump();
+  acked.erase("");
+  ASSERT_TRUE(sink_.wait_accepted(acked, 30s));
+  auto hooks = c_->client(0).get("/api/orgs/" + org + "/hooks").body;
+  auto history = c_->client(0).get("/api/orgs/" + org
+                                   + "/hooks/h/deliveries?limit=1000");
+  c_->kill(0);
+  c_->kill(1);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return c_->client(laggard).get("/api/orgs/" + org + "/hooks").status
+               == 200;
+      },
+      15s))
+      << c_->node(laggard).stderr_text();
+  EXPECT_EQ(c_->client(laggard).get("/api/orgs/" + org + "/hooks").body, hooks);
+  std::set<std::string> before, after;
+  for (const auto& rec : history.body_json())
+    before.insert(rec.value("id", ""));
+  for (const auto& rec :
+       c_->client(laggard)
+           .get("/api/orgs/" + org + "/hooks/h/deliveries?limit=1000")
+           .body_json())
+    after.insert(rec.value("id", ""));
+  EXPECT_EQ(after, before);
+}
+
 /// A loopback port that accepts connections and never answers.
 class silent_port {
 public:

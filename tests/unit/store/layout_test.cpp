@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -188,4 +189,35 @@ TEST(partitions, placement_is_even_deterministic_and_stable) {
     if (three[p] != four[p] && four[p] != "d")
       ++moved_elsewhere;
   EXPECT_LE(moved_elsewhere, 8u);
+}
+
+TEST(partitions, every_copy_is_on_another_member_and_spread_evenly) {
+  for (std::uint32_t replicas : {1u, 2u, 3u}) {
+    for (std::size_t n = 1; n <= 5; ++n) {
+      std::vector<std::string> members;
+      for (std::size_t i = 0; i < n; ++i)
+        members.push_back("node-" + std::to_string(i));
+      auto copies = place_replicas(members, 64, replicas);
+      ASSERT_EQ(copies.size(), 64u);
+      auto owners = place_partitions(members, 64);
+      std::map<std::string, std::uint32_t> held;
+      for (std::uint32_t p = 0; p < 64; ++p) {
+        // The owner is the one place_partitions gives; then as many
+        // followers as asked for and the members allow, all different.
+        ASSERT_EQ(copies[p].size(), std::min<std::size_t>(replicas, n));
+        EXPECT_EQ(copies[p].front(), owners[p]);
+        std::set<std::string> distinct(copies[p].begin(), copies[p].end());
+        EXPECT_EQ(distinct.size(), copies[p].size());
+        for (const auto& m : copies[p])
+          ++held[m];
+      }
+      // Copies spread: nobody holds many more than an even share.
+      auto even = 64.0 * std::min<std::size_t>(replicas, n) / n;
+      for (const auto& m : members)
+        EXPECT_LE(held[m], even + std::min<std::size_t>(replicas, n))
+            << replicas << " copies over " << n;
+      std::reverse(members.begin(), members.end());
+      EXPECT_EQ(place_replicas(members, 64, replicas), copies);
+    }
+  }
 }
