@@ -60,11 +60,15 @@ typename Inspector::result_type inspect(Inspector& f, partition_owner& x) {
 struct replica_set {
   std::string owner;
   std::vector<std::string> followers;
+  /// The record's revision in etcd (0: no record): a claim is made only
+  /// against the record it read.
+  std::int64_t revision = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_set& x) {
-  return f(caf::meta::type_name("hookd.replica_set"), x.owner, x.followers);
+  return f(caf::meta::type_name("hookd.replica_set"), x.owner, x.followers,
+           x.revision);
 }
 
 /// The routing table, as this node's membership last read it from etcd.

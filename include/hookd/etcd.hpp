@@ -116,10 +116,13 @@ public:
                                                std::int64_t lease = 0);
 
   /// create_if_absent, and when it writes, also writes the `also` keys
-  /// (without a lease) in the same transaction.
+  /// (without a lease) in the same transaction. With a `guard` key, only
+  /// if that key was last written at `guard_mod_revision` too (0: only if
+  /// it does not exist).
   caf::expected<claim_result> create_if_absent_with(
       const std::string& key, const std::string& value, std::int64_t lease,
-      const std::vector<std::pair<std::string, std::string>>& also);
+      const std::vector<std::pair<std::string, std::string>>& also,
+      const std::string& guard = {}, std::int64_t guard_mod_revision = 0);
   /// Writes `key` only if `guard` was last written at `mod_revision` (one
   /// transaction): whether it did.
   caf::expected<bool> put_if_revision(const std::string& guard,

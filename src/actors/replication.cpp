@@ -99,9 +99,16 @@ struct leader_state {
   static inline const char* name = "hookd.leader";
   leader_setup setup;
   std::map<std::string, follower_progress> followers;
-  /// The record in etcd, as far as this leader knows it.
+  /// The record in etcd: written with the claim (the owner alone), then
+  /// only by this leader.
   replica_set recorded;
   bool recording = false;
+  /// The record being written: its followers count for acknowledgements
+  /// from the moment it is sent (once in etcd they may claim).
+  replica_set pending;
+  /// Followers of a write whose outcome is unknown (etcd did not answer):
+  /// they may be in the record, so they count until a write succeeds.
+  std::vector<std::string> maybe;
   std::deque<waiter> waiters;
   std::map<std::uint64_t, seed_files> seeds;
   std::uint64_t next_seed = 1;
@@ -140,11 +147,19 @@ bool in(const std::vector<std::string>& v, const std::string& x) {
 /// writes need not wait (no follower is recorded and none is wanted).
 std::optional<std::uint64_t> replicated_up_to(const leader_state& st,
                                               std::uint64_t head) {
-  if (st.recorded.followers.empty())
+  auto required = st.recorded.followers;
+  for (const auto& f : st.maybe)
+    if (!in(required, f))
+      required.push_back(f);
+  if (st.recording)
+    for (const auto& f : st.pending.followers)
+      if (!in(required, f))
+        required.push_back(f);
+  if (required.empty())
     return wanted_followers(st).empty() ? std::optional<std::uint64_t>{head}
                                         : std::nullopt;
   std::uint64_t low = head;
-  for (const auto& f : st.recorded.followers) {
+  for (const auto& f : required) {
     auto it = st.followers.find(f);
     if (it == st.followers.end() || !it->second.current)
       return 0;
@@ -238,8 +253,9 @@ void reconsider(leader_ptr self) {
   std::sort(have.begin(), have.end());
   if (want == have && st.recorded.owner == st.setup.self)
     return;
-  replica_set next{st.setup.self, want};
+  replica_set next{st.setup.self, want, 0};
   st.recording = true;
+  st.pending = next;
   self->request(st.setup.etcd, std::chrono::seconds{5}, atom::insync::value,
                 st.setup.partition, st.setup.epoch, next)
       .then([=](bool ok) { self->send(self, atom::insync::value, ok, next); },
@@ -434,8 +450,8 @@ leader_actor::behavior_type leader_behavior(leader_ptr self,
   auto& st = self->state;
   st.setup = std::move(setup);
   auto p = st.setup.partition;
-  if (p < st.setup.view.insync.size())
-    st.recorded = st.setup.view.insync[p];
+  // The claim wrote the record: this owner alone.
+  st.recorded = replica_set{st.setup.self, {}, 0};
   self->set_exit_handler([=](caf::exit_msg& msg) {
     auto& st = self->state;
     for (auto& w : st.waiters)
@@ -474,9 +490,9 @@ leader_actor::behavior_type leader_behavior(leader_ptr self,
           st.setup.epoch = view.owners[p].epoch;
           for (auto& [name, f] : st.followers)
             f.current = false;
+          // Taking it back wrote the record anew: this owner alone.
+          st.recorded = replica_set{st.setup.self, {}, 0};
         }
-        if (p < view.insync.size() && !st.recording)
-          st.recorded = view.insync[p];
         st.setup.view = std::move(view);
         release_waiters(self);
         reconsider(self);
@@ -516,7 +532,12 @@ leader_actor::behavior_type leader_behavior(leader_ptr self,
       [=](atom::insync, bool ok, replica_set& next) {
         auto& st = self->state;
         st.recording = false;
+        if (!ok)
+          for (const auto& f : next.followers)
+            if (!in(st.maybe, f))
+              st.maybe.push_back(f);
         if (ok) {
+          st.maybe.clear();
           if (st.recorded.followers != next.followers)
             log::info("followers in sync",
                       {{"partition", static_cast<std::int64_t>(p)},

@@ -718,6 +718,23 @@ void send_forward(self_ptr self, const std::string& owner, std::uint32_t p,
           });
 }
 
+/// Whether a live member may claim partition `p`, which has no owner: one
+/// that holds all its acknowledged writes, or its placed home when it never
+/// had an owner.
+bool claimable(const cluster_view& v, std::uint32_t p) {
+  if (p >= v.insync.size())
+    return false;
+  const auto& rec = v.insync[p];
+  if (rec.owner.empty())
+    return p < v.wanted.size() && !v.wanted[p].empty();
+  auto live = [&](const std::string& name) {
+    return std::any_of(v.members.begin(), v.members.end(),
+                       [&](const member_info& m) { return m.name == name; });
+  };
+  return live(rec.owner)
+         || std::any_of(rec.followers.begin(), rec.followers.end(), live);
+}
+
 /// Serves a request for partition `p`: here, through its owner, or 503.
 caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
                                    api_call call) {
@@ -740,6 +757,9 @@ caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
   if (!st.clustered || p >= st.view.owners.size())
     return unavailable("this organization's partition is not served");
   const auto& owner = st.view.owners[p].node;
+  if (owner.empty() && !claimable(st.view, p))
+    return unavailable("this organization's partition has no owner now (its "
+                       "node is down); retry");
   if (owner.empty()) {
     // Between owners (handed over, or its owner's lease ran out and a
     // follower takes it): the request waits for the next one, up to the

@@ -304,7 +304,8 @@ struct client::impl {
   caf::expected<claim_result>
   claim(const std::string& key, json compare, const std::string& value,
         std::int64_t lease,
-        const std::vector<std::pair<std::string, std::string>>& also = {}) {
+        const std::vector<std::pair<std::string, std::string>>& also = {},
+        std::optional<json> guard = std::nullopt) {
     json put = {{"key", b64(key)}, {"value", b64(value)}};
     if (lease != 0)
       put["lease"] = i64(lease);
@@ -316,8 +317,11 @@ struct client::impl {
     // Operations of a txn see the writes before them: the range after the
     // puts reads the record as written, create_revision included.
     success.push_back({{"request_range", read}});
+    auto compares = json::array({std::move(compare)});
+    if (guard)
+      compares.push_back(std::move(*guard));
     json request = {
-        {"compare", json::array({std::move(compare)})},
+        {"compare", std::move(compares)},
         {"success", std::move(success)},
         {"failure", json::array({{{"request_range", read}}})},
     };
@@ -443,12 +447,25 @@ caf::expected<claim_result> client::create_if_absent(const std::string& key,
 
 caf::expected<claim_result> client::create_if_absent_with(
     const std::string& key, const std::string& value, std::int64_t lease,
-    const std::vector<std::pair<std::string, std::string>>& also) {
+    const std::vector<std::pair<std::string, std::string>>& also,
+    const std::string& guard, std::int64_t guard_mod_revision) {
   json compare = {{"key", b64(key)},
                   {"target", "CREATE"},
                   {"result", "EQUAL"},
                   {"create_revision", "0"}};
-  return impl_->claim(key, std::move(compare), value, lease, also);
+  std::optional<json> g;
+  if (!guard.empty())
+    g = guard_mod_revision == 0
+            ? json{{"key", b64(guard)},
+                   {"target", "CREATE"},
+                   {"result", "EQUAL"},
+                   {"create_revision", "0"}}
+            : json{{"key", b64(guard)},
+                   {"target", "MOD"},
+                   {"result", "EQUAL"},
+                   {"mod_revision", i64(guard_mod_revision)}};
+  return impl_->claim(key, std::move(compare), value, lease, also,
+                      std::move(g));
 }
 
 caf::expected<bool> client::put_if_revision(const std::string& guard,

@@ -317,7 +317,11 @@ struct membership::impl : cluster_control {
       }
       if (chosen != self.name)
         continue;
-      auto r = etcd.create_if_absent_with(key, self.name, lease, record);
+      // Against the record read: one that changed since (a follower
+      // dropped, another owner) makes the claim fail, and the next look
+      // decides again.
+      auto r = etcd.create_if_absent_with(key, self.name, lease, record,
+                                          insync_key(prefix, p), rec.revision);
       if (r && r->created)
         log::info(rec.owner.empty() ? "claimed a partition"
                                     : "took over a partition",
@@ -345,8 +349,10 @@ struct membership::impl : cluster_control {
       if (kv.key.rfind(insync_prefix, 0) == 0) {
         auto p
             = std::strtoul(kv.key.c_str() + insync_prefix.size(), nullptr, 10);
-        if (p < partitions)
+        if (p < partitions) {
           view.insync[p] = parse_insync(kv.value);
+          view.insync[p].revision = kv.mod_revision;
+        }
         continue;
       }
       if (kv.key.rfind(owners_prefix, 0) == 0) {
@@ -399,7 +405,8 @@ struct membership::impl : cluster_control {
           });
     }
     auto same_copies = [](const replica_set& a, const replica_set& b) {
-      return a.owner == b.owner && a.followers == b.followers;
+      return a.owner == b.owner && a.followers == b.followers
+             && a.revision == b.revision;
     };
     auto same
         = sent_once && view.fenced == last.fenced && view.placed == last.placed
