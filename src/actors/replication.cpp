@@ -212,16 +212,23 @@ std::vector<std::string> desired_followers(leader_ptr self) {
       && now - st.waiters.front().since > st.setup.lag_limit)
     stalled = st.waiters.front().seq;
   std::vector<std::string> out;
+  std::vector<std::string> lagging;
   for (const auto& f : st.recorded.followers) {
     auto it = st.followers.find(f);
-    bool alive = is_member(st.setup.view, f);
-    bool lagging = it == st.followers.end() || !it->second.current
-                   || (stalled && it->second.acked < *stalled)
-                   || (it->second.acked < head
-                       && now - it->second.seen > st.setup.lag_limit * 2);
-    if (alive && !lagging)
-      out.push_back(f);
+    if (!is_member(st.setup.view, f))
+      continue;
+    bool behind = it == st.followers.end() || !it->second.current
+                  || (stalled && it->second.acked < *stalled)
+                  || (it->second.acked < head
+                      && now - it->second.seen > st.setup.lag_limit * 2);
+    (behind ? lagging : out).push_back(f);
   }
+  // A slow follower is dropped only when another one stays in sync: with
+  // none, writes would wait for a follower anyway, and the partition would
+  // have no copy to fail over to. Only a member that is gone (its lease
+  // ran out) leaves the record regardless.
+  if (out.empty())
+    out = lagging;
   for (const auto& f : wanted) {
     if (in(out, f))
       continue;

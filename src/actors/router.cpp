@@ -324,13 +324,6 @@ std::int64_t follower_epoch(self_ptr self, std::uint32_t p) {
 void start_follower(self_ptr self, std::uint32_t p) {
   auto& st = self->state;
   // The follower holds the partition's store from now on.
-  if (st.host.stores[p])
-    log::warn(
-        "DEBUG store refs at follower start",
-        {{"partition", static_cast<std::int64_t>(p)},
-         {"refs", static_cast<std::int64_t>(st.host.stores[p].use_count())},
-         {"leader", static_cast<bool>(st.parts[p].leader)},
-         {"node", static_cast<bool>(st.parts[p].node)}});
   st.host.stores[p].reset();
   follower_setup fs;
   fs.partition = p;
