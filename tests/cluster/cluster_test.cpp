@@ -1367,6 +1367,17 @@ bool balanced_and_replicated(const test_cluster& c, std::size_t via,
   return true;
 }
 
+/// The value of an unlabelled series in node i's /metrics (-1: absent).
+double metric(const test_cluster& c, std::size_t i, const std::string& name) {
+  auto text = c.client(i).get("/metrics").body;
+  std::istringstream in{text};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(name + ' ', 0) == 0)
+      return std::stod(line.substr(name.size() + 1));
+  return -1;
+}
+
 /// Deliveries of each id beyond the first, over all ids.
 double duplicate_share(const sink& s, const std::set<std::string>& ids) {
   std::size_t extra = 0;
@@ -1711,6 +1722,9 @@ TEST_F(cluster, a_follower_too_far_behind_is_seeded_again) {
   make_hook(c_->client(0), org);
   auto seeded_before
       = lines_with(c_->node(laggard).stderr_text(), "seeding it again").size();
+  auto reseeds_before = metric(*c_, laggard, "hookd_partition_reseeds_total");
+  EXPECT_GE(reseeds_before, 1) << "copies are seeded at the start";
+  EXPECT_GT(metric(*c_, laggard, "hookd_partitions_followed"), 0);
 
   c_->pause(laggard);
   std::set<std::string> acked;
@@ -1738,6 +1752,12 @@ TEST_F(cluster, a_follower_too_far_behind_is_seeded_again) {
       },
       20s))
       << c_->cluster_info(0).dump();
+  EXPECT_GT(metric(*c_, laggard, "hookd_partition_reseeds_total"),
+            reseeds_before);
+  EXPECT_TRUE(eventually([&] {
+    return metric(*c_, 0, "hookd_followers_in_sync") > 0
+           && metric(*c_, 0, "hookd_followers_out_of_sync") == 0;
+  })) << c_->client(0).get("/metrics").body;
   acked.erase("");
   ASSERT_TRUE(sink_.wait_accepted(acked, 30s));
   auto hooks = c_->client(0).get("/api/orgs/" + org + "/hooks").body;
