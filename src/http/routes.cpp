@@ -249,6 +249,7 @@ const std::vector<route_template>& route_catalogue() {
       {"GET", "/api/orgs/{orgName}/scopes"},
       // A cluster's members and partitions.
       {"GET", "/api/cluster"},
+      {"POST", "/api/cluster/leave"},
   };
   return all;
 }
