@@ -108,8 +108,10 @@ struct router_state {
   std::vector<std::int64_t> follower_epochs;
   /// Followers told to stop and not gone yet: their stores are still open.
   std::vector<follower_actor> closing;
-  /// Trees told to stop and not gone yet.
-  std::set<caf::actor_addr> retiring;
+  /// Trees told to stop and not gone yet, held until their down message:
+  /// an actor nothing holds is destroyed on the spot (unreachable), before
+  /// it has stopped its components, which would then run on with its store.
+  std::map<caf::actor_addr, node_actor> retiring;
   /// Requests for partitions without an owner, waiting for one.
   std::map<std::uint32_t, std::vector<peer::queued_call>> unowned_waiting;
   /// A handover is under way (one at a time, so that serving goes on).
@@ -220,7 +222,7 @@ void stop_partition(self_ptr self, std::uint32_t p) {
     return;
   }
   // Its down message says when it is gone (retiring).
-  self->state.retiring.insert(part.node.address());
+  self->state.retiring.emplace(part.node.address(), part.node);
   if (part.entry)
     self->demonitor(part.entry.address());
   self->send_exit(part.node, caf::exit_reason::user_shutdown);
