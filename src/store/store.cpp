@@ -101,16 +101,18 @@ public:
 
   std::optional<caf::expected<std::optional<std::string>>>
   get_cached(std::string_view key) override {
+    // Not Get with kBlockCacheTier: when the key's table file is not open
+    // yet (a store just opened, or a table reader evicted under
+    // max_open_files), RocksDB answers it OK with an empty value, "it may
+    // exist". KeyMayExist says whether the value was actually read.
     rocksdb::ReadOptions ro;
     ro.read_tier = rocksdb::kBlockCacheTier;
     std::string value;
-    auto st = db_->Get(ro, slice(key), &value);
-    if (st.IsIncomplete())
-      return std::nullopt;
-    if (st.IsNotFound())
+    bool value_found = false;
+    if (!db_->KeyMayExist(ro, slice(key), &value, &value_found))
       return caf::expected<std::optional<std::string>>{std::nullopt};
-    if (!st.ok())
-      return caf::expected<std::optional<std::string>>{failed(st)};
+    if (!value_found)
+      return std::nullopt;
     return caf::expected<std::optional<std::string>>{std::move(value)};
   }
 

@@ -82,6 +82,56 @@ TEST(store, batches_apply_together_and_survive_reopening) {
   EXPECT_TRUE(db->healthy());
 }
 
+// A read from memory answers the value or "ask the disk", never a value it
+// did not read: a store just opened has none of its table files open, and
+// RocksDB answers such a Get under kBlockCacheTier OK with an empty value.
+TEST(store, a_read_from_memory_never_answers_a_value_it_did_not_read) {
+  temp_dir dir;
+  std::map<std::string, std::string> written;
+  // Several table files: each clean close flushes the memtable.
+  for (int round = 0; round < 6; ++round) {
+    auto opened = store::open(dir.path, false);
+    ASSERT_TRUE(opened) << message_of(opened.error());
+    write_batch b;
+    for (int i = 0; i < 50; ++i) {
+      auto key = "c/o/org-" + std::to_string(round) + "/h" + std::to_string(i);
+      auto value = "config " + std::to_string(round * 100 + i);
+      b.puts.emplace_back(key, value);
+      written[key] = value;
+    }
+    ASSERT_FALSE((*opened)->commit(std::move(b)));
+  }
+  store_options opts;
+  opts.max_open_files = 1;
+  auto opened = store::open(dir.path, opts);
+  ASSERT_TRUE(opened) << message_of(opened.error());
+  auto db = *opened;
+  std::size_t from_memory = 0;
+  for (int pass = 0; pass < 2; ++pass)
+    for (const auto& [key, value] : written) {
+      auto cached = db->get_cached(key);
+      if (!cached) {
+        // Needs the disk: the reader threads answer it (and the next read
+        // of the key may come from memory).
+        EXPECT_EQ(db->get(key).value(), std::optional<std::string>{value});
+        continue;
+      }
+      ASSERT_TRUE(*cached) << key;
+      ASSERT_TRUE(cached->value().has_value()) << key;
+      EXPECT_EQ(*cached->value(), value) << key;
+      ++from_memory;
+      // What the disk says agrees.
+      EXPECT_EQ(db->get(key).value(), std::optional<std::string>{value});
+    }
+  auto absent = db->get_cached("c/o/nobody/h");
+  if (absent) {
+    ASSERT_TRUE(*absent);
+    EXPECT_FALSE(absent->value().has_value());
+  }
+  std::cerr << from_memory << " of " << 2 * written.size()
+            << " reads answered from memory\n";
+}
+
 TEST(store, an_unusable_directory_is_reported) {
   auto db = store::open("/proc/hookd-cannot-be-here", false);
   ASSERT_FALSE(db);
