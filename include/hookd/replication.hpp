@@ -79,6 +79,12 @@ struct leader_setup {
   std::uint32_t partition = 0;
   std::string self; ///< this member's name
   std::int64_t epoch = 0;
+  /// The epoch this node's copy was of when it took the partition (0:
+  /// none), and the store's sequence then: a follower's copy of that epoch
+  /// no further than this is a prefix of this epoch's history, and goes on
+  /// from the log rather than being seeded again.
+  std::int64_t prev_epoch = 0;
+  std::uint64_t start_seq = 0;
   store_ptr db;
   std::string data_dir;
   etcd_worker_actor etcd;
@@ -111,5 +117,7 @@ follower_actor spawn_follower(caf::actor_system& sys, follower_setup setup);
 
 /// The epoch the copy in partition `p`'s directory came from (0: unknown).
 std::int64_t data_epoch(const std::string& data_dir, std::uint32_t p);
+void write_data_epoch(const std::string& data_dir, std::uint32_t p,
+                      std::int64_t epoch);
 
 } // namespace hookd

@@ -73,6 +73,8 @@ struct transfer {
   header_list response_headers;
   std::string body;
   std::string refused;
+  /// Not sent: the fence closed before the request went out.
+  bool fenced = false;
   const delivery_options* options = nullptr;
 };
 
@@ -115,6 +117,17 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* p) {
   auto room = response_body_max - std::min(response_body_max, t->body.size());
   t->body.append(data, std::min(room, size * n));
   return size * n;
+}
+
+/// Right before the request goes out on its connection: a cluster member
+/// whose lease ran out meanwhile (paused, cut off from etcd) sends nothing,
+/// though the attempt began while it held it.
+int before_sending(void* p, char*, char*, int, int) {
+  auto* t = static_cast<transfer*>(p);
+  if (fence::is_open())
+    return CURL_PREREQFUNC_OK;
+  t->fenced = true;
+  return CURL_PREREQFUNC_ABORT;
 }
 
 CURLcode add_ca_file(CURL*, void* ssl_ctx, void* p) {
@@ -213,6 +226,8 @@ private:
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, before_sending);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
     if (!options_.ca_file.empty()) {
       curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
       curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, t.get());
@@ -237,6 +252,8 @@ private:
       r.response_headers = header_block(t->response_headers);
       r.response_body = std::move(t->body);
       r.retry_after_s = retry_after(t->response_headers);
+    } else if (t->fenced) {
+      r.error = "not sent: this node lost its cluster lease (fenced)";
     } else if (!t->refused.empty()) {
       r.error = t->refused;
       r.refused = true;

@@ -34,6 +34,9 @@ constexpr auto tick_every = std::chrono::milliseconds{100};
 /// Checkpoints a leader keeps at once, and how long an unused one stays.
 constexpr std::size_t max_seeds = 2;
 constexpr auto seed_idle_limit = std::chrono::seconds{60};
+/// A handover whose new owner has not caught up by then is called off: the
+/// requests waiting for the partition meanwhile are answered in time.
+constexpr auto handover_limit = std::chrono::seconds{3};
 
 std::int64_t ms(clock::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -323,7 +326,14 @@ caf::result<pull_reply> on_pull(leader_ptr self, pull_request& req) {
     f.parked->deliver(pull_reply{st.setup.epoch, false, {}, 0});
     f.parked.reset();
   }
-  if (req.data_epoch != st.setup.epoch || req.from == 0) {
+  // A copy of this epoch goes on; so does one of the epoch this owner's
+  // copy came from, if it is no further than where this epoch began (it
+  // is then a prefix of this epoch's history). Anything else is seeded.
+  bool continues
+      = req.data_epoch == st.setup.epoch
+        || (req.data_epoch != 0 && req.data_epoch == st.setup.prev_epoch
+            && req.from - 1 <= st.setup.start_seq);
+  if (!continues || req.from == 0) {
     f.current = false;
     f.acked = 0;
     reconsider(self);
@@ -459,6 +469,8 @@ leader_actor::behavior_type leader_behavior(leader_ptr self,
   auto p = st.setup.partition;
   // The claim wrote the record: this owner alone.
   st.recorded = replica_set{st.setup.self, {}, 0};
+  // The store's history is this epoch's from now on.
+  write_data_epoch(st.setup.data_dir, p, st.setup.epoch);
   self->set_exit_handler([=](caf::exit_msg& msg) {
     auto& st = self->state;
     for (auto& w : st.waiters)
@@ -494,7 +506,10 @@ leader_actor::behavior_type leader_behavior(leader_ptr self,
             && view.owners[p].epoch != st.setup.epoch) {
           // Taken back under a new lease: a new epoch; followers of the
           // old one are seeded again.
+          st.setup.prev_epoch = st.setup.epoch;
+          st.setup.start_seq = st.setup.db->sequence();
           st.setup.epoch = view.owners[p].epoch;
+          write_data_epoch(st.setup.data_dir, p, st.setup.epoch);
           for (auto& [name, f] : st.followers)
             f.current = false;
           // Taking it back wrote the record anew: this owner alone.
@@ -530,8 +545,7 @@ leader_actor::behavior_type leader_behavior(leader_ptr self,
         if (st.handover)
           st.handover->rp.deliver(false);
         auto rp = self->make_response_promise<bool>();
-        st.handover
-            = pending_handover{to, clock::now() + std::chrono::seconds{10}, rp};
+        st.handover = pending_handover{to, clock::now() + handover_limit, rp};
         check_handover(self);
         return rp;
       },
@@ -630,12 +644,7 @@ void seed_done(follower_ptr self) {
                                                    + err.message()));
     return;
   }
-  {
-    std::ofstream f(epoch_file(st.setup.data_dir, p) + ".new");
-    f << st.setup.epoch << '\n';
-  }
-  fs::rename(epoch_file(st.setup.data_dir, p) + ".new",
-             epoch_file(st.setup.data_dir, p), err);
+  write_data_epoch(st.setup.data_dir, p, st.setup.epoch);
   auto db = st.setup.open();
   if (!db) {
     seed_failed(self, db.error());
@@ -725,10 +734,11 @@ void seed_begin(follower_ptr self) {
 
 void pull(follower_ptr self) {
   auto& st = self->state;
-  if (!st.db && st.data_epoch == st.setup.epoch
+  if (!st.db && st.data_epoch != 0
       && partition_exists(st.setup.data_dir, st.setup.partition)) {
-    // The copy is of this epoch: it goes on from where it is, once its
-    // store opens (the partition's tree may still be closing it).
+    // A copy of a known epoch: the owner says whether it goes on from
+    // where it is, once its store opens (the partition's tree may still
+    // be closing it).
     auto db = st.setup.open();
     if (!db) {
       retry_later(self);
@@ -736,7 +746,7 @@ void pull(follower_ptr self) {
     }
     st.db = std::move(*db);
   }
-  if (!st.db || st.data_epoch != st.setup.epoch) {
+  if (!st.db) {
     seed_begin(self);
     return;
   }
@@ -758,6 +768,13 @@ void pull(follower_ptr self) {
                           static_cast<std::int64_t>(st.setup.partition)}});
               seed_begin(self);
               return;
+            }
+            if (st.data_epoch != st.setup.epoch) {
+              // The owner took the copy as the start of its epoch's
+              // history: from now on it is of this epoch.
+              write_data_epoch(st.setup.data_dir, st.setup.partition,
+                               st.setup.epoch);
+              st.data_epoch = st.setup.epoch;
             }
             for (auto& c : r.changes) {
               store::change ch{c.sequence, c.count, std::move(c.data)};
@@ -789,6 +806,17 @@ follower_actor::behavior_type follower_behavior(follower_ptr self,
 }
 
 } // namespace
+
+void write_data_epoch(const std::string& data_dir, std::uint32_t p,
+                      std::int64_t epoch) {
+  auto path = epoch_file(data_dir, p);
+  {
+    std::ofstream f(path + ".new");
+    f << epoch << '\n';
+  }
+  std::error_code ignored;
+  fs::rename(path + ".new", path, ignored);
+}
 
 std::int64_t data_epoch(const std::string& data_dir, std::uint32_t p) {
   std::ifstream f(epoch_file(data_dir, p));

@@ -37,6 +37,9 @@ using clock = std::chrono::steady_clock;
 constexpr auto status_timeout = std::chrono::seconds{2};
 constexpr auto revive_delay = std::chrono::milliseconds{200};
 constexpr auto reconnect_delay = std::chrono::milliseconds{250};
+/// Requests for a partition being handed over wait this long at most; a
+/// 503 then leaves them time to be retried within 5 s.
+constexpr auto moving_wait = std::chrono::milliseconds{1500};
 
 /// A partition this node runs.
 struct local_partition {
@@ -56,6 +59,7 @@ struct local_partition {
   /// Handing it over: the tree stops, then its new owner takes it.
   bool moving = false;
   std::string moving_to;
+  clock::time_point moving_since;
 };
 
 /// Requests one starting partition holds at most; past it, 503.
@@ -163,7 +167,9 @@ void start_partition(self_ptr self, std::uint32_t p) {
     ls.partition = p;
     ls.self = st.view.self;
     ls.epoch = p < st.view.owners.size() ? st.view.owners[p].epoch : 0;
+    ls.prev_epoch = data_epoch(st.host.cfg.data_dir, p);
     ls.db = st.host.stores[p];
+    ls.start_seq = ls.db->sequence();
     ls.data_dir = st.host.cfg.data_dir;
     ls.etcd = st.etcd;
     ls.lag_limit = std::max<std::chrono::milliseconds>(
@@ -201,7 +207,8 @@ void reroute(
     std::vector<std::pair<api_call, caf::typed_response_promise<api_response>>>
         calls) {
   for (auto& [call, rp] : calls) {
-    auto deadline = forward_deadline(self->state.host.cfg, call.op);
+    // They have waited already: half the forward deadline is left them.
+    auto deadline = forward_deadline(self->state.host.cfg, call.op) / 2;
     self->request(caf::actor_cast<router_actor>(self), deadline,
                   std::move(call))
         .then([rp](api_response& r) mutable { rp.deliver(std::move(r)); },
@@ -397,6 +404,8 @@ void begin_handover(self_ptr self, std::uint32_t p, const std::string& to) {
   st.handing_over = true;
   part.moving = true;
   part.moving_to = to;
+  part.moving_since = clock::now();
+  self->delayed_send(self, moving_wait / 3, atom::cluster::value);
   log::info("handing a partition over",
             {{"partition", static_cast<std::int64_t>(p)}, {"to", to}});
   if (part.node) {
@@ -430,8 +439,7 @@ void finish_handover(self_ptr self, std::uint32_t p) {
     return;
   }
   auto to = part.moving_to;
-  self->request(part.leader, std::chrono::seconds{15}, atom::handover::value,
-                to)
+  self->request(part.leader, std::chrono::seconds{5}, atom::handover::value, to)
       .then(
           [=](bool ok) {
             if (!ok) {
@@ -1524,6 +1532,18 @@ router_behavior(self_ptr self, host_setup host,
           q.erase(late, q.end());
           it = q.empty() ? self->state.unowned_waiting.erase(it)
                          : std::next(it);
+        }
+        // A handover that takes long: what waits for it is answered.
+        for (auto& part : self->state.parts) {
+          if (!part.moving)
+            continue;
+          if (now - part.moving_since >= moving_wait) {
+            for (auto& [call, rp] : part.waiting)
+              rp.deliver(unavailable("this organization's partition is "
+                                     "moving to another node; retry"));
+            part.waiting.clear();
+          }
+          self->delayed_send(self, moving_wait / 3, atom::cluster::value);
         }
         consider_handover(self);
       },
