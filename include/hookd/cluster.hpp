@@ -25,7 +25,8 @@ namespace hookd {
 
 /// Bumped when a message between nodes changes: nodes of other versions
 /// are refused (etcd records it; CAF's application identifiers too).
-constexpr std::uint32_t wire_version = 1;
+/// 2: replication (pulls, seeds and lag between routers).
+constexpr std::uint32_t wire_version = 2;
 
 /// A member of the cluster, as registered in etcd.
 struct member_info {
