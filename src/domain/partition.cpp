@@ -49,38 +49,43 @@ std::optional<std::uint64_t> org_hash_of_token_id(std::string_view id) {
   return h;
 }
 
-std::vector<std::string> place_partitions(std::vector<std::string> members,
-                                          std::uint32_t partitions) {
-  std::vector<std::string> out(partitions);
-  if (members.empty())
-    return out;
-  std::sort(members.begin(), members.end());
-  members.erase(std::unique(members.begin(), members.end()), members.end());
-  auto n = members.size();
-  // Every (partition, member) pair by its rendezvous score, best first:
-  // each partition goes to the best-scoring member that still has room, so
-  // that the caps disturb as few partitions as possible.
+namespace {
+
+/// One copy of every partition among `members` (sorted, distinct): every
+/// (partition, member) pair by its rendezvous score, FNV-1a of
+/// "<member>/<partition><salt>", best first; each partition goes to the
+/// best-scoring member that `may_take` it and still has room (⌊P/N⌋, or
+/// ⌈P/N⌉ for P mod N of them), so that the caps disturb as few partitions
+/// as possible; what the caps leave over goes to the least loaded member
+/// that may take it. By partition, the member's index (n: none may).
+template <class MayTake>
+std::vector<std::uint32_t>
+place_one_copy(const std::vector<std::string>& members,
+               std::uint32_t partitions, const std::string& salt,
+               MayTake may_take) {
+  auto n = static_cast<std::uint32_t>(members.size());
   struct pair_score {
     std::uint64_t score;
     std::uint32_t partition;
     std::uint32_t member;
   };
   std::vector<pair_score> pairs;
-  pairs.reserve(partitions * n);
+  pairs.reserve(static_cast<std::size_t>(partitions) * n);
   for (std::uint32_t p = 0; p < partitions; ++p)
     for (std::uint32_t i = 0; i < n; ++i)
-      pairs.push_back({fnv1a64(members[i] + '/' + std::to_string(p)), p, i});
+      pairs.push_back(
+          {fnv1a64(members[i] + '/' + std::to_string(p) + salt), p, i});
   std::sort(pairs.begin(), pairs.end(),
             [](const pair_score& a, const pair_score& b) {
               return a.score != b.score ? a.score > b.score
                                         : a.partition < b.partition;
             });
+  std::vector<std::uint32_t> out(partitions, n);
+  std::vector<std::uint32_t> load(n, 0);
   auto floor = partitions / n;
-  // Members that may take one more than ⌊P/N⌋: P mod N of them.
   auto extra = partitions % n;
-  std::vector<std::size_t> load(n, 0);
   for (const auto& ps : pairs) {
-    if (!out[ps.partition].empty())
+    if (out[ps.partition] != n || !may_take(ps.partition, ps.member))
       continue;
     auto& l = load[ps.member];
     if (l < floor) {
@@ -91,16 +96,46 @@ std::vector<std::string> place_partitions(std::vector<std::string> members,
     } else {
       continue;
     }
-    out[ps.partition] = members[ps.member];
+    out[ps.partition] = ps.member;
   }
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    if (out[p] != n)
+      continue;
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (may_take(p, i) && (out[p] == n || load[i] < load[out[p]]))
+        out[p] = i;
+    if (out[p] != n)
+      ++load[out[p]];
+  }
+  return out;
+}
+
+std::vector<std::string> sorted_distinct(std::vector<std::string> members) {
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  return members;
+}
+
+} // namespace
+
+std::vector<std::string> place_partitions(std::vector<std::string> members,
+                                          std::uint32_t partitions) {
+  std::vector<std::string> out(partitions);
+  members = sorted_distinct(std::move(members));
+  if (members.empty())
+    return out;
+  auto picked
+      = place_one_copy(members, partitions, "",
+                       [](std::uint32_t, std::uint32_t) { return true; });
+  for (std::uint32_t p = 0; p < partitions; ++p)
+    out[p] = members[picked[p]];
   return out;
 }
 
 std::vector<std::vector<std::string>>
 place_replicas(std::vector<std::string> members, std::uint32_t partitions,
                std::uint32_t replicas) {
-  std::sort(members.begin(), members.end());
-  members.erase(std::unique(members.begin(), members.end()), members.end());
+  members = sorted_distinct(std::move(members));
   std::vector<std::vector<std::string>> out(partitions);
   if (members.empty())
     return out;
@@ -109,61 +144,17 @@ place_replicas(std::vector<std::string> members, std::uint32_t partitions,
     out[p].push_back(owners[p]);
   auto n = static_cast<std::uint32_t>(members.size());
   auto copies = std::min(std::max<std::uint32_t>(replicas, 1), n);
-  // Each further copy the same way: partitions go to members by their
-  // rendezvous scores, best pairs first, each member taking ⌊P/N⌋ or
-  // ⌈P/N⌉ copies of the round and never two copies of one partition; what
-  // the caps leave over goes to the least loaded member that may take it.
+  // Each further copy the same way, never two copies of one partition on
+  // one member.
   for (std::uint32_t round = 1; round < copies; ++round) {
-    struct pair_score {
-      std::uint64_t score;
-      std::uint32_t partition;
-      std::uint32_t member;
-    };
-    std::vector<pair_score> pairs;
-    pairs.reserve(static_cast<std::size_t>(partitions) * n);
+    auto picked = place_one_copy(
+        members, partitions, '/' + std::to_string(round),
+        [&](std::uint32_t p, std::uint32_t i) {
+          return std::find(out[p].begin(), out[p].end(), members[i])
+                 == out[p].end();
+        });
     for (std::uint32_t p = 0; p < partitions; ++p)
-      for (std::uint32_t i = 0; i < n; ++i)
-        pairs.push_back({fnv1a64(members[i] + '/' + std::to_string(p) + '/'
-                                 + std::to_string(round)),
-                         p, i});
-    std::sort(pairs.begin(), pairs.end(),
-              [](const pair_score& a, const pair_score& b) {
-                return a.score != b.score ? a.score > b.score
-                                          : a.partition < b.partition;
-              });
-    auto holds = [&](std::uint32_t p, std::uint32_t i) {
-      return std::find(out[p].begin(), out[p].end(), members[i])
-             != out[p].end();
-    };
-    std::vector<bool> done(partitions, false);
-    std::vector<std::uint32_t> load(n, 0);
-    auto floor = partitions / n;
-    auto extra = partitions % n;
-    for (const auto& ps : pairs) {
-      if (done[ps.partition] || holds(ps.partition, ps.member))
-        continue;
-      auto& l = load[ps.member];
-      if (l < floor) {
-        ++l;
-      } else if (l == floor && extra > 0) {
-        ++l;
-        --extra;
-      } else {
-        continue;
-      }
-      out[ps.partition].push_back(members[ps.member]);
-      done[ps.partition] = true;
-    }
-    for (std::uint32_t p = 0; p < partitions; ++p) {
-      if (done[p])
-        continue;
-      std::uint32_t pick = n;
-      for (std::uint32_t i = 0; i < n; ++i)
-        if (!holds(p, i) && (pick == n || load[i] < load[pick]))
-          pick = i;
-      ++load[pick];
-      out[p].push_back(members[pick]);
-    }
+      out[p].push_back(members[picked[p]]);
   }
   return out;
 }

@@ -208,6 +208,9 @@ std::vector<std::string> lines_with(const std::string& text,
   return out;
 }
 
+bool balanced_and_replicated(const test_cluster& c, std::size_t via,
+                             const std::set<std::string>& members);
+
 // -- fixture -----------------------------------------------------------------
 
 class cluster : public ::testing::Test {
@@ -244,6 +247,20 @@ protected:
     });
     EXPECT_TRUE(agreed) << "the nodes do not agree on the owners: "
                         << joined(owners);
+    return owners;
+  }
+
+  /// start_ready, and then every partition with a follower in sync and
+  /// the three members holding even shares.
+  std::vector<std::string> start_replicated() {
+    auto owners = start_ready();
+    EXPECT_TRUE(eventually(
+        [&] {
+          return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
+        },
+        15s))
+        << "the partitions never all had a follower in sync: "
+        << c_->cluster_info(0).dump();
     return owners;
   }
 
@@ -1275,6 +1292,16 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     return problems_;
   }
+  /// Goes on until `more` further events are acknowledged, then stops;
+  /// every problem seen is a test failure.
+  void finish(std::size_t more) {
+    auto now = acked().size();
+    EXPECT_TRUE(eventually([&] { return acked().size() >= now + more; }, 20s))
+        << "events are not acknowledged any more";
+    stop();
+    for (const auto& p : problems())
+      ADD_FAILURE() << p;
+  }
   /// The first refusals (node and body), to tell why.
   std::string refusals() const {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -1396,15 +1423,8 @@ double duplicate_share(const sink& s, const std::set<std::string>& ids) {
 // with their webhooks, histories and tokens, and serving goes on.
 TEST_F(cluster,
        losing_an_owner_for_good_loses_nothing_and_a_new_node_gets_its_share) {
-  auto owners = start_ready();
+  auto owners = start_replicated();
   ASSERT_FALSE(HasFailure());
-  ASSERT_TRUE(eventually(
-      [&] {
-        return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
-      },
-      15s))
-      << "the partitions never all had a follower in sync: "
-      << c_->cluster_info(0).dump();
   auto per_node = orgs_per_node(owners, 2);
   ASSERT_FALSE(HasFailure());
   const std::size_t victim = 1;
@@ -1497,12 +1517,7 @@ TEST_F(cluster,
         30s))
         << "the partitions did not spread to the new node: "
         << c_->cluster_info(0).dump();
-    auto now = load.acked().size();
-    EXPECT_TRUE(
-        eventually([&] { return load.acked().size() >= now + 20; }, 20s));
-    load.stop();
-    for (const auto& p : load.problems())
-      ADD_FAILURE() << p;
+    load.finish(20);
     during = load.acked();
     refused = load.refused();
     refusals = load.refusals();
@@ -1544,13 +1559,8 @@ TEST_F(cluster,
 // delivers nothing once it wakes (its queued deliveries are its
 // successors' now) and comes back as a follower.
 TEST_F(cluster, a_paused_owner_is_replaced_and_rejoins_as_a_follower) {
-  auto owners = start_ready();
+  auto owners = start_replicated();
   ASSERT_FALSE(HasFailure());
-  ASSERT_TRUE(eventually(
-      [&] {
-        return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
-      },
-      15s));
   auto per_node = orgs_per_node(owners, 2);
   ASSERT_FALSE(HasFailure());
   const std::size_t victim = 2;
@@ -1629,13 +1639,8 @@ TEST_F(cluster, a_paused_owner_is_replaced_and_rejoins_as_a_follower) {
 // `hookd leave`: a node leaving for good hands its partitions over first,
 // then stops by itself; serving goes on and nothing acknowledged is lost.
 TEST_F(cluster, a_node_that_leaves_hands_everything_over_first) {
-  auto owners = start_ready();
+  auto owners = start_replicated();
   ASSERT_FALSE(HasFailure());
-  ASSERT_TRUE(eventually(
-      [&] {
-        return balanced_and_replicated(*c_, 0, {"n1", "n2", "n3"});
-      },
-      15s));
   auto per_node = orgs_per_node(owners, 2);
   ASSERT_FALSE(HasFailure());
   const std::size_t leaving = 2;
@@ -1665,12 +1670,7 @@ TEST_F(cluster, a_node_that_leaves_hands_everything_over_first) {
     EXPECT_NE(said.find("left the cluster"), std::string::npos) << said;
     auto st = c_->node(leaving).wait_exit(10s);
     EXPECT_EQ(st.code, 0) << st;
-    auto now = load.acked().size();
-    EXPECT_TRUE(
-        eventually([&] { return load.acked().size() >= now + 40; }, 20s));
-    load.stop();
-    for (const auto& p : load.problems())
-      ADD_FAILURE() << p;
+    load.finish(40);
     acked = load.acked();
     refused = load.refused();
     refusals = load.refusals();
