@@ -94,6 +94,14 @@ struct cluster_view {
   /// Members that are leaving the cluster for good: they hand their
   /// partitions over and then stop.
   std::vector<std::string> leaving;
+
+  /// Whether `name` is a live member (registered under its lease).
+  bool has_member(const std::string& name) const {
+    for (const auto& m : members)
+      if (m.name == name)
+        return true;
+    return false;
+  }
 };
 
 template <class Inspector>
@@ -200,14 +208,11 @@ typename Inspector::result_type inspect(Inspector& f, follower_lag& x) {
 
 struct lag_report {
   std::vector<follower_lag> items;
-  std::uint64_t moves = 0;   ///< handovers done by this node
-  std::uint64_t reseeds = 0; ///< copies seeded on this node
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lag_report& x) {
-  return f(caf::meta::type_name("hookd.lag_report"), x.items, x.moves,
-           x.reseeds);
+  return f(caf::meta::type_name("hookd.lag_report"), x.items);
 }
 
 /// What the router asks of etcd through its membership: writes that must

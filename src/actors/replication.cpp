@@ -128,11 +128,6 @@ const std::vector<std::string>& wanted_of(const leader_state& st) {
   return p < st.setup.view.wanted.size() ? st.setup.view.wanted[p] : none;
 }
 
-bool is_member(const cluster_view& v, const std::string& name) {
-  return std::any_of(v.members.begin(), v.members.end(),
-                     [&](const member_info& m) { return m.name == name; });
-}
-
 /// Followers this partition should have: the wanted copies but this one.
 std::vector<std::string> wanted_followers(const leader_state& st) {
   std::vector<std::string> out;
@@ -218,7 +213,7 @@ std::vector<std::string> desired_followers(leader_ptr self) {
   std::vector<std::string> lagging;
   for (const auto& f : st.recorded.followers) {
     auto it = st.followers.find(f);
-    if (!is_member(st.setup.view, f))
+    if (!st.setup.view.has_member(f))
       continue;
     bool behind = it == st.followers.end() || !it->second.current
                   || (stalled && it->second.acked < *stalled)
@@ -297,14 +292,14 @@ void answer_pull(leader_ptr self, std::uint64_t from,
   rp.deliver(std::move(out));
 }
 
-void wake_parked(leader_ptr self, bool all) {
+void wake_parked(leader_ptr self) {
   auto& st = self->state;
   auto head = st.setup.db->sequence();
   auto now = clock::now();
   for (auto& [name, f] : st.followers) {
     if (!f.parked)
       continue;
-    if (f.parked_from <= head || all || now - f.parked_at > park_limit) {
+    if (f.parked_from <= head || now - f.parked_at > park_limit) {
       auto rp = *f.parked;
       f.parked.reset();
       answer_pull(self, f.parked_from, rp);
@@ -447,7 +442,7 @@ void on_tick(leader_ptr self) {
     log::info("writes are replicated again",
               {{"partition", static_cast<std::int64_t>(st.setup.partition)}});
   }
-  wake_parked(self, false);
+  wake_parked(self);
   check_handover(self);
   reconsider(self);
   for (auto it = st.seeds.begin(); it != st.seeds.end();) {
@@ -491,7 +486,7 @@ leader_actor::behavior_type leader_behavior(leader_ptr self,
       [=](atom::seed, seed_request& req) { return on_seed(self, req); },
       [=](atom::wait, std::uint64_t seq) -> caf::result<std::uint64_t> {
         auto& st = self->state;
-        wake_parked(self, false);
+        wake_parked(self);
         auto upto = replicated_up_to(st, st.setup.db->sequence());
         if (upto && *upto >= seq && st.waiters.empty())
           return seq;

@@ -326,10 +326,6 @@ bool follows(self_ptr self, std::uint32_t p) {
              && has(v.insync[p].followers));
 }
 
-std::int64_t follower_epoch(self_ptr self, std::uint32_t p) {
-  return self->state.follower_epochs[p];
-}
-
 void start_follower(self_ptr self, std::uint32_t p) {
   auto& st = self->state;
   // The follower holds the partition's store from now on.
@@ -364,7 +360,7 @@ void reconcile(self_ptr self) {
       // is to hold one or the owner still counts on it.
       if (st.clustered && follows(self, p)) {
         auto epoch = st.view.owners[p].epoch;
-        if (st.followers[p] && follower_epoch(self, p) != epoch)
+        if (st.followers[p] && st.follower_epochs[p] != epoch)
           stop_follower(self, p);
         // A new one once the old one closed its store.
         if (!st.followers[p] && !st.closing[p])
@@ -467,11 +463,6 @@ void finish_handover(self_ptr self, std::uint32_t p) {
           [=](caf::error& err) { handover_failed(self, p, message_of(err)); });
 }
 
-bool is_live(const cluster_view& v, const std::string& name) {
-  return std::any_of(v.members.begin(), v.members.end(),
-                     [&](const member_info& m) { return m.name == name; });
-}
-
 /// Moves one partition toward its placement, if one should move.
 void consider_handover(self_ptr self) {
   auto& st = self->state;
@@ -484,7 +475,8 @@ void consider_handover(self_ptr self) {
       continue;
     const auto& to = st.view.wanted[p].front();
     const auto& rec = st.view.insync[p];
-    if (to == st.view.self || !is_live(st.view, to) || rec.owner != st.view.self
+    if (to == st.view.self || !st.view.has_member(to)
+        || rec.owner != st.view.self
         || std::find(rec.followers.begin(), rec.followers.end(), to)
                == rec.followers.end())
       continue;
@@ -721,6 +713,17 @@ void send_forward(self_ptr self, const std::string& owner, std::uint32_t p,
           });
 }
 
+/// Answers 503 to the requests of `q` whose deadline has passed.
+void expire(std::vector<peer::queued_call>& q, clock::time_point now,
+            const std::string& why) {
+  auto late = std::stable_partition(
+      q.begin(), q.end(),
+      [&](const peer::queued_call& c) { return c.until > now; });
+  for (auto i = late; i != q.end(); ++i)
+    i->rp.deliver(unavailable(why));
+  q.erase(late, q.end());
+}
+
 /// Whether a live member may claim partition `p`, which has no owner: one
 /// that holds all its acknowledged writes, or its placed home when it never
 /// had an owner.
@@ -730,10 +733,7 @@ bool claimable(const cluster_view& v, std::uint32_t p) {
   const auto& rec = v.insync[p];
   if (rec.owner.empty())
     return p < v.wanted.size() && !v.wanted[p].empty();
-  auto live = [&](const std::string& name) {
-    return std::any_of(v.members.begin(), v.members.end(),
-                       [&](const member_info& m) { return m.name == name; });
-  };
+  auto live = [&](const std::string& name) { return v.has_member(name); };
   return live(rec.owner)
          || std::any_of(rec.followers.begin(), rec.followers.end(), live);
 }
@@ -962,8 +962,6 @@ caf::result<lag_report> lags(self_ptr self) {
   auto& st = self->state;
   auto rp = self->make_response_promise<lag_report>();
   auto out = std::make_shared<lag_report>();
-  out->moves = st.moves;
-  out->reseeds = st.reseeds->load();
   std::vector<leader_actor> leaders;
   for (auto& part : st.parts)
     if (part.leader)
@@ -1510,28 +1508,18 @@ router_behavior(self_ptr self, host_setup host,
         auto now = clock::now();
         for (auto& [name, pr] : self->state.peers) {
           // Requests that waited for a connection past their deadline.
-          auto late = std::stable_partition(
-              pr.queued.begin(), pr.queued.end(),
-              [&](const peer::queued_call& q) { return q.until > now; });
-          for (auto i = late; i != pr.queued.end(); ++i)
-            i->rp.deliver(unavailable("the node owning this organization's "
-                                      "partition ("
-                                      + name + ") cannot be reached; retry"));
-          pr.queued.erase(late, pr.queued.end());
+          expire(pr.queued, now,
+                 "the node owning this organization's partition (" + name
+                     + ") cannot be reached; retry");
           connect(self, name);
         }
         for (auto it = self->state.unowned_waiting.begin();
              it != self->state.unowned_waiting.end();) {
-          auto& q = it->second;
-          auto late = std::stable_partition(
-              q.begin(), q.end(),
-              [&](const peer::queued_call& c) { return c.until > now; });
-          for (auto i = late; i != q.end(); ++i)
-            i->rp.deliver(unavailable("this organization's partition has no "
-                                      "owner now (its node is down); retry"));
-          q.erase(late, q.end());
-          it = q.empty() ? self->state.unowned_waiting.erase(it)
-                         : std::next(it);
+          expire(it->second, now,
+                 "this organization's partition has no owner now (its node "
+                 "is down); retry");
+          it = it->second.empty() ? self->state.unowned_waiting.erase(it)
+                                  : std::next(it);
         }
         // A handover that takes long: what waits for it is answered.
         for (auto& part : self->state.parts) {

@@ -28,18 +28,21 @@ using clock = std::chrono::steady_clock;
 
 constexpr auto etcd_timeout = std::chrono::seconds{2};
 
-std::string owner_key(const std::string& prefix, std::uint32_t p) {
+/// `<prefix><kind>/<pppp>`: a partition's record of one kind.
+std::string partition_key(const std::string& prefix, const char* kind,
+                          std::uint32_t p) {
   auto digits = std::to_string(p);
-  return prefix + "owners/"
+  return prefix + kind + '/'
          + std::string(4 - std::min<std::size_t>(4, digits.size()), '0')
          + digits;
 }
 
+std::string owner_key(const std::string& prefix, std::uint32_t p) {
+  return partition_key(prefix, "owners", p);
+}
+
 std::string insync_key(const std::string& prefix, std::uint32_t p) {
-  auto digits = std::to_string(p);
-  return prefix + "insync/"
-         + std::string(4 - std::min<std::size_t>(4, digits.size()), '0')
-         + digits;
+  return partition_key(prefix, "insync", p);
 }
 
 std::string member_json(const member_info& m, std::uint32_t partitions,

@@ -158,6 +158,16 @@ public:
                      std::chrono::milliseconds deadline) const {
     return eventually([&] { return missing(ids).empty(); }, deadline);
   }
+  /// Waits until every one of `ids` has been attempted at least once.
+  bool wait_seen(const std::set<std::string>& ids,
+                 std::chrono::milliseconds deadline = 20s) const {
+    return eventually(
+        [&] {
+          return std::all_of(ids.begin(), ids.end(),
+                             [&](const auto& id) { return seen(id) > 0; });
+        },
+        deadline);
+  }
   const receiver& raw() const {
     return rcv_;
   }
@@ -949,12 +959,7 @@ TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
           victims_ids.insert(id);
       }
   ASSERT_FALSE(HasFailure());
-  EXPECT_TRUE(eventually(
-      [&] {
-        return std::all_of(victims_ids.begin(), victims_ids.end(),
-                           [&](const auto& id) { return sink_.seen(id) > 0; });
-      },
-      10s))
+  EXPECT_TRUE(sink_.wait_seen(victims_ids, 10s))
       << "the victim's events were not all attempted";
   for (const auto& id : victims_ids)
     ASSERT_EQ(sink_.accepted(id), 0u) << id;
@@ -1097,10 +1102,7 @@ TEST_F(cluster, kill_9_gives_503_within_5s_and_restart_delivers_everything) {
   for (const auto& org : lost)
     for (auto i : live)
       queued.insert(post_event(c_->client(i), org));
-  ASSERT_TRUE(eventually([&] {
-    return std::all_of(queued.begin(), queued.end(),
-                       [&](const auto& id) { return sink_.seen(id) > 0; });
-  }));
+  ASSERT_TRUE(sink_.wait_seen(queued));
   c_->kill(victim);
   sink_.accept(lost);
   restarted_at = steady::now();
@@ -1142,12 +1144,7 @@ TEST_F(cluster, a_sigstopped_node_is_fenced) {
         victims_ids.insert(id);
     }
   ASSERT_FALSE(HasFailure());
-  EXPECT_TRUE(eventually(
-      [&] {
-        return std::all_of(victims_ids.begin(), victims_ids.end(),
-                           [&](const auto& id) { return sink_.seen(id) > 0; });
-      },
-      10s))
+  EXPECT_TRUE(sink_.wait_seen(victims_ids, 10s))
       << "the victim's events were not all attempted";
   std::map<std::uint32_t, std::int64_t> epoch_before;
   auto info_before = c_->cluster_info(0);
@@ -1575,10 +1572,7 @@ TEST_F(cluster, a_paused_owner_is_replaced_and_rejoins_as_a_follower) {
   for (const auto& org : stopped)
     for (std::size_t i = 0; i < 3; ++i)
       queued.insert(post_event(c_->client(i), org));
-  ASSERT_TRUE(eventually([&] {
-    return std::all_of(queued.begin(), queued.end(),
-                       [&](const auto& id) { return sink_.seen(id) > 0; });
-  }));
+  ASSERT_TRUE(sink_.wait_seen(queued));
 
   auto paused_at = steady::now();
   c_->pause(victim);
