@@ -39,7 +39,7 @@ constexpr auto revive_delay = std::chrono::milliseconds{200};
 constexpr auto reconnect_delay = std::chrono::milliseconds{250};
 /// Requests for a partition being handed over wait this long at most; a
 /// 503 then leaves them time to be retried within 5 s.
-constexpr auto moving_wait = std::chrono::milliseconds{1500};
+constexpr auto moving_wait = std::chrono::milliseconds{1000};
 
 /// A partition this node runs.
 struct local_partition {
@@ -207,8 +207,10 @@ void reroute(
     std::vector<std::pair<api_call, caf::typed_response_promise<api_response>>>
         calls) {
   for (auto& [call, rp] : calls) {
-    // They have waited already: half the forward deadline is left them.
-    auto deadline = forward_deadline(self->state.host.cfg, call.op) / 2;
+    // They have waited already (up to moving_wait): with a quarter of the
+    // forward deadline more, the member that forwarded them still gets its
+    // answer within its own deadline.
+    auto deadline = forward_deadline(self->state.host.cfg, call.op) / 4;
     self->request(caf::actor_cast<router_actor>(self), deadline,
                   std::move(call))
         .then([rp](api_response& r) mutable { rp.deliver(std::move(r)); },
