@@ -747,8 +747,26 @@ caf::result<api_response> dispatch(self_ptr self, std::uint32_t p,
   if (owns(self, p)) {
     auto& part = st.parts[p];
     // While it moves, requests wait for its new owner (a moment).
-    if (part.entry && !part.moving)
-      return self->delegate(part.entry, std::move(call));
+    if (part.entry && !part.moving) {
+      if (!st.clustered)
+        return self->delegate(part.entry, std::move(call));
+      // In a cluster an answer may wait for a follower (one being seeded
+      // after a takeover): the client gets a 503 within the forward
+      // deadline, as for a request another member serves. The write goes
+      // on and is delivered; a retry is at worst a duplicate.
+      auto rp = self->make_response_promise<api_response>();
+      self->request(part.entry, forward_deadline(st.host.cfg, call.op),
+                    std::move(call))
+          .then([rp](api_response& r) mutable { rp.deliver(std::move(r)); },
+                [rp](caf::error& err) mutable {
+                  if (err == caf::sec::request_timeout)
+                    err = unavailable("this organization's partition did not "
+                                      "answer in time (a copy is being made); "
+                                      "it is safe to retry");
+                  rp.deliver(std::move(err));
+                });
+      return rp;
+    }
     if (part.waiting.size() >= max_waiting)
       return unavailable("this organization's partition is starting; retry");
     auto rp = self->make_response_promise<api_response>();
