@@ -266,8 +266,10 @@ using webhook_actor = caf::typed_actor<
     // From its stage host: what a timer or a start of the stages let
     // through, to record with the stages' store changes.
     caf::reacts_to<stage_output>,
-    // Shutting down: start no new attempts; those in flight finish.
-    caf::reacts_to<atom::drain>,
+    // Shutting down or handing its partition over: start no new attempts;
+    // answers once those in flight have finished and their outcomes are on
+    // disk.
+    caf::replies_to<atom::drain>::with<bool>,
     // Internal: write the outcomes of finished attempts.
     caf::reacts_to<atom::flush>,
     // The registry deleted this hook: drop its queue and history, then stop.
@@ -284,8 +286,9 @@ using registry_actor = fanout_actor::extend<
     caf::replies_to<api_call>::with<api_response>,
     // From a webhook actor of this shard: its unfinished deliveries changed.
     caf::reacts_to<atom::pending, std::int64_t>,
-    // Shutting down: every webhook actor starts no new attempts.
-    caf::reacts_to<atom::drain>,
+    // Shutting down or handing the partition over: every webhook actor
+    // starts no new attempts; answers once all of them have drained.
+    caf::replies_to<atom::drain>::with<bool>,
     // Internal: revive a crashed webhook actor after its back-off.
     caf::reacts_to<atom::revive, std::string>,
     // Internal: report this shard's unfinished deliveries to ingest.
@@ -324,8 +327,9 @@ using node_actor = caf::typed_actor<
     caf::replies_to<atom::metrics>::with<std::string>,
     // Registry shard `n`, for tests and tools.
     caf::replies_to<atom::stats, std::size_t>::with<registry_actor>,
-    // Shutting down: start no new delivery attempts; answers once those in
-    // flight are done or `deadline` passed.
+    // Shutting down or handing the partition over: start no new delivery
+    // attempts; answers true once those in flight are done and their
+    // outcomes written, false when `deadline` passed first.
     caf::replies_to<atom::drain, caf::timespan>::with<bool>,
     // Internal: check whether the drain is done.
     caf::reacts_to<atom::drain>,

@@ -26,7 +26,6 @@ namespace {
 constexpr const char* master_key_file = "master.key";
 constexpr std::size_t master_key_bytes = 32;
 constexpr auto status_timeout = std::chrono::seconds{2};
-constexpr auto drain_poll = std::chrono::milliseconds{20};
 /// Deaths further apart than this start the back-off afresh.
 constexpr auto crash_window = std::chrono::minutes{1};
 constexpr auto first_backoff = std::chrono::milliseconds{100};
@@ -65,6 +64,8 @@ struct node_state {
   access_actor access;
   bool stopping = false;
   bool drain_requested = false;
+  /// Every shard answered its drain: nothing is in flight any more.
+  bool shards_drained = false;
   caf::error stop_reason;
   std::vector<caf::typed_response_promise<bool>> draining;
   clock::time_point drain_until;
@@ -276,23 +277,41 @@ void check_drained(self_ptr self) {
   auto& st = self->state;
   if (st.draining.empty())
     return;
-  auto finish = [=](bool done) {
-    for (auto& rp : self->state.draining)
-      rp.deliver(done);
-    self->state.draining.clear();
+  auto done = st.shards_drained;
+  if (!done && clock::now() < st.drain_until)
+    return;
+  for (auto& rp : st.draining)
+    rp.deliver(done);
+  st.draining.clear();
+}
+
+/// Asks every registry shard to drain, once: each answers when its webhook
+/// actors have nothing in flight and their outcomes are written.
+void drain_shards(self_ptr self) {
+  auto& st = self->state;
+  if (st.drain_requested)
+    return;
+  st.drain_requested = true;
+  std::vector<registry_actor> shards;
+  for (auto& shard : st.shards)
+    if (shard)
+      shards.push_back(shard);
+  auto remaining = std::make_shared<std::size_t>(shards.size());
+  auto one_done = [=] {
+    if (--*remaining > 0)
+      return;
+    self->state.shards_drained = true;
+    check_drained(self);
   };
-  if (!st.delivery)
-    return finish(true);
-  self->request(st.delivery, drain_poll * 10, atom::stats::value)
-      .then(
-          [=](std::size_t in_flight) {
-            if (in_flight == 0)
-              return finish(true);
-            if (clock::now() >= self->state.drain_until)
-              return finish(false);
-            self->delayed_send(self, drain_poll, atom::drain::value);
-          },
-          [=](caf::error&) { finish(false); });
+  if (shards.empty()) {
+    st.shards_drained = true;
+    return;
+  }
+  // A shard that stops meanwhile is revived draining, with nothing in
+  // flight.
+  for (auto& shard : shards)
+    self->request(shard, caf::infinite, atom::drain::value)
+        .then([=](bool) { one_done(); }, [=](caf::error&) { one_done(); });
 }
 
 node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
@@ -347,15 +366,14 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
       },
       [=](atom::drain, caf::timespan deadline) -> caf::result<bool> {
         auto& st = self->state;
-        st.drain_requested = true;
-        for (auto& shard : st.shards)
-          if (shard)
-            self->send(shard, atom::drain::value);
+        auto until = clock::now()
+                     + std::chrono::duration_cast<clock::duration>(deadline);
         st.drain_until
-            = clock::now()
-              + std::chrono::duration_cast<clock::duration>(deadline);
+            = st.draining.empty() ? until : std::max(st.drain_until, until);
         auto rp = self->make_response_promise<bool>();
         st.draining.push_back(rp);
+        drain_shards(self);
+        self->delayed_send(self, deadline, atom::drain::value);
         check_drained(self);
         return rp;
       },

@@ -813,11 +813,36 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
         if (st.resuming.erase(sender) > 0)
           resume_some(self);
       },
-      [=](atom::drain) {
+      [=](atom::drain) -> caf::result<bool> {
         self->state.draining = true;
+        auto rp = self->make_response_promise<bool>();
+        std::vector<webhook_actor> actors;
         for (auto& [key, entry] : self->state.hooks)
           if (entry.actor)
-            self->send(entry.actor, atom::drain::value);
+            actors.push_back(entry.actor);
+        if (actors.empty()) {
+          rp.deliver(true);
+          return rp;
+        }
+        // An actor that stops meanwhile has nothing in flight any more.
+        struct tally {
+          std::size_t remaining;
+          bool all = true;
+        };
+        auto t = std::make_shared<tally>(tally{actors.size()});
+        for (auto& actor : actors)
+          self->request(actor, caf::infinite, atom::drain::value)
+              .then(
+                  [=](bool done) mutable {
+                    t->all = t->all && done;
+                    if (--t->remaining == 0)
+                      rp.deliver(t->all);
+                  },
+                  [=](caf::error&) mutable {
+                    if (--t->remaining == 0)
+                      rp.deliver(t->all);
+                  });
+        return rp;
       },
       [=](atom::revive, std::string& key) {
         if (auto it = self->state.hooks.find(key);

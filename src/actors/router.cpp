@@ -392,20 +392,60 @@ void reconcile(self_ptr self) {
 
 void finish_handover(self_ptr self, std::uint32_t p);
 
+void stop_for_handover(self_ptr self, std::uint32_t p);
+
 /// Hands partition `p` over to `to`, a follower in sync placed as its
-/// owner: the tree stops (its last writes reach the follower), the leader
-/// answers once `to` has everything, and the ownership record goes; `to`
-/// claims it.
+/// owner. First its webhook actors drain: they start no new attempt, and
+/// those in flight finish and have their outcomes written, so that `to`
+/// does not deliver again what was delivered here (requests are served
+/// meanwhile; what they queue, `to` delivers). Then the tree stops (its
+/// last writes reach the follower), the leader answers once `to` has
+/// everything, and the ownership record goes; `to` claims it.
 void begin_handover(self_ptr self, std::uint32_t p, const std::string& to) {
   auto& st = self->state;
   auto& part = st.parts[p];
   st.handing_over = true;
-  part.moving = true;
   part.moving_to = to;
-  part.moving_since = clock::now();
-  self->delayed_send(self, moving_wait / 3, atom::cluster::value);
   log::info("handing a partition over",
             {{"partition", static_cast<std::int64_t>(p)}, {"to", to}});
+  if (!part.node) {
+    stop_for_handover(self, p);
+    return;
+  }
+  // An attempt takes at most the delivery timeout; one that outlasts the
+  // drain is delivered again by `to` (at least once, as after a crash).
+  auto limit = std::chrono::duration_cast<caf::timespan>(
+      st.host.cfg.delivery_timeout + std::chrono::seconds{1});
+  auto node = part.node;
+  auto go_on = [=](bool drained) {
+    auto& part = self->state.parts[p];
+    if (!self->state.handing_over || part.moving || part.node != node
+        || part.moving_to != to) {
+      // The tree stopped for another reason meanwhile (a lost lease, a
+      // crash): nothing moves now; the next round decides again.
+      self->state.handing_over = false;
+      return;
+    }
+    if (!drained)
+      log::warn("a partition's deliveries did not finish before its "
+                "handover; those in flight may be delivered again",
+                {{"partition", static_cast<std::int64_t>(p)}, {"to", to}});
+    stop_for_handover(self, p);
+  };
+  self->request(node, limit + std::chrono::seconds{1}, atom::drain::value,
+                limit)
+      .then([=](bool drained) { go_on(drained); },
+            [=](caf::error&) { go_on(false); });
+}
+
+/// The drained tree of a partition being handed over stops; requests for
+/// it wait (moving_wait) for its new owner.
+void stop_for_handover(self_ptr self, std::uint32_t p) {
+  auto& st = self->state;
+  auto& part = st.parts[p];
+  part.moving = true;
+  part.moving_since = clock::now();
+  self->delayed_send(self, moving_wait / 3, atom::cluster::value);
   if (part.node) {
     // The tree's down message goes on with the handover.
     if (part.entry)
@@ -1418,10 +1458,13 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
       log::error("a partition stopped; restarting it",
                  {{"partition", static_cast<std::int64_t>(p)},
                   {"reason", self->system().render(dm.reason)}});
-      // What waited for it waits for its revival.
+      // What waited for it waits for its revival; its leader (and the
+      // followers it serves) goes on.
       auto waiting = std::move(part.waiting);
+      auto leader = part.leader;
       part = local_partition{};
       part.waiting = std::move(waiting);
+      part.leader = leader;
       self->delayed_send(self, revive_delay, atom::revive::value,
                          static_cast<std::size_t>(p));
       return;

@@ -141,6 +141,9 @@ struct webhook_state {
   bool pruning = false;
   std::uint64_t activity = 0;
   bool draining = false;
+  /// Asked to drain: answered once no attempt is in flight and every
+  /// outcome is on disk.
+  std::vector<caf::typed_response_promise<bool>> drain_waiters;
   /// Requests held unanswered on purpose (test builds, stall_hook).
   std::vector<caf::typed_response_promise<api_response>> stalled;
   /// Pings and redeliveries under way.
@@ -230,6 +233,20 @@ void schedule_flush(self_ptr self) {
     st.flush_scheduled = true;
     self->delayed_send(self, outbox_delay, atom::flush::value);
   }
+}
+
+/// Answers the drain requests once nothing is in flight: the outcomes are
+/// written first, so that whoever serves the partition next finds them.
+void check_drained(self_ptr self) {
+  auto& st = self->state;
+  if (st.drain_waiters.empty() || st.in_flight > 0 || st.sync_in_flight > 0)
+    return;
+  auto waiters = std::move(st.drain_waiters);
+  st.drain_waiters.clear();
+  flush(self, [waiters](const caf::error& err) mutable {
+    for (auto& w : waiters)
+      w.deliver(!err);
+  });
 }
 
 /// Allocates a history position: later records sort after earlier ones.
@@ -606,6 +623,7 @@ void pump(self_ptr self) {
                    finish_attempt(self, id, sent, r);
                  });
   }
+  check_drained(self);
 }
 
 /// An event in the hook's format, through the behaviour registry; `failure`
@@ -925,6 +943,7 @@ caf::result<api_response> ping(self_ptr self) {
           --self->state.history_count;
           rp.deliver(err);
         });
+    check_drained(self);
   };
   if (hook.format == "pulumi_deployments") {
     // Nothing to reach over HTTP: deployments are queued inside hookd, and
@@ -980,6 +999,7 @@ void attempt_again(self_ptr self, const std::string& id,
                        rp.deliver(api_response{success::ok, out, {}});
                      },
                      [=](caf::error& err) mutable { rp.deliver(err); });
+                 check_drained(self);
                });
 }
 
@@ -1345,7 +1365,14 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
           // whose timers go off again.
         });
       },
-      [=](atom::drain) { self->state.draining = true; },
+      [=](atom::drain) -> caf::result<bool> {
+        auto& st = self->state;
+        st.draining = true;
+        auto rp = self->make_response_promise<bool>();
+        st.drain_waiters.push_back(rp);
+        check_drained(self);
+        return rp;
+      },
       [=](atom::deleted) {
         auto& st = self->state;
         st.outbox = {};

@@ -116,7 +116,10 @@ public:
       if (failing_.count(org) != 0)
         return reply::with_status(503, R"({"busy":true})");
       ++accepted_[id];
-      return reply::with_status(200, R"({"ok":true})");
+      auto r = reply::with_status(200, R"({"ok":true})");
+      if (auto it = slow_.find(org); it != slow_.end())
+        r.delay = it->second;
+      return r;
     });
   }
 
@@ -126,6 +129,14 @@ public:
   void fail(const std::vector<std::string>& orgs) {
     std::lock_guard<std::mutex> guard{mtx_};
     failing_.insert(orgs.begin(), orgs.end());
+  }
+  /// Takes `delay` to answer each delivery for `orgs` (counted as
+  /// accepted as soon as it arrives).
+  void slow(const std::vector<std::string>& orgs,
+            std::chrono::milliseconds delay) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (const auto& o : orgs)
+      slow_[o] = delay;
   }
   void accept(const std::vector<std::string>& orgs) {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -175,6 +186,7 @@ public:
 private:
   mutable std::mutex mtx_;
   std::set<std::string> failing_;
+  std::map<std::string, std::chrono::milliseconds> slow_;
   std::map<std::string, std::size_t> accepted_;
   receiver rcv_; ///< last: stopped before the state its responder uses
 };
@@ -1689,6 +1701,64 @@ TEST_F(cluster, a_node_that_leaves_hands_everything_over_first) {
           << org << " through " << c_->name(i);
   auto log = c_->node(leaving).stderr_text();
   EXPECT_NE(log.find("handed a partition over"), std::string::npos) << log;
+}
+
+// A partition handed over while its deliveries are in flight moves once
+// they have finished and their outcomes are written: its new owner does not
+// deliver any of them again.
+TEST_F(cluster, a_handover_lets_deliveries_in_flight_finish_first) {
+  auto owners = start_replicated();
+  ASSERT_FALSE(HasFailure());
+  auto per_node = orgs_per_node(owners, 2);
+  ASSERT_FALSE(HasFailure());
+  const std::size_t leaving = 2;
+  const auto& moving = per_node[leaving];
+  const auto [kept, all] = hooks_around(per_node, leaving);
+  ASSERT_FALSE(HasFailure());
+  // Each delivery of the leaving node's organizations takes 1.5 s: the
+  // first handover starts while they are all in flight.
+  sink_.slow(moving, 1500ms);
+  std::set<std::string> posted;
+  for (const auto& org : moving)
+    for (int i = 0; i < 4; ++i)
+      posted.insert(post_event(c_->client(i % 2), org));
+  posted.erase("");
+  ASSERT_EQ(posted.size(), moving.size() * 4);
+  ASSERT_TRUE(sink_.wait_seen(posted, 10s));
+  auto rc = c_->client(leaving)
+                .as(test_admin_token)
+                .post("/api/cluster/leave", "{}");
+  ASSERT_TRUE(is_json_status(rc, 202)) << rc.status << " " << rc.body;
+  auto st = c_->node(leaving).wait_exit(30s);
+  EXPECT_EQ(st.code, 0) << st;
+  EXPECT_TRUE(eventually(
+      [&] {
+        return balanced_and_replicated(*c_, 0, {"n1", "n2"});
+      },
+      20s))
+      << c_->cluster_info(0).dump();
+  // Events posted after the move reach the receiver through the new owners.
+  sink_.slow(moving, 0ms);
+  std::set<std::string> later;
+  for (const auto& org : moving)
+    later.insert(post_event(c_->client(0), org));
+  later.erase("");
+  EXPECT_TRUE(sink_.wait_accepted(later, 20s))
+      << "never delivered: " << joined(sink_.missing(later));
+  // Give a wrongful redelivery of the first ones time to show: the new
+  // owners' first attempts start at once.
+  EXPECT_FALSE(eventually(
+      [&] {
+        return std::any_of(posted.begin(), posted.end(), [&](const auto& id) {
+          return sink_.accepted(id) > 1;
+        });
+      },
+      2s));
+  for (const auto& id : posted)
+    EXPECT_EQ(sink_.accepted(id), 1u) << id << " was delivered again";
+  auto log = c_->node(leaving).stderr_text();
+  EXPECT_NE(log.find("handed a partition over"), std::string::npos) << log;
+  EXPECT_EQ(log.find("may be delivered again"), std::string::npos) << log;
 }
 
 // A follower that fell further behind than the owner lets it catch up from
