@@ -1,7 +1,8 @@
 // The ceiling for API figures: a bare RESTinio server answering JSON, with
 // no actors, no store and no authentication. It also serves as the
 // receiver of the latency figure: a POST whose body holds "sentAt":<µs>
-// records now - sentAt, and GET /stats reports the percentiles.
+// records now - sentAt, GET /stats reports the percentiles and GET
+// /stats/reset forgets what was recorded.
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -63,9 +64,13 @@ int main(int argc, char** argv) {
                   .set_body(R"({"id":"00000000-0000-4000-8000-000000000000"})")
                   .done();
             }
-            auto body = req->header().path() == "/stats"
-                            ? stats()
-                            : std::string{R"({"ok":true})"};
+            auto path = req->header().path();
+            if (path == "/stats/reset") {
+              std::lock_guard<std::mutex> guard{mtx};
+              latencies_us.clear();
+            }
+            auto body
+                = path == "/stats" ? stats() : std::string{R"({"ok":true})"};
             return req->create_response()
                 .append_header(restinio::http_field::content_type,
                                "application/json")

@@ -1,12 +1,14 @@
 // hookd-loadgen: the load the benchmark harness puts on hookd that wrk
 // cannot: populating webhooks, posting at a constant rate, and timing
 // deliveries end to end.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <curl/curl.h>
 
@@ -112,7 +114,10 @@ double seconds_since(clock_type::time_point t) {
 
 int usage() {
   std::cerr << "usage: hookd-loadgen populate BASE TOKEN HOOKS STACKS TARGET\n"
-               "       hookd-loadgen rate BASE TOKEN PER_SECOND SECONDS STACK\n"
+               "       hookd-loadgen rate BASE TOKEN PER_SECOND SECONDS STACK "
+               "[THREADS]\n"
+               "       hookd-loadgen fanout BASE TOKEN EVENTS HOOKS STACK "
+               "NGINX_STATUS_URL\n"
                "       hookd-loadgen deliver BASE TOKEN EVENTS BATCH STACK "
                "NGINX_STATUS_URL\n"
                "       hookd-loadgen pending BASE TOKEN STACKS\n"
@@ -163,22 +168,59 @@ int main(int argc, char** argv) {
     std::cout << hooks / seconds_since(start) << '\n';
     return 0;
   }
-  if (cmd == "rate" && argc == 7) {
-    // A constant rate: each event is due at start + i / rate.
+  if (cmd == "rate" && (argc == 7 || argc == 8)) {
+    // A constant rate over THREADS connections: each thread's events are
+    // due at start + i / (rate / threads).
     double rate = std::atof(argv[4]);
     double seconds = std::atof(argv[5]);
     std::string stack = argv[6];
+    int threads = argc == 8 ? std::max(1, std::atoi(argv[7])) : 1;
     auto start = clock_type::now();
-    long sent = 0;
-    while (seconds_since(start) < seconds) {
-      auto due = start
-                 + std::chrono::duration_cast<clock_type::duration>(
-                     std::chrono::duration<double>(sent / rate));
-      std::this_thread::sleep_until(due);
-      post_accepted(c, base + "/api/orgs/acme/events", event_json(stack));
-      ++sent;
-    }
+    std::atomic<long> sent{0};
+    std::vector<std::thread> senders;
+    for (int t = 0; t < threads; ++t)
+      senders.emplace_back([&, t] {
+        client own{argv[3]};
+        double per_thread = rate / threads;
+        // Threads start a fraction of an interval apart.
+        double offset = static_cast<double>(t) / rate;
+        for (long i = 0; seconds_since(start) < seconds; ++i) {
+          auto due
+              = start
+                + std::chrono::duration_cast<clock_type::duration>(
+                    std::chrono::duration<double>(offset + i / per_thread));
+          std::this_thread::sleep_until(due);
+          post_accepted(own, base + "/api/orgs/acme/events", event_json(stack));
+          ++sent;
+        }
+      });
+    for (auto& t : senders)
+      t.join();
     std::cout << sent / seconds_since(start) << '\n';
+    return 0;
+  }
+  if (cmd == "fanout" && argc == 8) {
+    // EVENTS events, one at a time, each matching HOOKS webhooks: deliveries
+    // per second from the first POST to the last delivery nginx counted.
+    int events = std::atoi(argv[4]);
+    long hooks = std::atol(argv[5]);
+    std::string stack = argv[6];
+    std::string status_url = argv[7];
+    auto before = nginx_requests(c, status_url);
+    auto start = clock_type::now();
+    for (int sent = 0; sent < events; ++sent)
+      post_accepted(c, base + "/api/orgs/acme/events", event_json(stack));
+    long expected = events * hooks;
+    long polls = 1;
+    while (nginx_requests(c, status_url) - before - polls < expected) {
+      ++polls;
+      if (seconds_since(start) > 300) {
+        std::cerr << "loadgen: fan-out deliveries did not finish\n";
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    }
+    std::cout << expected / seconds_since(start) << '\n';
     return 0;
   }
   if (cmd == "deliver" && argc == 8) {
