@@ -1602,9 +1602,14 @@ router_behavior(self_ptr self, host_setup host,
         // A member with a smaller name connected and says hello: its
         // router is the sender.
         auto& st = self->state;
-        auto it = st.peers.find(name);
         auto sender = self->current_sender();
-        if (it == st.peers.end() || !sender || it->second.handle)
+        if (!sender || name.empty() || name == st.view.self)
+          return;
+        // Its hello may come before the routing table that names it (this
+        // node just joined): the handle waits for that table, which keeps
+        // it (update_view), as the member does not say hello twice.
+        auto it = st.peers.try_emplace(name).first;
+        if (it->second.handle)
           return;
         auto& pr = it->second;
         pr.handle = caf::actor_cast<router_actor>(sender);
