@@ -151,6 +151,7 @@ using health = caf::atom_constant<caf::atom("health")>;
 using metrics = caf::atom_constant<caf::atom("metrics")>;
 using entry = caf::atom_constant<caf::atom("entry")>;
 using resume = caf::atom_constant<caf::atom("resume")>;
+using expire = caf::atom_constant<caf::atom("expire")>;
 } // namespace atom
 
 /// What every component of the node answers: is it ready?
@@ -239,7 +240,9 @@ using ingest_actor = caf::typed_actor<
     // Internal: write the fan-out markers of finished events away.
     caf::reacts_to<atom::flush>,
     // Internal: delete the events past their retention.
-    caf::reacts_to<atom::sweep>>;
+    caf::reacts_to<atom::sweep>,
+    // Internal: fail the fan-outs past their deadline (deadlines.hpp).
+    caf::reacts_to<atom::expire>>;
 
 /// Deployments queued by pulumi_deployments webhooks.
 using deployments_actor = caf::typed_actor<
@@ -293,6 +296,8 @@ using registry_actor = fanout_actor::extend<
     caf::reacts_to<atom::revive, std::string>,
     // Internal: report this shard's unfinished deliveries to ingest.
     caf::reacts_to<atom::flush>,
+    // Internal: fail the fan-outs to webhooks past their deadline.
+    caf::reacts_to<atom::expire>,
     // From a webhook actor of this shard: it has read its queue back and
     // owes this many deliveries.
     caf::reacts_to<atom::resume, std::int64_t>,

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hookd/components.hpp"
+#include "hookd/deadlines.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
 #include "hookd/metrics.hpp"
@@ -33,6 +34,8 @@ constexpr auto marker_flush_delay = std::chrono::milliseconds{20};
 
 struct ingest_state {
   static inline const char* name = "hookd.ingest";
+  /// Fan-outs waiting for an answer, by deadline.
+  hookd::deadlines deadlines;
   /// The last acceptance stamp given (see accept_stamp).
   std::uint64_t last_stamp = 0;
   store_ptr db;
@@ -267,13 +270,24 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
       settle();
       continue;
     }
-    self->request(shard, defaults::fanout_timeout * 2, atom::fanout::value,
+    auto id = track_deadline(self, self->state.deadlines,
+                             defaults::fanout_timeout * 2, [=] {
+                               t->failed = true;
+                               settle();
+                             });
+    self->request(shard, caf::infinite, atom::fanout::value,
                   std::move(slot.second), slot.first)
-        .then([=](std::size_t) { settle(); },
-              [=](caf::error&) {
-                t->failed = true;
+        .then(
+            [=](std::size_t) {
+              if (self->state.deadlines.settle(id))
                 settle();
-              });
+            },
+            [=](caf::error&) {
+              if (!self->state.deadlines.settle(id))
+                return;
+              t->failed = true;
+              settle();
+            });
   }
 }
 
@@ -825,6 +839,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
       },
       [=](atom::retry, std::string& id) { refan(self, id); },
       [=](atom::sweep) { sweep(self, {}); },
+      [=](atom::expire) { sweep_deadlines(self, self->state.deadlines); },
   };
 }
 

@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "hookd/components.hpp"
+#include "hookd/deadlines.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/keys.hpp"
 #include "hookd/log.hpp"
@@ -48,6 +49,8 @@ static_assert(sizeof(void*) != 8 || sizeof(hook_entry) <= 64,
 
 struct registry_state {
   static inline const char* name = "hookd.registry";
+  /// Fan-outs waiting for an answer, by deadline.
+  hookd::deadlines deadlines;
   registry_setup setup;
   /// Keyed by "<scope key>/<hook name>".
   std::unordered_map<std::string, hook_entry> hooks;
@@ -752,17 +755,27 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
     else
       rp.deliver(t->took);
   };
-  for (auto& [actor, taken] : targets)
-    self->request(actor, defaults::fanout_timeout, std::move(taken))
+  for (auto& [actor, taken] : targets) {
+    auto id = track_deadline(self, self->state.deadlines,
+                             defaults::fanout_timeout, [=]() mutable {
+                               t->failed = true;
+                               settle();
+                             });
+    self->request(actor, caf::infinite, std::move(taken))
         .then(
             [=](std::size_t took) mutable {
+              if (!self->state.deadlines.settle(id))
+                return;
               t->took += took;
               settle();
             },
             [=](caf::error&) mutable {
+              if (!self->state.deadlines.settle(id))
+                return;
               t->failed = true;
               settle();
             });
+  }
   return rp;
 }
 
@@ -801,6 +814,7 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
           add_pending(self, e->first, e->second, delta);
       },
       [=](atom::flush) { report_pending(self); },
+      [=](atom::expire) { sweep_deadlines(self, self->state.deadlines); },
       [=](atom::resume, std::int64_t owed) {
         // A webhook actor read its queue back: it owes `owed` deliveries.
         auto& st = self->state;

@@ -571,10 +571,16 @@ void post(self_ptr self, const std::string& id, const std::string& kind,
   req.timeout = self->state.setup.timeout;
   auto sent = req.headers;
   auto target = destination_of(self);
-  auto label = hook.destination && hook.destination->name != http_destination
-                   ? "destination '" + hook.destination->name + "': "
-                   : std::string{"delivery client: "};
-  self->request(target, req.timeout + reply_margin, std::move(req))
+  bool plugin = hook.destination && hook.destination->name != http_destination;
+  auto label = plugin ? "destination '" + hook.destination->name + "': "
+                      : std::string{"delivery client: "};
+  // The built-in client answers every request within its timeout (libcurl
+  // keeps it) or stops, which fails the request: no CAF timer, which would
+  // cost its clock two wake-ups a delivery. A plugin's destination may
+  // hang, so its answer has a deadline.
+  auto within = plugin ? caf::duration{req.timeout + reply_margin}
+                       : caf::duration{caf::infinite};
+  self->request(target, within, std::move(req))
       .then([=](http_result& r) { done(sent, std::move(r)); },
             [=](caf::error& err) {
               http_result r;

@@ -1,0 +1,117 @@
+#pragma once
+// Deadlines of an actor's requests, kept by one sweep instead of a CAF
+// timer per request. CAF 0.17's clock runs on its own thread and is woken
+// for every timer set and every timer cancelled: on the paths every event
+// takes (ingest to the registries, a registry to its webhooks), those two
+// wake-ups per request cost more than the work itself.
+//
+//   auto id = track_deadline(self, st.deadlines, within, [=] { on_late(); });
+//   self->request(dest, caf::infinite, ...).then(
+//       [=](T& x) { if (st.deadlines.settle(id)) on_answer(x); }, ...);
+//
+// and the actor's behaviour sweeps on atom::expire:
+//
+//   [=](atom::expire) { sweep_deadlines(self, self->state.deadlines); }
+
+#include "hookd/actors.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+namespace hookd {
+
+class deadlines {
+public:
+  using clock = std::chrono::steady_clock;
+
+  /// How often an actor with pending deadlines sweeps: a deadline fires up
+  /// to this late.
+  static constexpr auto resolution = std::chrono::milliseconds{100};
+
+  /// Tracks a deadline `within` from now; `on_expiry` runs (in the actor,
+  /// from its sweep) if it passes before settle(id).
+  std::uint64_t add(clock::duration within, std::function<void()> on_expiry) {
+    auto id = ++next_;
+    pending_.push_back({id, clock::now() + within, std::move(on_expiry)});
+    return id;
+  }
+
+  /// The answer came: true when it is still wanted (its deadline had not
+  /// passed), false when the sweep has failed it already.
+  bool settle(std::uint64_t id) {
+    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+      if (it->id == id) {
+        *it = std::move(pending_.back());
+        pending_.pop_back();
+        return true;
+      }
+    return false;
+  }
+
+  /// Runs the expiry of every deadline that has passed.
+  void expire_due() {
+    auto now = clock::now();
+    std::vector<std::function<void()>> late;
+    for (std::size_t i = 0; i < pending_.size();) {
+      if (pending_[i].until <= now) {
+        late.push_back(std::move(pending_[i].on_expiry));
+        pending_[i] = std::move(pending_.back());
+        pending_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    // Outside the loop: an expiry may track new deadlines.
+    for (auto& f : late)
+      f();
+  }
+
+  bool empty() const {
+    return pending_.empty();
+  }
+
+  std::size_t size() const {
+    return pending_.size();
+  }
+
+  /// A sweep is scheduled.
+  bool armed = false;
+
+private:
+  struct entry {
+    std::uint64_t id;
+    clock::time_point until;
+    std::function<void()> on_expiry;
+  };
+  std::vector<entry> pending_;
+  std::uint64_t next_ = 0;
+};
+
+/// Tracks a deadline of `self`'s and makes sure a sweep will see it.
+template <class Self>
+std::uint64_t track_deadline(Self* self, deadlines& d, caf::timespan within,
+                             std::function<void()> on_expiry) {
+  auto id
+      = d.add(std::chrono::duration_cast<deadlines::clock::duration>(within),
+              std::move(on_expiry));
+  if (!d.armed) {
+    d.armed = true;
+    self->delayed_send(self, deadlines::resolution, atom::expire::value);
+  }
+  return id;
+}
+
+/// The sweep: fails what is late, and sweeps again while anything waits.
+template <class Self> void sweep_deadlines(Self* self, deadlines& d) {
+  d.armed = false;
+  d.expire_due();
+  if (!d.empty() && !d.armed) {
+    d.armed = true;
+    self->delayed_send(self, deadlines::resolution, atom::expire::value);
+  }
+}
+
+} // namespace hookd
