@@ -100,6 +100,9 @@ constexpr std::uint32_t replicas = 2;
 
 /// Registry shards; a scope always lives in the same shard.
 constexpr std::size_t registry_shards = 4;
+/// Answers to GET of one webhook a registry shard keeps (bytes): with 64
+/// partitions of 4 shards, at most 16 MiB a node.
+constexpr std::size_t rendered_cache_bytes = 64 * 1024;
 /// A webhook actor with nothing to do stops after this long; its registry
 /// spawns it again on the next message.
 constexpr auto webhook_idle_timeout = 60s;

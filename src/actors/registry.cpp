@@ -3,6 +3,7 @@
 // spawns webhook actors on demand, supervises them, and counts their
 // unfinished deliveries for ingest's overload bound.
 #include <chrono>
+#include <deque>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -85,6 +86,16 @@ struct registry_state {
   std::vector<std::string> to_resume;
   /// Webhook actors started for that, still reading their queues back.
   std::unordered_set<caf::actor_addr> resuming;
+  /// Answers to GET of one webhook, by index key: a read served from here
+  /// needs no store read, no unsealing and no JSON work. At most
+  /// defaults::rendered_cache_bytes a shard, the oldest dropped first; an
+  /// entry goes with every change of its webhook.
+  std::unordered_map<std::string, std::string> rendered;
+  std::deque<std::string> rendered_order;
+  std::size_t rendered_bytes = 0;
+  /// Configurations written so far: a read that started before one does
+  /// not fill the cache (it may have read the old configuration).
+  std::uint64_t config_writes = 0;
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -96,6 +107,51 @@ constexpr auto first_backoff = std::chrono::milliseconds{100};
 /// restart: the next starts when one is done, so the readers' answers to
 /// requests never queue behind a whole node's recovery.
 constexpr std::size_t resume_window = 64;
+
+/// Keeps the answer to GET of webhook `key`, within the shard's budget.
+void remember_rendered(self_ptr self, const std::string& key,
+                       const std::string& body) {
+  auto& st = self->state;
+  auto cost = key.size() + body.size();
+  if (cost > defaults::rendered_cache_bytes)
+    return;
+  if (auto it = st.rendered.find(key); it != st.rendered.end()) {
+    st.rendered_bytes -= key.size() + it->second.size();
+    st.rendered.erase(it);
+  }
+  while (st.rendered_bytes + cost > defaults::rendered_cache_bytes
+         && !st.rendered_order.empty()) {
+    auto oldest = std::move(st.rendered_order.front());
+    st.rendered_order.pop_front();
+    if (auto it = st.rendered.find(oldest); it != st.rendered.end()) {
+      st.rendered_bytes -= oldest.size() + it->second.size();
+      st.rendered.erase(it);
+    }
+  }
+  st.rendered.emplace(key, body);
+  st.rendered_order.push_back(key);
+  st.rendered_bytes += cost;
+  // Keys forgotten since stay in the order until their turn: not past
+  // twice the live ones.
+  if (st.rendered_order.size() > 2 * st.rendered.size() + 64) {
+    std::deque<std::string> live;
+    for (auto& k : st.rendered_order)
+      if (st.rendered.count(k) > 0)
+        live.push_back(std::move(k));
+    st.rendered_order = std::move(live);
+  }
+}
+
+/// Webhook `key`'s configuration changes: its kept answer goes, and reads
+/// under way do not bring it back.
+void forget_rendered(self_ptr self, const std::string& key) {
+  auto& st = self->state;
+  ++st.config_writes;
+  if (auto it = st.rendered.find(key); it != st.rendered.end()) {
+    st.rendered_bytes -= key.size() + it->second.size();
+    st.rendered.erase(it);
+  }
+}
 
 std::string index_key(const scope& where, const std::string& name) {
   return where.key() + '/' + name;
@@ -358,7 +414,11 @@ caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
 }
 
 caf::result<api_response> read_hook(self_ptr self, const std::string& key) {
+  if (auto it = self->state.rendered.find(key);
+      it != self->state.rendered.end())
+    return api_response{success::ok, it->second, {}};
   auto rp = self->make_response_promise<api_response>();
+  auto writes = self->state.config_writes;
   read_key(self, *self->state.setup.db, self->state.setup.reader,
            keys::hook_config(key), order::interleaved,
            [=](caf::expected<std::optional<std::string>> text) mutable {
@@ -371,7 +431,10 @@ caf::result<api_response> read_hook(self_ptr self, const std::string& key) {
              auto hook = from_storage_json(**text, *self->state.setup.sealer);
              if (!hook)
                return rp.deliver(hook.error()), void();
-             rp.deliver(api_response{success::ok, response_json(*hook), {}});
+             auto body = response_json(*hook);
+             if (self->state.config_writes == writes)
+               remember_rendered(self, key, body);
+             rp.deliver(api_response{success::ok, std::move(body), {}});
            });
   return rp;
 }
@@ -398,6 +461,7 @@ caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
   write_batch b;
   b.puts.emplace_back(keys::hook_config(key),
                       storage_json(hook, *st.setup.sealer));
+  forget_rendered(self, key);
   auto rp = self->make_response_promise<api_response>();
   auto write_it = [=]() mutable {
     commit(self, std::move(b), rp, [=] {
@@ -436,9 +500,11 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
             auto text = storage_json(*updated, *st.setup.sealer);
             write_batch b;
             b.puts.emplace_back(keys::hook_config(key), text);
+            forget_rendered(self, key);
             auto next = std::move(*updated);
             auto write_it = [=]() mutable {
               commit(self, std::move(b), rp, [=] {
+                forget_rendered(self, key);
                 index_hook(self, key, next);
                 report_pending(self);
                 auto it = self->state.hooks.find(key);
@@ -497,6 +563,7 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
   auto actor = ensure_actor(self, key, self->state.hooks[key]);
   write_batch b;
   b.deletes.push_back(keys::hook_config(key));
+  forget_rendered(self, key);
   auto rp = self->make_response_promise<api_response>();
   auto scope_key = call.where.key();
   auto name = call.hook;

@@ -68,8 +68,9 @@ caf::behavior asker(caf::stateful_actor<asker_state>* self, caf::actor target,
                     caf::actor report, caf::timespan within) {
   return {
       [=](ask_atom) {
-        auto id = track_deadline(self, self->state.deadlines, within,
-                                 [=] { self->send(report, std::string{"late"}); });
+        auto id = track_deadline(self, self->state.deadlines, within, [=] {
+          self->send(report, std::string{"late"});
+        });
         self->request(target, caf::infinite, std::string{"question"})
             .then(
                 [=](std::string&) {

@@ -230,6 +230,50 @@ TEST_F(registry_test, crud_through_the_actors) {
   EXPECT_EQ(std::get<0>(stats()), 0u);
 }
 
+// Reads of a webhook are answered from the shard's kept answers once read;
+// every change shows at once, and a webhook made again under a deleted
+// one's name is read afresh.
+TEST_F(registry_test, a_kept_read_follows_every_change) {
+  auto body = [](const std::string& display) {
+    return R"({"name":"k","displayName":")" + display
+           + R"(","payloadUrl":"http://h","active":true})";
+  };
+  ASSERT_EQ(call(operation::create_hook, prod, {}, body("one")).status, 201);
+  auto display = [&] {
+    auto r = call(operation::read_hook, prod, "k");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200
+               ? nlohmann::json::parse(r.body)["displayName"].get<std::string>()
+               : std::string{};
+  };
+  EXPECT_EQ(display(), "one");
+  EXPECT_EQ(display(), "one");
+  ASSERT_EQ(call(operation::update_hook, prod, "k", body("two")).status, 200);
+  EXPECT_EQ(display(), "two");
+  EXPECT_EQ(display(), "two");
+  ASSERT_EQ(call(operation::delete_hook, prod, "k").status, 204);
+  EXPECT_EQ(call(operation::read_hook, prod, "k").status,
+            error_status(ec::not_found));
+  ASSERT_EQ(call(operation::create_hook, prod, {}, body("three")).status, 201);
+  EXPECT_EQ(display(), "three");
+  // Many webhooks read: the kept answers stay within their budget and
+  // each read is still right.
+  for (int i = 0; i < 300; ++i)
+    ASSERT_EQ(call(operation::create_hook, prod, {},
+                   R"({"name":"m)" + std::to_string(i) + R"(","displayName":"D)"
+                       + std::to_string(i) + R"(","payloadUrl":"http://h"})")
+                  .status,
+              201);
+  for (int round = 0; round < 2; ++round)
+    for (int i = 0; i < 300; ++i) {
+      auto r = call(operation::read_hook, prod, "m" + std::to_string(i));
+      ASSERT_EQ(r.status, 200);
+      EXPECT_EQ(nlohmann::json::parse(r.body)["displayName"],
+                "D" + std::to_string(i));
+    }
+  EXPECT_EQ(display(), "three");
+}
+
 TEST_F(registry_test, a_foreign_or_missing_token_is_refused_as_a_value) {
   api_call c;
   c.op = operation::list_hooks;
