@@ -192,7 +192,10 @@ int main(int argc, char** argv) {
   caf::actor_system sys{sys_cfg};
   auto sealer = setup->sealer;
   auto control = std::make_shared<hookd::membership_control>();
-  auto router = hookd::spawn_router(sys, std::move(*setup), control);
+  // A single node's front end reaches its partitions without the router.
+  auto board
+      = cfg->clustered() ? nullptr : std::make_shared<hookd::route_board>();
+  auto router = hookd::spawn_router(sys, std::move(*setup), control, board);
   auto node = caf::actor_cast<hookd::node_actor>(router);
   std::unique_ptr<hookd::membership> member;
   auto stop = [&] {
@@ -242,7 +245,7 @@ int main(int argc, char** argv) {
     wait_until_ready(sys, node);
   }
   bool ok = hookd::serve_http(sys, *cfg, node, std::move(sealer), stop,
-                              on_listening);
+                              on_listening, board);
   if (ok)
     hookd::log::info("stopped");
   return ok ? 0 : 1;

@@ -19,6 +19,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "hookd/actors.hpp"
+#include "hookd/direct_routes.hpp"
 #include "hookd/layout.hpp"
 
 namespace hookd {
@@ -266,8 +267,11 @@ using router_actor = node_actor::extend_with<access_actor>::extend<
 
 /// Spawns the router over the partitions `host` has open (every one on a
 /// single node). In a cluster it opens and starts the partitions the
-/// membership says are its own, and stops those it no longer holds.
+/// membership says are its own, and stops those it no longer holds. On a
+/// single node it publishes its partitions' entries on `board`, for the
+/// front end to reach them directly.
 router_actor spawn_router(caf::actor_system& sys, host_setup host,
-                          std::shared_ptr<cluster_control> control = nullptr);
+                          std::shared_ptr<cluster_control> control = nullptr,
+                          route_board_ptr board = nullptr);
 
 } // namespace hookd

@@ -8,6 +8,7 @@
 #include "hookd/actors.hpp"
 #include "hookd/config.hpp"
 #include "hookd/crypto.hpp"
+#include "hookd/direct_routes.hpp"
 
 namespace hookd {
 
@@ -21,9 +22,12 @@ namespace hookd {
 /// listen or cannot use the TLS files.
 /// `sealer` seals webhook secrets at the door, so that none travels in
 /// clear between actors. `on_listening` gets the port once it listens.
+/// `board`: where a single node's router publishes its partitions'
+/// entries, so that requests reach them without its hop.
 bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                 std::shared_ptr<const crypto::sealer> sealer,
                 const std::function<void()>& stop,
-                const std::function<void(std::uint16_t)>& on_listening = {});
+                const std::function<void(std::uint16_t)>& on_listening = {},
+                route_board_ptr board = nullptr);
 
 } // namespace hookd

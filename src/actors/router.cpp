@@ -120,6 +120,9 @@ struct router_state {
   std::map<std::uint32_t, std::vector<peer::queued_call>> unowned_waiting;
   /// A handover is under way (one at a time, so that serving goes on).
   bool handing_over = false;
+  /// Where a single node's running entries are published for the front
+  /// end (direct_routes.hpp); null in a cluster.
+  route_board_ptr board;
   std::uint64_t moves = 0;
   std::shared_ptr<std::atomic<std::uint64_t>> reseeds
       = std::make_shared<std::atomic<std::uint64_t>>(0);
@@ -129,6 +132,23 @@ using self_ptr = router_actor::stateful_pointer<router_state>;
 
 caf::error unavailable(std::string why) {
   return make_error(ec::unavailable, std::move(why));
+}
+
+/// Publishes the running partitions' entries for the front end (a single
+/// node only): a request for one goes there without this actor's hop.
+void publish_routes(self_ptr self) {
+  auto& st = self->state;
+  if (!st.board || st.clustered)
+    return;
+  auto routes = std::make_shared<direct_routes>();
+  if (!st.stopping) {
+    routes->admin_hash = st.host.admin_hash;
+    routes->entries.resize(st.partitions);
+    for (std::uint32_t p = 0; p < st.partitions; ++p)
+      if (st.parts[p].entry && !st.parts[p].moving)
+        routes->entries[p] = st.parts[p].entry;
+  }
+  st.board->publish(std::move(routes));
 }
 
 bool owns(self_ptr self, std::uint32_t p) {
@@ -234,6 +254,8 @@ void stop_partition(self_ptr self, std::uint32_t p) {
   self->state.retiring.emplace(part.node.address(), part.node);
   if (part.entry)
     self->demonitor(part.entry.address());
+  part.entry = nullptr;
+  publish_routes(self);
   self->send_exit(part.node, caf::exit_reason::user_shutdown);
   auto waiting = std::move(part.waiting);
   auto leader = part.leader;
@@ -297,6 +319,7 @@ void fetch_entry(self_ptr self, std::uint32_t p) {
               return;
             part.entry = entry;
             self->monitor(entry);
+            publish_routes(self);
             auto waiting = std::move(part.waiting);
             part.waiting.clear();
             auto deadline = std::chrono::duration_cast<caf::timespan>(
@@ -1396,6 +1419,13 @@ void stop_next(self_ptr self) {
 }
 
 void on_down(self_ptr self, const caf::down_msg& dm) {
+  // Whatever stopped, the published routes follow.
+  struct republish {
+    self_ptr self;
+    ~republish() {
+      publish_routes(self);
+    }
+  } republish_after{self};
   auto& st = self->state;
   if (st.stopping) {
     for (auto& part : st.parts)
@@ -1499,8 +1529,10 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
 
 router_actor::behavior_type
 router_behavior(self_ptr self, host_setup host,
-                std::shared_ptr<cluster_control> control) {
+                std::shared_ptr<cluster_control> control,
+                route_board_ptr board) {
   auto& st = self->state;
+  st.board = std::move(board);
   st.partitions = host.cfg.partitions;
   st.clustered = host.cfg.clustered();
   st.host = std::move(host);
@@ -1521,6 +1553,7 @@ router_behavior(self_ptr self, host_setup host,
       return;
     st.stopping = true;
     st.stop_reason = msg.reason;
+    publish_routes(self);
     // Requests not sent yet fail now; those forwarded get their answers
     // (within their deadlines) before the router goes.
     for (auto& [name, pr] : st.peers) {
@@ -1654,8 +1687,32 @@ router_behavior(self_ptr self, host_setup host,
 } // namespace
 
 router_actor spawn_router(caf::actor_system& sys, host_setup host,
-                          std::shared_ptr<cluster_control> control) {
-  return sys.spawn(router_behavior, std::move(host), std::move(control));
+                          std::shared_ptr<cluster_control> control,
+                          route_board_ptr board) {
+  return sys.spawn(router_behavior, std::move(host), std::move(control),
+                   std::move(board));
+}
+
+std::optional<std::uint32_t> direct_partition(const direct_routes& routes,
+                                              const api_call& call) {
+  // The router's own decisions (route()): these always go through it.
+  if (call.op == operation::cluster_info || call.op == operation::cluster_leave
+      || call.op == operation::whoami || call.where.org.empty()
+      || routes.entries.empty())
+    return std::nullopt;
+  auto p = partition_of(call.where.org,
+                        static_cast<std::uint32_t>(routes.entries.size()));
+  if (!routes.entries[p])
+    return std::nullopt;
+  bool admin
+      = !call.who.digest.empty()
+        && crypto::equal_constant_time(call.who.digest, routes.admin_hash);
+  // Another organization's token: the router asks its partition whether it
+  // is a token at all (403 or 401).
+  auto token_org = org_hash_of_token_id(call.who.token_id);
+  if (!admin && token_org && *token_org != fnv1a64(call.where.org))
+    return std::nullopt;
+  return p;
 }
 
 } // namespace hookd

@@ -355,7 +355,8 @@ void ask(bridge_ptr self, const Dest& dest, caf::timespan deadline,
 
 /// Carries requests from the I/O threads into the actor system and answers
 /// back: the only actor that sees a connection.
-caf::behavior bridge(bridge_ptr self, node_actor node, config cfg) {
+caf::behavior bridge(bridge_ptr self, node_actor node, config cfg,
+                     route_board_ptr board) {
   self->set_down_handler([=](caf::down_msg&) { self->state.entry = nullptr; });
   auto forward = [=](api_call call, reply_ptr reply) {
     auto deadline = deadline_of(cfg, call.op);
@@ -367,6 +368,19 @@ caf::behavior bridge(bridge_ptr self, node_actor node, config cfg) {
   return {
       [=](atom::flush) { sweep(self); },
       [=](api_call& call, reply_ptr& reply) {
+        // On a single node, straight to the partition when the router
+        // would only hand the request on (direct_routes.hpp). A partition
+        // that stopped meanwhile answers 503, safe to retry.
+        if (board)
+          if (auto routes = board->read())
+            if (auto p = direct_partition(*routes, call)) {
+              auto deadline = deadline_of(cfg, call.op);
+              ask<api_response>(
+                  self, routes->entries[*p], deadline, reply,
+                  [=](api_response& r) { reply->respond(std::move(r)); },
+                  std::move(call));
+              return;
+            }
         if (self->state.entry)
           return forward(std::move(call), std::move(reply));
         // The entry actor is (re)starting: ask the node for the current one.
@@ -503,7 +517,8 @@ bool run_server(asio::io_context& ioctx, caf::actor_system& sys,
 bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                 std::shared_ptr<const crypto::sealer> sealer,
                 const std::function<void()>& stop,
-                const std::function<void(std::uint16_t)>& on_listening) {
+                const std::function<void(std::uint16_t)>& on_listening,
+                route_board_ptr board) {
   // Checked at start already (load_config): failing here means the files
   // changed since; refuse rather than fall back to plain HTTP.
   std::shared_ptr<asio::ssl::context> tls_context;
@@ -528,7 +543,7 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
   std::atomic<bool> closing{false};
   std::vector<caf::actor> bridges;
   for (std::size_t i = 0; i < io_threads; ++i)
-    bridges.push_back(sys.spawn(bridge, node, cfg));
+    bridges.push_back(sys.spawn(bridge, node, cfg, board));
   std::atomic<std::size_t> next_bridge{0};
   auto pick = [&]() -> const caf::actor& {
     return bridges[next_bridge.fetch_add(1, std::memory_order_relaxed)

@@ -1,0 +1,50 @@
+#pragma once
+// The partitions a single node's HTTP front end may reach without passing
+// through its router: each running partition's entry (access) actor,
+// published by the router whenever one starts, stops or moves. A request
+// goes straight to its partition's entry when the router would only have
+// handed it on; everything the router decides itself (a cluster member's
+// requests, another organization's token, the token-only and admin-only
+// routes) still goes through it.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hookd/actors.hpp"
+
+namespace hookd {
+
+struct direct_routes {
+  /// Hex SHA-256 of the admin token.
+  std::string admin_hash;
+  /// By partition; null where a request must go through the router (the
+  /// partition is starting, stopping or not served here).
+  std::vector<access_actor> entries;
+};
+
+/// Where the router publishes the routes and the front end reads them,
+/// from any thread.
+class route_board {
+public:
+  void publish(std::shared_ptr<const direct_routes> routes) {
+    std::atomic_store(&current_, std::move(routes));
+  }
+  std::shared_ptr<const direct_routes> read() const {
+    return std::atomic_load(&current_);
+  }
+
+private:
+  std::shared_ptr<const direct_routes> current_;
+};
+
+using route_board_ptr = std::shared_ptr<route_board>;
+
+/// The partition `call` may go to directly under `routes`, or nothing when
+/// the router must see it.
+std::optional<std::uint32_t> direct_partition(const direct_routes& routes,
+                                              const api_call& call);
+
+} // namespace hookd
