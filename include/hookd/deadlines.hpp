@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -35,33 +36,26 @@ public:
   /// from its sweep) if it passes before settle(id).
   std::uint64_t add(clock::duration within, std::function<void()> on_expiry) {
     auto id = ++next_;
-    pending_.push_back({id, clock::now() + within, std::move(on_expiry)});
+    pending_.emplace(id, entry{clock::now() + within, std::move(on_expiry)});
     return id;
   }
 
   /// The answer came: true when it is still wanted (its deadline had not
   /// passed), false when the sweep has failed it already.
   bool settle(std::uint64_t id) {
-    for (auto it = pending_.begin(); it != pending_.end(); ++it)
-      if (it->id == id) {
-        *it = std::move(pending_.back());
-        pending_.pop_back();
-        return true;
-      }
-    return false;
+    return pending_.erase(id) > 0;
   }
 
   /// Runs the expiry of every deadline that has passed.
   void expire_due() {
     auto now = clock::now();
     std::vector<std::function<void()>> late;
-    for (std::size_t i = 0; i < pending_.size();) {
-      if (pending_[i].until <= now) {
-        late.push_back(std::move(pending_[i].on_expiry));
-        pending_[i] = std::move(pending_.back());
-        pending_.pop_back();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.until <= now) {
+        late.push_back(std::move(it->second.on_expiry));
+        it = pending_.erase(it);
       } else {
-        ++i;
+        ++it;
       }
     }
     // Outside the loop: an expiry may track new deadlines.
@@ -82,11 +76,11 @@ public:
 
 private:
   struct entry {
-    std::uint64_t id;
     clock::time_point until;
     std::function<void()> on_expiry;
   };
-  std::vector<entry> pending_;
+  /// By id: a fan-out to a thousand webhooks has a thousand at once.
+  std::unordered_map<std::uint64_t, entry> pending_;
   std::uint64_t next_ = 0;
 };
 

@@ -37,6 +37,28 @@ namespace {
 constexpr std::size_t response_body_max = 64 * 1024;
 constexpr int poll_timeout_ms = 1000;
 constexpr std::size_t max_idle_handles = 256;
+/// Transfers to one receiver (scheme, host and port) at once, and to all
+/// of them: the rest wait here, in a queue per receiver taken in turns.
+/// libcurl keeps transfers past its connection limits in one list that it
+/// walks on every completion, so handing it thousands (a fan-out to a
+/// thousand webhooks) made each delivery cost as much as all of them.
+constexpr std::size_t max_per_receiver = 16;
+constexpr std::size_t max_transfers = defaults::delivery_connections;
+
+/// The receiver part of `url` ("scheme://host:port"): transfers are queued
+/// by it.
+std::string receiver_of(const std::string& url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos)
+    return url;
+  auto start = scheme_end + 3;
+  auto end = url.find_first_of("/?#", start);
+  auto authority = url.substr(
+      start, end == std::string::npos ? std::string::npos : end - start);
+  if (auto at = authority.rfind('@'); at != std::string::npos)
+    authority.erase(0, at + 1);
+  return url.substr(0, start) + authority;
+}
 
 /// The class of the address a connection would go to.
 domain::address_class class_of(const sockaddr* sa) {
@@ -161,7 +183,8 @@ public:
       : options_(std::move(options)), done_(std::move(done)) {
     multi_ = curl_multi_init();
     // Bounded per host so one slow receiver cannot take every socket.
-    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      static_cast<long>(max_per_receiver));
     // Connections to receivers, open and cached, bounded as a whole: a
     // tenant's hooks to many hosts wait for a connection rather than take
     // the node's file descriptors.
@@ -236,6 +259,40 @@ private:
     active_.emplace(e, std::move(t));
   }
 
+  /// Starts a transfer now, or queues it behind its receiver's.
+  void admit(std::uint64_t id, http_request req) {
+    auto key = receiver_of(req.url);
+    auto& r = receivers_[key];
+    if (r.active < max_per_receiver && active_.size() < max_transfers) {
+      ++r.active;
+      start(id, std::move(req));
+      return;
+    }
+    if (r.waiting.empty())
+      turns_.push_back(key);
+    r.waiting.emplace_back(id, std::move(req));
+  }
+
+  /// Starts what waited, a receiver at a time in turn, while there is room.
+  void start_waiting() {
+    for (auto n = turns_.size(); n > 0 && active_.size() < max_transfers; --n) {
+      auto key = std::move(turns_.front());
+      turns_.pop_front();
+      auto it = receivers_.find(key);
+      if (it == receivers_.end() || it->second.waiting.empty())
+        continue;
+      auto& r = it->second;
+      if (r.active < max_per_receiver) {
+        auto [id, req] = std::move(r.waiting.front());
+        r.waiting.pop_front();
+        ++r.active;
+        start(id, std::move(req));
+      }
+      if (!r.waiting.empty())
+        turns_.push_back(std::move(key));
+    }
+  }
+
   void finish(CURL* easy, CURLcode code) {
     auto it = active_.find(easy);
     if (it == active_.end())
@@ -243,6 +300,13 @@ private:
     auto t = std::move(it->second);
     active_.erase(it);
     curl_multi_remove_handle(multi_, easy);
+    if (auto r = receivers_.find(receiver_of(t->request.url));
+        r != receivers_.end()) {
+      if (r->second.active > 0)
+        --r->second.active;
+      if (r->second.active == 0 && r->second.waiting.empty())
+        receivers_.erase(r);
+    }
     http_result r;
     curl_off_t micros = 0;
     curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &micros);
@@ -306,13 +370,21 @@ private:
         fresh.swap(incoming_);
       }
       for (auto& [id, req] : fresh)
-        start(id, std::move(req));
+        admit(id, std::move(req));
       int running = 0;
       curl_multi_perform(multi_, &running);
       int left = 0;
+      bool finished = false;
       while (CURLMsg* msg = curl_multi_info_read(multi_, &left))
-        if (msg->msg == CURLMSG_DONE)
+        if (msg->msg == CURLMSG_DONE) {
           finish(msg->easy_handle, msg->data.result);
+          finished = true;
+        }
+      if (finished && !turns_.empty()) {
+        start_waiting();
+        // What just started goes out now, not after the poll.
+        continue;
+      }
       curl_multi_poll(multi_, nullptr, 0, poll_timeout_ms, nullptr);
     }
   }
@@ -326,6 +398,14 @@ private:
   std::deque<std::pair<std::uint64_t, http_request>> incoming_;
   std::unordered_map<CURL*, std::unique_ptr<transfer>> active_;
   std::vector<CURL*> idle_handles_;
+  struct receiver {
+    std::size_t active = 0;
+    std::deque<std::pair<std::uint64_t, http_request>> waiting;
+  };
+  /// By receiver_of(url): those with transfers running or waiting.
+  std::unordered_map<std::string, receiver> receivers_;
+  /// Receivers with transfers waiting, in the order they get their turn.
+  std::deque<std::string> turns_;
 };
 
 namespace {

@@ -6,6 +6,7 @@
 // pulumi_deployments), and retries by its policy.
 #include <algorithm>
 #include <deque>
+#include <memory>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -142,8 +143,8 @@ struct webhook_state {
   std::uint64_t activity = 0;
   bool draining = false;
   /// Asked to drain: answered once no attempt is in flight and every
-  /// outcome is on disk.
-  std::vector<caf::typed_response_promise<bool>> drain_waiters;
+  /// outcome is on disk (allocated only then: most actors never drain).
+  std::unique_ptr<std::vector<caf::typed_response_promise<bool>>> drain_waiters;
   /// Requests held unanswered on purpose (test builds, stall_hook).
   std::vector<caf::typed_response_promise<api_response>> stalled;
   /// Pings and redeliveries under way.
@@ -239,10 +240,11 @@ void schedule_flush(self_ptr self) {
 /// written first, so that whoever serves the partition next finds them.
 void check_drained(self_ptr self) {
   auto& st = self->state;
-  if (st.drain_waiters.empty() || st.in_flight > 0 || st.sync_in_flight > 0)
+  if (!st.drain_waiters || st.drain_waiters->empty() || st.in_flight > 0
+      || st.sync_in_flight > 0)
     return;
-  auto waiters = std::move(st.drain_waiters);
-  st.drain_waiters.clear();
+  auto waiters = std::move(*st.drain_waiters);
+  st.drain_waiters->clear();
   flush(self, [waiters](const caf::error& err) mutable {
     for (auto& w : waiters)
       w.deliver(!err);
@@ -1375,7 +1377,10 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
         auto& st = self->state;
         st.draining = true;
         auto rp = self->make_response_promise<bool>();
-        st.drain_waiters.push_back(rp);
+        if (!st.drain_waiters)
+          st.drain_waiters = std::make_unique<
+              std::vector<caf::typed_response_promise<bool>>>();
+        st.drain_waiters->push_back(rp);
         check_drained(self);
         return rp;
       },

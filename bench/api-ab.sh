@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One API figure of two hookd builds, A against B, in one run: the same
+# nginx receiver and wrk settings as `make bench`, rounds alternating A and
+# B so that both see the machine alike. For a change on a request path,
+# next to `make bench` (BENCHMARKS.md says which figures came from here).
+#
+#   bench/api-ab.sh A_BUILD_DIR B_BUILD_DIR FIGURE [rounds] [seconds]
+#
+# FIGURE: get (GET one webhook), one (POST one event matching one webhook
+# that delivers to nginx), nohooks (POST one event no webhook matches),
+# batch (POST 100 events a request). Each build dir holds a Release
+# `hookd`. Prints "A <requests/s> <p99>" and "B <requests/s> <p99>" lines.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+a=$1; b=$2; figure=$3; rounds=${4:-3}; seconds=${5:-5}
+for tool in nginx curl wrk; do
+  command -v "$tool" >/dev/null || { echo "api-ab: $tool is missing" >&2; exit 1; }
+done
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+start_nginx
+token=bench-admin-token-0123456789
+event='{"event":"update_succeeded","projectName":"bench","stackName":"one","data":{"n":1}}'
+script() { # body
+  printf 'wrk.method = "POST"\nwrk.body = [==[%s]==]\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "token %s"\n' "$1" "$token" > "$work/post.lua"
+}
+case $figure in
+  get) path=/api/stacks/acme/bench/one/hooks/nginx; args=(-H "Authorization: token $token") ;;
+  one) path=/api/orgs/acme/events; script "$event"; args=(-s "$work/post.lua") ;;
+  nohooks) path=/api/orgs/nohooks/events; script "$event"; args=(-s "$work/post.lua") ;;
+  batch)
+    path=/api/orgs/acme/events
+    script "[$(for i in $(seq 100); do printf '%s%s' "$([ "$i" = 1 ] || echo ,)" "$event"; done)]"
+    args=(-s "$work/post.lua") ;;
+  *) echo "api-ab: FIGURE is get, one, nohooks or batch" >&2; exit 2 ;;
+esac
+one() { # build label round
+  local port data pid
+  port=$(free_port); data="$work/$2-$3"
+  env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$data" HOOKD_ADMIN_TOKEN=$token \
+    HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 \
+    "$1/hookd" >"$data.out" 2>"$data.err" &
+  pid=$!
+  wait_port "$port"
+  curl -sf -H "Authorization: token $token" -X POST "http://127.0.0.1:$port/api/stacks/acme/bench/one/hooks" \
+    -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"$nginx_url/hook\"}" >/dev/null
+  wrk -t2 -c64 -d"${seconds}s" --latency "${args[@]}" "http://127.0.0.1:$port$path" > "$work/wrk.out" 2>&1
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  if grep -q "Non-2xx" "$work/wrk.out"; then
+    echo "api-ab: non-2xx answers from $2:" >&2; cat "$work/wrk.out" >&2; exit 1
+  fi
+  printf '%s %s %s\n' "$2" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")" \
+    "$(awk '$1 == "99%" {print $2}' "$work/wrk.out")"
+}
+for i in $(seq "$rounds"); do
+  one "$a" A "$i"
+  one "$b" B "$i"
+done
