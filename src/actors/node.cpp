@@ -14,6 +14,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "hookd/ask_all.hpp"
 #include "hookd/components.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/log.hpp"
@@ -296,22 +297,15 @@ void drain_shards(self_ptr self) {
   for (auto& shard : st.shards)
     if (shard)
       shards.push_back(shard);
-  auto remaining = std::make_shared<std::size_t>(shards.size());
-  auto one_done = [=] {
-    if (--*remaining > 0)
-      return;
-    self->state.shards_drained = true;
-    check_drained(self);
-  };
-  if (shards.empty()) {
-    st.shards_drained = true;
-    return;
-  }
   // A shard that stops meanwhile is revived draining, with nothing in
   // flight.
-  for (auto& shard : shards)
-    self->request(shard, caf::infinite, atom::drain::value)
-        .then([=](bool) { one_done(); }, [=](caf::error&) { one_done(); });
+  ask_all(
+      self, shards, caf::infinite, true,
+      [=](bool) {
+        self->state.shards_drained = true;
+        check_drained(self);
+      },
+      atom::drain::value);
 }
 
 node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {

@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "hookd/ask_all.hpp"
 #include "hookd/components.hpp"
 #include "hookd/deadlines.hpp"
 #include "hookd/defaults.hpp"
@@ -901,28 +902,10 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
         for (auto& [key, entry] : self->state.hooks)
           if (entry.actor)
             actors.push_back(entry.actor);
-        if (actors.empty()) {
-          rp.deliver(true);
-          return rp;
-        }
         // An actor that stops meanwhile has nothing in flight any more.
-        struct tally {
-          std::size_t remaining;
-          bool all = true;
-        };
-        auto t = std::make_shared<tally>(tally{actors.size()});
-        for (auto& actor : actors)
-          self->request(actor, caf::infinite, atom::drain::value)
-              .then(
-                  [=](bool done) mutable {
-                    t->all = t->all && done;
-                    if (--t->remaining == 0)
-                      rp.deliver(t->all);
-                  },
-                  [=](caf::error&) mutable {
-                    if (--t->remaining == 0)
-                      rp.deliver(t->all);
-                  });
+        ask_all(
+            self, actors, caf::infinite, true,
+            [rp](bool all) mutable { rp.deliver(all); }, atom::drain::value);
         return rp;
       },
       [=](atom::revive, std::string& key) {

@@ -3,6 +3,7 @@
 // when this node owns it, else to the owner's router as one actor request
 // with a deadline. It supervises the local partitions (each a node.hpp
 // tree over its own store) and the delivery client they share.
+#include "hookd/ask_all.hpp"
 #include "hookd/cluster.hpp"
 
 #include <algorithm>
@@ -1342,35 +1343,15 @@ caf::result<std::string> scrape(self_ptr self) {
 }
 
 caf::result<bool> drain(self_ptr self, caf::timespan deadline) {
-  auto& st = self->state;
   std::vector<node_actor> nodes;
-  for (auto& part : st.parts)
+  for (auto& part : self->state.parts)
     if (part.node)
       nodes.push_back(part.node);
   auto rp = self->make_response_promise<bool>();
-  if (nodes.empty()) {
-    rp.deliver(true);
-    return rp;
-  }
-  struct tally {
-    std::size_t remaining;
-    bool all = true;
-  };
-  auto t = std::make_shared<tally>(tally{nodes.size(), true});
-  for (auto& n : nodes)
-    self->request(n, deadline + std::chrono::seconds{1}, atom::drain::value,
-                  deadline)
-        .then(
-            [=](bool done) mutable {
-              t->all = t->all && done;
-              if (--t->remaining == 0)
-                rp.deliver(t->all);
-            },
-            [=](caf::error&) mutable {
-              t->all = false;
-              if (--t->remaining == 0)
-                rp.deliver(false);
-            });
+  ask_all(
+      self, nodes, caf::duration{deadline + std::chrono::seconds{1}}, false,
+      [rp](bool all) mutable { rp.deliver(all); }, atom::drain::value,
+      deadline);
   return rp;
 }
 
