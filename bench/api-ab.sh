@@ -35,17 +35,9 @@ case $figure in
   *) echo "api-ab: FIGURE is get, one, nohooks or batch" >&2; exit 2 ;;
 esac
 one() { # build label round
-  local port data pid
-  port=$(free_port); data="$work/$2-$3"
-  env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$data" HOOKD_ADMIN_TOKEN=$token \
-    HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 \
-    "$1/hookd" >"$data.out" 2>"$data.err" &
-  pid=$!
-  wait_port "$port"
-  curl -sf -H "Authorization: token $token" -X POST "http://127.0.0.1:$port/api/stacks/acme/bench/one/hooks" \
-    -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"$nginx_url/hook\"}" >/dev/null
-  wrk -t2 -c64 -d"${seconds}s" --latency "${args[@]}" "http://127.0.0.1:$port$path" > "$work/wrk.out" 2>&1
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  start_ab_hookd "$1" "$work/$2-$3"
+  wrk -t2 -c64 -d"${seconds}s" --latency "${args[@]}" "$ab_url$path" > "$work/wrk.out" 2>&1
+  kill -TERM "$ab_pid"; wait "$ab_pid" 2>/dev/null || true
   if grep -q "Non-2xx" "$work/wrk.out"; then
     echo "api-ab: non-2xx answers from $2:" >&2; cat "$work/wrk.out" >&2; exit 1
   fi

@@ -20,17 +20,10 @@ done
 start_nginx
 token=bench-admin-token-0123456789
 one() { # build label round
-  local port data pid r
-  port=$(free_port); data="$work/$2-$3"
-  env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$data" HOOKD_ADMIN_TOKEN=$token \
-    HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 \
-    "$1/hookd" >"$data.out" 2>"$data.err" &
-  pid=$!
-  wait_port "$port"
-  curl -sf -H "Authorization: token $token" -X POST "http://127.0.0.1:$port/api/stacks/acme/bench/one/hooks" \
-    -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"$nginx_url/hook\"}" >/dev/null
-  r=$("$loadgen" deliver "http://127.0.0.1:$port" "$token" "$events" 100 one "$nginx_url/status")
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  local r
+  start_ab_hookd "$1" "$work/$2-$3"
+  r=$("$loadgen" deliver "$ab_url" "$token" "$events" 100 one "$nginx_url/status")
+  kill -TERM "$ab_pid"; wait "$ab_pid" 2>/dev/null || true
   printf '%s %.0f\n' "$2" "$r"
 }
 for i in $(seq "$rounds"); do

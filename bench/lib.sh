@@ -36,3 +36,19 @@ start_nginx() {
   wait_port "$port"
   nginx_url=http://127.0.0.1:$port
 }
+
+# Starts BUILD_DIR/hookd on a fresh data directory with one webhook to
+# nginx (stack acme/bench/one, named "nginx"), as the A/B scripts measure
+# it; sets ab_url and ab_pid. Needs `token` and nginx_url.
+start_ab_hookd() { # build_dir data_dir
+  local port
+  port=$(free_port)
+  env HOOKD_HTTP_PORT="$port" HOOKD_DATA_DIR="$2" HOOKD_ADMIN_TOKEN=$token \
+    HOOKD_ALLOW_PRIVATE_TARGETS=1 HOOKD_MAX_PENDING=10000000 HOOKD_MAX_PENDING_PER_ORG=10000000 \
+    "$1/hookd" >"$2.out" 2>"$2.err" &
+  ab_pid=$!
+  wait_port "$port"
+  ab_url=http://127.0.0.1:$port
+  curl -sf -H "Authorization: token $token" -X POST "$ab_url/api/stacks/acme/bench/one/hooks" \
+    -d "{\"name\":\"nginx\",\"displayName\":\"bench\",\"active\":true,\"payloadUrl\":\"$nginx_url/hook\"}" >/dev/null
+}
