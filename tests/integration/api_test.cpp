@@ -838,8 +838,9 @@ TEST_F(integration, slack_url_must_start_with_the_slack_prefix) {
 }
 
 TEST_F(integration, slack_prefix_is_configurable) {
-  auto custom = std::make_unique<hookd_process>(process_options{
-      {{"HOOKD_SLACK_URL_PREFIX", "https://slack.internal.example/"}}});
+  process_options options;
+  options.env = {{"HOOKD_SLACK_URL_PREFIX", "https://slack.internal.example/"}};
+  auto custom = std::make_unique<hookd_process>(options);
   ASSERT_TRUE(custom->listening()) << custom->start_error();
   auto c = custom->client();
   EXPECT_TRUE(is_json_status(
