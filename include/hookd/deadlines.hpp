@@ -5,9 +5,10 @@
 // takes (ingest to the registries, a registry to its webhooks), those two
 // wake-ups per request cost more than the work itself.
 //
-//   auto id = track_deadline(self, st.deadlines, within, [=] { on_late(); });
-//   self->request(dest, caf::infinite, ...).then(
-//       [=](T& x) { if (st.deadlines.settle(id)) on_answer(x); }, ...);
+//   request_within<std::size_t>(self, st.deadlines, within, dest,
+//                               [=](std::size_t& n) { ... },  // in time
+//                               [=] { ... },  // an error, or too late
+//                               message...);
 //
 // and the actor's behaviour sweeps on atom::expire:
 //
@@ -96,6 +97,27 @@ std::uint64_t track_deadline(Self* self, deadlines& d, caf::timespan within,
     self->delayed_send(self, deadlines::resolution, atom::expire::value);
   }
   return id;
+}
+
+/// Requests `xs` of `dest` with a deadline kept by `d`'s sweep: exactly one
+/// of `on_answer` (given the answer, in time) and `on_failure` (an error,
+/// or the deadline passed first) runs; a late answer is dropped.
+template <class T, class Self, class Dest, class OnAnswer, class OnFailure,
+          class... Ts>
+void request_within(Self* self, deadlines& d, caf::timespan within,
+                    const Dest& dest, OnAnswer on_answer, OnFailure on_failure,
+                    Ts&&... xs) {
+  auto id = track_deadline(self, d, within, on_failure);
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
+      .then(
+          [=, &d](T& answer) mutable {
+            if (d.settle(id))
+              on_answer(answer);
+          },
+          [=, &d](caf::error&) mutable {
+            if (d.settle(id))
+              on_failure();
+          });
 }
 
 /// The sweep: fails what is late, and sweeps again while anything waits.

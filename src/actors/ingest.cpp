@@ -270,24 +270,14 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
       settle();
       continue;
     }
-    auto id = track_deadline(self, self->state.deadlines,
-                             defaults::fanout_timeout * 2, [=] {
-                               t->failed = true;
-                               settle();
-                             });
-    self->request(shard, caf::infinite, atom::fanout::value,
-                  std::move(slot.second), slot.first)
-        .then(
-            [=](std::size_t) {
-              if (self->state.deadlines.settle(id))
-                settle();
-            },
-            [=](caf::error&) {
-              if (!self->state.deadlines.settle(id))
-                return;
-              t->failed = true;
-              settle();
-            });
+    request_within<std::size_t>(
+        self, self->state.deadlines, defaults::fanout_timeout * 2, shard,
+        [=](std::size_t) { settle(); },
+        [=] {
+          t->failed = true;
+          settle();
+        },
+        atom::fanout::value, std::move(slot.second), slot.first);
   }
 }
 

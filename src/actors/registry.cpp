@@ -462,7 +462,6 @@ caf::result<api_response> create_hook(self_ptr self, const api_call& call) {
   write_batch b;
   b.puts.emplace_back(keys::hook_config(key),
                       storage_json(hook, *st.setup.sealer));
-  forget_rendered(self, key);
   auto rp = self->make_response_promise<api_response>();
   auto write_it = [=]() mutable {
     commit(self, std::move(b), rp, [=] {
@@ -505,6 +504,8 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
             auto next = std::move(*updated);
             auto write_it = [=]() mutable {
               commit(self, std::move(b), rp, [=] {
+                // A read that ended between the write's start and here
+                // kept the old answer.
                 forget_rendered(self, key);
                 index_hook(self, key, next);
                 report_pending(self);
@@ -569,6 +570,9 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
   auto scope_key = call.where.key();
   auto name = call.hook;
   commit(self, std::move(b), rp, [=] {
+    // A read that ended between the write's start and here kept the old
+    // answer.
+    forget_rendered(self, key);
     auto& st = self->state;
     auto it = st.hooks.find(key);
     if (it != st.hooks.end()) {
@@ -823,27 +827,18 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
     else
       rp.deliver(t->took);
   };
-  for (auto& [actor, taken] : targets) {
-    auto id = track_deadline(self, self->state.deadlines,
-                             defaults::fanout_timeout, [=]() mutable {
-                               t->failed = true;
-                               settle();
-                             });
-    self->request(actor, caf::infinite, std::move(taken))
-        .then(
-            [=](std::size_t took) mutable {
-              if (!self->state.deadlines.settle(id))
-                return;
-              t->took += took;
-              settle();
-            },
-            [=](caf::error&) mutable {
-              if (!self->state.deadlines.settle(id))
-                return;
-              t->failed = true;
-              settle();
-            });
-  }
+  for (auto& [actor, taken] : targets)
+    request_within<std::size_t>(
+        self, self->state.deadlines, defaults::fanout_timeout, actor,
+        [=](std::size_t took) mutable {
+          t->took += took;
+          settle();
+        },
+        [=]() mutable {
+          t->failed = true;
+          settle();
+        },
+        std::move(taken));
   return rp;
 }
 

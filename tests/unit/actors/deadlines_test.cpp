@@ -63,24 +63,17 @@ struct asker_state {
 using ask_atom = caf::atom_constant<caf::atom("ask")>;
 
 /// Asks `target` once without a CAF timer, with a deadline `within` kept by
-/// the sweep; tells `report` "answer" or "late".
+/// the sweep; tells `report` "answer", or "late" for an error or a
+/// deadline passed.
 caf::behavior asker(caf::stateful_actor<asker_state>* self, caf::actor target,
                     caf::actor report, caf::timespan within) {
   return {
       [=](ask_atom) {
-        auto id = track_deadline(self, self->state.deadlines, within, [=] {
-          self->send(report, std::string{"late"});
-        });
-        self->request(target, caf::infinite, std::string{"question"})
-            .then(
-                [=](std::string&) {
-                  if (self->state.deadlines.settle(id))
-                    self->send(report, std::string{"answer"});
-                },
-                [=](caf::error&) {
-                  if (self->state.deadlines.settle(id))
-                    self->send(report, std::string{"error"});
-                });
+        request_within<std::string>(
+            self, self->state.deadlines, within, target,
+            [=](std::string&) { self->send(report, std::string{"answer"}); },
+            [=] { self->send(report, std::string{"late"}); },
+            std::string{"question"});
       },
       [=](atom::expire) { sweep_deadlines(self, self->state.deadlines); },
   };
@@ -145,6 +138,25 @@ TEST(deadlines, an_actor_gets_its_answer_or_fails_at_the_deadline) {
   // Answered after its deadline: failed once, the answer ignored.
   EXPECT_EQ(outcome_of(sys, caf::timespan{500ms}, caf::timespan{100ms}),
             "late");
+}
+
+TEST(deadlines, a_target_that_is_gone_fails_at_once) {
+  system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor me{sys};
+  auto target = sys.spawn(answerer, caf::timespan{-1});
+  me->send_exit(target, caf::exit_reason::user_shutdown);
+  me->wait_for(target);
+  auto a = sys.spawn(asker, target, caf::actor{me}, caf::timespan{10s});
+  auto start = std::chrono::steady_clock::now();
+  me->send(a, ask_atom::value);
+  std::string got = "nothing";
+  me->receive([&](std::string& s) { got = s; },
+              caf::after(std::chrono::seconds{5}) >> [] {});
+  EXPECT_EQ(got, "late");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s)
+      << "an error must not wait for the deadline";
+  me->send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 } // namespace
