@@ -183,8 +183,6 @@ using delivery_actor = caf::typed_actor<
     // POST once; answers with what came back (never an error for HTTP or
     // network failures: those are in the result).
     caf::replies_to<http_request>::with<http_result>,
-    // How many requests are in flight.
-    caf::replies_to<atom::stats>::with<std::size_t>,
     caf::replies_to<atom::status>::with<component_status>,
     // Internal: the transfer thread finished request `id`.
     caf::reacts_to<atom::done, std::uint64_t, http_result>>;

@@ -90,6 +90,8 @@ std::string address_text(const sockaddr* sa) {
 struct transfer {
   std::uint64_t id = 0;
   http_request request;
+  /// receiver_of(request.url): its queue in the engine.
+  std::string receiver;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   header_list response_headers;
@@ -217,10 +219,11 @@ public:
   }
 
 private:
-  void start(std::uint64_t id, http_request req) {
+  void start(std::uint64_t id, http_request req, std::string receiver) {
     auto t = std::make_unique<transfer>();
     t->id = id;
     t->request = std::move(req);
+    t->receiver = std::move(receiver);
     t->options = &options_;
     t->easy = take_handle();
     auto* e = t->easy;
@@ -265,7 +268,7 @@ private:
     auto& r = receivers_[key];
     if (r.active < max_per_receiver && active_.size() < max_transfers) {
       ++r.active;
-      start(id, std::move(req));
+      start(id, std::move(req), std::move(key));
       return;
     }
     if (r.waiting.empty())
@@ -286,7 +289,7 @@ private:
         auto [id, req] = std::move(r.waiting.front());
         r.waiting.pop_front();
         ++r.active;
-        start(id, std::move(req));
+        start(id, std::move(req), key);
       }
       if (!r.waiting.empty())
         turns_.push_back(std::move(key));
@@ -300,13 +303,10 @@ private:
     auto t = std::move(it->second);
     active_.erase(it);
     curl_multi_remove_handle(multi_, easy);
-    if (auto r = receivers_.find(receiver_of(t->request.url));
-        r != receivers_.end()) {
-      if (r->second.active > 0)
-        --r->second.active;
-      if (r->second.active == 0 && r->second.waiting.empty())
-        receivers_.erase(r);
-    }
+    if (auto r = receivers_.find(t->receiver); r != receivers_.end()
+                                               && --r->second.active == 0
+                                               && r->second.waiting.empty())
+      receivers_.erase(r);
     http_result r;
     curl_off_t micros = 0;
     curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &micros);
@@ -445,7 +445,6 @@ delivery_actor::behavior_type delivery_behavior(self_ptr self,
         self->state.engine->submit(id, std::move(req));
         return rp;
       },
-      [=](atom::stats) { return self->state.pending.size(); },
       [=](atom::status) {
         return component_status{"delivery", true, {}};
       },

@@ -127,7 +127,6 @@ delivery_actor::behavior_type fake_delivery(delivery_actor::pointer self,
         log->script.pop_front();
         return r;
       },
-      [=](atom::stats) { return log->held.size(); },
       [=](atom::status) {
         return component_status{"delivery", true, {}};
       },
