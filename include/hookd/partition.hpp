@@ -31,6 +31,13 @@ std::string org_token_id(std::string_view org);
 /// made before ids carried it.
 std::optional<std::uint64_t> org_hash_of_token_id(std::string_view id);
 
+/// Whether token id `id` names an organization other than `org` (its
+/// partition, not `org`'s, can tell 403 from 401).
+inline bool token_of_another_org(std::string_view id, std::string_view org) {
+  auto h = org_hash_of_token_id(id);
+  return h && *h != fnv1a64(org);
+}
+
 /// Each partition's home among `members` (any order): rendezvous hashing
 /// (the member with the highest FNV-1a of "<member>/<partition>" wins)
 /// with a cap of ⌈P/N⌉ partitions a member, so that every member gets

@@ -1158,9 +1158,8 @@ caf::result<api_response> route(self_ptr self, api_call& call) {
   // A token of another organization lives in another partition: ask that
   // one whether it is a token at all, so that the answer is 403 (a valid
   // token for the wrong organization) or 401 (no token), as on one node.
-  auto tp = token_partition(self, call.who);
-  if (!admin && tp
-      && *org_hash_of_token_id(call.who.token_id) != fnv1a64(call.where.org)) {
+  if (!admin && token_of_another_org(call.who.token_id, call.where.org)) {
+    auto tp = token_partition(self, call.who);
     api_call q;
     q.op = operation::whoami;
     q.who = call.who;
@@ -1690,8 +1689,7 @@ std::optional<std::uint32_t> direct_partition(const direct_routes& routes,
         && crypto::equal_constant_time(call.who.digest, routes.admin_hash);
   // Another organization's token: the router asks its partition whether it
   // is a token at all (403 or 401).
-  auto token_org = org_hash_of_token_id(call.who.token_id);
-  if (!admin && token_org && *token_org != fnv1a64(call.where.org))
+  if (!admin && token_of_another_org(call.who.token_id, call.where.org))
     return std::nullopt;
   return p;
 }
