@@ -146,7 +146,7 @@ void test_cluster::restart(std::size_t i) {
 }
 
 void test_cluster::pause(std::size_t i) {
-  ::kill(nodes_.at(i)->pid(), SIGSTOP);
+  hookd::testing::stop_process(nodes_.at(i)->pid());
   paused_.at(i) = true;
 }
 

@@ -1,6 +1,7 @@
 #include "etcd_fixture.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -221,9 +222,26 @@ void etcd_server::kill() {
   reap(SIGKILL, std::chrono::seconds{5});
 }
 
+void stop_process(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+    std::string text{std::istreambuf_iterator<char>{stat}, {}};
+    // "pid (comm) S ...": the state follows the last ')'.
+    auto close = text.rfind(')');
+    if (close == std::string::npos || close + 2 >= text.size())
+      return; // gone
+    auto state = text[close + 2];
+    if (state == 'T' || state == 't')
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+}
+
 void etcd_server::pause() {
   if (pid_ > 0 && !paused_) {
-    ::kill(pid_, SIGSTOP);
+    stop_process(pid_);
     paused_ = true;
   }
 }

@@ -84,4 +84,10 @@ private:
 /// small, and etcd failing to bind shows in its log.
 std::uint16_t free_port();
 
+/// Sends SIGSTOP to `pid` and returns once the process is stopped (its
+/// /proc state says so, or 5 s passed): the signal is delivered later
+/// than kill() returns, and a process still running for that moment can
+/// answer what the test meant it not to.
+void stop_process(pid_t pid);
+
 } // namespace hookd::testing
