@@ -2020,17 +2020,19 @@ TEST_F(cluster, members_speak_mutual_tls) {
       unavailable_before = unavailable_before || created.status == 503;
       return created.status != 503;
     }));
-    if (!(unavailable_before && created.status == 409))
+    if (!(unavailable_before && created.status == 409)) {
       ASSERT_EQ(created.status, 201) << created.body << c_->logs();
+    }
     http_response read;
     EXPECT_TRUE(eventually([&] {
       read = c_->client((i + 2) % 3).get(path + "/h");
       return read.status != 503;
     }));
     EXPECT_EQ(read.status, 200) << read.body;
-    if (read.status == 200)
+    if (read.status == 200) {
       EXPECT_EQ(read.body_json().value("payloadUrl", ""),
                 "https://example.com/h");
+    }
   }
   // A stranger with a certificate of another CA joins etcd (it has the
   // address) but no member accepts its connection.
