@@ -17,6 +17,7 @@
 #include "hookd/behaviours.hpp"
 #include "hookd/config.hpp"
 #include "hookd/crypto.hpp"
+#include "hookd/read_board.hpp"
 #include "hookd/replication.hpp"
 #include "hookd/webhook.hpp"
 
@@ -94,6 +95,9 @@ struct registry_setup {
   /// Of those, webhooks with a pipeline or a plugin destination (0: no
   /// bound); the node as a whole runs defaults::max_plugin_hooks at most.
   std::int64_t max_plugin_hooks_per_org = 0;
+  /// Where its answers to GET of one webhook are kept, for the front end
+  /// too (read_board.hpp); null: a cache of its own.
+  std::shared_ptr<answer_cache> answers;
 };
 
 /// A registry shard; it subscribes to ingest.
@@ -149,11 +153,14 @@ stage_actor spawn_stages(caf::actor_system& sys, store_ptr db,
                          std::vector<behaviour_use> pipeline,
                          plugin::webhook_info hook, webhook_actor owner);
 
-/// Access control. `admin_hash` is the hex SHA-256 of the admin token.
+/// Access control. `admin_hash` is the hex SHA-256 of the admin token;
+/// the organization tokens are published on `reads` (when not null) for
+/// the front end.
 access_actor spawn_access(caf::actor_system& sys, store_reader_actor reader,
                           store_writer_actor writer,
                           std::vector<registry_actor> shards,
                           ingest_actor ingest, deployments_actor deployments,
-                          std::string admin_hash);
+                          std::string admin_hash,
+                          partition_reads_ptr reads = nullptr);
 
 } // namespace hookd

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hookd/actors.hpp"
+#include "hookd/read_board.hpp"
 
 namespace hookd {
 
@@ -23,6 +24,8 @@ struct direct_routes {
   /// By partition; null where a request must go through the router (the
   /// partition is starting, stopping or not served here).
   std::vector<access_actor> entries;
+  /// By partition, beside its entry: what the front end answers from.
+  std::vector<partition_reads_ptr> reads;
 };
 
 /// Where the router publishes the routes and the front end reads them,
@@ -46,5 +49,14 @@ using route_board_ptr = std::shared_ptr<route_board>;
 /// the router must see it.
 std::optional<std::uint32_t> direct_partition(const direct_routes& routes,
                                               const api_call& call);
+
+/// The answer to `call` the front end may give itself, or nothing when an
+/// actor must answer: a GET of one webhook whose answer its registry shard
+/// keeps, with the admin token or a token of the webhook's organization.
+/// Anything else (no such answer kept, a token the table does not hold, a
+/// foreign token, another operation) goes to the actors, which answer it
+/// as they always did, errors included.
+std::optional<std::string> kept_answer(const direct_routes& routes,
+                                       const api_call& call);
 
 } // namespace hookd

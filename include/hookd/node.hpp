@@ -33,6 +33,9 @@ struct node_setup {
   std::shared_ptr<node_load> load;
   /// In a cluster: the partition's leader, which its writes wait for.
   leader_actor leader;
+  /// What the front end may answer from (read_board.hpp); null: the
+  /// partition keeps its own, which no front end reads.
+  partition_reads_ptr reads;
 };
 
 /// One partition on its own (tests and tools; hookd itself starts from

@@ -43,6 +43,8 @@ struct access_state {
   deployments_actor deployments;
   std::string admin_hash;
   std::unordered_map<std::string, org_token> tokens; ///< by id
+  /// Where the tokens are published for the front end (may be null).
+  partition_reads_ptr reads;
   /// Tokens being written, by organization: counted against the bound.
   std::unordered_map<std::string, std::size_t> creating;
 
@@ -57,6 +59,20 @@ struct access_state {
 };
 
 using self_ptr = access_actor::stateful_pointer<access_state>;
+
+/// Publishes the tokens for the front end: called after every change of
+/// `tokens`, before the change is answered, so that a deleted token is
+/// refused there as soon as here.
+void publish_tokens(self_ptr self) {
+  auto& st = self->state;
+  if (!st.reads)
+    return;
+  auto table = std::make_shared<token_table>();
+  table->by_id.reserve(st.tokens.size());
+  for (const auto& [id, t] : st.tokens)
+    table->by_id.emplace(id, token_table::token{t.org, t.hash});
+  st.reads->publish_tokens(std::move(table));
+}
 
 /// Who presented a credential: the admin, an org token, or nobody.
 struct principal {
@@ -163,6 +179,7 @@ caf::result<api_response> create_token(self_ptr self, const api_call& call) {
           [=](std::uint64_t) mutable {
             created();
             self->state.tokens.emplace(t.id, t);
+            publish_tokens(self);
             // The front end adds "tokenValue".
             rp.deliver(
                 api_response{success::created, json{{"id", t.id}}.dump(), {}});
@@ -195,6 +212,7 @@ caf::result<api_response> delete_token(self_ptr self, const api_call& call) {
   // Refused from now on, whatever the write's fate: a token its owner
   // deleted must not keep working while the disk is slow.
   self->state.tokens.erase(it);
+  publish_tokens(self);
   write_batch b;
   b.deletes.push_back(keys::token(call.item));
   auto rp = self->make_response_promise<api_response>();
@@ -352,6 +370,8 @@ void load_tokens(self_ptr self) {
         // the node revive it.
         if (err)
           self->quit(err);
+        else
+          publish_tokens(self);
       });
 }
 
@@ -394,8 +414,9 @@ access_actor::behavior_type
 access_behavior(self_ptr self, store_reader_actor reader,
                 store_writer_actor writer, std::vector<registry_actor> shards,
                 ingest_actor ingest, deployments_actor deployments,
-                std::string admin_hash) {
+                std::string admin_hash, partition_reads_ptr reads) {
   auto& st = self->state;
+  st.reads = std::move(reads);
   st.reader = std::move(reader);
   st.writer = std::move(writer);
   st.shards = std::move(shards);
@@ -419,10 +440,10 @@ access_actor spawn_access(caf::actor_system& sys, store_reader_actor reader,
                           store_writer_actor writer,
                           std::vector<registry_actor> shards,
                           ingest_actor ingest, deployments_actor deployments,
-                          std::string admin_hash) {
+                          std::string admin_hash, partition_reads_ptr reads) {
   return sys.spawn(access_behavior, std::move(reader), std::move(writer),
                    std::move(shards), std::move(ingest), std::move(deployments),
-                   std::move(admin_hash));
+                   std::move(admin_hash), std::move(reads));
 }
 
 } // namespace hookd

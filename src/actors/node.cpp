@@ -137,12 +137,13 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     rs.max_plugin_hooks_per_org = cfg.max_plugin_hooks_per_org;
     rs.shard = std::stoul(name.substr(9));
     rs.shard_count = shard_count;
+    rs.answers = st.setup.reads->answers(rs.shard);
     auto& slot = st.shards[rs.shard];
     slot = spawn_registry(sys, std::move(rs));
     return caf::actor_cast<caf::actor>(slot);
   }
   st.access = spawn_access(sys, st.reader, st.writer, st.shards, st.ingest,
-                           st.deployments, st.setup.admin_hash);
+                           st.deployments, st.setup.admin_hash, st.setup.reads);
   return caf::actor_cast<caf::actor>(st.access);
 }
 
@@ -311,6 +312,9 @@ void drain_shards(self_ptr self) {
 node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
+  if (!st.setup.reads)
+    st.setup.reads = std::make_shared<partition_reads>(
+        defaults::registry_shards, defaults::rendered_cache_bytes);
   st.shards.resize(defaults::registry_shards);
   // A delivery client shared by the partitions of a node is the node's:
   // this partition uses it and does not supervise it.

@@ -87,16 +87,6 @@ struct registry_state {
   std::vector<std::string> to_resume;
   /// Webhook actors started for that, still reading their queues back.
   std::unordered_set<caf::actor_addr> resuming;
-  /// Answers to GET of one webhook, by index key: a read served from here
-  /// needs no store read, no unsealing and no JSON work. At most
-  /// defaults::rendered_cache_bytes a shard, the oldest dropped first; an
-  /// entry goes with every change of its webhook.
-  std::unordered_map<std::string, std::string> rendered;
-  std::deque<std::string> rendered_order;
-  std::size_t rendered_bytes = 0;
-  /// Configurations written so far: a read that started before one does
-  /// not fill the cache (it may have read the old configuration).
-  std::uint64_t config_writes = 0;
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -109,49 +99,11 @@ constexpr auto first_backoff = std::chrono::milliseconds{100};
 /// requests never queue behind a whole node's recovery.
 constexpr std::size_t resume_window = 64;
 
-/// Keeps the answer to GET of webhook `key`, within the shard's budget.
-void remember_rendered(self_ptr self, const std::string& key,
-                       const std::string& body) {
-  auto& st = self->state;
-  auto cost = key.size() + body.size();
-  if (cost > defaults::rendered_cache_bytes)
-    return;
-  if (auto it = st.rendered.find(key); it != st.rendered.end()) {
-    st.rendered_bytes -= key.size() + it->second.size();
-    st.rendered.erase(it);
-  }
-  while (st.rendered_bytes + cost > defaults::rendered_cache_bytes
-         && !st.rendered_order.empty()) {
-    auto oldest = std::move(st.rendered_order.front());
-    st.rendered_order.pop_front();
-    if (auto it = st.rendered.find(oldest); it != st.rendered.end()) {
-      st.rendered_bytes -= oldest.size() + it->second.size();
-      st.rendered.erase(it);
-    }
-  }
-  st.rendered.emplace(key, body);
-  st.rendered_order.push_back(key);
-  st.rendered_bytes += cost;
-  // Keys forgotten since stay in the order until their turn: not past
-  // twice the live ones.
-  if (st.rendered_order.size() > 2 * st.rendered.size() + 64) {
-    std::deque<std::string> live;
-    for (auto& k : st.rendered_order)
-      if (st.rendered.count(k) > 0)
-        live.push_back(std::move(k));
-    st.rendered_order = std::move(live);
-  }
-}
-
-/// Webhook `key`'s configuration changes: its kept answer goes, and reads
-/// under way do not bring it back.
+/// Webhook `key`'s configuration changes: its kept answer goes, here and
+/// for the front end (read_board.hpp), and reads under way do not bring it
+/// back.
 void forget_rendered(self_ptr self, const std::string& key) {
-  auto& st = self->state;
-  ++st.config_writes;
-  if (auto it = st.rendered.find(key); it != st.rendered.end()) {
-    st.rendered_bytes -= key.size() + it->second.size();
-    st.rendered.erase(it);
-  }
+  self->state.setup.answers->forget(key);
 }
 
 std::string index_key(const scope& where, const std::string& name) {
@@ -415,11 +367,11 @@ caf::result<api_response> list_hooks(self_ptr self, const api_call& call) {
 }
 
 caf::result<api_response> read_hook(self_ptr self, const std::string& key) {
-  if (auto it = self->state.rendered.find(key);
-      it != self->state.rendered.end())
-    return api_response{success::ok, it->second, {}};
+  auto& answers = self->state.setup.answers;
+  if (auto kept = answers->find(key))
+    return api_response{success::ok, std::move(*kept), {}};
   auto rp = self->make_response_promise<api_response>();
-  auto writes = self->state.config_writes;
+  auto changes = answers->changes();
   read_key(self, *self->state.setup.db, self->state.setup.reader,
            keys::hook_config(key), order::interleaved,
            [=](caf::expected<std::optional<std::string>> text) mutable {
@@ -433,8 +385,7 @@ caf::result<api_response> read_hook(self_ptr self, const std::string& key) {
              if (!hook)
                return rp.deliver(hook.error()), void();
              auto body = response_json(*hook);
-             if (self->state.config_writes == writes)
-               remember_rendered(self, key, body);
+             self->state.setup.answers->remember(key, body, changes);
              rp.deliver(api_response{success::ok, std::move(body), {}});
            });
   return rp;
@@ -845,6 +796,9 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
 registry_actor::behavior_type registry_behavior(self_ptr self,
                                                 registry_setup setup) {
   self->state.setup = std::move(setup);
+  if (!self->state.setup.answers)
+    self->state.setup.answers
+        = std::make_shared<answer_cache>(defaults::rendered_cache_bytes);
   self->state.draining = self->state.setup.draining;
   load_index(self);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });

@@ -57,6 +57,9 @@ struct local_partition {
   bool on_demand = false;
   /// In a cluster: its leader (it outlives the tree's revivals).
   leader_actor leader;
+  /// What the front end may answer from while it runs (read_board.hpp):
+  /// made afresh with each start, so nothing kept outlives a stop.
+  partition_reads_ptr reads;
   /// Handing it over: the tree stops, then its new owner takes it.
   bool moving = false;
   std::string moving_to;
@@ -145,9 +148,12 @@ void publish_routes(self_ptr self) {
   if (!st.stopping) {
     routes->admin_hash = st.host.admin_hash;
     routes->entries.resize(st.partitions);
+    routes->reads.resize(st.partitions);
     for (std::uint32_t p = 0; p < st.partitions; ++p)
-      if (st.parts[p].entry && !st.parts[p].moving)
+      if (st.parts[p].entry && !st.parts[p].moving) {
         routes->entries[p] = st.parts[p].entry;
+        routes->reads[p] = st.parts[p].reads;
+      }
   }
   st.board->publish(std::move(routes));
 }
@@ -213,6 +219,9 @@ void start_partition(self_ptr self, std::uint32_t p) {
   // Many partitions: one reader thread each keeps the thread count sane.
   ns.reader_threads = st.partitions > 1 ? 1 : 2;
   ns.load = st.load;
+  part.reads = std::make_shared<partition_reads>(
+      defaults::registry_shards, defaults::rendered_cache_bytes);
+  ns.reads = part.reads;
   part.node = spawn_node(self->system(), std::move(ns));
   part.started = clock::now();
   self->monitor(part.node);
@@ -1671,27 +1680,6 @@ router_actor spawn_router(caf::actor_system& sys, host_setup host,
                           route_board_ptr board) {
   return sys.spawn(router_behavior, std::move(host), std::move(control),
                    std::move(board));
-}
-
-std::optional<std::uint32_t> direct_partition(const direct_routes& routes,
-                                              const api_call& call) {
-  // The router's own decisions (route()): these always go through it.
-  if (call.op == operation::cluster_info || call.op == operation::cluster_leave
-      || call.op == operation::whoami || call.where.org.empty()
-      || routes.entries.empty())
-    return std::nullopt;
-  auto p = partition_of(call.where.org,
-                        static_cast<std::uint32_t>(routes.entries.size()));
-  if (!routes.entries[p])
-    return std::nullopt;
-  bool admin
-      = !call.who.digest.empty()
-        && crypto::equal_constant_time(call.who.digest, routes.admin_hash);
-  // Another organization's token: the router asks its partition whether it
-  // is a token at all (403 or 401).
-  if (!admin && token_of_another_org(call.who.token_id, call.where.org))
-    return std::nullopt;
-  return p;
 }
 
 } // namespace hookd

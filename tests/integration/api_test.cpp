@@ -1364,6 +1364,47 @@ TEST_F(integration, deleted_token_is_401) {
   EXPECT_EQ(left[0].value("id", ""), id2);
 }
 
+// A read of one webhook, once kept, is answered by the front end itself
+// (read_board.hpp): the answers must stay those of the actors, through
+// changes, deleted tokens and foreign tokens.
+TEST_F(integration, a_kept_read_follows_changes_and_tokens) {
+  auto c = admin();
+  create(c, org_hooks, hook_body("kept"));
+  auto path = std::string{org_hooks} + "/kept";
+  auto [id, value] = make_token(c, "acme", "reader");
+  auto [other_id, other_value] = make_token(c, "other", "theirs");
+  auto t = c.as(value);
+  auto display = [&](const http_client& who) {
+    auto r = who.get(path);
+    EXPECT_TRUE(is_json_status(r, 200)) << show(r);
+    return r.status == 200 ? r.body_json().value("displayName", "")
+                           : std::string{};
+  };
+  auto first = display(c);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(display(c), first);
+    EXPECT_EQ(display(t), first);
+  }
+  ASSERT_TRUE(is_json_status(
+      c.patch(path, {{"displayName", "changed"},
+                     {"payloadUrl", "https://example.com/hook"}}),
+      200));
+  EXPECT_EQ(display(t), "changed");
+  EXPECT_EQ(display(c), "changed");
+  // Someone else's token, a forged secret, no token.
+  EXPECT_TRUE(is_error(c.as(other_value).get(path), 403));
+  auto forged
+      = value.substr(0, value.size() - 1) + (value.back() == 'a' ? "b" : "a");
+  EXPECT_TRUE(is_error(c.as(forged).get(path), 401));
+  EXPECT_TRUE(is_error(proc_->client(std::nullopt).get(path), 401));
+  // A deleted token stops reading at once.
+  ASSERT_EQ(c.del("/api/orgs/acme/tokens/" + id).status, 204);
+  EXPECT_TRUE(is_error(t.get(path), 401));
+  // A deleted webhook is gone for every reader.
+  ASSERT_EQ(c.del(path).status, 204);
+  EXPECT_TRUE(is_error(c.get(path), 404));
+}
+
 TEST_F(integration, deleting_an_unknown_token_is_404) {
   auto c = admin();
   EXPECT_TRUE(is_error(c.del("/api/orgs/acme/tokens/0011223344556677"), 404));

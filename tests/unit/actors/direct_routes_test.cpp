@@ -80,3 +80,85 @@ TEST_F(direct_routes_test, what_the_router_decides_goes_through_it) {
 }
 
 } // namespace
+
+// The answers the front end gives itself (kept_answer): only a read of one
+// webhook its shard keeps, only with the admin token or a token the
+// partition's access actor published for that organization.
+TEST_F(direct_routes_test,
+       a_kept_read_is_answered_only_for_a_token_that_may_read_it) {
+  auto p = partition_of("acme", 8);
+  routes_.reads.resize(8);
+  auto reads = std::make_shared<partition_reads>(4, 64 * 1024);
+  routes_.reads[p] = reads;
+  auto read = [&](const std::string& token) {
+    auto c = call(operation::read_hook, "acme", token);
+    c.hook = "h";
+    return kept_answer(routes_, c);
+  };
+  scope where;
+  where.org = "acme";
+  auto cache = reads->answers(shard_of(where, 4));
+  // Nothing kept yet: the actors answer.
+  EXPECT_FALSE(read(admin));
+  cache->remember(where.key() + "/h", R"({"name":"h"})", cache->changes());
+  EXPECT_EQ(read(admin), std::optional<std::string>{R"({"name":"h"})"});
+
+  // An organization token: taken once the access actor published it, for
+  // its own organization, with its whole secret.
+  auto own = new_org_token("acme");
+  auto own_cred = credential_of_token(own);
+  EXPECT_FALSE(read(own)); // no table published yet
+  auto table = std::make_shared<token_table>();
+  table->by_id.emplace(own_cred.token_id,
+                       token_table::token{"acme", own_cred.digest});
+  // An id made before ids carried their organization, held for "other".
+  auto old = std::string{"hookd_0123456789abcdef_secret"};
+  auto old_cred = credential_of_token(old);
+  table->by_id.emplace(old_cred.token_id,
+                       token_table::token{"other", old_cred.digest});
+  reads->publish_tokens(table);
+  EXPECT_TRUE(read(own));
+  EXPECT_FALSE(read(old)) << "another organization's token";
+  auto forged = own.substr(0, own.size() - 1) + (own.back() == 'a' ? "b" : "a");
+  EXPECT_FALSE(read(forged)) << "the right id with a wrong secret";
+  EXPECT_FALSE(read("")) << "no token";
+  EXPECT_FALSE(read(new_org_token("acme"))) << "a token nobody published";
+  // Deleted: the table published without it.
+  reads->publish_tokens(std::make_shared<token_table>());
+  EXPECT_FALSE(read(own));
+  EXPECT_TRUE(read(admin));
+
+  // Anything but a read of one webhook goes to the actors.
+  for (auto op : {operation::list_hooks, operation::update_hook,
+                  operation::delete_hook, operation::list_deliveries}) {
+    auto c = call(op, "acme", admin);
+    c.hook = "h";
+    EXPECT_FALSE(kept_answer(routes_, c));
+  }
+  // A change forgets the answer; a partition not running keeps nothing.
+  cache->forget(where.key() + "/h");
+  EXPECT_FALSE(read(admin));
+  cache->remember(where.key() + "/h", "{}", cache->changes());
+  routes_.entries[p] = nullptr;
+  EXPECT_FALSE(read(admin));
+}
+
+TEST(answer_cache,
+     a_read_begun_before_a_change_is_not_kept_and_the_budget_holds) {
+  answer_cache cache{1000};
+  auto before = cache.changes();
+  cache.forget("s/a"); // a change of any webhook while "s/b" was read
+  cache.remember("s/b", "old", before);
+  EXPECT_FALSE(cache.find("s/b"));
+  cache.remember("s/b", "new", cache.changes());
+  EXPECT_EQ(cache.find("s/b"), std::optional<std::string>{"new"});
+  // Past the budget the oldest go first; an entry larger than it is not kept.
+  for (int i = 0; i < 100; ++i)
+    cache.remember("k" + std::to_string(i), std::string(40, 'x'),
+                   cache.changes());
+  EXPECT_LE(cache.bytes(), 1000u);
+  EXPECT_FALSE(cache.find("k0"));
+  EXPECT_TRUE(cache.find("k99"));
+  cache.remember("big", std::string(2000, 'x'), cache.changes());
+  EXPECT_FALSE(cache.find("big"));
+}

@@ -1,0 +1,96 @@
+#pragma once
+// What a running partition lets its single node's HTTP front end answer
+// without an actor: the kept answers to GET of one webhook, which only the
+// partition's registry shards fill and drop, and its organization tokens,
+// which only its access actor publishes. The front end reads both from its
+// I/O threads; whatever it does not find there goes to the actors as
+// before, so a missing entry costs a hop, never a wrong answer.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hookd {
+
+/// Answers to GET of one webhook, by index key ("<scope key>/<name>"), at
+/// most `budget` bytes, the oldest dropped first. Thread-safe.
+///
+/// A change of a webhook forgets its entry when the change starts and again
+/// when it is committed, before it is answered; an answer rendered from a
+/// read that began before a change is not kept (remember() with the count
+/// of changes seen when the read began). So once a change is answered, no
+/// reader finds what it replaced.
+class answer_cache {
+public:
+  explicit answer_cache(std::size_t budget) : budget_(budget) {}
+
+  std::optional<std::string> find(const std::string& key) const;
+
+  /// Changes so far: take before reading what remember() will keep.
+  std::uint64_t changes() const;
+
+  /// Keeps `body` for `key` unless a change came after `changes_seen`.
+  void remember(const std::string& key, const std::string& body,
+                std::uint64_t changes_seen);
+
+  /// Webhook `key` changes: its entry goes, and reads under way do not
+  /// bring it back.
+  void forget(const std::string& key);
+
+  std::size_t bytes() const;
+
+private:
+  void drop(std::unordered_map<std::string, std::string>::iterator it);
+
+  const std::size_t budget_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::string> entries_;
+  std::deque<std::string> order_;
+  std::size_t bytes_ = 0;
+  std::uint64_t changes_ = 0;
+};
+
+/// A partition's organization tokens as its access actor holds them.
+struct token_table {
+  struct token {
+    std::string org;
+    std::string digest; ///< hex SHA-256 of the whole token
+  };
+  std::unordered_map<std::string, token> by_id;
+};
+
+/// One partition's board: a cache per registry shard and its tokens.
+class partition_reads {
+public:
+  explicit partition_reads(std::size_t shards, std::size_t budget_per_shard);
+
+  const std::shared_ptr<answer_cache>& answers(std::size_t shard) const {
+    return answers_[shard];
+  }
+  std::size_t shards() const {
+    return answers_.size();
+  }
+
+  /// The access actor publishes its table whenever a token comes or goes,
+  /// before it answers the change; until it first does, the table is null
+  /// and no organization token is taken here.
+  void publish_tokens(std::shared_ptr<const token_table> tokens) {
+    std::atomic_store(&tokens_, std::move(tokens));
+  }
+  std::shared_ptr<const token_table> tokens() const {
+    return std::atomic_load(&tokens_);
+  }
+
+private:
+  std::vector<std::shared_ptr<answer_cache>> answers_;
+  std::shared_ptr<const token_table> tokens_;
+};
+
+using partition_reads_ptr = std::shared_ptr<partition_reads>;
+
+} // namespace hookd
