@@ -5,7 +5,6 @@
 #include <chrono>
 #include <deque>
 #include <map>
-#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -49,6 +48,49 @@ struct hook_entry {
 static_assert(sizeof(void*) != 8 || sizeof(hook_entry) <= 64,
               "a registry's entry per webhook grew past 64 bytes");
 
+/// The webhook names of one scope, in order: a sorted vector, a string a
+/// name where a tree would add a node of 32 bytes more to each. A change
+/// moves the names after it; a scope holds at most an organization's
+/// bound on webhooks (max_hooks_per_org).
+class scope_names {
+public:
+  using const_iterator = std::vector<std::string>::const_iterator;
+
+  /// Whether `name` is new here.
+  bool insert(const std::string& name) {
+    auto at = std::lower_bound(names_.begin(), names_.end(), name);
+    if (at != names_.end() && *at == name)
+      return false;
+    names_.insert(at, name);
+    return true;
+  }
+  /// Whether `name` was here.
+  bool erase(const std::string& name) {
+    auto at = std::lower_bound(names_.begin(), names_.end(), name);
+    if (at == names_.end() || *at != name)
+      return false;
+    names_.erase(at);
+    if (names_.capacity() > 2 * names_.size() + 8)
+      names_.shrink_to_fit();
+    return true;
+  }
+  bool empty() const {
+    return names_.empty();
+  }
+  std::size_t size() const {
+    return names_.size();
+  }
+  const_iterator begin() const {
+    return names_.begin();
+  }
+  const_iterator end() const {
+    return names_.end();
+  }
+
+private:
+  std::vector<std::string> names_;
+};
+
 struct registry_state {
   static inline const char* name = "hookd.registry";
   /// Fan-outs waiting for an answer, by deadline.
@@ -57,7 +99,7 @@ struct registry_state {
   /// Keyed by "<scope key>/<hook name>".
   std::unordered_map<std::string, hook_entry> hooks;
   /// The hook names of each scope key, for fan-out.
-  std::unordered_map<std::string, std::set<std::string>> scopes;
+  std::unordered_map<std::string, scope_names> scopes;
   /// The stack and environment scopes with webhooks, by organization and
   /// then by scope key: an organization's scopes are listed without a walk
   /// over every scope of the shard.
@@ -123,7 +165,7 @@ void count_plugins(self_ptr self, const std::string& org, std::int64_t delta) {
 void index_hook(self_ptr self, const std::string& key,
                 const webhook_summary& hook) {
   auto scope_key = hook.where.key();
-  if (self->state.scopes[scope_key].insert(hook.name).second) {
+  if (self->state.scopes[scope_key].insert(hook.name)) {
     ++self->state.org_hooks[hook.where.org];
     self->state.org_hooks_changed.insert(hook.where.org);
     if (hook.where.kind != scope_kind::org)
@@ -539,7 +581,7 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
     }
     auto scope_it = st.scopes.find(scope_key);
     if (scope_it != st.scopes.end()) {
-      if (scope_it->second.erase(name) > 0) {
+      if (scope_it->second.erase(name)) {
         --st.org_hooks[call.where.org];
         st.org_hooks_changed.insert(call.where.org);
       }
