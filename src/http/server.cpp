@@ -633,7 +633,9 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
     if (op == operation::read_hook && board)
       if (auto routes = board->read())
         if (auto kept = kept_answer(*routes, route.call)) {
-          asio::post(ioctx, [reply, body = std::move(*kept)]() mutable {
+          // Deferred, not posted: it runs on this thread once the handler
+          // has returned, without waking the other.
+          asio::defer(ioctx, [reply, body = std::move(*kept)]() mutable {
             reply->respond(api_response{success::ok, std::move(body), {}});
           });
           return restinio::request_accepted();
