@@ -55,6 +55,18 @@ start_hookd() { # data dir, extra env...
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# Waits (up to 5 minutes) until the hookd at $hookd_url has no delivery
+# pending: the deliveries a figure queued are finished before the next
+# figure is timed, so that no figure pays for another's backlog.
+settle() {
+  for _ in $(seq 600); do
+    pending=$(curl -s "$hookd_url/metrics" | awk '/^hookd_deliveries_pending / {print $2}')
+    [ "${pending:-0}" = 0 ] && return 0
+    sleep 0.5
+  done
+  echo "bench: $hookd_url still has $pending deliveries pending" >&2
+}
+
 # wrk's requests per second and p99 latency (ms).
 wrk_run() { # url [wrk args...]
   local url=$1; shift
@@ -100,7 +112,9 @@ read -r bare_post _ < <(wrk_run "http://127.0.0.1:$bare_port/events" -s "$work/o
 read -r post _ < <(wrk_run "$hookd_url/api/orgs/acme/events" -s "$work/one.lua")
 row "single-event ingestion (1 matching webhook)" "$post events/s" "bare RESTinio $bare_post req/s" "$(ratio "$post" "$bare_post")" "≥ 50%"
 
-# The same with HOOKD_SYNC=1: every acknowledged write is fsynced.
+# The same with HOOKD_SYNC=1: every acknowledged write is fsynced. The
+# first hookd finishes its deliveries first: it shares the cores.
+settle
 main_url=$hookd_url; main_pid=$hookd_pid
 start_hookd "$work/sync" HOOKD_SYNC=1
 curl -sf -H "Authorization: token $token" -X POST "$hookd_url/api/stacks/acme/bench/one/hooks" \
@@ -110,6 +124,7 @@ row "single-event ingestion, HOOKD_SYNC=1" "$post_sync events/s" "HOOKD_SYNC=0: 
 kill -TERM "$hookd_pid"; wait "$hookd_pid" 2>/dev/null || true
 hookd_url=$main_url; hookd_pid=$main_pid
 
+settle
 batch="[$(for i in $(seq 100); do printf '%s%s' "$([ "$i" = 1 ] || echo ,)" "$event"; done)]"
 lua_post "$work/batch.lua" "$batch"
 read -r batch_rps _ < <(wrk_run "$hookd_url/api/orgs/acme/events" -s "$work/batch.lua")
@@ -117,11 +132,7 @@ batch_eps=$(awk -v r="$batch_rps" 'BEGIN { printf "%.0f", r * 100 }')
 row "batched ingestion (100 events a request)" "$batch_eps events/s" "" "" "≥ 150,000 events/s"
 
 # Let the deliveries these figures queued finish before timing deliveries.
-for _ in $(seq 600); do
-  pending=$(curl -s "$hookd_url/metrics" | awk '/^hookd_deliveries_pending / {print $2}')
-  [ "${pending:-0}" = 0 ] && break
-  sleep 0.5
-done
+settle
 
 lua_post "$work/nginx.lua" '{"ok":true}'
 read -r nginx_rps _ < <(wrk_run "$nginx_url/hook" -s "$work/nginx.lua")
