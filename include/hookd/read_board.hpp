@@ -76,18 +76,27 @@ public:
     return answers_.size();
   }
 
+  /// An access actor starting on this partition claims the table: it is
+  /// emptied (organization tokens go to the actors until the new actor has
+  /// loaded them), and only the newest claimant may publish, so an old
+  /// actor still on its way out cannot bring back a token deleted since.
+  std::uint64_t claim_tokens();
+
   /// The access actor publishes its table whenever a token comes or goes,
-  /// before it answers the change; until it first does, the table is null
-  /// and no organization token is taken here.
-  void publish_tokens(std::shared_ptr<const token_table> tokens) {
-    std::atomic_store(&tokens_, std::move(tokens));
-  }
+  /// before it answers the change; while the table is null, no
+  /// organization token is taken here. Ignored unless `claim` is the
+  /// newest claim.
+  void publish_tokens(std::uint64_t claim,
+                      std::shared_ptr<const token_table> tokens);
+
   std::shared_ptr<const token_table> tokens() const {
     return std::atomic_load(&tokens_);
   }
 
 private:
   std::vector<std::shared_ptr<answer_cache>> answers_;
+  std::mutex claim_mutex_;
+  std::uint64_t claim_ = 0;
   std::shared_ptr<const token_table> tokens_;
 };
 

@@ -43,8 +43,10 @@ struct access_state {
   deployments_actor deployments;
   std::string admin_hash;
   std::unordered_map<std::string, org_token> tokens; ///< by id
-  /// Where the tokens are published for the front end (may be null).
+  /// Where the tokens are published for the front end (may be null),
+  /// under this actor's claim.
   partition_reads_ptr reads;
+  std::uint64_t reads_claim = 0;
   /// Tokens being written, by organization: counted against the bound.
   std::unordered_map<std::string, std::size_t> creating;
 
@@ -71,7 +73,7 @@ void publish_tokens(self_ptr self) {
   table->by_id.reserve(st.tokens.size());
   for (const auto& [id, t] : st.tokens)
     table->by_id.emplace(id, token_table::token{t.org, t.hash});
-  st.reads->publish_tokens(std::move(table));
+  st.reads->publish_tokens(st.reads_claim, std::move(table));
 }
 
 /// Who presented a credential: the admin, an org token, or nobody.
@@ -417,6 +419,8 @@ access_behavior(self_ptr self, store_reader_actor reader,
                 std::string admin_hash, partition_reads_ptr reads) {
   auto& st = self->state;
   st.reads = std::move(reads);
+  if (st.reads)
+    st.reads_claim = st.reads->claim_tokens();
   st.reader = std::move(reader);
   st.writer = std::move(writer);
   st.shards = std::move(shards);

@@ -497,8 +497,9 @@ caf::result<api_response> update_hook(self_ptr self, const api_call& call,
             auto next = std::move(*updated);
             auto write_it = [=]() mutable {
               commit(self, std::move(b), rp, [=] {
-                // A read that ended between the write's start and here
-                // kept the old answer.
+                // A safety net: the shard awaits this write, handling no
+                // read meanwhile, and the forget at its start already
+                // stops reads begun before it from keeping an answer.
                 forget_rendered(self, key);
                 index_hook(self, key, next);
                 report_pending(self);
@@ -563,8 +564,8 @@ caf::result<api_response> delete_hook(self_ptr self, const api_call& call,
   auto scope_key = call.where.key();
   auto name = call.hook;
   commit(self, std::move(b), rp, [=] {
-    // A read that ended between the write's start and here kept the old
-    // answer.
+    // A safety net, as for an update: the forget at the write's start is
+    // what keeps the old answer from being served after this one.
     forget_rendered(self, key);
     auto& st = self->state;
     auto it = st.hooks.find(key);

@@ -69,4 +69,17 @@ partition_reads::partition_reads(std::size_t shards,
     answers_.push_back(std::make_shared<answer_cache>(budget_per_shard));
 }
 
+std::uint64_t partition_reads::claim_tokens() {
+  std::lock_guard<std::mutex> guard{claim_mutex_};
+  std::atomic_store(&tokens_, std::shared_ptr<const token_table>{});
+  return ++claim_;
+}
+
+void partition_reads::publish_tokens(
+    std::uint64_t claim, std::shared_ptr<const token_table> tokens) {
+  std::lock_guard<std::mutex> guard{claim_mutex_};
+  if (claim == claim_)
+    std::atomic_store(&tokens_, std::move(tokens));
+}
+
 } // namespace hookd

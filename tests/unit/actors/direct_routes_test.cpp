@@ -116,7 +116,8 @@ TEST_F(direct_routes_test,
   auto old_cred = credential_of_token(old);
   table->by_id.emplace(old_cred.token_id,
                        token_table::token{"other", old_cred.digest});
-  reads->publish_tokens(table);
+  auto claim = reads->claim_tokens();
+  reads->publish_tokens(claim, table);
   EXPECT_TRUE(read(own));
   EXPECT_FALSE(read(old)) << "another organization's token";
   auto forged = own.substr(0, own.size() - 1) + (own.back() == 'a' ? "b" : "a");
@@ -124,9 +125,19 @@ TEST_F(direct_routes_test,
   EXPECT_FALSE(read("")) << "no token";
   EXPECT_FALSE(read(new_org_token("acme"))) << "a token nobody published";
   // Deleted: the table published without it.
-  reads->publish_tokens(std::make_shared<token_table>());
+  reads->publish_tokens(claim, std::make_shared<token_table>());
   EXPECT_FALSE(read(own));
   EXPECT_TRUE(read(admin));
+  // A new access actor claims the table: it starts empty, and the old
+  // actor, still publishing on its way out, is not heard.
+  reads->publish_tokens(claim, table);
+  EXPECT_TRUE(read(own));
+  auto newer = reads->claim_tokens();
+  EXPECT_FALSE(read(own));
+  reads->publish_tokens(claim, table);
+  EXPECT_FALSE(read(own));
+  reads->publish_tokens(newer, table);
+  EXPECT_TRUE(read(own));
 
   // Anything but a read of one webhook goes to the actors.
   for (auto op : {operation::list_hooks, operation::update_hook,
