@@ -96,7 +96,7 @@ struct registry_setup {
   /// bound); the node as a whole runs defaults::max_plugin_hooks at most.
   std::int64_t max_plugin_hooks_per_org = 0;
   /// Where its answers to GET of one webhook are kept, for the front end
-  /// too (read_board.hpp); null: a cache of its own.
+  /// too (read_board.hpp): its partition's, given by the node.
   std::shared_ptr<answer_cache> answers;
 };
 

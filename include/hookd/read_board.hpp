@@ -67,7 +67,10 @@ struct token_table {
 /// One partition's board: a cache per registry shard and its tokens.
 class partition_reads {
 public:
-  explicit partition_reads(std::size_t shards, std::size_t budget_per_shard);
+  /// A cache for each of the defaults::registry_shards shards, each of
+  /// defaults::rendered_cache_bytes.
+  partition_reads();
+  partition_reads(std::size_t shards, std::size_t budget_per_shard);
 
   const std::shared_ptr<answer_cache>& answers(std::size_t shard) const {
     return answers_[shard];

@@ -313,8 +313,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
   if (!st.setup.reads)
-    st.setup.reads = std::make_shared<partition_reads>(
-        defaults::registry_shards, defaults::rendered_cache_bytes);
+    st.setup.reads = std::make_shared<partition_reads>();
   st.shards.resize(defaults::registry_shards);
   // A delivery client shared by the partitions of a node is the node's:
   // this partition uses it and does not supervise it.

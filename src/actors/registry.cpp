@@ -141,8 +141,8 @@ constexpr auto first_backoff = std::chrono::milliseconds{100};
 /// requests never queue behind a whole node's recovery.
 constexpr std::size_t resume_window = 64;
 
-/// Webhook `key`'s configuration changes: its kept answer goes, here and
-/// for the front end (read_board.hpp), and reads under way do not bring it
+/// Webhook `key`'s configuration changes: its kept answer goes (for the
+/// front end too, read_board.hpp), and reads under way do not bring it
 /// back.
 void forget_rendered(self_ptr self, const std::string& key) {
   self->state.setup.answers->forget(key);
@@ -839,9 +839,6 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
 registry_actor::behavior_type registry_behavior(self_ptr self,
                                                 registry_setup setup) {
   self->state.setup = std::move(setup);
-  if (!self->state.setup.answers)
-    self->state.setup.answers
-        = std::make_shared<answer_cache>(defaults::rendered_cache_bytes);
   self->state.draining = self->state.setup.draining;
   load_index(self);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });

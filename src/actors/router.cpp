@@ -219,8 +219,7 @@ void start_partition(self_ptr self, std::uint32_t p) {
   // Many partitions: one reader thread each keeps the thread count sane.
   ns.reader_threads = st.partitions > 1 ? 1 : 2;
   ns.load = st.load;
-  part.reads = std::make_shared<partition_reads>(
-      defaults::registry_shards, defaults::rendered_cache_bytes);
+  part.reads = std::make_shared<partition_reads>();
   ns.reads = part.reads;
   part.node = spawn_node(self->system(), std::move(ns));
   part.started = clock::now();

@@ -1,5 +1,7 @@
 #include "hookd/read_board.hpp"
 
+#include "hookd/defaults.hpp"
+
 namespace hookd {
 
 std::optional<std::string> answer_cache::find(const std::string& key) const {
@@ -61,6 +63,10 @@ void answer_cache::forget(const std::string& key) {
   if (auto it = entries_.find(key); it != entries_.end())
     drop(it);
 }
+
+partition_reads::partition_reads()
+    : partition_reads(defaults::registry_shards,
+                      defaults::rendered_cache_bytes) {}
 
 partition_reads::partition_reads(std::size_t shards,
                                  std::size_t budget_per_shard) {

@@ -57,8 +57,9 @@ std::optional<std::string> kept_answer(const direct_routes& routes,
   const auto& reads = *routes.reads[*p];
   if (!may_read(routes, reads, call.who, call.where.org))
     return std::nullopt;
-  auto shard = shard_of(call.where, reads.shards());
-  return reads.answers(shard)->find(call.where.key() + '/' + call.hook);
+  auto scope_key = call.where.key();
+  auto shard = shard_of_key(scope_key, reads.shards());
+  return reads.answers(shard)->find(scope_key + '/' + call.hook);
 }
 
 } // namespace hookd
