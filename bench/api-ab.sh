@@ -13,11 +13,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 a=$1; b=$2; figure=$3; rounds=${4:-3}; seconds=${5:-5}
-for tool in nginx curl wrk; do
-  command -v "$tool" >/dev/null || { echo "api-ab: $tool is missing" >&2; exit 1; }
-done
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
+require_tools nginx curl wrk
 start_nginx
 token=bench-admin-token-0123456789
 event='{"event":"update_succeeded","projectName":"bench","stackName":"one","data":{"n":1}}'

@@ -12,11 +12,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 a=$1; b=$2; rounds=${3:-3}; events=${4:-50000}
 loadgen=$b/bench/hookd-loadgen
-for tool in nginx curl python3; do
-  command -v "$tool" >/dev/null || { echo "delivery-ab: $tool is missing" >&2; exit 1; }
-done
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
+require_tools nginx curl python3
 start_nginx
 token=bench-admin-token-0123456789
 one() { # build label round

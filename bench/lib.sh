@@ -1,6 +1,6 @@
-# Shared by bench/run.sh and bench/delivery-ab.sh (sourced, not run): a
-# scratch directory cleaned up on exit with every process started, free
-# loopback ports, and the nginx that stands in for receivers.
+# Shared by the bench/ scripts (sourced, not run): a scratch directory
+# cleaned up on exit with every process started, the tools a script needs,
+# free loopback ports, and the nginx that stands in for receivers.
 # Needs `here` (the bench/ directory) set by the sourcing script.
 
 work=$(mktemp -d /tmp/hookd-bench.XXXXXX)
@@ -11,6 +11,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# Stops the run unless every tool named is on the PATH.
+require_tools() { # tool...
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
+  done
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

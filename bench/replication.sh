@@ -36,12 +36,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -x "$build/hookd" ] || { echo "bench: no $build/hookd; run make bench first" >&2; exit 1; }
-for tool in wrk etcd nginx curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
-done
-
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
+require_tools wrk etcd nginx curl python3
 
 token=bench-admin-token-0123456789
 lease_ttl=2s

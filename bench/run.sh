@@ -33,12 +33,9 @@ else
   build=${build:-$root/build}
 fi
 
-for tool in wrk nginx; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
-done
-
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
+require_tools wrk nginx
 
 token=bench-admin-token-0123456789
 start_hookd() { # data dir, extra env...
