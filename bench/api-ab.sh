@@ -9,7 +9,10 @@
 # FIGURE: get (GET one webhook), one (POST one event matching one webhook
 # that delivers to nginx), nohooks (POST one event no webhook matches),
 # batch (POST 100 events a request). Each build dir holds a Release
-# `hookd`. Prints "A <requests/s> <p99>" and "B <requests/s> <p99>" lines.
+# `hookd`. Prints "A <requests/s> <p99>" and "B <requests/s> <p99>" lines,
+# and before them, each round, "bare <requests/s> <p99>": the bare RESTinio
+# server (`bench/hookd-bench-server` of B's build, or else A's) answering the same request, so
+# that A and B can be read as shares of a ceiling measured beside them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 a=$1; b=$2; figure=$3; rounds=${4:-3}; seconds=${5:-5}
@@ -42,7 +45,24 @@ one() { # build label round
   printf '%s %s %s\n' "$2" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")" \
     "$(awk '$1 == "99%" {print $2}' "$work/wrk.out")"
 }
+bare_port=$(free_port)
+bare_server=$b/bench/hookd-bench-server
+[ -x "$bare_server" ] || bare_server=$a/bench/hookd-bench-server
+"$bare_server" "$bare_port" >/dev/null 2>&1 &
+bare_pid=$!
+pids+=("$bare_pid")
+wait_port "$bare_port"
+bare_path=/events
+[ "$figure" = get ] && bare_path=/json
+bare() {
+  wrk -t2 -c64 -d"${seconds}s" --latency "${args[@]}" \
+    "http://127.0.0.1:$bare_port$bare_path" > "$work/wrk.out" 2>&1
+  printf 'bare %s %s\n' "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")" \
+    "$(awk '$1 == "99%" {print $2}' "$work/wrk.out")"
+}
 for i in $(seq "$rounds"); do
+  bare
   one "$a" A "$i"
   one "$b" B "$i"
 done
+kill "$bare_pid" 2>/dev/null || true
