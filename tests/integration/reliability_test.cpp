@@ -136,7 +136,8 @@ TEST(reliability, every_acknowledged_event_survives_kill_9_under_load) {
   std::mt19937 rng{20261127};
   std::uniform_int_distribution<int> pause_ms{300, 1200};
   int n = 0;
-  for (int round = 0; round < 5; ++round) {
+  constexpr std::size_t kills = 5;
+  for (std::size_t round = 0; round < kills; ++round) {
     std::atomic<bool> stop{false};
     auto port = proc->port();
     std::thread poster{[&, port] {
@@ -196,7 +197,14 @@ TEST(reliability, every_acknowledged_event_survives_kill_9_under_load) {
             << "%)\n";
   EXPECT_TRUE(complete);
   EXPECT_EQ(missing, 0u);
-  EXPECT_LT(duplicates * 100, owed);
+  // A kill can only repeat what was unconfirmed at that moment: each
+  // webhook's deliveries in flight (at most 16, README) and outcomes not
+  // yet on disk (written within milliseconds), so at most twice that a
+  // webhook and a kill. A restart that sent again deliveries finished
+  // before it would repeat thousands. (A share of all that was owed would
+  // depend on how many events the machine took between the kills.)
+  constexpr std::size_t hooks = 3, in_flight = 16;
+  EXPECT_LE(duplicates, kills * hooks * 2 * in_flight);
 }
 
 TEST(reliability, a_crashed_webhook_actor_resumes_its_queue) {
