@@ -83,7 +83,13 @@ lua_post() { # file body
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 table=()
-row() { table+=("| $1 | $2 | $3 | $4 | $5 |"); }
+# A row of the table; on stderr, when it was done (seconds since the
+# start, the build included), so that a slow figure shows where the time of
+# a run goes.
+row() {
+  table+=("| $1 | $2 | $3 | $4 | $5 |")
+  printf 'bench: %5d s  %s\n' "$SECONDS" "$1" >&2
+}
 
 # --- ceilings -------------------------------------------------------------
 bare_port=$(free_port)
@@ -195,3 +201,5 @@ echo
 echo "| figure | hookd | ceiling | ratio | target |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${table[@]}"
+echo
+echo "$SECONDS s in all, the build included"
