@@ -86,13 +86,13 @@ json delivery_record(const http_client& c, const std::string& hook,
                      const std::string& id) {
   auto list = c.get(stack_hooks + "/" + hook + "/deliveries").body_json();
   // While a crashed actor is revived its listing may answer 503: no
-  // record yet, ask again.
+  // record yet (an empty object, which value() reads), ask again.
   if (!list.is_array())
-    return json{};
+    return json::object();
   for (auto& rec : list)
-    if (rec.value("id", "") == id)
+    if (rec.is_object() && rec.value("id", "") == id)
       return rec;
-  return json{};
+  return json::object();
 }
 
 long rss_kb(pid_t pid) {
@@ -241,7 +241,7 @@ TEST(reliability, a_crashed_webhook_actor_resumes_its_queue) {
   EXPECT_TRUE(
       eventually([&] { return ids_at(rx, "/flaky").count(second) == 1; }));
   auto rec = delivery_record(c, "flaky", id.get<std::string>());
-  EXPECT_GE(rec["attempts"].get<int>(), 2);
+  EXPECT_GE(rec.value("attempts", 0), 2) << rec.dump();
 }
 
 TEST(reliability, an_actor_that_never_answers_gets_its_client_a_503) {
