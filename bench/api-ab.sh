@@ -11,8 +11,9 @@
 # batch (POST 100 events a request). Each build dir holds a Release
 # `hookd`. Prints "A <requests/s> <p99>" and "B <requests/s> <p99>" lines,
 # and before them, each round, "bare <requests/s> <p99>": the bare RESTinio
-# server (`bench/hookd-bench-server` of B's build, or else A's) answering the same request, so
-# that A and B can be read as shares of a ceiling measured beside them.
+# server (`bench/hookd-bench-server` of B's build, or else A's) answering
+# the same request, so that A and B can be read as shares of a ceiling
+# measured beside them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 a=$1; b=$2; figure=$3; rounds=${4:-3}; seconds=${5:-5}
@@ -35,15 +36,20 @@ case $figure in
     args=(-s "$work/post.lua") ;;
   *) echo "api-ab: FIGURE is get, one, nohooks or batch" >&2; exit 2 ;;
 esac
+# Runs wrk on url and prints "label <requests/s> <p99>".
+measure() { # label url
+  wrk -t2 -c64 -d"${seconds}s" --latency "${args[@]}" "$2" > "$work/wrk.out" 2>&1
+  if grep -q "Non-2xx" "$work/wrk.out"; then
+    echo "api-ab: non-2xx answers from $1:" >&2; cat "$work/wrk.out" >&2; exit 1
+  fi
+  printf '%s %s %s\n' "$1" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")" \
+    "$(awk '$1 == "99%" {print $2}' "$work/wrk.out")"
+}
 one() { # build label round
   start_ab_hookd "$1" "$work/$2-$3"
-  wrk -t2 -c64 -d"${seconds}s" --latency "${args[@]}" "$ab_url$path" > "$work/wrk.out" 2>&1
+  pids+=("$ab_pid") # stopped on the way out if measure fails
+  measure "$2" "$ab_url$path"
   kill -TERM "$ab_pid"; wait "$ab_pid" 2>/dev/null || true
-  if grep -q "Non-2xx" "$work/wrk.out"; then
-    echo "api-ab: non-2xx answers from $2:" >&2; cat "$work/wrk.out" >&2; exit 1
-  fi
-  printf '%s %s %s\n' "$2" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")" \
-    "$(awk '$1 == "99%" {print $2}' "$work/wrk.out")"
 }
 bare_port=$(free_port)
 bare_server=$b/bench/hookd-bench-server
@@ -54,14 +60,8 @@ pids+=("$bare_pid")
 wait_port "$bare_port"
 bare_path=/events
 [ "$figure" = get ] && bare_path=/json
-bare() {
-  wrk -t2 -c64 -d"${seconds}s" --latency "${args[@]}" \
-    "http://127.0.0.1:$bare_port$bare_path" > "$work/wrk.out" 2>&1
-  printf 'bare %s %s\n' "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")" \
-    "$(awk '$1 == "99%" {print $2}' "$work/wrk.out")"
-}
 for i in $(seq "$rounds"); do
-  bare
+  measure bare "http://127.0.0.1:$bare_port$bare_path"
   one "$a" A "$i"
   one "$b" B "$i"
 done
