@@ -836,6 +836,20 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
   return rp;
 }
 
+/// Stops a webhook actor as an exit message from the registry would, but
+/// naming the actor itself as the sender. CAF has an actor that takes an
+/// exit message look for a link to the sender among the sender's
+/// attachables; every webhook actor watches its registry, so that list is
+/// as long as the registry's webhook actors, and stopping them all from
+/// the registry walked it once each: quadratic, about ten minutes of CPU
+/// at SIGTERM for 100,000 webhooks with deliveries queued.
+void stop_webhook(self_ptr self, const webhook_actor& actor,
+                  const caf::error& reason) {
+  actor->enqueue(nullptr, caf::make_message_id(),
+                 caf::make_message(caf::exit_msg{actor.address(), reason}),
+                 self->context());
+}
+
 registry_actor::behavior_type registry_behavior(self_ptr self,
                                                 registry_setup setup) {
   self->state.setup = std::move(setup);
@@ -850,7 +864,7 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
     st.stop_reason = msg.reason;
     for (auto& [key, entry] : st.hooks)
       if (entry.actor)
-        self->send_exit(entry.actor, msg.reason);
+        stop_webhook(self, entry.actor, msg.reason);
     if (st.keys_by_actor.empty())
       self->quit(msg.reason);
   });

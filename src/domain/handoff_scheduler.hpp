@@ -44,8 +44,7 @@ public:
   static constexpr unsigned max_kept_in_a_row = 16;
 
   struct coordinator_data {
-    explicit coordinator_data(caf::scheduler::abstract_coordinator*) {
-    }
+    explicit coordinator_data(caf::scheduler::abstract_coordinator*) {}
     std::deque<caf::resumable*> queue;
     std::mutex lock;
     std::condition_variable cv;
@@ -54,8 +53,7 @@ public:
   };
 
   struct worker_data {
-    explicit worker_data(caf::scheduler::abstract_coordinator*) {
-    }
+    explicit worker_data(caf::scheduler::abstract_coordinator*) {}
     /// Actors this worker runs next, oldest first.
     std::deque<caf::resumable*> kept;
     unsigned kept_in_a_row = 0;

@@ -45,8 +45,8 @@ struct trail {
 
 /// Notes its thread and passes the count on to `next`, or to `done` when
 /// it is the last.
-caf::behavior chain_link(caf::event_based_actor* self,
-                         std::shared_ptr<trail> t, caf::actor next) {
+caf::behavior chain_link(caf::event_based_actor* self, std::shared_ptr<trail> t,
+                         caf::actor next) {
   return {
       [=](int hops, caf::actor& done) {
         t->add();
