@@ -28,7 +28,7 @@ run: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-# The benchmark harness: a Release build in build-bench/, about 5 minutes,
+# The benchmark harness: a Release build in build-bench/, under 5 minutes,
 # prints the table that BENCHMARKS.md records.
 bench: deps
 	bench/run.sh
