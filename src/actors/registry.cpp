@@ -91,6 +91,18 @@ private:
   std::vector<std::string> names_;
 };
 
+/// Stops a webhook actor as an exit message from its registry would, but
+/// naming the actor itself as the sender. CAF has an actor that takes an
+/// exit message look for a link to the sender among the sender's
+/// attachables, which for a registry used to hold a watch by each of its
+/// webhook actors: stopping them all walked that list once each,
+/// quadratic (ten minutes of CPU at SIGTERM for 100,000 webhooks).
+void stop_webhook(const webhook_actor& actor, const caf::error& reason) {
+  actor->enqueue(nullptr, caf::make_message_id(),
+                 caf::make_message(caf::exit_msg{actor.address(), reason}),
+                 nullptr);
+}
+
 struct registry_state {
   static inline const char* name = "hookd.registry";
   /// Fan-outs waiting for an answer, by deadline.
@@ -129,6 +141,22 @@ struct registry_state {
   std::vector<std::string> to_resume;
   /// Webhook actors started for that, still reading their queues back.
   std::unordered_set<caf::actor_addr> resuming;
+
+  registry_state() = default;
+  registry_state(const registry_state&) = delete;
+  registry_state& operator=(const registry_state&) = delete;
+
+  /// However a registry ends (stopped, or crashed and about to be revived,
+  /// which spawns its webhook actors anew), its webhook actors end with it.
+  /// They do not watch it: CAF keeps a watch by an actor that has stopped,
+  /// and that actor's memory, until the watched actor ends, so a registry
+  /// would have held one for every webhook actor it ever started (each
+  /// that stopped when idle and was started again on demand).
+  ~registry_state() {
+    for (auto& [key, entry] : hooks)
+      if (entry.actor)
+        stop_webhook(entry.actor, caf::exit_reason::user_shutdown);
+  }
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -836,20 +864,6 @@ caf::result<std::size_t> fan_out(self_ptr self, const event_batch& batch,
   return rp;
 }
 
-/// Stops a webhook actor as an exit message from the registry would, but
-/// naming the actor itself as the sender. CAF has an actor that takes an
-/// exit message look for a link to the sender among the sender's
-/// attachables; every webhook actor watches its registry, so that list is
-/// as long as the registry's webhook actors, and stopping them all from
-/// the registry walked it once each: quadratic, about ten minutes of CPU
-/// at SIGTERM for 100,000 webhooks with deliveries queued.
-void stop_webhook(self_ptr self, const webhook_actor& actor,
-                  const caf::error& reason) {
-  actor->enqueue(nullptr, caf::make_message_id(),
-                 caf::make_message(caf::exit_msg{actor.address(), reason}),
-                 self->context());
-}
-
 registry_actor::behavior_type registry_behavior(self_ptr self,
                                                 registry_setup setup) {
   self->state.setup = std::move(setup);
@@ -864,7 +878,7 @@ registry_actor::behavior_type registry_behavior(self_ptr self,
     st.stop_reason = msg.reason;
     for (auto& [key, entry] : st.hooks)
       if (entry.actor)
-        stop_webhook(self, entry.actor, msg.reason);
+        stop_webhook(entry.actor, msg.reason);
     if (st.keys_by_actor.empty())
       self->quit(msg.reason);
   });

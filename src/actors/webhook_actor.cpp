@@ -1270,9 +1270,8 @@ webhook_behavior(self_ptr self, std::string config_key, webhook_setup setup) {
     st.setup.behaviours = default_behaviours();
   st.draining = st.setup.draining;
   st.policy.emplace(st.setup.retry_schedule);
-  // It lives and dies with its registry: a revived registry spawns its
-  // webhooks anew.
-  self->monitor(st.setup.registry);
+  // It lives and dies with its registry, which stops it when it ends
+  // (registry_state); a revived registry spawns its webhooks anew.
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     if (st.destination && dm.source == st.destination.address()) {

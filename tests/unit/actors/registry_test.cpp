@@ -368,3 +368,29 @@ TEST_F(registry_test, an_organizations_scopes_are_gathered_from_every_shard) {
   EXPECT_EQ(pages, 3);
   EXPECT_EQ(seen, std::vector<std::string>(expected.begin(), expected.end()));
 }
+
+TEST_F(registry_test, a_webhook_actor_ends_with_its_registry) {
+  ASSERT_EQ(call(operation::create_hook, prod, {},
+                 R"({"name":"h1","displayName":"D","payloadUrl":"http://h"})")
+                .status,
+            201);
+  auto hook = actor_of(prod, "h1");
+  ASSERT_TRUE(hook);
+  caf::scoped_actor self{sys_};
+  self->monitor(hook);
+  // Its registry shard dies (and is revived by the node): the webhook
+  // actor must not go on beside the one the new registry starts.
+  caf::anon_send_exit(shard(shard_of(prod, defaults::registry_shards)),
+                      caf::exit_reason::kill);
+  bool ended = false;
+  self->receive([&](caf::down_msg& dm) { ended = dm.source == hook.address(); },
+                caf::after(10s) >> [] {});
+  EXPECT_TRUE(ended) << "the webhook actor outlived its registry";
+  // The revived registry serves the webhook with an actor of its own.
+  EXPECT_TRUE(eventually([&] { return !healthy(); }, 2s));
+  ASSERT_TRUE(eventually([&] { return healthy(); }));
+  EXPECT_EQ(call(operation::read_hook, prod, "h1").status, 200);
+  auto again = actor_of(prod, "h1");
+  EXPECT_TRUE(again);
+  EXPECT_NE(again.address(), hook.address());
+}
