@@ -78,6 +78,19 @@ typename Inspector::result_type inspect(Inspector& f, component_status& x) {
            x.detail);
 }
 
+/// Events a front end wrote itself in one turn of its loop
+/// (direct_routes.hpp), for one partition's ingest actor: the new events
+/// of each request, and the deliveries each reserved.
+struct ingest_turn {
+  std::vector<event_batch> requests;
+  std::vector<std::int64_t> reserved;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_turn& x) {
+  return f(caf::meta::type_name("hookd.ingest_turn"), x.requests, x.reserved);
+}
+
 /// What one registry shard tells ingest, for the bounds on pending work:
 /// the organizations whose count of unfinished deliveries changed, with
 /// their new totals, and the scopes whose number of active webhooks
@@ -223,6 +236,10 @@ using ingest_actor = caf::typed_actor<
     caf::replies_to<atom::raise, event>::with<std::string>,
     // A registry shard (re)started: fan-outs for shard `n` go to it.
     caf::reacts_to<atom::subscribe, std::size_t, fanout_actor>,
+    // Events the front end wrote itself (direct_routes.hpp): fan them
+    // out and release the deliveries reserved for them; answers once they
+    // are on their way to the registry shards.
+    caf::replies_to<atom::fanout, ingest_turn>::with<bool>,
     // A registry shard's count of unfinished deliveries, in all and for
     // the organizations whose count changed.
     caf::reacts_to<atom::pending, std::size_t, std::int64_t, shard_report>,

@@ -58,6 +58,9 @@ struct ingest_limits {
   std::chrono::seconds event_retention{0};
   /// Shared by the partitions of a node (null: this ingest alone).
   std::shared_ptr<node_load> load;
+  /// Where this partition's front end may find its ingestion, to ingest
+  /// itself (null: it never does).
+  partition_reads_ptr reads;
 };
 
 /// Ingestion. It fans out to the `shard_count` registry shards that

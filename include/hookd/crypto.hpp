@@ -13,6 +13,11 @@ std::string random_bytes(std::size_t n);
 std::string random_hex(std::size_t bytes);
 /// A random (version 4) UUID in its canonical lowercase form.
 std::string uuid4();
+/// A version 7 UUID (RFC 9562): the time in milliseconds, then a sequence
+/// that keeps the ids this process makes in increasing order, then
+/// random bits. Ids made one after another sort (as text) in the order
+/// they were made, so that their keys are written in order.
+std::string uuid7();
 
 std::string to_hex(std::string_view bytes);
 std::optional<std::string> from_hex(std::string_view hex);

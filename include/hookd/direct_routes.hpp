@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/expected.hpp>
+
 #include "hookd/actors.hpp"
 #include "hookd/read_board.hpp"
 
@@ -58,5 +60,34 @@ std::optional<std::uint32_t> direct_partition(const direct_routes& routes,
 /// as they always did, errors included.
 std::optional<std::string> kept_answer(const direct_routes& routes,
                                        const api_call& call);
+
+/// An ingestion the front end took on itself (POST …/events), admitted
+/// and ready to write: `writes` holds its new events, claimed in their
+/// partition's gate, to be committed with commit_ingests(); once written,
+/// they go to the partition's ingest actor to be fanned out (and
+/// `reserved` released) before `answer`, the 202's body, is given. No new
+/// events: all were repeats, answered with no write and no fan-out.
+struct direct_ingest {
+  std::shared_ptr<const ingest_door> door;
+  std::string org;
+  event_batch fresh;
+  std::int64_t reserved = 0;
+  write_batch writes;
+  std::string answer;
+};
+
+/// Admits `call` (POST …/events) on the calling thread, as the partition's
+/// ingest actor would, when the partition lets its front end write
+/// (partition_reads::ingest) and `call` carries the admin token or a token
+/// of its organization that the published table holds. The answer is the
+/// ingestion to commit, or the error to answer with; nothing when the
+/// call must go to the actors, which answer it as they always did.
+std::optional<caf::expected<direct_ingest>>
+prepare_ingest(const direct_routes& routes, const api_call& call);
+
+/// Commits prepared ingestions, those of one partition in one write, and
+/// releases their claims. By index: none, or why that one was not written
+/// (then nothing of it was, and its reservation is released).
+std::vector<caf::error> commit_ingests(std::vector<direct_ingest>& all);
 
 } // namespace hookd

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hookd/actors.hpp"
+
 namespace hookd {
 
 /// Answers to GET of one webhook, by index key ("<scope key>/<name>"), at
@@ -64,7 +66,19 @@ struct token_table {
   std::unordered_map<std::string, token> by_id;
 };
 
-/// One partition's board: a cache per registry shard and its tokens.
+class ingest_gate;
+
+/// A partition's ingestion as its front end may do it itself
+/// (direct_ingest.hpp): the bounds and ids it admits through, the actor
+/// that fans out what it wrote, and the store it writes to.
+struct ingest_door {
+  std::shared_ptr<ingest_gate> gate;
+  ingest_actor ingest;
+  store_ptr db;
+};
+
+/// One partition's board: a cache per registry shard, its tokens and its
+/// ingestion.
 class partition_reads {
 public:
   /// A cache for each of the defaults::registry_shards shards, each of
@@ -96,11 +110,27 @@ public:
     return std::atomic_load(&tokens_);
   }
 
+  /// An ingest actor starting on this partition claims the door, as the
+  /// access actor claims the tokens: it is closed until the new actor
+  /// opens it, and only the newest claimant may open or close it.
+  std::uint64_t claim_ingest();
+
+  /// Opens (or, with null, closes) the door. Ignored unless `claim` is the
+  /// newest claim.
+  void publish_ingest(std::uint64_t claim,
+                      std::shared_ptr<const ingest_door> door);
+
+  std::shared_ptr<const ingest_door> ingest() const {
+    return std::atomic_load(&ingest_);
+  }
+
 private:
   std::vector<std::shared_ptr<answer_cache>> answers_;
   std::mutex claim_mutex_;
   std::uint64_t claim_ = 0;
   std::shared_ptr<const token_table> tokens_;
+  std::uint64_t ingest_claim_ = 0;
+  std::shared_ptr<const ingest_door> ingest_;
 };
 
 using partition_reads_ptr = std::shared_ptr<partition_reads>;

@@ -41,6 +41,7 @@ CAF_ADD_TYPE_ID(hookd, (hookd::pull_reply))
 CAF_ADD_TYPE_ID(hookd, (hookd::seed_request))
 CAF_ADD_TYPE_ID(hookd, (hookd::seed_reply))
 CAF_ADD_TYPE_ID(hookd, (hookd::lag_report))
+CAF_ADD_TYPE_ID(hookd, (hookd::ingest_turn))
 
 CAF_END_TYPE_ID_BLOCK(hookd)
 

@@ -22,6 +22,7 @@
 #include "hookd/components.hpp"
 #include "hookd/deadlines.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/ingest_gate.hpp"
 #include "hookd/keys.hpp"
 #include "hookd/metrics.hpp"
 #include "reads.hpp"
@@ -36,50 +37,26 @@ struct ingest_state {
   static inline const char* name = "hookd.ingest";
   /// Fan-outs waiting for an answer, by deadline.
   hookd::deadlines deadlines;
-  /// The last acceptance stamp given (see accept_stamp).
-  std::uint64_t last_stamp = 0;
   store_ptr db;
   store_writer_actor writer;
   store_reader_actor reader;
   /// Registry shards by number, as they subscribe.
   std::vector<fanout_actor> shards;
-  /// Unfinished deliveries per shard, as each last reported.
-  std::vector<std::int64_t> shard_pending;
-  std::int64_t max_pending = 0;
-  std::int64_t max_pending_per_org = 0;
   std::chrono::seconds retention{0};
-  /// Each shard's unfinished deliveries by organization (as last reported).
-  std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_pending;
-  /// Each shard's active webhooks by scope key (as last reported): what an
-  /// event to that scope adds at most.
-  std::vector<std::unordered_map<std::string, std::int64_t>> shard_scope_hooks;
+  /// The bounds, the ids being written and the stamps: shared with the
+  /// front end when it ingests itself (ingest_gate.hpp).
+  ingest_gate_ptr gate;
+  /// Where the front end finds this partition's ingestion (null: it never
+  /// ingests itself), and this actor's claim on it.
+  partition_reads_ptr reads;
+  std::uint64_t reads_claim = 0;
+  bool published = false;
   /// Each shard's webhooks by organization (as last reported).
   std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_hooks;
   /// The same for webhooks using plugin behaviours, and each shard's total.
   std::vector<std::unordered_map<std::string, std::int64_t>>
       shard_org_plugin_hooks;
   std::vector<std::int64_t> shard_plugin_hooks;
-  /// Deliveries of events accepted whose fan-out has not finished, as
-  /// estimated: not yet counted by any shard, but owed all the same, so
-  /// they count against the bound. In all and by organization.
-  std::int64_t fanning = 0;
-  std::unordered_map<std::string, std::int64_t> org_fanning;
-  /// Ids being written: a repeat arriving meanwhile is not written twice.
-  /// The organization of each id being written, and of ids written while
-  /// reads of client-chosen ids were under way (those reads may have
-  /// missed them): a repeat, or another organization's use, is seen here.
-  std::unordered_map<std::string, std::string> committing;
-  std::unordered_map<std::string, std::string> recent;
-  std::size_t lookups_in_flight = 0;
-
-  /// The organization whose event holds `id` per memory, or nullptr.
-  const std::string* known_org(const std::string& id) const {
-    if (auto it = committing.find(id); it != committing.end())
-      return &it->second;
-    if (auto it = recent.find(id); it != recent.end())
-      return &it->second;
-    return nullptr;
-  }
   /// Markers of finished fan-outs, deleted together with the next write or
   /// by a short timer: one write for many events instead of one each.
   std::vector<std::string> finished_markers;
@@ -87,47 +64,9 @@ struct ingest_state {
   /// Markers left by the last run were fanned out again.
   bool recovered = false;
 
-  std::int64_t org_pending(const std::string& org) const {
-    std::int64_t total = 0;
-    for (const auto& counts : shard_org_pending)
-      if (auto it = counts.find(org); it != counts.end())
-        total += it->second;
-    if (auto it = org_fanning.find(org); it != org_fanning.end())
-      total += it->second;
-    return total;
-  }
-
-  /// The most deliveries an event adds: the active webhooks of its scopes.
-  std::int64_t deliveries_of(const event& ev) const {
-    std::int64_t total = 0;
-    for (const auto& where : ev.target_scopes()) {
-      const auto& counts = shard_scope_hooks[shard_of(where, shards.size())];
-      if (auto it = counts.find(where.key()); it != counts.end())
-        total += it->second;
-    }
-    return total;
-  }
-
-  /// Counts (or, with a negative sign, stops counting) deliveries that
-  /// events of `org` will add once fanned out.
-  void add_fanning(const std::string& org, std::int64_t n) {
-    fanning += n;
-    auto& count = org_fanning[org];
-    count += n;
-    if (count == 0)
-      org_fanning.erase(org);
-    sync();
-  }
-
-  std::int64_t pending() const {
-    return std::accumulate(shard_pending.begin(), shard_pending.end(),
-                           std::int64_t{0});
-  }
-
   /// The node's partitions share its bounds (node_load): each keeps its
-  /// share of the node's counts current.
+  /// share of the node's webhooks using plugins current.
   std::shared_ptr<node_load> load;
-  std::int64_t published_backlog = 0;
   std::int64_t published_plugins = 0;
 
   std::int64_t plugin_hooks() const {
@@ -135,26 +74,17 @@ struct ingest_state {
                            std::int64_t{0});
   }
 
-  void sync() {
+  void sync_plugins() {
     if (!load)
       return;
-    auto backlog_now = pending() + fanning;
-    load->backlog.fetch_add(backlog_now - published_backlog);
-    published_backlog = backlog_now;
-    auto plugins_now = plugin_hooks();
-    load->plugin_hooks.fetch_add(plugins_now - published_plugins);
-    published_plugins = plugins_now;
-  }
-
-  /// Deliveries pending or being fanned out, over the whole node.
-  std::int64_t backlog() {
-    sync();
-    return load ? load->backlog.load() : pending() + fanning;
+    auto now = plugin_hooks();
+    load->plugin_hooks.fetch_add(now - published_plugins);
+    published_plugins = now;
   }
 
   /// Webhooks using plugin behaviours, over the whole node.
   std::int64_t node_plugin_hooks() {
-    sync();
+    sync_plugins();
     return load ? load->plugin_hooks.load() : plugin_hooks();
   }
 
@@ -162,15 +92,24 @@ struct ingest_state {
   ingest_state(const ingest_state&) = delete;
   ingest_state& operator=(const ingest_state&) = delete;
   ~ingest_state() {
-    if (load) {
-      load->backlog.fetch_sub(published_backlog);
+    // The front end stops ingesting here before this actor is gone.
+    if (reads && published)
+      reads->publish_ingest(reads_claim, nullptr);
+    if (load)
       load->plugin_hooks.fetch_sub(published_plugins);
-    }
   }
 
   bool all_subscribed() const {
     return std::all_of(shards.begin(), shards.end(),
                        [](const auto& s) { return static_cast<bool>(s); });
+  }
+
+  void forget_shard(std::size_t n) {
+    gate->reset_shard(n);
+    shard_org_hooks[n].clear();
+    shard_org_plugin_hooks[n].clear();
+    shard_plugin_hooks[n] = 0;
+    sync_plugins();
   }
 };
 
@@ -184,30 +123,6 @@ void take_markers(self_ptr self, write_batch& b) {
   b.deletes.insert(b.deletes.end(), std::make_move_iterator(markers.begin()),
                    std::make_move_iterator(markers.end()));
   markers.clear();
-}
-
-/// A stamp that orders acceptances: nanoseconds since the epoch, and
-/// always past the last one given, as 20 digits so that stamps sort as
-/// text. Kept in an event's fan-out marker, so that fan-outs a crash left
-/// unfinished are done again in the order the events were accepted (a
-/// stage such as debounce keeps the last event of a stack: replayed in
-/// another order, it would keep another).
-std::string accept_stamp(ingest_state& st) {
-  auto now = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
-  st.last_stamp = std::max(now, st.last_stamp + 1);
-  auto text = std::to_string(st.last_stamp);
-  return std::string(20 - std::min<std::size_t>(20, text.size()), '0') + text;
-}
-
-/// An accepted event is written with its fan-out marker (holding its
-/// acceptance stamp) and its place in the order of expiry, together.
-void put_event(write_batch& b, const event& ev, const std::string& stamp) {
-  b.puts.emplace_back(keys::event(ev.id), event_storage_json(ev));
-  b.puts.emplace_back(keys::fanout_marker(ev.id), stamp);
-  b.puts.emplace_back(keys::event_time(ev.created_at, ev.id), "");
 }
 
 void write(self_ptr self, write_batch b) {
@@ -229,8 +144,8 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
   auto org = events.front()->org;
   std::int64_t count = 0;
   for (const auto& ev : events)
-    count += self->state.deliveries_of(*ev);
-  self->state.add_fanning(org, count);
+    count += self->state.gate->deliveries_of(*ev);
+  self->state.gate->add_fanning(org, count);
   std::map<std::string, std::pair<scope, event_batch>> by_scope;
   for (const auto& ev : events)
     for (auto& where : ev->target_scopes()) {
@@ -247,7 +162,7 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
   auto settle = [=] {
     if (--t->remaining > 0)
       return;
-    self->state.add_fanning(org, -count);
+    self->state.gate->add_fanning(org, -count);
     for (const auto& ev : *all) {
       if (t->failed) {
         self->delayed_send(self, defaults::fanout_retry, atom::retry::value,
@@ -284,34 +199,6 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
 /// Earlier events under the ids a client chose, read before accepting.
 using earlier_events = std::unordered_map<std::string, std::string>;
 
-/// Admits events of `org` that add at most `added` deliveries, or says why
-/// not: every bound on pending work holds after them, not only before.
-caf::error admit(ingest_state& st, const std::string& org, std::int64_t added) {
-  auto limit_of_org = st.max_pending_per_org;
-  if (added > std::min(st.max_pending, limit_of_org))
-    return make_error(
-        ec::payload_too_large,
-        "these events would add up to " + std::to_string(added)
-            + " deliveries, more than may be pending at once ("
-            + std::to_string(std::min(st.max_pending, limit_of_org))
-            + "); send fewer events at a time");
-  auto backlog = st.backlog();
-  if (backlog + added > st.max_pending)
-    return make_error(ec::too_many_requests,
-                      "hookd has " + std::to_string(backlog)
-                          + " deliveries pending (limit "
-                          + std::to_string(st.max_pending) + "); retry later");
-  // One organization whose receivers are down cannot take the whole
-  // node's room.
-  if (auto own = st.org_pending(org); own + added > limit_of_org)
-    return make_error(ec::too_many_requests,
-                      "organization '" + org + "' has " + std::to_string(own)
-                          + " deliveries pending (limit "
-                          + std::to_string(limit_of_org)
-                          + " an organization); retry later");
-  return {};
-}
-
 /// Writes the new events of a parsed request, then fans them out and
 /// answers 202. `reserved`: the deliveries admitted for it, counted as
 /// fanning out until its own fan-out counts them.
@@ -320,80 +207,39 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
             caf::typed_response_promise<api_response> rp) {
   auto& st = self->state;
   auto org = parsed.events.front().org;
-  st.add_fanning(org, -reserved);
-  auto& events = parsed.events;
-  auto batch = parsed.batch;
-  write_batch b;
-  std::vector<event_ptr> fresh;
-  std::unordered_set<std::string> seen;
-  auto ids = nlohmann::json::array();
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    auto& ev = events[i];
-    ids.push_back(ev.id);
-    if (!seen.insert(ev.id).second)
-      continue;
-    // A repeated id is acknowledged again and delivered once, within its
-    // organization; another organization's id is refused.
-    if (ev.maybe_seen) {
-      std::string owner;
-      if (auto org = st.known_org(ev.id)) {
-        owner = *org;
-      } else if (auto it = earlier.find(ev.id); it != earlier.end()) {
-        event before;
-        owner = event_from_storage(it->second, before) ? before.org : ev.org;
-      }
-      if (!owner.empty()) {
-        if (owner != ev.org) {
-          rp.deliver(make_error(
-              ec::conflict,
-              (batch ? "event " + std::to_string(i) + ": " : "") + "id '"
-                  + ev.id + "' is taken by another organization's event"));
-          return;
-        }
-        continue;
-      }
-    }
-    put_event(b, ev, accept_stamp(st));
-    fresh.push_back(std::make_shared<const event>(std::move(ev)));
+  auto gate = st.gate;
+  auto fresh = std::make_shared<std::vector<event_ptr>>();
+  std::string answer;
+  if (auto refused = claim_new_events(*gate, parsed, earlier, *fresh, answer)) {
+    gate->add_fanning(org, -reserved);
+    rp.deliver(std::move(refused));
+    return;
   }
-  api_response accepted{success::accepted,
-                        batch ? nlohmann::json{{"ids", ids}}.dump()
-                              : nlohmann::json{{"id", ids[0]}}.dump(),
-                        {}};
-  if (fresh.empty()) {
+  api_response accepted{success::accepted, std::move(answer), {}};
+  if (fresh->empty()) {
+    gate->add_fanning(org, -reserved);
     rp.deliver(std::move(accepted));
     return;
   }
+  write_batch b;
+  for (const auto& ev : *fresh)
+    put_event(b, *ev, gate->stamp());
   take_markers(self, b);
-  std::int64_t count = 0;
-  for (const auto& ev : fresh)
-    count += st.deliveries_of(*ev);
-  st.add_fanning(org, count);
-  for (const auto& ev : fresh)
-    st.committing.emplace(ev->id, ev->org);
-  auto forget = [=](bool written) {
-    auto& st = self->state;
-    for (const auto& ev : fresh) {
-      st.committing.erase(ev->id);
-      if (written && st.lookups_in_flight > 0)
-        st.recent.emplace(ev->id, ev->org);
-    }
-  };
   self->request(st.writer, caf::infinite, atom::write::value, std::move(b))
       .then(
           [=](std::uint64_t) mutable {
-            forget(true);
+            release_events(*gate, *fresh, true);
             // Fan out before answering: a client that acts on the 202 (say,
             // changes a webhook) is then ordered after the event in every
             // registry shard. fan_out() counts the events from here on.
-            self->state.add_fanning(org, -count);
-            metrics::events_ingested(fresh.size());
-            fan_out(self, fresh);
+            gate->add_fanning(org, -reserved);
+            metrics::events_ingested(fresh->size());
+            fan_out(self, std::move(*fresh));
             rp.deliver(std::move(accepted));
           },
           [=](caf::error& err) mutable {
-            forget(false);
-            self->state.add_fanning(org, -count);
+            release_events(*gate, *fresh, false);
+            gate->add_fanning(org, -reserved);
             rp.deliver(make_error(
                 ec::unavailable, "the store failed (" + message_of(err)
                                      + "); nothing was accepted; retry later"));
@@ -402,20 +248,9 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
 
 caf::result<api_response> ingest(self_ptr self, const api_call& call) {
   auto& st = self->state;
-  auto backlog = st.backlog();
-  if (backlog >= st.max_pending)
-    return make_error(ec::too_many_requests,
-                      "hookd has " + std::to_string(backlog)
-                          + " deliveries pending (limit "
-                          + std::to_string(st.max_pending) + "); retry later");
-  // One organization whose receivers are down cannot take the whole
-  // node's room.
-  if (auto own = st.org_pending(call.where.org); own >= st.max_pending_per_org)
-    return make_error(ec::too_many_requests,
-                      "organization '" + call.where.org + "' has "
-                          + std::to_string(own) + " deliveries pending (limit "
-                          + std::to_string(st.max_pending_per_org)
-                          + " an organization); retry later");
+  auto gate = st.gate;
+  if (auto err = gate->check_room(call.where.org))
+    return err;
   auto parsed
       = parse_events(call.body, call.where.org, defaults::max_event_batch);
   if (!parsed)
@@ -423,33 +258,25 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
   // What the whole request adds must fit, counted until its fan-out
   // counts it: a batch cannot walk past the bounds.
   std::int64_t added = 0;
-  for (const auto& ev : parsed->events)
-    added += st.deliveries_of(ev);
-  if (auto err = admit(st, call.where.org, added))
+  if (auto err = gate->admit(call.where.org, parsed->events, added))
     return err;
-  st.add_fanning(call.where.org, added);
   auto rp = self->make_response_promise<api_response>();
   // Ids the client chose may name events stored before: read them (on the
   // store readers) before deciding what is new.
   read_request lookups;
   for (const auto& ev : parsed->events)
-    if (ev.maybe_seen && !st.known_org(ev.id))
+    if (ev.maybe_seen && !gate->known_org(ev.id))
       lookups.keys.push_back(keys::event(ev.id));
   if (lookups.keys.empty()) {
     accept(self, std::move(*parsed), {}, added, rp);
     return rp;
   }
   auto keys_read = lookups.keys;
-  ++st.lookups_in_flight;
-  auto done = [=] {
-    auto& st = self->state;
-    if (--st.lookups_in_flight == 0)
-      st.recent.clear();
-  };
+  gate->begin_lookups();
   self->request(st.reader, caf::infinite, atom::get::value, std::move(lookups))
       .then(
           [=](read_results& found) mutable {
-            done();
+            gate->end_lookups();
             earlier_events earlier;
             auto prefix_len = keys::event("").size();
             for (std::size_t i = 0;
@@ -460,8 +287,8 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
             accept(self, std::move(*parsed), earlier, added, rp);
           },
           [=, org = call.where.org](caf::error& err) mutable {
-            done();
-            self->state.add_fanning(org, -added);
+            gate->end_lookups();
+            gate->add_fanning(org, -added);
             rp.deliver(make_error(
                 ec::unavailable, "the store failed (" + message_of(err)
                                      + "); nothing was accepted; retry later"));
@@ -473,10 +300,11 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
 /// client sends: a refusal fails the attempt that raised it, which its
 /// webhook tries again later.
 caf::result<std::string> raise(self_ptr self, event& ev) {
-  if (auto err = admit(self->state, ev.org, self->state.deliveries_of(ev)))
+  auto& gate = *self->state.gate;
+  if (auto err = gate.admit_count(ev.org, gate.deliveries_of(ev)))
     return err;
   write_batch b;
-  put_event(b, ev, accept_stamp(self->state));
+  put_event(b, ev, gate.stamp());
   take_markers(self, b);
   auto ptr = std::make_shared<const event>(std::move(ev));
   auto rp = self->make_response_promise<std::string>();
@@ -567,7 +395,7 @@ void sweep(self_ptr self, std::string start) {
                     for (std::size_t i = 0; i < time_keys.size(); ++i) {
                       auto id = time_keys[i].substr(prefix_len + 21);
                       if (fanning->items[i].found
-                          || self->state.committing.count(id) > 0)
+                          || self->state.gate->known_org(id))
                         continue;
                       b.deletes.push_back(keys::event(id));
                       b.deletes.push_back(keys::deployment_budget(id));
@@ -719,18 +547,14 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.db = std::move(db);
   st.writer = std::move(writer);
   st.reader = std::move(reader);
-  st.max_pending = limits.max_pending;
   st.load = limits.load;
-  // Unset (0): an organization is bounded by the node's limit only.
-  st.max_pending_per_org = limits.max_pending_per_org > 0
-                               ? limits.max_pending_per_org
-                               : limits.max_pending;
+  st.gate = std::make_shared<ingest_gate>(shard_count, limits);
+  st.reads = limits.reads;
+  if (st.reads)
+    st.reads_claim = st.reads->claim_ingest();
   st.retention = limits.event_retention.count() > 0 ? limits.event_retention
                                                     : defaults::event_retention;
   st.shards.resize(shard_count);
-  st.shard_pending.resize(shard_count);
-  st.shard_org_pending.resize(shard_count);
-  st.shard_scope_hooks.resize(shard_count);
   st.shard_org_hooks.resize(shard_count);
   st.shard_org_plugin_hooks.resize(shard_count);
   st.shard_plugin_hooks.resize(shard_count);
@@ -739,14 +563,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
     for (std::size_t n = 0; n < st.shards.size(); ++n)
       if (st.shards[n] && st.shards[n].address() == dm.source) {
         st.shards[n] = nullptr;
-        st.shard_pending[n] = 0;
-        st.sync();
-        st.shard_org_pending[n].clear();
-        st.shard_scope_hooks[n].clear();
-        st.shard_org_hooks[n].clear();
-        st.shard_org_plugin_hooks[n].clear();
-        st.shard_plugin_hooks[n] = 0;
-        st.sync();
+        st.forget_shard(n);
       }
   });
   return {
@@ -763,16 +580,20 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         // Watched: fan-outs to a shard that is gone wait for its successor.
         self->monitor(shard);
         st.shards[n] = std::move(shard);
-        st.shard_pending[n] = 0;
-        st.sync();
-        st.shard_org_pending[n].clear();
-        st.shard_scope_hooks[n].clear();
-        st.shard_org_hooks[n].clear();
-        st.shard_org_plugin_hooks[n].clear();
-        st.shard_plugin_hooks[n] = 0;
-        st.sync();
-        if (!st.recovered && st.all_subscribed())
+        st.forget_shard(n);
+        if (!st.all_subscribed())
+          return;
+        if (!st.recovered)
           recover(self);
+        // Every shard is there: the front end may ingest itself, and
+        // hand this actor the events to fan out.
+        if (st.reads && !st.published) {
+          st.published = true;
+          st.reads->publish_ingest(
+              st.reads_claim,
+              std::make_shared<const ingest_door>(ingest_door{
+                  st.gate, caf::actor_cast<ingest_actor>(self), st.db}));
+        }
       },
       [=](atom::pending, std::size_t n, std::int64_t total,
           shard_report& report) {
@@ -780,11 +601,10 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         // Only the shard's current registry counts; one still stopping
         // does not.
         auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
-        if (n >= st.shard_pending.size() || !st.shards[n]
+        if (n >= st.shards.size() || !st.shards[n]
             || st.shards[n].address() != sender)
           return;
-        st.shard_pending[n] = total;
-        st.sync();
+        st.gate->report(n, total, report);
         auto update = [](auto& counts, auto& changes) {
           for (auto& [name, count] : changes)
             if (count == 0)
@@ -792,14 +612,38 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
             else
               counts[name] = count;
         };
-        update(st.shard_org_pending[n], report.org_pending);
-        update(st.shard_scope_hooks[n], report.scope_hooks);
         update(st.shard_org_hooks[n], report.org_hooks);
         update(st.shard_org_plugin_hooks[n], report.org_plugin_hooks);
         st.shard_plugin_hooks[n] = report.plugin_hooks;
-        st.sync();
+        st.sync_plugins();
       },
-      [=](atom::stats) { return self->state.pending(); },
+      [=](atom::fanout, ingest_turn& turn) {
+        // Written by the front end (direct_routes.hpp): fanned out before
+        // the 202, as ingest() does; the requests of one organization
+        // together.
+        auto& gate = *self->state.gate;
+        std::vector<event_ptr> run;
+        auto flush = [&] {
+          if (!run.empty())
+            fan_out(self, std::move(run));
+          run.clear();
+        };
+        for (std::size_t i = 0; i < turn.requests.size(); ++i) {
+          auto& events = turn.requests[i].events;
+          if (events.empty())
+            continue;
+          const auto& org = events.front()->org;
+          if (i < turn.reserved.size())
+            gate.add_fanning(org, -turn.reserved[i]);
+          if (!run.empty() && run.front()->org != org)
+            flush();
+          run.insert(run.end(), std::make_move_iterator(events.begin()),
+                     std::make_move_iterator(events.end()));
+        }
+        flush();
+        return true;
+      },
+      [=](atom::stats) { return self->state.gate->pending(); },
       [=](atom::hooks, const std::string& org) {
         auto& st = self->state;
         auto sum = [&](const auto& shards) {

@@ -102,11 +102,17 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     return caf::actor_cast<caf::actor>(st.delivery);
   }
   if (name == "ingest") {
-    st.ingest = spawn_ingest(
-        sys, st.setup.db, st.writer, st.reader, shard_count,
-        {cfg.max_pending, cfg.max_pending_per_org,
-         std::chrono::duration_cast<std::chrono::seconds>(cfg.event_retention),
-         st.setup.load});
+    ingest_limits limits{
+        cfg.max_pending, cfg.max_pending_per_org,
+        std::chrono::duration_cast<std::chrono::seconds>(cfg.event_retention),
+        st.setup.load, nullptr};
+    // The front end may write events itself where the store writer adds
+    // nothing to a write: no fsync to gather (HOOKD_SYNC=1) and no
+    // followers to wait for (a replicated partition).
+    if (!cfg.sync && !st.setup.leader)
+      limits.reads = st.setup.reads;
+    st.ingest = spawn_ingest(sys, st.setup.db, st.writer, st.reader,
+                             shard_count, std::move(limits));
     return caf::actor_cast<caf::actor>(st.ingest);
   }
   if (name == "deployments") {

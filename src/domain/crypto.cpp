@@ -1,5 +1,9 @@
 #include "hookd/crypto.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -45,6 +49,32 @@ std::string random_hex(std::size_t n) {
 std::string uuid4() {
   auto b = random_bytes(16);
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
+  auto h = to_hex(b);
+  return h.substr(0, 8) + '-' + h.substr(8, 4) + '-' + h.substr(12, 4) + '-'
+         + h.substr(16, 4) + '-' + h.substr(20);
+}
+
+std::string uuid7() {
+  // (milliseconds << 12) | sequence of the last id made: the next one is
+  // past it, even within one millisecond or with the clock set back.
+  static std::atomic<std::uint64_t> last{0};
+  auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  std::uint64_t want = (ms & 0xffffffffffffULL) << 12;
+  auto prev = last.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do {
+    next = std::max(want, prev + 1);
+  } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+  auto b = random_bytes(16);
+  auto stamp = next >> 12;
+  for (int i = 0; i < 6; ++i)
+    b[i] = static_cast<char>((stamp >> (8 * (5 - i))) & 0xff);
+  b[6] = static_cast<char>(0x70 | ((next >> 8) & 0x0f));
+  b[7] = static_cast<char>(next & 0xff);
   b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
   auto h = to_hex(b);
   return h.substr(0, 8) + '-' + h.substr(8, 4) + '-' + h.substr(12, 4) + '-'

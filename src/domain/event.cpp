@@ -215,7 +215,7 @@ caf::expected<parsed_events> parse_events(std::string_view body,
       return false;
     }
     if (ev.id.empty())
-      ev.id = crypto::uuid4();
+      ev.id = crypto::uuid7();
     ev.created_at = now;
     out.push_back(std::move(ev));
     return true;
@@ -237,7 +237,7 @@ event make_event(const std::string& name, const std::string& org,
                  std::string_view data_json, std::uint32_t hops,
                  const std::string& root) {
   event ev;
-  ev.id = crypto::uuid4();
+  ev.id = crypto::uuid7();
   ev.index = event_index(name);
   ev.org = org;
   ev.project = project;

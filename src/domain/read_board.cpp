@@ -88,4 +88,17 @@ void partition_reads::publish_tokens(
     std::atomic_store(&tokens_, std::move(tokens));
 }
 
+std::uint64_t partition_reads::claim_ingest() {
+  std::lock_guard<std::mutex> guard{claim_mutex_};
+  std::atomic_store(&ingest_, std::shared_ptr<const ingest_door>{});
+  return ++ingest_claim_;
+}
+
+void partition_reads::publish_ingest(std::uint64_t claim,
+                                     std::shared_ptr<const ingest_door> door) {
+  std::lock_guard<std::mutex> guard{claim_mutex_};
+  if (claim == ingest_claim_)
+    std::atomic_store(&ingest_, std::move(door));
+}
+
 } // namespace hookd

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <iterator>
+#include <mutex>
 #include <thread>
 
 #include <sys/resource.h>
@@ -243,8 +245,38 @@ using reply_ptr = std::shared_ptr<http_reply>;
 } // namespace
 } // namespace hookd
 
+namespace hookd {
+namespace {
+
+/// An ingestion an I/O thread admitted, waiting for the end of its turn.
+struct queued_ingest {
+  direct_ingest in;
+  reply_ptr reply;
+};
+
+/// An I/O thread's ingestions of the current turn; the turn's end may run
+/// on the other I/O thread, hence the lock.
+struct ingest_queue {
+  std::mutex mutex;
+  std::vector<queued_ingest> entries;
+  bool queued = false;
+};
+
+/// A turn's ingestions of one partition, written: the bridge hands them
+/// to `ingest` and answers each reply with its answer.
+struct fanout_request {
+  ingest_actor ingest;
+  ingest_turn turn;
+  std::vector<std::string> answers;
+  std::vector<reply_ptr> replies;
+};
+
+} // namespace
+} // namespace hookd
+
 // A live connection: it never leaves this file's bridge actors.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::reply_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hookd::fanout_request)
 
 namespace hookd {
 namespace {
@@ -394,6 +426,33 @@ caf::behavior bridge(bridge_ptr self, node_actor node, config cfg,
               forward(std::move(call), reply);
             },
             atom::entry::value);
+      },
+      [=](fanout_request& r) {
+        // Written by the front end: each 202 once the ingest actor has
+        // handed the events to their registry shards.
+        auto deadline = deadline_of(cfg, operation::ingest_events);
+        std::vector<std::uint64_t> ids;
+        ids.reserve(r.replies.size());
+        for (const auto& reply : r.replies)
+          ids.push_back(track(self, deadline, reply));
+        auto replies = std::move(r.replies);
+        auto answers = std::move(r.answers);
+        self->request(r.ingest, caf::infinite, atom::fanout::value,
+                      std::move(r.turn))
+            .then(
+                [=](bool) mutable {
+                  for (std::size_t i = 0; i < replies.size(); ++i) {
+                    settle(self, ids[i]);
+                    replies[i]->respond(api_response{
+                        success::accepted, std::move(answers[i]), {}});
+                  }
+                },
+                [=](caf::error& err) {
+                  for (std::size_t i = 0; i < replies.size(); ++i) {
+                    settle(self, ids[i]);
+                    replies[i]->fail(err);
+                  }
+                });
       },
       [=](atom::health, reply_ptr& reply) {
         ask<api_response>(
@@ -565,6 +624,44 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
                });
     return restinio::request_accepted();
   };
+  // Writes the ingestions an I/O thread admitted in one turn, a
+  // partition's in one commit, then hands each partition's to its ingest
+  // actor in one message (through a bridge, which answers them).
+  auto finish_turn = [&](ingest_queue& q) {
+    std::vector<queued_ingest> entries;
+    {
+      std::lock_guard<std::mutex> guard{q.mutex};
+      entries.swap(q.entries);
+      q.queued = false;
+    }
+    std::vector<direct_ingest> ins;
+    ins.reserve(entries.size());
+    for (auto& e : entries)
+      ins.push_back(std::move(e.in));
+    auto errors = commit_ingests(ins);
+    std::vector<fanout_request> out;
+    for (std::size_t i = 0; i < ins.size(); ++i) {
+      if (errors[i]) {
+        entries[i].reply->fail(errors[i]);
+        continue;
+      }
+      auto& in = ins[i];
+      auto slot = std::find_if(out.begin(), out.end(), [&](const auto& r) {
+        return r.ingest == in.door->ingest;
+      });
+      if (slot == out.end()) {
+        out.emplace_back();
+        slot = std::prev(out.end());
+        slot->ingest = in.door->ingest;
+      }
+      slot->turn.requests.push_back(std::move(in.fresh));
+      slot->turn.reserved.push_back(in.reserved);
+      slot->answers.push_back(std::move(in.answer));
+      slot->replies.push_back(std::move(entries[i].reply));
+    }
+    for (auto& r : out)
+      caf::anon_send(pick(), std::move(r));
+  };
   auto handler = [&](restinio::request_handle_t req) {
     const auto& head = req->header();
     auto route
@@ -638,6 +735,39 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
           asio::defer(ioctx, [reply, body = std::move(*kept)]() mutable {
             reply->respond(api_response{success::ok, std::move(body), {}});
           });
+          return restinio::request_accepted();
+        }
+    // Events its partition lets the front end write (direct_routes.hpp)
+    // are admitted here, on the I/O thread, and written with the others
+    // of this turn of the loop; the actors only fan them out.
+    if (op == operation::ingest_events && board)
+      if (auto routes = board->read())
+        if (auto prepared = prepare_ingest(*routes, route.call)) {
+          if (!*prepared) {
+            asio::defer(ioctx,
+                        [reply, err = prepared->error()] { reply->fail(err); });
+            return restinio::request_accepted();
+          }
+          auto& in = **prepared;
+          if (in.fresh.events.empty()) {
+            // Every event was a repeat: nothing to write or fan out.
+            asio::defer(ioctx, [reply, body = std::move(in.answer)]() mutable {
+              reply->respond(
+                  api_response{success::accepted, std::move(body), {}});
+            });
+            return restinio::request_accepted();
+          }
+          static thread_local auto turn = std::make_shared<ingest_queue>();
+          bool first = false;
+          {
+            std::lock_guard<std::mutex> guard{turn->mutex};
+            turn->entries.push_back({std::move(in), std::move(reply)});
+            first = !std::exchange(turn->queued, true);
+          }
+          // Deferred: it runs once the completions already queued (other
+          // connections' requests read in this turn) have run.
+          if (first)
+            asio::defer(ioctx, [&finish_turn, q = turn] { finish_turn(*q); });
           return restinio::request_accepted();
         }
     if (op == operation::create_hook || op == operation::update_hook) {

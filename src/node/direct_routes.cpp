@@ -1,6 +1,11 @@
 #include "hookd/direct_routes.hpp"
 
 #include "hookd/crypto.hpp"
+#include "hookd/defaults.hpp"
+#include "hookd/fence.hpp"
+#include "hookd/ingest_gate.hpp"
+#include "hookd/keys.hpp"
+#include "hookd/metrics.hpp"
 #include "hookd/partition.hpp"
 
 namespace hookd {
@@ -60,6 +65,110 @@ std::optional<std::string> kept_answer(const direct_routes& routes,
   auto scope_key = call.where.key();
   auto shard = shard_of_key(scope_key, reads.shards());
   return reads.answers(shard)->find(scope_key + '/' + call.hook);
+}
+
+std::optional<caf::expected<direct_ingest>>
+prepare_ingest(const direct_routes& routes, const api_call& call) {
+  using answer = caf::expected<direct_ingest>;
+  if (call.op != operation::ingest_events)
+    return std::nullopt;
+  auto p = direct_partition(routes, call);
+  if (!p || *p >= routes.reads.size() || !routes.reads[*p])
+    return std::nullopt;
+  const auto& reads = *routes.reads[*p];
+  auto door = reads.ingest();
+  // The same rule as the store writer's: a cluster member without a live
+  // lease writes nothing.
+  if (!door || !fence::is_open()
+      || !may_read(routes, reads, call.who, call.where.org))
+    return std::nullopt;
+  auto& gate = *door->gate;
+  const auto& org = call.where.org;
+  if (auto err = gate.check_room(org))
+    return answer{std::move(err)};
+  auto parsed = parse_events(call.body, org, defaults::max_event_batch);
+  if (!parsed)
+    return answer{std::move(parsed.error())};
+  // What the whole request adds must fit, counted until its fan-out
+  // counts it.
+  std::int64_t reserved = 0;
+  if (auto err = gate.admit(org, parsed->events, reserved))
+    return answer{std::move(err)};
+  // Ids the client chose may name events stored before. Events written
+  // while these reads are under way are remembered by the gate, so the
+  // claim below sees them.
+  earlier_events earlier;
+  bool looking = false;
+  for (const auto& ev : parsed->events) {
+    if (!ev.maybe_seen || gate.known_org(ev.id))
+      continue;
+    if (!looking) {
+      gate.begin_lookups();
+      looking = true;
+    }
+    auto found = door->db->get(keys::event(ev.id));
+    if (!found) {
+      gate.end_lookups();
+      gate.add_fanning(org, -reserved);
+      return answer{make_error(ec::unavailable,
+                               "the store failed (" + message_of(found.error())
+                                   + "); nothing was accepted; retry later")};
+    }
+    if (*found)
+      earlier.emplace(ev.id, std::move(**found));
+  }
+  direct_ingest out;
+  auto refused
+      = claim_new_events(gate, *parsed, earlier, out.fresh.events, out.answer);
+  if (looking)
+    gate.end_lookups();
+  if (refused || out.fresh.events.empty()) {
+    gate.add_fanning(org, -reserved);
+    if (refused)
+      return answer{std::move(refused)};
+    return answer{std::move(out)};
+  }
+  for (const auto& ev : out.fresh.events)
+    put_event(out.writes, *ev, gate.stamp());
+  out.door = std::move(door);
+  out.org = org;
+  out.reserved = reserved;
+  return answer{std::move(out)};
+}
+
+std::vector<caf::error> commit_ingests(std::vector<direct_ingest>& all) {
+  std::vector<caf::error> errors(all.size());
+  std::vector<bool> done(all.size(), false);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (done[i] || !all[i].door)
+      continue;
+    // Every ingestion of this partition, in one write.
+    const auto& db = all[i].door->db;
+    std::vector<std::size_t> members;
+    std::vector<write_batch> group;
+    for (std::size_t j = i; j < all.size(); ++j)
+      if (!done[j] && all[j].door && all[j].door->db == db) {
+        done[j] = true;
+        members.push_back(j);
+        group.push_back(std::move(all[j].writes));
+      }
+    auto err = db->commit(group);
+    std::size_t written = 0;
+    for (auto j : members) {
+      auto& in = all[j];
+      release_events(*in.door->gate, in.fresh.events, !err);
+      if (!err) {
+        written += in.fresh.events.size();
+        continue;
+      }
+      in.door->gate->add_fanning(in.org, -in.reserved);
+      errors[j] = make_error(ec::unavailable,
+                             "the store failed (" + message_of(err)
+                                 + "); nothing was accepted; retry later");
+    }
+    metrics::events_ingested(written);
+  }
+  return errors;
 }
 
 } // namespace hookd

@@ -6,9 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "hookd/api.hpp"
 #include "hookd/crypto.hpp"
 #include "hookd/direct_routes.hpp"
+#include "hookd/ingest_gate.hpp"
+#include "hookd/keys.hpp"
 #include "hookd/partition.hpp"
 #include "hookd/type_ids.hpp"
 
@@ -152,6 +156,185 @@ TEST_F(direct_routes_test,
   cache->remember(where.key() + "/h", "{}", cache->changes());
   routes_.entries[p] = nullptr;
   EXPECT_FALSE(read(admin));
+}
+
+// -- ingestion on the front end (prepare_ingest, commit_ingests)
+
+class direct_ingest_test : public direct_routes_test {
+protected:
+  void SetUp() override {
+    direct_routes_test::SetUp();
+    auto opened = store::open(dir_, false);
+    ASSERT_TRUE(opened) << message_of(opened.error());
+    db_ = *opened;
+    open_door(100);
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+    direct_routes_test::TearDown();
+  }
+
+  /// Publishes acme's partition's ingestion with a bound of `max_pending`.
+  void open_door(std::int64_t max_pending) {
+    ingest_limits limits;
+    limits.max_pending = max_pending;
+    gate_ = std::make_shared<ingest_gate>(shards, limits);
+    reads_ = std::make_shared<partition_reads>();
+    reads_->publish_ingest(reads_->claim_ingest(),
+                           std::make_shared<const ingest_door>(
+                               ingest_door{gate_, ingest_actor{}, db_}));
+    routes_.reads.assign(8, nullptr);
+    routes_.reads[partition_of("acme", 8)] = reads_;
+  }
+
+  api_call post(const std::string& org, const std::string& body,
+                const std::string& token = admin) {
+    auto c = call(operation::ingest_events, org, token);
+    c.body = body;
+    return c;
+  }
+
+  /// Another organization of acme's partition.
+  static std::string neighbour() {
+    for (int i = 0;; ++i) {
+      auto org = "org" + std::to_string(i);
+      if (partition_of(org, 8) == partition_of("acme", 8))
+        return org;
+    }
+  }
+
+  bool stored(const std::string& key) {
+    auto found = db_->get(key);
+    return found && found->has_value();
+  }
+
+  static constexpr std::size_t shards = 4;
+  static constexpr const char* event_body
+      = R"({"event":"stack_created","projectName":"p","stackName":"s"})";
+  std::string dir_
+      = testing::TempDir() + "hookd-direct-" + crypto::random_hex(6);
+  store_ptr db_;
+  ingest_gate_ptr gate_;
+  partition_reads_ptr reads_;
+};
+
+TEST_F(direct_ingest_test, events_are_admitted_then_written_together) {
+  auto one = prepare_ingest(routes_, post("acme", event_body));
+  auto two
+      = prepare_ingest(routes_, post("acme", std::string{"["} + event_body + ","
+                                                 + event_body + "]"));
+  ASSERT_TRUE(one && *one) << (one ? message_of(one->error()) : "");
+  ASSERT_TRUE(two && *two);
+  ASSERT_EQ((*one)->fresh.events.size(), 1u);
+  ASSERT_EQ((*two)->fresh.events.size(), 2u);
+  auto id = (*one)->fresh.events.front()->id;
+  EXPECT_EQ((*one)->answer, R"({"id":")" + id + R"("})");
+  EXPECT_EQ((*two)->answer.rfind(R"({"ids":[")", 0), 0u) << (*two)->answer;
+  // Admitted is not written: nothing is on disk until the commit.
+  EXPECT_FALSE(stored(keys::event(id)));
+  std::vector<direct_ingest> turn;
+  turn.push_back(std::move(**one));
+  turn.push_back(std::move(**two));
+  auto errors = commit_ingests(turn);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_FALSE(errors[0]);
+  EXPECT_FALSE(errors[1]);
+  // Each event with its fan-out marker, for the ingest actor to fan out
+  // (or the next start, after a crash).
+  for (const auto& in : turn)
+    for (const auto& ev : in.fresh.events) {
+      EXPECT_TRUE(stored(keys::event(ev->id)));
+      EXPECT_TRUE(stored(keys::fanout_marker(ev->id)));
+      EXPECT_FALSE(gate_->known_org(ev->id));
+    }
+}
+
+TEST_F(direct_ingest_test, a_chosen_id_is_written_once_and_only_for_its_org) {
+  auto body = std::string{R"({"id":"0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0",)"}
+              + (event_body + 1);
+  const std::string id = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0";
+  auto first = prepare_ingest(routes_, post("acme", body));
+  ASSERT_TRUE(first && *first);
+  ASSERT_EQ((*first)->fresh.events.size(), 1u);
+  EXPECT_EQ((*first)->fresh.events.front()->id, id);
+  // While the first is being written, the same id again is acknowledged
+  // and not written twice; another organization's use of it is refused.
+  auto again = prepare_ingest(routes_, post("acme", body));
+  ASSERT_TRUE(again && *again);
+  EXPECT_TRUE((*again)->fresh.events.empty());
+  EXPECT_EQ((*again)->answer, R"({"id":")" + id + R"("})");
+  auto theirs = prepare_ingest(routes_, post(neighbour(), body));
+  ASSERT_TRUE(theirs);
+  ASSERT_FALSE(*theirs);
+  EXPECT_EQ(code_of(theirs->error()), ec::conflict);
+  std::vector<direct_ingest> turn;
+  turn.push_back(std::move(**first));
+  EXPECT_FALSE(commit_ingests(turn)[0]);
+  // Once written, the store says the same.
+  auto later = prepare_ingest(routes_, post("acme", body));
+  ASSERT_TRUE(later && *later);
+  EXPECT_TRUE((*later)->fresh.events.empty());
+  auto theirs_later = prepare_ingest(routes_, post(neighbour(), body));
+  ASSERT_TRUE(theirs_later);
+  ASSERT_FALSE(*theirs_later);
+  EXPECT_EQ(code_of(theirs_later->error()), ec::conflict);
+}
+
+TEST_F(direct_ingest_test, the_bounds_on_pending_work_hold_here_too) {
+  open_door(3);
+  // Two webhooks on acme's organization scope: an event adds two
+  // deliveries.
+  scope org_scope{scope_kind::org, "acme", {}, {}};
+  shard_report report;
+  report.scope_hooks.emplace_back(org_scope.key(), 2);
+  gate_->report(shard_of(org_scope, shards), 0, report);
+  auto batch = std::string{"["} + event_body + "," + event_body + "]";
+  auto too_big = prepare_ingest(routes_, post("acme", batch));
+  ASSERT_TRUE(too_big);
+  ASSERT_FALSE(*too_big);
+  EXPECT_EQ(code_of(too_big->error()), ec::payload_too_large);
+  // One event fits, and holds its two deliveries until its fan-out: the
+  // next does not.
+  auto one = prepare_ingest(routes_, post("acme", event_body));
+  ASSERT_TRUE(one && *one);
+  EXPECT_EQ((*one)->reserved, 2);
+  auto next = prepare_ingest(routes_, post("acme", event_body));
+  ASSERT_TRUE(next);
+  ASSERT_FALSE(*next);
+  EXPECT_EQ(code_of(next->error()), ec::too_many_requests);
+  // Released (as the ingest actor does when it fans them out), there is
+  // room again.
+  gate_->add_fanning("acme", -(*one)->reserved);
+  auto after = prepare_ingest(routes_, post("acme", event_body));
+  ASSERT_TRUE(after && *after);
+  // A bad body is the client's error, from here as from the actors.
+  auto bad = prepare_ingest(routes_, post("acme", "{"));
+  ASSERT_TRUE(bad);
+  ASSERT_FALSE(*bad);
+  EXPECT_EQ(code_of(bad->error()), ec::bad_request);
+}
+
+TEST_F(direct_ingest_test, what_the_front_end_may_not_take_goes_to_the_actors) {
+  auto token = new_org_token("acme");
+  // An organization token the published table does not hold (the access
+  // actor decides), another organization's token, another operation.
+  EXPECT_FALSE(prepare_ingest(routes_, post("acme", event_body, token)));
+  EXPECT_FALSE(prepare_ingest(
+      routes_, post("acme", event_body, new_org_token(neighbour()))));
+  auto read = post("acme", event_body);
+  read.op = operation::read_hook;
+  EXPECT_FALSE(prepare_ingest(routes_, read));
+  // Held by the table: taken here.
+  auto table = std::make_shared<token_table>();
+  auto who = credential_of_token(token);
+  table->by_id[who.token_id] = {"acme", who.digest};
+  reads_->publish_tokens(reads_->claim_tokens(), table);
+  EXPECT_TRUE(prepare_ingest(routes_, post("acme", event_body, token)));
+  // No door (an ingest actor starting, HOOKD_SYNC=1, a replicated
+  // partition): the actors.
+  reads_->claim_ingest();
+  EXPECT_FALSE(prepare_ingest(routes_, post("acme", event_body)));
 }
 
 TEST(answer_cache,

@@ -1,5 +1,7 @@
 #include "hookd/crypto.hpp"
 
+#include <chrono>
+
 #include <gtest/gtest.h>
 
 using namespace hookd::crypto;
@@ -29,6 +31,29 @@ TEST(crypto, uuid4_shape) {
   ASSERT_EQ(id.size(), 36u);
   EXPECT_EQ(id[14], '4');
   EXPECT_NE(uuid4(), id);
+}
+
+TEST(crypto, uuid7_ids_sort_in_the_order_they_were_made) {
+  auto id = uuid7();
+  ASSERT_EQ(id.size(), 36u);
+  EXPECT_EQ(id[14], '7');
+  // The RFC 9562 variant: 10xx.
+  EXPECT_NE(std::string{"89ab"}.find(id[19]), std::string::npos) << id;
+  // Made within one millisecond or not, each sorts after the one before;
+  // and the time comes first (48 bits of Unix milliseconds).
+  auto before = id;
+  for (int i = 0; i < 10000; ++i) {
+    auto next = uuid7();
+    ASSERT_LT(before, next);
+    before = next;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  auto hex = id.substr(0, 8) + id.substr(9, 4);
+  auto stamped = std::stoll(hex, nullptr, 16);
+  EXPECT_LE(stamped, ms);
+  EXPECT_GT(stamped, ms - 60'000);
 }
 
 TEST(crypto, constant_time_equality) {
