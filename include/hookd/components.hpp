@@ -58,9 +58,11 @@ struct ingest_limits {
   std::chrono::seconds event_retention{0};
   /// Shared by the partitions of a node (null: this ingest alone).
   std::shared_ptr<node_load> load;
-  /// Where this partition's front end may find its ingestion, to ingest
-  /// itself (null: it never does).
+  /// Where this partition's front end may find its ingestion, to take
+  /// requests on itself (null: it never does), and whether it may write
+  /// their events to the store itself (else the store writer does).
   partition_reads_ptr reads;
+  bool front_end_writes = false;
 };
 
 /// Ingestion. It fans out to the `shard_count` registry shards that

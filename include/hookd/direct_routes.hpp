@@ -85,9 +85,17 @@ struct direct_ingest {
 std::optional<caf::expected<direct_ingest>>
 prepare_ingest(const direct_routes& routes, const api_call& call);
 
-/// Commits prepared ingestions, those of one partition in one write, and
-/// releases their claims. By index: none, or why that one was not written
-/// (then nothing of it was, and its reservation is released).
+/// Commits prepared ingestions whose door writes here, those of one
+/// partition in one write, and settles them (settle_ingests). By index:
+/// none, or why that one was not written. Those whose door does not write
+/// here are left as they are.
 std::vector<caf::error> commit_ingests(std::vector<direct_ingest>& all);
+
+/// After the write of ingestions through `door` (their new events and the
+/// deliveries they reserved, `turn`): their claims are released; when it
+/// failed (`err`), so are their reservations, and nothing of them counts
+/// as ingested.
+void settle_ingests(const ingest_door& door, const ingest_turn& turn,
+                    const caf::error& err);
 
 } // namespace hookd

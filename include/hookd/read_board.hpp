@@ -68,13 +68,17 @@ struct token_table {
 
 class ingest_gate;
 
-/// A partition's ingestion as its front end may do it itself
-/// (direct_ingest.hpp): the bounds and ids it admits through, the actor
-/// that fans out what it wrote, and the store it writes to.
+/// A partition's ingestion as its front end may take it on
+/// (direct_routes.hpp): the bounds and ids it admits through, the actor
+/// that fans out what was written, and where it is written: the store
+/// itself, from the I/O thread, when `write_here`; else the store writer,
+/// whose answer waits for an fsync (HOOKD_SYNC=1) or for the followers.
 struct ingest_door {
   std::shared_ptr<ingest_gate> gate;
   ingest_actor ingest;
   store_ptr db;
+  store_writer_actor writer;
+  bool write_here = false;
 };
 
 /// One partition's board: a cache per registry shard, its tokens and its

@@ -51,6 +51,9 @@ struct ingest_state {
   partition_reads_ptr reads;
   std::uint64_t reads_claim = 0;
   bool published = false;
+  /// The front end writes events to the store itself (else it hands them
+  /// to the store writer).
+  bool front_end_writes = false;
   /// Each shard's webhooks by organization (as last reported).
   std::vector<std::unordered_map<std::string, std::int64_t>> shard_org_hooks;
   /// The same for webhooks using plugin behaviours, and each shard's total.
@@ -550,6 +553,7 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
   st.load = limits.load;
   st.gate = std::make_shared<ingest_gate>(shard_count, limits);
   st.reads = limits.reads;
+  st.front_end_writes = limits.front_end_writes;
   if (st.reads)
     st.reads_claim = st.reads->claim_ingest();
   st.retention = limits.event_retention.count() > 0 ? limits.event_retention
@@ -590,9 +594,9 @@ ingest_actor::behavior_type ingest_behavior(self_ptr self, store_ptr db,
         if (st.reads && !st.published) {
           st.published = true;
           st.reads->publish_ingest(
-              st.reads_claim,
-              std::make_shared<const ingest_door>(ingest_door{
-                  st.gate, caf::actor_cast<ingest_actor>(self), st.db}));
+              st.reads_claim, std::make_shared<const ingest_door>(ingest_door{
+                                  st.gate, caf::actor_cast<ingest_actor>(self),
+                                  st.db, st.writer, st.front_end_writes}));
         }
       },
       [=](atom::pending, std::size_t n, std::int64_t total,

@@ -105,12 +105,11 @@ caf::actor spawn_component(self_ptr self, std::size_t i) {
     ingest_limits limits{
         cfg.max_pending, cfg.max_pending_per_org,
         std::chrono::duration_cast<std::chrono::seconds>(cfg.event_retention),
-        st.setup.load, nullptr};
+        st.setup.load, st.setup.reads};
     // The front end may write events itself where the store writer adds
     // nothing to a write: no fsync to gather (HOOKD_SYNC=1) and no
     // followers to wait for (a replicated partition).
-    if (!cfg.sync && !st.setup.leader)
-      limits.reads = st.setup.reads;
+    limits.front_end_writes = !cfg.sync && !st.setup.leader;
     st.ingest = spawn_ingest(sys, st.setup.db, st.writer, st.reader,
                              shard_count, std::move(limits));
     return caf::actor_cast<caf::actor>(st.ingest);

@@ -19,11 +19,8 @@ ingest_gate::ingest_gate(std::size_t shard_count, const ingest_limits& limits)
       max_pending_per_org_(limits.max_pending_per_org > 0
                                ? limits.max_pending_per_org
                                : limits.max_pending),
-      load_(limits.load),
-      shard_pending_(shard_count),
-      shard_org_pending_(shard_count),
-      shard_scope_hooks_(shard_count) {
-}
+      load_(limits.load), shard_pending_(shard_count),
+      shard_org_pending_(shard_count), shard_scope_hooks_(shard_count) {}
 
 ingest_gate::~ingest_gate() {
   if (load_)
@@ -264,7 +261,8 @@ caf::error claim_new_events(ingest_gate& gate, parsed_events& parsed,
     if (ev.maybe_seen)
       if (auto it = earlier.find(ev.id); it != earlier.end()) {
         event before;
-        owners[i] = event_from_storage(it->second, before) ? before.org : ev.org;
+        owners[i]
+            = event_from_storage(it->second, before) ? before.org : ev.org;
         continue;
       }
     candidates.push_back(&ev);
@@ -281,11 +279,11 @@ caf::error claim_new_events(ingest_gate& gate, parsed_events& parsed,
   for (auto i : firsts)
     if (owners[i] && *owners[i] != events[i].org) {
       gate.release(claimed, false);
-      return make_error(ec::conflict,
-                        (parsed.batch ? "event " + std::to_string(i) + ": "
-                                      : std::string{})
-                            + "id '" + events[i].id
-                            + "' is taken by another organization's event");
+      return make_error(
+          ec::conflict,
+          (parsed.batch ? "event " + std::to_string(i) + ": " : std::string{})
+              + "id '" + events[i].id
+              + "' is taken by another organization's event");
     }
   answer = parsed.batch ? nlohmann::json{{"ids", ids}}.dump()
                         : nlohmann::json{{"id", ids[0]}}.dump();

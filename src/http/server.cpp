@@ -262,10 +262,13 @@ struct ingest_queue {
   bool queued = false;
 };
 
-/// A turn's ingestions of one partition, written: the bridge hands them
-/// to `ingest` and answers each reply with its answer.
+/// A turn's ingestions of one partition: the bridge has them written by
+/// the store writer unless `written` already, hands them to the door's
+/// ingest actor, and answers each reply with its answer.
 struct fanout_request {
-  ingest_actor ingest;
+  std::shared_ptr<const ingest_door> door;
+  bool written = true;
+  write_batch writes;
   ingest_turn turn;
   std::vector<std::string> answers;
   std::vector<reply_ptr> replies;
@@ -428,8 +431,8 @@ caf::behavior bridge(bridge_ptr self, node_actor node, config cfg,
             atom::entry::value);
       },
       [=](fanout_request& r) {
-        // Written by the front end: each 202 once the ingest actor has
-        // handed the events to their registry shards.
+        // Admitted by the front end: each 202 once its events are written
+        // and the ingest actor has handed them to their registry shards.
         auto deadline = deadline_of(cfg, operation::ingest_events);
         std::vector<std::uint64_t> ids;
         ids.reserve(r.replies.size());
@@ -437,21 +440,42 @@ caf::behavior bridge(bridge_ptr self, node_actor node, config cfg,
           ids.push_back(track(self, deadline, reply));
         auto replies = std::move(r.replies);
         auto answers = std::move(r.answers);
-        self->request(r.ingest, caf::infinite, atom::fanout::value,
-                      std::move(r.turn))
+        auto fail_all = [=](const caf::error& err) {
+          for (std::size_t i = 0; i < replies.size(); ++i) {
+            settle(self, ids[i]);
+            replies[i]->fail(err);
+          }
+        };
+        auto door = r.door;
+        auto hand_over = [=](ingest_turn turn) {
+          self->request(door->ingest, caf::infinite, atom::fanout::value,
+                        std::move(turn))
+              .then(
+                  [=](bool) mutable {
+                    for (std::size_t i = 0; i < replies.size(); ++i) {
+                      settle(self, ids[i]);
+                      replies[i]->respond(api_response{
+                          success::accepted, std::move(answers[i]), {}});
+                    }
+                  },
+                  [=](caf::error& err) { fail_all(err); });
+        };
+        if (r.written)
+          return hand_over(std::move(r.turn));
+        auto turn = std::move(r.turn);
+        self->request(door->writer, caf::infinite, atom::write::value,
+                      std::move(r.writes))
             .then(
-                [=](bool) mutable {
-                  for (std::size_t i = 0; i < replies.size(); ++i) {
-                    settle(self, ids[i]);
-                    replies[i]->respond(api_response{
-                        success::accepted, std::move(answers[i]), {}});
-                  }
+                [=](std::uint64_t) {
+                  settle_ingests(*door, turn, {});
+                  hand_over(turn);
                 },
                 [=](caf::error& err) {
-                  for (std::size_t i = 0; i < replies.size(); ++i) {
-                    settle(self, ids[i]);
-                    replies[i]->fail(err);
-                  }
+                  settle_ingests(*door, turn, err);
+                  fail_all(make_error(ec::unavailable,
+                                      "the store failed (" + message_of(err)
+                                          + "); nothing was accepted; "
+                                            "retry later"));
                 });
       },
       [=](atom::health, reply_ptr& reply) {
@@ -625,8 +649,9 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
     return restinio::request_accepted();
   };
   // Writes the ingestions an I/O thread admitted in one turn, a
-  // partition's in one commit, then hands each partition's to its ingest
-  // actor in one message (through a bridge, which answers them).
+  // partition's in one commit (here, or by its store writer through a
+  // bridge), then hands each partition's to its ingest actor in one
+  // message (through the bridge, which answers them).
   auto finish_turn = [&](ingest_queue& q) {
     std::vector<queued_ingest> entries;
     {
@@ -647,12 +672,18 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
       }
       auto& in = ins[i];
       auto slot = std::find_if(out.begin(), out.end(), [&](const auto& r) {
-        return r.ingest == in.door->ingest;
+        return r.door == in.door;
       });
       if (slot == out.end()) {
         out.emplace_back();
         slot = std::prev(out.end());
-        slot->ingest = in.door->ingest;
+        slot->door = in.door;
+        slot->written = in.door->write_here;
+      }
+      if (!slot->written) {
+        auto& to = slot->writes.puts;
+        to.insert(to.end(), std::make_move_iterator(in.writes.puts.begin()),
+                  std::make_move_iterator(in.writes.puts.end()));
       }
       slot->turn.requests.push_back(std::move(in.fresh));
       slot->turn.reserved.push_back(in.reserved);

@@ -136,37 +136,46 @@ prepare_ingest(const direct_routes& routes, const api_call& call) {
   return answer{std::move(out)};
 }
 
+void settle_ingests(const ingest_door& door, const ingest_turn& turn,
+                    const caf::error& err) {
+  std::size_t written = 0;
+  for (std::size_t i = 0; i < turn.requests.size(); ++i) {
+    const auto& events = turn.requests[i].events;
+    release_events(*door.gate, events, !err);
+    written += events.size();
+    if (err && !events.empty() && i < turn.reserved.size())
+      door.gate->add_fanning(events.front()->org, -turn.reserved[i]);
+  }
+  if (!err)
+    metrics::events_ingested(written);
+}
+
 std::vector<caf::error> commit_ingests(std::vector<direct_ingest>& all) {
   std::vector<caf::error> errors(all.size());
   std::vector<bool> done(all.size(), false);
   for (std::size_t i = 0; i < all.size(); ++i) {
-    if (done[i] || !all[i].door)
+    if (done[i] || !all[i].door || !all[i].door->write_here)
       continue;
     // Every ingestion of this partition, in one write.
-    const auto& db = all[i].door->db;
+    auto door = all[i].door;
     std::vector<std::size_t> members;
     std::vector<write_batch> group;
+    ingest_turn turn;
     for (std::size_t j = i; j < all.size(); ++j)
-      if (!done[j] && all[j].door && all[j].door->db == db) {
+      if (!done[j] && all[j].door == door) {
         done[j] = true;
         members.push_back(j);
         group.push_back(std::move(all[j].writes));
+        turn.requests.push_back(all[j].fresh);
+        turn.reserved.push_back(all[j].reserved);
       }
-    auto err = db->commit(group);
-    std::size_t written = 0;
-    for (auto j : members) {
-      auto& in = all[j];
-      release_events(*in.door->gate, in.fresh.events, !err);
-      if (!err) {
-        written += in.fresh.events.size();
-        continue;
-      }
-      in.door->gate->add_fanning(in.org, -in.reserved);
-      errors[j] = make_error(ec::unavailable,
-                             "the store failed (" + message_of(err)
-                                 + "); nothing was accepted; retry later");
-    }
-    metrics::events_ingested(written);
+    auto err = door->db->commit(group);
+    settle_ingests(*door, turn, err);
+    if (err)
+      for (auto j : members)
+        errors[j] = make_error(ec::unavailable,
+                               "the store failed (" + message_of(err)
+                                   + "); nothing was accepted; retry later");
   }
   return errors;
 }

@@ -1219,8 +1219,17 @@ TEST_F(delivery_batch, an_event_larger_than_64_kib_is_413) {
 // -- idempotency
 // ---------------------------------------------------------------
 
-TEST_F(delivery_idempotency, repeated_client_id_is_delivered_once) {
-  ASSERT_TRUE(start());
+// Written by the front end's I/O thread (HOOKD_SYNC=0) or by the store
+// writer, which gathers the fsync (HOOKD_SYNC=1): the same answers.
+class delivery_idempotency_writes
+    : public delivery_base,
+      public ::testing::WithParamInterface<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(sync, delivery_idempotency_writes,
+                         ::testing::Values("0", "1"));
+
+TEST_P(delivery_idempotency_writes, repeated_client_id_is_delivered_once) {
+  ASSERT_TRUE(start({{"HOOKD_SYNC", std::string{GetParam()}}}));
   auto c = api();
   auto hook = make_hook(c, org_hooks, "once", rcv_.url("/once"));
   const std::string x = "5d1f0c1e-8a4b-4c1e-9d2f-0a1b2c3d4e5f";

@@ -175,15 +175,17 @@ protected:
     direct_routes_test::TearDown();
   }
 
-  /// Publishes acme's partition's ingestion with a bound of `max_pending`.
-  void open_door(std::int64_t max_pending) {
+  /// Publishes acme's partition's ingestion with a bound of `max_pending`;
+  /// the front end writes to the store itself when `write_here`.
+  void open_door(std::int64_t max_pending, bool write_here = true) {
     ingest_limits limits;
     limits.max_pending = max_pending;
     gate_ = std::make_shared<ingest_gate>(shards, limits);
     reads_ = std::make_shared<partition_reads>();
-    reads_->publish_ingest(reads_->claim_ingest(),
-                           std::make_shared<const ingest_door>(
-                               ingest_door{gate_, ingest_actor{}, db_}));
+    reads_->publish_ingest(
+        reads_->claim_ingest(),
+        std::make_shared<const ingest_door>(ingest_door{
+            gate_, ingest_actor{}, db_, store_writer_actor{}, write_here}));
     routes_.reads.assign(8, nullptr);
     routes_.reads[partition_of("acme", 8)] = reads_;
   }
@@ -315,6 +317,42 @@ TEST_F(direct_ingest_test, the_bounds_on_pending_work_hold_here_too) {
   EXPECT_EQ(code_of(bad->error()), ec::bad_request);
 }
 
+TEST_F(direct_ingest_test, a_door_that_does_not_write_here_leaves_the_write) {
+  // HOOKD_SYNC=1: the store writer gathers the fsync, not the I/O thread.
+  open_door(100, false);
+  scope org_scope{scope_kind::org, "acme", {}, {}};
+  shard_report report;
+  report.scope_hooks.emplace_back(org_scope.key(), 1);
+  gate_->report(shard_of(org_scope, shards), 0, report);
+  auto prepared = prepare_ingest(routes_, post("acme", event_body));
+  ASSERT_TRUE(prepared && *prepared);
+  std::vector<direct_ingest> turn;
+  turn.push_back(std::move(**prepared));
+  auto id = turn[0].fresh.events.front()->id;
+  EXPECT_FALSE(commit_ingests(turn)[0]);
+  EXPECT_FALSE(stored(keys::event(id)));
+  EXPECT_FALSE(turn[0].writes.empty());
+  EXPECT_EQ(gate_->known_org(id), "acme");
+  EXPECT_EQ(turn[0].reserved, 1);
+  // When the store writer fails, the claims and the reservations go: a
+  // bound that was full has room again.
+  open_door(1, false);
+  gate_->report(shard_of(org_scope, shards), 0, report);
+  auto held = prepare_ingest(routes_, post("acme", event_body));
+  ASSERT_TRUE(held && *held);
+  auto full = prepare_ingest(routes_, post("acme", event_body));
+  ASSERT_TRUE(full);
+  EXPECT_FALSE(*full);
+  ingest_turn failed;
+  failed.requests.push_back((*held)->fresh);
+  failed.reserved.push_back((*held)->reserved);
+  settle_ingests(*reads_->ingest(), failed,
+                 make_error(ec::unavailable, "the disk is full"));
+  EXPECT_FALSE(gate_->known_org((*held)->fresh.events.front()->id));
+  auto again = prepare_ingest(routes_, post("acme", event_body));
+  ASSERT_TRUE(again && *again);
+}
+
 TEST_F(direct_ingest_test, what_the_front_end_may_not_take_goes_to_the_actors) {
   auto token = new_org_token("acme");
   // An organization token the published table does not hold (the access
@@ -331,8 +369,7 @@ TEST_F(direct_ingest_test, what_the_front_end_may_not_take_goes_to_the_actors) {
   table->by_id[who.token_id] = {"acme", who.digest};
   reads_->publish_tokens(reads_->claim_tokens(), table);
   EXPECT_TRUE(prepare_ingest(routes_, post("acme", event_body, token)));
-  // No door (an ingest actor starting, HOOKD_SYNC=1, a replicated
-  // partition): the actors.
+  // No door (an ingest actor starting, a cluster): the actors.
   reads_->claim_ingest();
   EXPECT_FALSE(prepare_ingest(routes_, post("acme", event_body)));
 }
