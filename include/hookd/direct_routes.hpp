@@ -81,7 +81,9 @@ struct direct_ingest {
 /// (partition_reads::ingest) and `call` carries the admin token or a token
 /// of its organization that the published table holds. The answer is the
 /// ingestion to commit, or the error to answer with; nothing when the
-/// call must go to the actors, which answer it as they always did.
+/// call must go to the actors, which answer it as they always did (so
+/// too when an id the client chose cannot be looked up from memory: the
+/// actors read the disk on their store readers, not an I/O thread).
 std::optional<caf::expected<direct_ingest>>
 prepare_ingest(const direct_routes& routes, const api_call& call);
 

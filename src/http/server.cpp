@@ -681,9 +681,13 @@ bool serve_http(caf::actor_system& sys, const config& cfg, node_actor node,
         slot->written = in.door->write_here;
       }
       if (!slot->written) {
-        auto& to = slot->writes.puts;
-        to.insert(to.end(), std::make_move_iterator(in.writes.puts.begin()),
-                  std::make_move_iterator(in.writes.puts.end()));
+        auto append = [](auto& to, auto& from) {
+          to.insert(to.end(), std::make_move_iterator(from.begin()),
+                    std::make_move_iterator(from.end()));
+        };
+        append(slot->writes.delete_prefixes, in.writes.delete_prefixes);
+        append(slot->writes.deletes, in.writes.deletes);
+        append(slot->writes.puts, in.writes.puts);
       }
       slot->turn.requests.push_back(std::move(in.fresh));
       slot->turn.reserved.push_back(in.reserved);

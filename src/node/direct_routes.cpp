@@ -1,5 +1,7 @@
 #include "hookd/direct_routes.hpp"
 
+#include <utility>
+
 #include "hookd/crypto.hpp"
 #include "hookd/defaults.hpp"
 #include "hookd/fence.hpp"
@@ -89,16 +91,18 @@ prepare_ingest(const direct_routes& routes, const api_call& call) {
   auto parsed = parse_events(call.body, org, defaults::max_event_batch);
   if (!parsed)
     return answer{std::move(parsed.error())};
-  // What the whole request adds must fit, counted until its fan-out
-  // counts it.
-  std::int64_t reserved = 0;
-  if (auto err = gate.admit(org, parsed->events, reserved))
-    return answer{std::move(err)};
-  // Ids the client chose may name events stored before. Events written
-  // while these reads are under way are remembered by the gate, so the
-  // claim below sees them.
+  // Ids the client chose may name events stored before: read from memory
+  // (memtables, block cache, bloom filters). A read that needs the disk
+  // would hold this I/O thread's other connections: such a request goes
+  // to the actors, which read on the store readers. Events written while
+  // these reads are under way are remembered by the gate, so the claim
+  // below sees them.
   earlier_events earlier;
   bool looking = false;
+  auto stop_looking = [&] {
+    if (std::exchange(looking, false))
+      gate.end_lookups();
+  };
   for (const auto& ev : parsed->events) {
     if (!ev.maybe_seen || gate.known_org(ev.id))
       continue;
@@ -106,22 +110,31 @@ prepare_ingest(const direct_routes& routes, const api_call& call) {
       gate.begin_lookups();
       looking = true;
     }
-    auto found = door->db->get(keys::event(ev.id));
+    auto found = door->db->get_cached(keys::event(ev.id));
     if (!found) {
-      gate.end_lookups();
-      gate.add_fanning(org, -reserved);
+      stop_looking();
+      return std::nullopt;
+    }
+    if (!*found) {
+      stop_looking();
       return answer{make_error(ec::unavailable,
-                               "the store failed (" + message_of(found.error())
+                               "the store failed (" + message_of(found->error())
                                    + "); nothing was accepted; retry later")};
     }
-    if (*found)
-      earlier.emplace(ev.id, std::move(**found));
+    if (**found)
+      earlier.emplace(ev.id, std::move(***found));
+  }
+  // What the whole request adds must fit, counted until its fan-out
+  // counts it.
+  std::int64_t reserved = 0;
+  if (auto err = gate.admit(org, parsed->events, reserved)) {
+    stop_looking();
+    return answer{std::move(err)};
   }
   direct_ingest out;
   auto refused
       = claim_new_events(gate, *parsed, earlier, out.fresh.events, out.answer);
-  if (looking)
-    gate.end_lookups();
+  stop_looking();
   if (refused || out.fresh.events.empty()) {
     gate.add_fanning(org, -reserved);
     if (refused)
