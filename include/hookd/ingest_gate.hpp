@@ -132,6 +132,10 @@ caf::error claim_new_events(ingest_gate& gate, parsed_events& parsed,
                             const earlier_events& earlier,
                             std::vector<event_ptr>& fresh, std::string& answer);
 
+/// What a client is answered when the store failed to read or write its
+/// events (503): nothing of them was accepted.
+caf::error not_accepted(const caf::error& store_error);
+
 /// The claimed events are written (or not).
 void release_events(ingest_gate& gate, const std::vector<event_ptr>& fresh,
                     bool written);

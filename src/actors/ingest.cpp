@@ -12,7 +12,6 @@
 #include <map>
 #include <numeric>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -199,9 +198,6 @@ void fan_out(self_ptr self, std::vector<event_ptr> events) {
   }
 }
 
-/// Earlier events under the ids a client chose, read before accepting.
-using earlier_events = std::unordered_map<std::string, std::string>;
-
 /// Writes the new events of a parsed request, then fans them out and
 /// answers 202. `reserved`: the deliveries admitted for it, counted as
 /// fanning out until its own fan-out counts them.
@@ -243,9 +239,7 @@ void accept(self_ptr self, parsed_events parsed, const earlier_events& earlier,
           [=](caf::error& err) mutable {
             release_events(*gate, *fresh, false);
             gate->add_fanning(org, -reserved);
-            rp.deliver(make_error(
-                ec::unavailable, "the store failed (" + message_of(err)
-                                     + "); nothing was accepted; retry later"));
+            rp.deliver(not_accepted(err));
           });
 }
 
@@ -292,9 +286,7 @@ caf::result<api_response> ingest(self_ptr self, const api_call& call) {
           [=, org = call.where.org](caf::error& err) mutable {
             gate->end_lookups();
             gate->add_fanning(org, -added);
-            rp.deliver(make_error(
-                ec::unavailable, "the store failed (" + message_of(err)
-                                     + "); nothing was accepted; retry later"));
+            rp.deliver(not_accepted(err));
           });
   return rp;
 }

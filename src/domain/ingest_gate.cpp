@@ -293,6 +293,12 @@ caf::error claim_new_events(ingest_gate& gate, parsed_events& parsed,
   return {};
 }
 
+caf::error not_accepted(const caf::error& store_error) {
+  return make_error(ec::unavailable,
+                    "the store failed (" + message_of(store_error)
+                        + "); nothing was accepted; retry later");
+}
+
 void release_events(ingest_gate& gate, const std::vector<event_ptr>& fresh,
                     bool written) {
   std::vector<const event*> ptrs;

@@ -30,6 +30,7 @@
 
 #include "hookd/assets.hpp"
 #include "hookd/defaults.hpp"
+#include "hookd/ingest_gate.hpp"
 #include "hookd/log.hpp"
 #include "hookd/metrics.hpp"
 #include "hookd/tls.hpp"
@@ -472,10 +473,7 @@ caf::behavior bridge(bridge_ptr self, node_actor node, config cfg,
                 },
                 [=](caf::error& err) {
                   settle_ingests(*door, turn, err);
-                  fail_all(make_error(ec::unavailable,
-                                      "the store failed (" + message_of(err)
-                                          + "); nothing was accepted; "
-                                            "retry later"));
+                  fail_all(not_accepted(err));
                 });
       },
       [=](atom::health, reply_ptr& reply) {

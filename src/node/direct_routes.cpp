@@ -117,9 +117,7 @@ prepare_ingest(const direct_routes& routes, const api_call& call) {
     }
     if (!*found) {
       stop_looking();
-      return answer{make_error(ec::unavailable,
-                               "the store failed (" + message_of(found->error())
-                                   + "); nothing was accepted; retry later")};
+      return answer{not_accepted(found->error())};
     }
     if (**found)
       earlier.emplace(ev.id, std::move(***found));
@@ -186,9 +184,7 @@ std::vector<caf::error> commit_ingests(std::vector<direct_ingest>& all) {
     settle_ingests(*door, turn, err);
     if (err)
       for (auto j : members)
-        errors[j] = make_error(ec::unavailable,
-                               "the store failed (" + message_of(err)
-                                   + "); nothing was accepted; retry later");
+        errors[j] = not_accepted(err);
   }
   return errors;
 }
